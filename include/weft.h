@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weft: an M:N green-thread runtime.
+ *
+ * This is the one public header. M fibers (lightweight coroutines with
+ * their own stacks) run on N worker OS threads, one per core by default;
+ * idle workers steal work from busy ones. A fiber that waits (for a join
+ * today; for I/O, timers, channels and locks as they land) is suspended,
+ * and its worker runs another fiber.
+ *
+ * Conventions.
+ *  - Every call that can fail returns 0 (or a non-negative result) on
+ *    success and a negative errno value on failure. errno is never the
+ *    channel for weft's errors.
+ *  - "Fiber context only" means the call must be made by a fiber running
+ *    inside weft_run(); anywhere else it returns -EPERM (or, for a void
+ *    function, does nothing).
+ *  - "Yield point" means the calling fiber may be suspended there and may
+ *    resume on another worker thread. weft saves each fiber's errno value
+ *    when it switches out and restores it, on whatever thread it resumes
+ *    on, when it switches back in. But never keep the address of a
+ *    thread-local variable, errno included, across a yield point, and
+ *    know that gcc and clang do so by themselves at -O2: glibc declares
+ *    __errno_location() const, so a function that evaluates errno both
+ *    before and after a yield point may read the first thread's errno
+ *    after a migration. Read errno right after the call that set it, or
+ *    in a separate noinline function. The same holds for __thread data.
+ *
+ * Stacks. Every fiber has its own mmap'd stack, carved from large slabs.
+ * The default size is 64 KiB (weft_config.stack_size, or per spawn in
+ * weft_spawn_opts.stack_size; sizes are rounded up to whole pages and at
+ * least WEFT_STACK_MIN). Only touched pages cost memory, so a parked fiber
+ * that used little stack costs about one page plus its record.
+ *
+ * Guard pages and the map budget. A stack normally has a PROT_NONE guard
+ * page below it; overflowing into it stops the process with a message
+ * naming the fiber ("weft: fiber 12 "worker" overflowed its 65536-byte
+ * stack") and abort(). Each guard costs the process two kernel memory
+ * mappings, and Linux caps mappings per process (vm.max_map_count,
+ * 65,530 by default), so weft spends at most a quarter of that cap on
+ * guards (an eighth under sanitizers, which map heavily themselves).
+ * Stacks made beyond that budget have no guard page; instead an unmapped
+ * page-sized gap below them holds a canary that is checked every time the
+ * fiber switches out, and a clobbered canary stops the process with the
+ * same kind of message. So a million fibers can be alive at once on a
+ * stock machine, the first ~16,000 of them fully guarded, and no overflow
+ * goes unreported, though an unguarded overflow is caught at the next
+ * switch rather than at the faulting instruction. weft_stats() reports how
+ * many live stacks are guarded.
+ *
+ * Fiber handles. A weft_fiber * is an opaque handle that weft checks on
+ * every use: a handle to a fiber that was joined, or to a detached fiber
+ * that ended, is refused with -ESRCH instead of touching freed memory.
+ * Handles are valid only inside the weft_run() that made them.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+/* Smallest fiber stack weft hands out, in bytes. */
+#define WEFT_STACK_MIN 4096u
+/* Stack size used when neither the config nor the spawn names one. */
+#define WEFT_STACK_DEFAULT (64u * 1024u)
+
+/* Runtime ------------------------------------------------------------- */
+
+struct weft_config {
+	unsigned workers;	/* worker threads; 0: one per online CPU     */
+	size_t stack_size;	/* default fiber stack; 0: WEFT_STACK_DEFAULT */
+	unsigned ring_entries;	/* io_uring SQ entries per worker; 0: 256    */
+	/* More fields may follow; a zeroed struct means all defaults. */
+};
+
+/*
+ * Start the runtime and run main_fn(arg) as the first fiber. The calling
+ * thread becomes worker 0; workers - 1 more threads are started.
+ *
+ * When main_fn returns, every fiber still alive is cancelled, as
+ * asyncio.run() does: each one's current suspension returns -ECANCELED,
+ * and from then on every suspension of every fiber returns -ECANCELED at
+ * once and weft_spawn() refuses new fibers. weft_run() returns when all
+ * fibers have ended and the workers have stopped. A fiber that never
+ * suspends and never checks weft_cancelled() keeps weft_run() waiting.
+ *
+ * Returns 0, or:
+ *   -EINVAL  main_fn is NULL, or a config field is out of range
+ *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768);
+ *   -EBUSY   a runtime is already running in this process;
+ *   -ENOSYS  io_uring is not available (kernel.io_uring_disabled, or a
+ *            seccomp filter); one line on stderr says why;
+ *   -ENOMEM, -EAGAIN  resources for the workers could not be had.
+ * Any thread that is not already a weft worker.
+ */
+WEFT_API int weft_run(const struct weft_config *cfg,
+		      void (*main_fn)(void *), void *arg);
+
+/* Most workers weft_run() accepts. */
+#define WEFT_WORKERS_MAX 256u
+
+/* Fibers -------------------------------------------------------------- */
+
+typedef struct weft_fiber weft_fiber;
+
+struct weft_spawn_opts {
+	size_t stack_size;	/* 0: the runtime's default                  */
+	const char *name;	/* copied (first 31 bytes); NULL: unnamed    */
+};
+
+/*
+ * Create a fiber that runs fn(arg) and make it runnable on the calling
+ * worker. *out receives a handle that must be joined or detached exactly
+ * once; @out may be NULL only if the fiber is to be detached at once (as
+ * weft_go() does). @opts may be NULL.
+ * Returns 0, or -EINVAL (fn is NULL, or stack_size above 1 GiB), -EPERM
+ * (not in a fiber), -ECANCELED (the runtime is shutting down), -ENOMEM
+ * or -EAGAIN (no memory or mappings for a stack or record).
+ * Fiber context only. Not a yield point.
+ */
+WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
+			const struct weft_spawn_opts *opts);
+
+/*
+ * Wait for @f to end, store its return value in *result (if @result is
+ * not NULL) and free it. Each fiber is joined at most once.
+ * Returns 0, or:
+ *   -EPERM      not called from a fiber;
+ *   -ESRCH      @f is not a live handle (already joined, or detached and
+ *               ended, or from another weft_run);
+ *   -EDEADLK    @f is the calling fiber;
+ *   -EINVAL     @f is detached, or another fiber is already joining it;
+ *   -ECANCELED  the caller was cancelled while waiting; @f is untouched
+ *               and may be joined again or detached.
+ * Fiber context only. Yield point.
+ */
+WEFT_API int weft_join(weft_fiber *f, void **result);
+
+/*
+ * Let @f free itself when it ends; its result is discarded. After this
+ * the handle must not be used again.
+ * Returns 0, -ESRCH (not a live handle), -EINVAL (already detached, or
+ * being joined), or -EPERM (not inside weft_run()).
+ * Any worker thread; not a yield point.
+ */
+WEFT_API int weft_detach(weft_fiber *f);
+
+/* Spawn a detached fiber with default options: weft_spawn() + weft_detach(). */
+WEFT_API int weft_go(void *(*fn)(void *), void *arg);
+
+/*
+ * Let other runnable fibers run; the caller goes to the back of its
+ * worker's run queue and may resume on another worker. Returns at once
+ * when nothing else is runnable. Outside a fiber it does nothing.
+ * Yield point.
+ */
+WEFT_API void weft_yield(void);
+
+/* The calling fiber's handle, or NULL outside a fiber. */
+WEFT_API weft_fiber *weft_self(void);
+
+/*
+ * Ask @f to stop: its current suspension, or its next one, returns
+ * -ECANCELED. The request is consumed by the suspension that reports it
+ * (as asyncio delivers CancelledError once); a fiber that is running and
+ * never suspends can poll weft_cancelled(). Cancelling a fiber that has
+ * ended has no effect.
+ * Returns 0, -ESRCH (not a live handle) or -EPERM (not inside weft_run()).
+ * Any thread, fibers included; not a yield point.
+ */
+WEFT_API int weft_cancel(weft_fiber *f);
+
+/*
+ * True if the calling fiber has a cancellation request pending or the
+ * runtime is shutting down. Does not consume the request.
+ */
+WEFT_API bool weft_cancelled(void);
+
+/*
+ * Index (0 .. workers-1) of the worker running the caller right now.
+ * It can change after any yield point. Outside a worker: UINT32_MAX.
+ */
+WEFT_API unsigned weft_worker_id(void);
+
+/*
+ * The calling fiber's id: a number unique within the weft_run (the main
+ * fiber is 1), also used in stack overflow reports. 0 outside a fiber.
+ */
+WEFT_API uint64_t weft_fiber_id(void);
+
+/* Statistics ------------------------------------------------------------ */
+
+struct weft_stats {
+	unsigned workers;	  /* worker threads                          */
+	uint64_t spawned;	  /* fibers spawned so far                   */
+	uint64_t live;		  /* fibers spawned and not yet ended        */
+	uint64_t steals;	  /* successful steals (batches)             */
+	uint64_t parks;		  /* times a worker went to sleep            */
+	uint64_t stacks_mapped;	  /* stack slots carved from slabs           */
+	uint64_t stacks_guarded;  /* of those, slots with a guard page       */
+};
+
+/*
+ * Snapshot of the runtime's counters. Each field is read without
+ * stopping the workers, so the fields are individually exact but not a
+ * single instant. Returns 0, or -EPERM outside weft_run().
+ */
+WEFT_API int weft_stats(struct weft_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_H */

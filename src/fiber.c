@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fibers: the record table behind weft_fiber handles, spawn, the first
+ * entry, exit, join, detach and cancel.
+ *
+ * Life cycle and ownership.
+ *   free     in a worker's record cache; owned by that worker.
+ *   spawned  queued; owned by the run queue that holds it.
+ *   running  owned by its worker; its stack is in use.
+ *   parked   off its stack; owned by the wait structure holding its token
+ *            (see Parking in sched.c).
+ *   ended    stack freed; the record waits for its joiner. A detached
+ *            record is freed by the exit itself.
+ *
+ * Handles. Records live in chunks of 1024 that stay put for the whole
+ * weft_run, so a record's address never changes meaning while the runtime
+ * runs. A handle is (generation << 32 | index + 1); the generation is odd
+ * while the record is live and is bumped when the record is freed, so
+ * every use of a stale handle is caught (-ESRCH) rather than touching a
+ * record that now belongs to another fiber.
+ *
+ * Join and detach. One atomic word per fiber, join_word, settles every
+ * race between the fiber's end, its joiner, detach and cancellation:
+ *   0                 running, unclaimed
+ *   CLAIMED           a join claimed it; joiner not parked yet
+ *   CLAIMED | token   the joiner is parked under that wake token
+ *   DETACHED          weft_detach() claimed it
+ *   ... | DONE        the fiber has ended
+ * The exit sets DONE and acts on what it finds: a token is woken, a
+ * detached record is freed. A joiner cancelled while parked takes its
+ * token back with one CAS (CLAIMED|token -> 0); if that fails, the fiber
+ * ended first and the join completes normally.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ck_pr.h>
+
+#include "ctx.h"
+#include "fiber.h"
+#include "scheduler.h"
+
+#define CHUNK_SHIFT 10
+#define CHUNK_SIZE (1u << CHUNK_SHIFT)
+#define MAX_CHUNKS (1u << 14)	/* 16,777,216 records */
+#define STACK_SIZE_MAX ((size_t)1 << 30)
+
+/* Chunk pointers, published once with a store fence; never moved. */
+static struct fiber *table[MAX_CHUNKS];
+/* Chunks handed out so far; atomic. */
+static unsigned nr_chunks;
+
+struct fiber *weft__fiber_at(uint32_t index)
+{
+	return &table[index >> CHUNK_SHIFT][index & (CHUNK_SIZE - 1)];
+}
+
+static inline weft_fiber *handle_of(const struct fiber *f, uint32_t gen)
+{
+	return (weft_fiber *)(uintptr_t)(((uint64_t)gen << 32) |
+					 (f->index + 1));
+}
+
+struct fiber *weft__fiber_lookup(weft_fiber *h)
+{
+	uint64_t v = (uint64_t)(uintptr_t)h;
+	uint32_t index = (uint32_t)v - 1;
+	uint32_t gen = (uint32_t)(v >> 32);
+	struct fiber *chunk;
+	struct fiber *f;
+
+	if ((uint32_t)v == 0 || !(gen & 1) ||
+	    (index >> CHUNK_SHIFT) >= ck_pr_load_uint(&nr_chunks) ||
+	    (index >> CHUNK_SHIFT) >= MAX_CHUNKS)
+		return NULL;
+	/* Pairs with the store fence in grow_table(). */
+	chunk = ck_pr_load_ptr(&table[index >> CHUNK_SHIFT]);
+	if (!chunk)
+		return NULL;
+	f = &chunk[index & (CHUNK_SIZE - 1)];
+	/* A racy check by design: a handle used after its fiber was freed
+	 * is refused, unless the user races the free itself. */
+	if (ck_pr_load_32(&f->gen) != gen)
+		return NULL;
+	return f;
+}
+
+/* Add a chunk of free records to @w's cache. Owner only. */
+static int grow_table(struct worker *w)
+{
+	/* Atomic RMW: each chunk index is handed out once. */
+	unsigned c = ck_pr_faa_uint(&nr_chunks, 1);
+	struct fiber *chunk;
+	unsigned i;
+
+	if (c >= MAX_CHUNKS)
+		return -EAGAIN;
+	chunk = aligned_alloc(WEFT_CACHELINE, CHUNK_SIZE * sizeof(*chunk));
+	if (!chunk)
+		return -ENOMEM;
+	memset(chunk, 0, CHUNK_SIZE * sizeof(*chunk));
+	for (i = CHUNK_SIZE; i-- > 0;) {
+		struct fiber *f = &chunk[i];
+
+		f->index = c * CHUNK_SIZE + i;
+		f->park_word = FIBER_DEAD;
+		f->free_next = w->fibers.head;
+		w->fibers.head = f;
+	}
+	w->fibers.nr += CHUNK_SIZE;
+	/* Records initialised before lookups can reach them. */
+	ck_pr_fence_store();
+	ck_pr_store_ptr(&table[c], chunk);
+	return 0;
+}
+
+void weft__fiber_table_fini(void)
+{
+	unsigned n = ck_pr_load_uint(&nr_chunks);
+	unsigned i;
+
+	if (n > MAX_CHUNKS)
+		n = MAX_CHUNKS;
+	for (i = 0; i < n; i++) {
+		free(table[i]);
+		table[i] = NULL;
+	}
+	nr_chunks = 0;
+}
+
+static int record_alloc(struct worker *w, struct fiber **out)
+{
+	struct fiber *f;
+	int err;
+
+	if (!w->fibers.head) {
+		err = grow_table(w);
+		if (err)
+			return err;
+	}
+	f = w->fibers.head;
+	w->fibers.head = f->free_next;
+	w->fibers.nr--;
+	*out = f;
+	return 0;
+}
+
+/* Return @f to @w's cache; every handle to it goes stale. Owner only. */
+static void record_free(struct worker *w, struct fiber *f)
+{
+	/* Even: not live. Lookups racing this see either value. */
+	ck_pr_store_32(&f->gen, f->gen + 1);
+	f->free_next = w->fibers.head;
+	w->fibers.head = f;
+	w->fibers.nr++;
+}
+
+/* Spawn --------------------------------------------------------------- */
+
+static void fiber_entry(void *arg)
+{
+	struct fiber *f = arg;
+
+	weft__landed();
+	errno = 0;
+	f->result = f->fn(f->arg);
+	weft__exit_current(weft__worker_self());
+}
+
+static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
+		    const struct weft_spawn_opts *opts, bool detached,
+		    struct fiber **out)
+{
+	size_t size = weft__sched.stack_size;
+	struct fiber *f;
+	int err;
+
+	if (opts && opts->stack_size)
+		size = opts->stack_size;
+	if (size > STACK_SIZE_MAX)
+		return -EINVAL;
+	err = record_alloc(w, &f);
+	if (err)
+		return err;
+	err = weft__stack_alloc(&w->stacks, size, &f->stack);
+	if (err) {
+		f->free_next = w->fibers.head;
+		w->fibers.head = f;
+		w->fibers.nr++;
+		return err;
+	}
+
+	f->fn = fn;
+	f->arg = arg;
+	f->result = NULL;
+	f->saved_errno = 0;
+	f->wake_res = 0;
+	f->is_main = false;
+	f->park_seq = 0;
+	f->park_word = FIBER_RUNNING;
+	f->cancel_req = 0;
+	f->join_word = detached ? JOIN_DETACHED : 0;
+	f->id = w->nr_spawned * weft__sched.nr_workers + w->id + 1;
+	f->name[0] = '\0';
+	if (opts && opts->name) {
+		strncpy(f->name, opts->name, sizeof(f->name) - 1);
+		f->name[sizeof(f->name) - 1] = '\0';
+	}
+	f->ctx.stack_lo = f->stack->lo;
+	f->ctx.stack_size = f->stack->size;
+	f->ctx.asan_fake = NULL;
+	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
+#ifdef WEFT_TSAN
+	f->ctx.tsan_fiber = __tsan_create_fiber(0);
+	if (f->name[0])
+		__tsan_set_fiber_name(f->ctx.tsan_fiber, f->name);
+#endif
+	/* Odd: live. Published to other threads by the queue push. */
+	ck_pr_store_32(&f->gen, f->gen + 1);
+	/* Owner-written counter; see weft__check_quiescent(). */
+	ck_pr_store_64(&w->nr_spawned, w->nr_spawned + 1);
+	*out = f;
+	return 0;
+}
+
+int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
+	       const struct weft_spawn_opts *opts)
+{
+	struct worker *w = weft__worker_self();
+	struct fiber *f;
+	int err;
+
+	if (!fn)
+		return -EINVAL;
+	if (!w || !w->cur)
+		return -EPERM;
+	if (ck_pr_load_uint(&weft__sched.shutdown))
+		return -ECANCELED;
+	err = spawn_on(w, fn, arg, opts, out == NULL, &f);
+	if (err)
+		return err;
+	if (out)
+		*out = handle_of(f, f->gen);
+	weft__enqueue_local(w, f);
+	return 0;
+}
+
+int weft_go(void *(*fn)(void *), void *arg)
+{
+	return weft_spawn(NULL, fn, arg, NULL);
+}
+
+static void *main_entry(void *arg)
+{
+	void **pair = arg;
+	void (*fn)(void *) = (void (*)(void *))pair[0];
+
+	fn(pair[1]);
+	return NULL;
+}
+
+/* Static storage: weft_run is not reentrant (-EBUSY). */
+static void *main_pair[2];
+
+int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg)
+{
+	struct fiber *f;
+	int err;
+
+	main_pair[0] = (void *)fn;
+	main_pair[1] = arg;
+	err = spawn_on(w, main_entry, main_pair,
+		       &(struct weft_spawn_opts){ .name = "main" }, true, &f);
+	if (err)
+		return err;
+	f->is_main = true;
+	weft__enqueue_local(w, f);
+	return 0;
+}
+
+/* Exit ---------------------------------------------------------------- */
+
+static void begin_shutdown(void)
+{
+	ck_pr_store_uint(&weft__sched.shutdown, 1);
+	/* StoreLoad: shutdown before looking for parked fibers. Pairs with
+	 * the fence in finish_park(), which reads shutdown after PARKED. */
+	ck_pr_fence_store_load();
+	weft__fiber_cancel_all();
+}
+
+void weft__fiber_finish(struct worker *w, struct fiber *f)
+{
+	bool is_main = f->is_main;
+	uint64_t old;
+
+#ifdef WEFT_TSAN
+	__tsan_destroy_fiber(f->ctx.tsan_fiber);
+#endif
+	weft__stack_free(&w->stacks, f->stack);
+	f->stack = NULL;
+	ck_pr_store_uint(&f->park_word, FIBER_DEAD);
+	/* f->result happens before the joiner reads it. */
+	weft__hb_release(f);
+	/* Full barrier: the result and the DEAD state before DONE. */
+	do {
+		old = ck_pr_load_64(&f->join_word);
+	} while (!ck_pr_cas_64(&f->join_word, old, old | JOIN_DONE));
+
+	if (old == JOIN_DETACHED)
+		record_free(w, f);
+	else if (old & ~JOIN_FLAGS)
+		weft__ready(old & ~JOIN_FLAGS, 0);
+
+	/* Owner-written counter, after the fiber is fully gone; see
+	 * weft__check_quiescent(). */
+	ck_pr_store_64(&w->nr_exited, w->nr_exited + 1);
+	if (is_main)
+		begin_shutdown();
+	if (ck_pr_load_uint(&weft__sched.shutdown))
+		weft__check_quiescent();
+}
+
+/* Join and detach ------------------------------------------------------ */
+
+/* Post-switch half of a join: publish the joiner's token. */
+static bool publish_joiner(struct fiber *self, void *arg)
+{
+	struct fiber *f = arg;
+	weft_token token = fiber_token(self, self->park_seq);
+
+	/* Fails only if the fiber ended meanwhile (DONE was or-ed in):
+	 * then the park is called off. Full barrier. */
+	return ck_pr_cas_64(&f->join_word, JOIN_CLAIMED, JOIN_CLAIMED | token);
+}
+
+int weft_join(weft_fiber *h, void **result)
+{
+	struct worker *w = weft__worker_self();
+	struct fiber *self, *f;
+	weft_token token;
+	uint64_t old;
+	int res;
+
+	if (!w || !w->cur)
+		return -EPERM;
+	self = w->cur;
+	f = weft__fiber_lookup(h);
+	if (!f)
+		return -ESRCH;
+	if (f == self)
+		return -EDEADLK;
+
+	/* Claim the join. Full barrier on success. */
+	for (;;) {
+		old = ck_pr_load_64(&f->join_word);
+		if (old != 0 && old != JOIN_DONE)
+			return -EINVAL;
+		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_CLAIMED))
+			break;
+	}
+	if (old == 0) {
+		token = weft__park_token();
+		res = weft__park(publish_joiner, f);
+		/* Cancelled: take the token back unless the fiber ended. */
+		if (res == -ECANCELED &&
+		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | token, 0))
+			return -ECANCELED;
+		w = weft__worker_self();
+	}
+	/* Pairs with the release in weft__fiber_finish(). */
+	weft__hb_acquire(f);
+	weft_assert(ck_pr_load_64(&f->join_word) & JOIN_DONE);
+	if (result)
+		*result = f->result;
+	record_free(w, f);
+	return 0;
+}
+
+int weft_detach(weft_fiber *h)
+{
+	struct worker *w = weft__worker_self();
+	struct fiber *f;
+	uint64_t old;
+
+	if (!w)
+		return -EPERM;
+	f = weft__fiber_lookup(h);
+	if (!f)
+		return -ESRCH;
+	for (;;) {
+		old = ck_pr_load_64(&f->join_word);
+		if (old != 0 && old != JOIN_DONE)
+			return -EINVAL;
+		/* Full barrier; settles the race with the fiber's exit. */
+		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_DETACHED))
+			break;
+	}
+	if (old == JOIN_DONE) {
+		weft__hb_acquire(f);
+		record_free(w, f);
+	}
+	return 0;
+}
+
+/* Cancel -------------------------------------------------------------- */
+
+void weft__fiber_try_cancel(struct fiber *f)
+{
+	unsigned cur = ck_pr_load_uint(&f->park_word);
+
+	if ((cur & PARK_STATE_MASK) != FIBER_PARKED)
+		return;
+	/* Same arbitration as weft__ready(); full barrier. */
+	if (!ck_pr_cas_uint(&f->park_word, cur,
+			    (cur & ~PARK_STATE_MASK) | FIBER_READY))
+		return;
+	weft__hb_acquire(f);
+	/* The request is consumed by the park it ended. */
+	ck_pr_store_uint(&f->cancel_req, 0);
+	f->wake_res = -ECANCELED;
+	weft__make_runnable(f);
+}
+
+int weft_cancel(weft_fiber *h)
+{
+	struct fiber *f;
+
+	if (!ck_pr_load_ptr(&weft__sched.workers))
+		return -EPERM;
+	f = weft__fiber_lookup(h);
+	if (!f)
+		return -ESRCH;
+	ck_pr_store_uint(&f->cancel_req, 1);
+	/* StoreLoad: the request before reading park_word. Pairs with the
+	 * fence in finish_park(). */
+	ck_pr_fence_store_load();
+	weft__fiber_try_cancel(f);
+	return 0;
+}
+
+void weft__fiber_cancel_all(void)
+{
+	unsigned n = ck_pr_load_uint(&nr_chunks);
+	unsigned c, i;
+
+	if (n > MAX_CHUNKS)
+		n = MAX_CHUNKS;
+	for (c = 0; c < n; c++) {
+		/* Pairs with the store fence in grow_table(). */
+		struct fiber *chunk = ck_pr_load_ptr(&table[c]);
+
+		if (!chunk)
+			continue;
+		for (i = 0; i < CHUNK_SIZE; i++)
+			if (ck_pr_load_32(&chunk[i].gen) & 1)
+				weft__fiber_try_cancel(&chunk[i]);
+	}
+}
+
+bool weft_cancelled(void)
+{
+	struct worker *w = weft__worker_self();
+
+	if (!w || !w->cur)
+		return false;
+	return ck_pr_load_uint(&w->cur->cancel_req) ||
+	       ck_pr_load_uint(&weft__sched.shutdown);
+}
+
+/* Accessors ------------------------------------------------------------ */
+
+weft_fiber *weft_self(void)
+{
+	struct worker *w = weft__worker_self();
+
+	if (!w || !w->cur)
+		return NULL;
+	return handle_of(w->cur, w->cur->gen);
+}
+
+uint64_t weft_fiber_id(void)
+{
+	struct worker *w = weft__worker_self();
+
+	return w && w->cur ? w->cur->id : 0;
+}
+
+unsigned weft_worker_id(void)
+{
+	struct worker *w = weft__worker_self();
+
+	return w ? w->id : UINT32_MAX;
+}

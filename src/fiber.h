@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fiber record and its handle table. See fiber.c for the life cycle
+ * (spawn, run, park, exit, join or detach) and who owns a record in each
+ * state.
+ */
+#ifndef WEFT_FIBER_H
+#define WEFT_FIBER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runq.h"
+#include "scheduler.h"
+
+/*
+ * park_word = park sequence << 3 | one of these; see Parking in sched.c.
+ * The sequence is the one in the fiber's current wake token.
+ */
+enum {
+	FIBER_RUNNING = 0, /* on a worker, or queued to run                 */
+	FIBER_PARKING = 1, /* off its stack, unlock() publishing its token  */
+	FIBER_PARKED = 2,  /* off its stack, waiting; cancellable           */
+	FIBER_READY = 3,   /* made ready by a waker; queued or about to be  */
+	FIBER_DEAD = 4,	   /* ended, or a free record                       */
+};
+#define PARK_STATE_MASK 7u
+#define PARK_SEQ_MASK 0x1fffffffu	/* 29 bits of sequence */
+
+/*
+ * join_word = the parked joiner's wake token | these flags; see "Join and
+ * detach" in fiber.c.
+ */
+#define JOIN_DETACHED ((uint64_t)1)	/* weft_detach() claimed it      */
+#define JOIN_CLAIMED ((uint64_t)2)	/* a join claimed it             */
+#define JOIN_DONE ((uint64_t)4)		/* the fiber has ended           */
+#define JOIN_FLAGS ((uint64_t)7)
+
+struct fiber {
+	/* Owned by the queue that holds the fiber while it is queued. */
+	struct rq_node node;
+
+	/* Owned by the worker running the fiber. */
+	struct ctx ctx;
+	struct stack *stack;
+	void *(*fn)(void *);
+	void *arg;
+	void *result;		/* published by JOIN_DONE                   */
+	int saved_errno;	/* errno while switched out                 */
+	int wake_res;		/* written by the waker that won park_word  */
+	bool is_main;		/* weft_run's first fiber                   */
+
+	unsigned park_seq;	/* sequence of the current/last park        */
+
+	/* Atomic, any thread. */
+	unsigned park_word;	/* park_seq << 3 | FIBER_*                  */
+	unsigned cancel_req;	/* weft_cancel() asked; consumed by a park  */
+	uint64_t join_word;	/* JOIN_* flags | the joiner's wake token   */
+	uint32_t gen;		/* handle generation; odd while live        */
+
+	/* Immutable while live. */
+	uint32_t index;		/* slot in the handle table                 */
+	uint64_t id;		/* weft_fiber_id()                          */
+	char name[32];
+
+	/* Owner worker's free list only. */
+	struct fiber *free_next;
+} __attribute__((aligned(WEFT_CACHELINE)));
+
+static inline struct fiber *fiber_of_node(struct rq_node *n)
+{
+	return container_of(n, struct fiber, node);
+}
+
+/* The record behind a handle, or NULL if the handle is not live. */
+struct fiber *weft__fiber_lookup(weft_fiber *h);
+
+/* The record with table index @index (type-stable during weft_run). */
+struct fiber *weft__fiber_at(uint32_t index);
+
+static inline weft_token fiber_token(const struct fiber *f, unsigned seq)
+{
+	return ((uint64_t)(f->index + 1) << 32) |
+	       ((uint64_t)(seq & PARK_SEQ_MASK) << 3);
+}
+
+/* Cancel every live fiber (shutdown). */
+void weft__fiber_cancel_all(void);
+
+/* Wake a parked fiber with -ECANCELED if it still has a request pending. */
+void weft__fiber_try_cancel(struct fiber *f);
+
+/* Post-switch work for a fiber that ended; runs on the next context. */
+void weft__fiber_finish(struct worker *w, struct fiber *f);
+
+/* Create weft_run's first fiber on worker 0 (not yet inside a fiber). */
+int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg);
+
+/* Free every record table chunk (after the workers stopped). */
+void weft__fiber_table_fini(void);
+
+#endif /* WEFT_FIBER_H */

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run queues. Each worker owns a bounded single-producer, multi-consumer
+ * ring (the owner pushes and pops at opposite ends, FIFO; thieves take
+ * about half in one CAS, as Go's runqgrab does) plus a LIFO slot that
+ * thieves may also take. The inject queue is the global overflow and the
+ * entry point for fibers made ready outside the workers: a spinlock
+ * around an intrusive list. Elements are intrusive rq_node links, so no
+ * queue operation allocates. See "Run queues" in sched.c.
+ */
+#ifndef WEFT_RUNQ_H
+#define WEFT_RUNQ_H
+
+#include <stdbool.h>
+
+#include <ck_cc.h>
+#include <ck_spinlock.h>
+
+#ifndef WEFT_RUNQ_SIZE
+#define WEFT_RUNQ_SIZE 256u	/* a power of two; tests shrink it to 4 */
+#endif
+
+/* An intrusive queue link; embedded in whatever is queued. */
+struct rq_node {
+	struct rq_node *next;	/* inject-queue link; owned by the queue */
+};
+
+struct runq {
+	/* Consumers (owner and thieves) advance head by CAS. */
+	unsigned head CK_CC_CACHELINE;
+	/* Written by the owner only, read by thieves. */
+	unsigned tail CK_CC_CACHELINE;
+	/* LIFO slot: owner fas; thieves cas it to NULL. */
+	struct rq_node *lifo CK_CC_CACHELINE;
+	/* Slots [head, tail) hold queued nodes; written by the owner only. */
+	struct rq_node *slots[WEFT_RUNQ_SIZE] CK_CC_CACHELINE;
+};
+
+struct injq {
+	ck_spinlock_fas_t lock;
+	struct rq_node *head;	/* Protected by lock.                     */
+	struct rq_node *tail;	/* Protected by lock.                     */
+	unsigned len;		/* Written under lock; read racily as a hint. */
+};
+
+void weft__runq_init(struct runq *rq);
+
+/*
+ * Owner only. Append @n. If the ring is full, move half of it and @n to
+ * @overflow in one batch (Go's runqputslow) and return true: the caller
+ * then knows work went global and may wake a worker.
+ */
+bool weft__runq_push(struct runq *rq, struct rq_node *n, struct injq *overflow);
+
+/* Owner only. Take the oldest node, or NULL. Does not look at the LIFO slot. */
+struct rq_node *weft__runq_pop(struct runq *rq);
+
+/*
+ * Owner only. Put @n in the LIFO slot and return the node it displaced
+ * (or NULL); the caller must push a displaced node.
+ */
+struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n);
+
+/* Owner only. Empty the LIFO slot, returning what was there (or NULL). */
+struct rq_node *weft__runq_lifo_take(struct runq *rq);
+
+/*
+ * Thief only (a worker whose own ring is empty). Move about half of
+ * @victim's ring (ceil(n/2) of n) into @thief's ring and return one of
+ * them to run now instead of queueing it; if @victim's ring is empty,
+ * try its LIFO slot. NULL if there was nothing to take.
+ */
+struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim);
+
+/* Nodes in the ring plus the LIFO slot. Any thread; a racy hint. */
+unsigned weft__runq_len(const struct runq *rq);
+
+void weft__injq_init(struct injq *q);
+
+/* Any thread. Append @n. */
+void weft__injq_push(struct injq *q, struct rq_node *n);
+
+/*
+ * Owner of @rq only. Take the oldest node of @q to return, and move up to
+ * @max - 1 more into @rq (which must have room for them). NULL if empty.
+ */
+struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
+				     unsigned max);
+
+/* Any thread; a racy hint. */
+static inline unsigned weft__injq_len(const struct injq *q)
+{
+	return ck_pr_load_uint(&q->len);
+}
+
+#endif /* WEFT_RUNQ_H */

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The runtime's life: weft_run() validates the config, sets up the
+ * workers (the calling thread becomes worker 0, the others get threads of
+ * their own), runs the main fiber, and when the scheduler stops (see
+ * Shutdown in sched.c) joins the threads and frees everything. Also the
+ * statistics snapshot. Only one runtime runs in a process at a time.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+
+#include "fiber.h"
+#include "scheduler.h"
+
+#define RING_ENTRIES_DEFAULT 256u
+#define RING_ENTRIES_MAX 32768u
+#define STACK_SIZE_MAX ((size_t)1 << 30)
+
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool running;		/* Protected by run_lock. */
+
+/* Start-up handshake between weft_run and the worker threads. */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
+static unsigned nr_started;	/* Protected by start_lock. */
+
+/* Per-thread setup, on the worker's own thread. */
+static int worker_thread_init(struct worker *w)
+{
+	pthread_attr_t attr;
+	int err;
+
+	weft__worker_set_self(w);
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		pthread_attr_getstack(&attr, &w->sched_ctx.stack_lo,
+				      &w->sched_ctx.stack_size);
+		pthread_attr_destroy(&attr);
+	}
+#ifdef WEFT_TSAN
+	w->sched_ctx.tsan_fiber = __tsan_get_current_fiber();
+#endif
+	err = weft__overflow_thread_init(w);
+	if (err)
+		return err;
+	return weft__worker_ring_init(w);
+}
+
+static void worker_thread_fini(struct worker *w)
+{
+	weft__overflow_thread_fini(w);
+	weft__worker_set_self(NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	w->init_err = worker_thread_init(w);
+	pthread_mutex_lock(&start_lock);
+	nr_started++;
+	pthread_cond_broadcast(&start_cond);
+	pthread_mutex_unlock(&start_lock);
+	if (w->init_err == 0)
+		weft__worker_loop(w);
+	worker_thread_fini(w);
+	return NULL;
+}
+
+static struct worker *worker_create(unsigned id)
+{
+	struct worker *w = aligned_alloc(WEFT_CACHELINE, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->efd = -1;
+	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
+	weft__runq_init(&w->rq);
+	weft__stack_cache_init(&w->stacks, weft__sched.stack_size);
+	return w;
+}
+
+static void worker_destroy(struct worker *w)
+{
+	weft__worker_ring_fini(w);
+	weft__stack_cache_flush(&w->stacks);
+	free(w);
+}
+
+static void report_no_uring(int err)
+{
+	fprintf(stderr,
+		"weft: io_uring is not available (io_uring_setup: %s); "
+		"allow it with sysctl kernel.io_uring_disabled=0, or let the "
+		"container's seccomp profile permit the io_uring_* system "
+		"calls\n",
+		strerror(-err));
+}
+
+static int check_config(const struct weft_config *cfg)
+{
+	if (cfg->workers > WEFT_WORKERS_MAX ||
+	    cfg->ring_entries > RING_ENTRIES_MAX ||
+	    cfg->stack_size > STACK_SIZE_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/* Start workers 1 .. n-1 and wait until each has set itself up. */
+static int start_threads(struct sched *s, unsigned *nr_threads)
+{
+	unsigned i;
+	int err = 0;
+
+	nr_started = 0;
+	for (i = 1; i < s->nr_workers; i++) {
+		err = -pthread_create(&s->workers[i]->thread, NULL,
+				      worker_main, s->workers[i]);
+		if (err)
+			break;
+	}
+	*nr_threads = i - 1;
+	pthread_mutex_lock(&start_lock);
+	while (nr_started < *nr_threads)
+		pthread_cond_wait(&start_cond, &start_lock);
+	pthread_mutex_unlock(&start_lock);
+	for (i = 1; i <= *nr_threads && !err; i++)
+		err = s->workers[i]->init_err;
+	return err;
+}
+
+static void stop_threads(struct sched *s, unsigned nr_threads)
+{
+	unsigned i;
+
+	/* Full barrier before waking them; they re-check after waking. */
+	ck_pr_cas_uint(&s->stopping, 0, 1);
+	weft__wake_all();
+	for (i = 1; i <= nr_threads; i++)
+		pthread_join(s->workers[i]->thread, NULL);
+}
+
+static void teardown(struct sched *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nr_workers; i++)
+		if (s->workers[i])
+			worker_destroy(s->workers[i]);
+	free(s->workers);
+	weft__fiber_table_fini();
+	weft__overflow_uninstall();
+	memset(s, 0, sizeof(*s));
+}
+
+int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
+	     void *arg)
+{
+	static const struct weft_config defaults;
+	struct sched *s = &weft__sched;
+	struct worker **workers;
+	unsigned n, i, nr_threads = 0;
+	long ncpu;
+	int err;
+
+	if (!cfg)
+		cfg = &defaults;
+	if (!main_fn)
+		return -EINVAL;
+	err = check_config(cfg);
+	if (err)
+		return err;
+	if (weft__worker_self())
+		return -EBUSY;
+	pthread_mutex_lock(&run_lock);
+	if (running) {
+		pthread_mutex_unlock(&run_lock);
+		return -EBUSY;
+	}
+	running = true;
+	pthread_mutex_unlock(&run_lock);
+
+	n = cfg->workers;
+	if (n == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		n = ncpu > 0 ? (unsigned)ncpu : 1;
+		if (n > WEFT_WORKERS_MAX)
+			n = WEFT_WORKERS_MAX;
+	}
+	memset(s, 0, sizeof(*s));
+	s->nr_workers = n;
+	s->stack_size = weft__stack_round(cfg->stack_size);
+	s->ring_entries = cfg->ring_entries ? cfg->ring_entries
+					    : RING_ENTRIES_DEFAULT;
+	weft__injq_init(&s->inject);
+	ck_spinlock_fas_init(&s->idle_lock);
+
+	err = -ENOMEM;
+	workers = calloc(n, sizeof(*workers));
+	if (!workers)
+		goto out_unlock;
+	for (i = 0; i < n; i++) {
+		workers[i] = worker_create(i);
+		if (!workers[i])
+			goto out_free_workers;
+	}
+	err = weft__overflow_install();
+	if (err)
+		goto out_free_workers;
+	/* Published before any thread can look at it. */
+	ck_pr_store_ptr(&s->workers, workers);
+
+	err = worker_thread_init(workers[0]);
+	if (err)
+		goto out_no_uring;
+	err = start_threads(s, &nr_threads);
+	if (err)
+		goto out_stop;
+	err = weft__fiber_spawn_main(workers[0], main_fn, arg);
+	if (err)
+		goto out_stop;
+
+	weft__worker_loop(workers[0]);
+	stop_threads(s, nr_threads);
+	worker_thread_fini(workers[0]);
+	teardown(s);
+	err = 0;
+	goto out_unlock;
+
+out_stop:
+	stop_threads(s, nr_threads);
+out_no_uring:
+	worker_thread_fini(workers[0]);
+	if (err == -EPERM || err == -ENOSYS || err == -EACCES) {
+		report_no_uring(err);
+		err = -ENOSYS;
+	}
+	teardown(s);
+	goto out_unlock;
+out_free_workers:
+	for (i = 0; i < n; i++)
+		if (workers[i])
+			worker_destroy(workers[i]);
+	free(workers);
+	memset(s, 0, sizeof(*s));
+out_unlock:
+	pthread_mutex_lock(&run_lock);
+	running = false;
+	pthread_mutex_unlock(&run_lock);
+	return err;
+}
+
+int weft_stats(struct weft_stats *out)
+{
+	struct sched *s = &weft__sched;
+	struct worker **workers = ck_pr_load_ptr(&s->workers);
+	uint64_t exited = 0;
+	unsigned i;
+
+	if (!workers || !out)
+		return workers ? -EINVAL : -EPERM;
+	memset(out, 0, sizeof(*out));
+	out->workers = s->nr_workers;
+	for (i = 0; i < s->nr_workers; i++) {
+		struct worker *w = workers[i];
+
+		/* Each counter is owner-written; stale reads are fine. */
+		exited += ck_pr_load_64(&w->nr_exited);
+		out->spawned += ck_pr_load_64(&w->nr_spawned);
+		out->steals += ck_pr_load_64(&w->nr_steals);
+		out->parks += ck_pr_load_64(&w->nr_parks);
+	}
+	out->live = out->spawned > exited ? out->spawned - exited : 0;
+	weft__stack_counts(&out->stacks_mapped, &out->stacks_guarded);
+	return 0;
+}

@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scheduler overview.
+ *
+ * Terms. A fiber (F) is a task with its own stack. A worker (W) is an OS
+ * thread that owns a run queue, an io_uring and (in the scheduler
+ * context, "sched ctx") a loop that finds work. Every W is also the
+ * owner of its ring: nothing else enters it.
+ *
+ * Switching. A fiber that gives up the CPU picks the next fiber itself
+ * (LIFO slot, local queue, global queue) and jumps straight to it; only
+ * when it finds none does it jump to its worker's sched ctx, which steals,
+ * polls and sleeps. A yield therefore costs one stack switch, not two.
+ * Whatever the old fiber still needs done once it is off its stack (be
+ * queued again, be published to wakers, be freed) it leaves in the
+ * worker's post-switch slot, and the context it switched to does it first
+ * thing after landing (after_switch()). This is how the park protocol
+ * below releases a fiber only after it has stopped running.
+ *
+ * Finding work, in order (pick_local(), then find_runnable()):
+ *   1. every 61st schedule, one fiber from the global queue, so that it
+ *      cannot starve behind local work;
+ *   2. the LIFO slot: the fiber this worker most recently made ready (a
+ *      woken joiner, a channel partner), hot in cache; at most 3 times in
+ *      a row, then it goes to the back of the queue;
+ *   3. the local run queue (FIFO, 256 slots);
+ *   4. the global queue, taking a batch;
+ *   5. io_uring completions (the wake-up paths today; I/O later);
+ *   6. steal half of a random victim's queue, trying every worker once;
+ *   7. park: announce idleness, re-check every queue, sleep in the ring.
+ *
+ * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
+ * slot, steal-half in one CAS, and a spinlocked global list for overflow
+ * and for fibers made ready outside the workers.
+ *
+ * Parking a fiber (weft__park / weft__ready). No wake-up may be lost
+ * between "register as a waiter" and "off the stack", no waker may resume
+ * a fiber that is still running on its stack, and no late waker may wake
+ * a later, unrelated park of the same fiber:
+ *   parker: 1. token = weft__park_token(): the fiber's index and a fresh
+ *              park sequence number;
+ *           2. put the token where a waker will find it, holding that
+ *              place's lock (or not yet published);
+ *           3. record unlock() as the post-switch action and switch away;
+ *           4. on the next context: park_word = seq|PARKING, run unlock()
+ *              (now a waker may find the token), CAS PARKING -> PARKED
+ *              (a full barrier), then if a cancel request is pending, try
+ *              to wake with -ECANCELED.
+ *   waker:  CAS park_word seq|PARKING or seq|PARKED -> seq|READY, with
+ *           the seq from its token; the winner writes the result and
+ *           queues the fiber in its own LIFO slot. A loser, or a waker
+ *           holding an old token, does nothing.
+ *   cancel: store cancel_req, StoreLoad fence, then CAS PARKED -> READY
+ *           on whatever park is current. Never from PARKING: the fiber
+ *           would resume before its wait entry was complete.
+ * Exactly one of waker and canceller wins, so the fiber is queued once;
+ * with a fence on each side, either the parker sees the cancel request or
+ * the canceller sees PARKED. A fiber woken by cancellation removes its
+ * token from the wait structure when it resumes. Go's gopark(unlockf) is
+ * the model; the sequence number is what lets weft cancel waits, which Go
+ * does not.
+ *
+ * Waking workers. A worker that makes work ready wakes one idle worker,
+ * unless some worker is already spinning (looking for work): that one will
+ * find it, and when it does and more work is visible it wakes the next
+ * (a chain that wakes only as many workers as the burst can use). At most
+ * half of the busy workers spin at once. A parked worker sleeps in its
+ * ring; it is woken by IORING_OP_MSG_RING from another worker or by its
+ * eventfd from a foreign thread. Lost wake-ups are excluded by fences:
+ *   submitter: 1. push F   2. StoreLoad fence   3. idle > 0 and nobody
+ *              spinning -> wake one
+ *   parker:    1. join the idle list, stop spinning   2. StoreLoad fence
+ *              3. re-check every queue, and only then sleep
+ * Either the submitter sees the idle worker or the parker sees the work.
+ * Pushes to the caller's own queue skip the fence: the owner is awake and
+ * will run that work itself, so a missed wake-up costs parallelism only.
+ *
+ * Shutdown. When the main fiber returns, "shutdown" is set and every live
+ * fiber is cancelled; from then on every park returns -ECANCELED at once
+ * and spawns are refused. Each exit then checks whether fibers remain
+ * (weft__check_quiescent); the last one sets "stopping" and wakes every
+ * worker, and the workers leave their loops.
+ *
+ * Lock order: sched.idle_lock and the global queue's lock are leaves;
+ * never hold one while taking the other or while switching.
+ *
+ * Rejected designs. One shared run queue: every push and pop would fight
+ * over one cache line. Switching through the sched ctx on every yield:
+ * twice the switches. Waking a worker per spawn: workers wake, find
+ * nothing and park again. ck_fifo_mpmc as the global queue: Debian's ck
+ * 0.7.1 can report it empty while it is not, and a worker would park with
+ * work queued.
+ *
+ * Tests: tests/test_sched.c (queues, parking, wake-ups from foreign
+ * threads), tests/stress/stress_park.c (park/wake races for seconds),
+ * stress_yield.c, stress_spawn.c, stress_million.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+
+#include "ctx.h"
+#include "fiber.h"
+#include "scheduler.h"
+
+#ifdef WEFT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+struct sched weft__sched;
+
+/* How many schedules between forced looks at the global queue (Go's 61). */
+#define INJECT_PERIOD 61
+/* How many LIFO-slot wins in a row before the queue gets a turn. */
+#define LIFO_STREAK_MAX 3
+
+static __thread struct worker *tls_worker;
+
+__attribute__((noinline)) struct worker *weft__worker_self(void)
+{
+	/* Never inlined, and the empty asm makes the compiler treat it as
+	 * having side effects, so it is called again after every switch
+	 * and no TLS address (cached by __tls_get_addr under -fPIC)
+	 * survives a migration. */
+	__asm__ volatile("");
+	return tls_worker;
+}
+
+__attribute__((noinline)) void weft__worker_set_self(struct worker *w)
+{
+	tls_worker = w;
+}
+
+/* errno through an opaque accessor, for the same reason. */
+__attribute__((noinline)) static int *errno_ptr(void)
+{
+	__asm__ volatile("");
+	return &errno;
+}
+
+void weft__assert_fail(const char *expr, const char *file, int line)
+{
+	char buf[16];
+	int n = 0;
+	unsigned v = (unsigned)line;
+
+	do {
+		buf[sizeof(buf) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && n < (int)sizeof(buf) - 1);
+	weft__die_msg("assertion failed: ", expr, " at ");
+	weft__die_msg(file, ":", "");
+	(void)!write(2, buf + sizeof(buf) - n, (size_t)n);
+	(void)!write(2, "\n", 1);
+	abort();
+}
+
+void weft__die_msg(const char *a, const char *b, const char *c)
+{
+	(void)!write(2, "weft: ", 6);
+	(void)!write(2, a, strlen(a));
+	(void)!write(2, b, strlen(b));
+	(void)!write(2, c, strlen(c));
+}
+
+/* Switching ----------------------------------------------------------- */
+
+/*
+ * Jump from @from to @to. Always inlined, so that the sanitizer
+ * annotations and the jump share one frame (TSan requires it: an
+ * instrumented helper returning between them corrupts its shadow stack).
+ */
+static inline __attribute__((always_inline)) void
+switch_ctx(struct ctx *from, struct ctx *to, bool from_exits)
+{
+#ifdef WEFT_ASAN
+	__sanitizer_start_switch_fiber(from_exits ? NULL : &from->asan_fake,
+				       to->stack_lo, to->stack_size);
+#else
+	(void)from_exits;
+#endif
+#ifdef WEFT_TSAN
+	__tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+	weft__ctx_switch(&from->sp, to->sp);
+#ifdef WEFT_ASAN
+	__sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+}
+
+static void after_switch(struct worker *w);
+
+/* First thing a new fiber does on its own stack. */
+void weft__landed(void)
+{
+#ifdef WEFT_ASAN
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	after_switch(weft__worker_self());
+}
+
+/* Random victim order ------------------------------------------------- */
+
+static inline uint32_t next_rand(struct worker *w)
+{
+	uint64_t x = w->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	w->rng = x;
+	return (uint32_t)(x >> 32);
+}
+
+/* Finding work: the fast path, usable from a fiber -------------------- */
+
+static struct fiber *take_inject(struct worker *w, unsigned max)
+{
+	struct rq_node *n;
+
+	if (weft__injq_len(&weft__sched.inject) == 0)
+		return NULL;
+	n = weft__injq_pop_batch(&weft__sched.inject, &w->rq, max);
+	return n ? fiber_of_node(n) : NULL;
+}
+
+/*
+ * Steps 1-4 of "Finding work". Owner only; cheap enough to run on every
+ * switch.
+ */
+static struct fiber *pick_local(struct worker *w)
+{
+	struct rq_node *n;
+	struct fiber *f;
+	unsigned batch;
+
+	if (unlikely(++w->tick % INJECT_PERIOD == 0)) {
+		f = take_inject(w, 1);
+		if (f)
+			return f;
+	}
+
+	n = weft__runq_lifo_take(&w->rq);
+	if (n) {
+#ifndef WEFT_RANDOMIZE_SCHED
+		if (w->lifo_streak < LIFO_STREAK_MAX) {
+#else
+		if (w->lifo_streak < LIFO_STREAK_MAX && (next_rand(w) & 1)) {
+#endif
+			w->lifo_streak++;
+			return fiber_of_node(n);
+		}
+		/* Let the queue have a turn; the slot's fiber goes last. */
+		if (weft__runq_push(&w->rq, n, &weft__sched.inject))
+			weft__wake_one();
+	}
+	w->lifo_streak = 0;
+
+	n = weft__runq_pop(&w->rq);
+	if (n)
+		return fiber_of_node(n);
+
+	/* Our ring is empty, so a batch fits: Go takes len/workers + 1. */
+	batch = weft__injq_len(&weft__sched.inject) / weft__sched.nr_workers + 1;
+	if (batch > WEFT_RUNQ_SIZE / 2)
+		batch = WEFT_RUNQ_SIZE / 2;
+	return take_inject(w, batch);
+}
+
+/* Queueing ------------------------------------------------------------ */
+
+/*
+ * Wake an idle worker if none is searching. The caller has published
+ * work and, where it matters (work not on the caller's own queue), issued
+ * a StoreLoad fence; see "Waking workers".
+ */
+void weft__wake_one(void)
+{
+	struct sched *s = &weft__sched;
+	struct worker *w;
+
+	/* Racy fast checks; the protocol tolerates a stale view (see
+	 * "Waking workers": the parker re-checks after its fence). */
+	if (ck_pr_load_uint(&s->nr_idle) == 0)
+		return;
+	if (ck_pr_load_uint(&s->nr_spinning) != 0)
+		return;
+	/* Become responsible for one spinner; full barrier. Pairs with the
+	 * decrement in stop_spinning(). Only one waker gets past here. */
+	if (!ck_pr_cas_uint(&s->nr_spinning, 0, 1))
+		return;
+
+	ck_spinlock_fas_lock(&s->idle_lock);
+	weft__hb_acquire(&s->idle_lock);
+	w = s->idle_list;
+	if (w) {
+		s->idle_list = w->idle_next;
+		w->idle = false;
+		/* Written under the lock; read racily by wakers. */
+		ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
+	}
+	weft__hb_release(&s->idle_lock);
+	ck_spinlock_fas_unlock(&s->idle_lock);
+
+	if (!w) {
+		/* Nobody to wake: hand the spinner count back. Atomic RMW. */
+		ck_pr_dec_uint(&s->nr_spinning);
+		return;
+	}
+	/* The woken worker starts out spinning, counted by our CAS. */
+	weft__worker_signal(w);
+}
+
+void weft__wake_all(void)
+{
+	struct sched *s = &weft__sched;
+	struct worker *list, *w;
+
+	ck_spinlock_fas_lock(&s->idle_lock);
+	weft__hb_acquire(&s->idle_lock);
+	list = s->idle_list;
+	s->idle_list = NULL;
+	for (w = list; w; w = w->idle_next) {
+		w->idle = false;
+		/* Each woken worker counts as spinning, as in wake_one(). */
+		ck_pr_inc_uint(&s->nr_spinning);
+	}
+	ck_pr_store_uint(&s->nr_idle, 0);
+	weft__hb_release(&s->idle_lock);
+	ck_spinlock_fas_unlock(&s->idle_lock);
+
+	for (w = list; w; w = w->idle_next)
+		weft__worker_signal(w);
+}
+
+void weft__enqueue_local(struct worker *w, struct fiber *f)
+{
+	if (weft__runq_push(&w->rq, &f->node, &weft__sched.inject)) {
+		/* Work went to the global queue: StoreLoad before reading the
+		 * idle count. Pairs with the fence in park_worker(). */
+		ck_pr_fence_store_load();
+	}
+	weft__wake_one();
+}
+
+void weft__make_runnable(struct fiber *f)
+{
+	struct worker *w = weft__worker_self();
+	struct rq_node *old;
+
+	if (likely(w)) {
+		old = weft__runq_lifo_put(&w->rq, &f->node);
+		/* Filling an empty LIFO slot wakes nobody: this worker runs it
+		 * as soon as the current fiber stops (Tokio does the same). */
+		if (old)
+			weft__enqueue_local(w, fiber_of_node(old));
+		return;
+	}
+	weft__injq_push(&weft__sched.inject, &f->node);
+	/* StoreLoad: the push before the idle count. Pairs with the fence
+	 * in park_worker(). */
+	ck_pr_fence_store_load();
+	weft__wake_one();
+}
+
+/* Post-switch actions ------------------------------------------------- */
+
+static void finish_park(struct worker *w, struct fiber *f,
+			weft_unlock_fn unlock, void *arg)
+{
+	unsigned seq = f->park_seq;
+
+	(void)w;
+	/* The fiber's earlier writes (its record, its wait entry) happen
+	 * before any waker that finds it. */
+	weft__hb_release(f);
+	/* Before publication; wakers CAS it from here on. */
+	ck_pr_store_uint(&f->park_word, seq << 3 | FIBER_PARKING);
+	if (unlock && !unlock(f, arg)) {
+		weft__ready(fiber_token(f, seq), 0);
+		return;
+	}
+	/* Fails if a waker already won; then the fiber is theirs. Full
+	 * barrier: PARKED before reading the cancel request, pairing with
+	 * the fence in weft_cancel(). */
+	if (!ck_pr_cas_uint(&f->park_word, seq << 3 | FIBER_PARKING,
+			    seq << 3 | FIBER_PARKED))
+		return;
+	if (ck_pr_load_uint(&f->cancel_req) ||
+	    ck_pr_load_uint(&weft__sched.shutdown))
+		weft__fiber_try_cancel(f);
+}
+
+static void after_switch(struct worker *w)
+{
+	enum post_action post = w->post;
+	struct fiber *f = w->post_fiber;
+
+	w->post = POST_NONE;
+	switch (post) {
+	case POST_NONE:
+		break;
+	case POST_YIELD:
+		weft__enqueue_local(w, f);
+		break;
+	case POST_PARK:
+		finish_park(w, f, w->post_unlock, w->post_arg);
+		break;
+	case POST_EXIT:
+		weft__fiber_finish(w, f);
+		break;
+	}
+}
+
+/*
+ * Switch the running fiber @cur away, to the next local fiber or to the
+ * sched ctx. The post-switch action is already recorded. Returns when
+ * @cur runs again, on whichever worker that is.
+ */
+static void schedule(struct worker *w, struct fiber *cur)
+{
+	struct fiber *next;
+	struct ctx *to;
+
+	if (unlikely(!weft__stack_canary_ok(cur->stack)))
+		weft__overflow_canary(cur);
+
+	next = pick_local(w);
+	to = next ? &next->ctx : &w->sched_ctx;
+	w->cur = next;
+	cur->saved_errno = *errno_ptr();
+	switch_ctx(&cur->ctx, to, false);
+	/* Running again, maybe on another worker: reload it. */
+	w = weft__worker_self();
+	after_switch(w);
+	*errno_ptr() = cur->saved_errno;
+}
+
+void weft__exit_current(struct worker *w)
+{
+	struct fiber *cur = w->cur;
+	struct fiber *next;
+
+	if (unlikely(!weft__stack_canary_ok(cur->stack)))
+		weft__overflow_canary(cur);
+	w->post = POST_EXIT;
+	w->post_fiber = cur;
+	next = pick_local(w);
+	w->cur = next;
+	switch_ctx(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
+	__builtin_unreachable();
+}
+
+/* Parking ------------------------------------------------------------- */
+
+weft_token weft__park_token(void)
+{
+	struct fiber *f = weft__worker_self()->cur;
+
+	f->park_seq = (f->park_seq + 1) & PARK_SEQ_MASK;
+	return fiber_token(f, f->park_seq);
+}
+
+int weft__park(weft_unlock_fn unlock, void *arg)
+{
+	struct worker *w = weft__worker_self();
+	struct fiber *f = w->cur;
+
+	weft_assert(f);
+	w->post = POST_PARK;
+	w->post_fiber = f;
+	w->post_unlock = unlock;
+	w->post_arg = arg;
+	schedule(w, f);
+	/* Only we write it now: the winner of the CAS has queued us. */
+	ck_pr_store_uint(&f->park_word, f->park_seq << 3 | FIBER_RUNNING);
+	return f->wake_res;
+}
+
+bool weft__ready(weft_token token, int res)
+{
+	struct fiber *f = weft__fiber_at((uint32_t)(token >> 32) - 1);
+	unsigned seq_bits = (unsigned)token;
+	unsigned cur = ck_pr_load_uint(&f->park_word);
+
+	/* Exactly one of the wakers and the canceller wins, and only for
+	 * the park the token names; full barrier. */
+	for (;;) {
+		unsigned st = cur & PARK_STATE_MASK;
+
+		if ((cur & ~PARK_STATE_MASK) != seq_bits ||
+		    (st != FIBER_PARKING && st != FIBER_PARKED))
+			return false;
+		if (ck_pr_cas_uint_value(&f->park_word, cur,
+					 seq_bits | FIBER_READY, &cur))
+			break;
+	}
+	/* Pairs with the release in finish_park(). */
+	weft__hb_acquire(f);
+	f->wake_res = res;
+	weft__make_runnable(f);
+	return true;
+}
+
+/* Yield --------------------------------------------------------------- */
+
+void weft_yield(void)
+{
+	struct worker *w = weft__worker_self();
+	struct fiber *f;
+
+	if (!w || !w->cur)
+		return;
+	f = w->cur;
+	/* Nothing else to run: carry on without a switch. */
+	if (weft__runq_len(&w->rq) == 0 &&
+	    weft__injq_len(&weft__sched.inject) == 0)
+		return;
+	w->post = POST_YIELD;
+	w->post_fiber = f;
+	schedule(w, f);
+}
+
+/* The sched ctx: stealing and parking workers ------------------------- */
+
+static void start_spinning(struct worker *w)
+{
+	w->spinning = true;
+	/* Atomic RMW; pairs with the loads in weft__wake_one(). */
+	ck_pr_inc_uint(&weft__sched.nr_spinning);
+}
+
+/* Found work while spinning: stop, and if we were the last spinner and
+ * more work is visible, pass the search on (see "Waking workers"). */
+static void stop_spinning(struct worker *w)
+{
+	struct sched *s = &weft__sched;
+
+	if (!w->spinning)
+		return;
+	w->spinning = false;
+	/* Atomic RMW and full barrier on x86: the decrement is visible
+	 * before we look at the queues. Pairs with wake_one()'s CAS. */
+	ck_pr_dec_uint(&s->nr_spinning);
+	if (weft__runq_len(&w->rq) > 0 || weft__injq_len(&s->inject) > 0)
+		weft__wake_one();
+}
+
+static struct fiber *steal_work(struct worker *w)
+{
+	struct sched *s = &weft__sched;
+	unsigned n = s->nr_workers;
+	unsigned start = next_rand(w) % n;
+	struct rq_node *node;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct worker *v = s->workers[(start + i) % n];
+
+		if (v == w)
+			continue;
+		node = weft__runq_steal(&w->rq, &v->rq);
+		if (node) {
+			ck_pr_store_64(&w->nr_steals, w->nr_steals + 1);
+			return fiber_of_node(node);
+		}
+	}
+	return NULL;
+}
+
+/* Is any work visible anywhere? Used by the parker after its fence. */
+static bool work_visible(void)
+{
+	struct sched *s = &weft__sched;
+	unsigned i;
+
+	if (weft__injq_len(&s->inject) > 0)
+		return true;
+	for (i = 0; i < s->nr_workers; i++)
+		if (weft__runq_len(&s->workers[i]->rq) > 0)
+			return true;
+	return false;
+}
+
+static void idle_remove_locked(struct worker *w)
+{
+	struct sched *s = &weft__sched;
+	struct worker **pp;
+
+	for (pp = &s->idle_list; *pp; pp = &(*pp)->idle_next) {
+		if (*pp == w) {
+			*pp = w->idle_next;
+			break;
+		}
+	}
+	w->idle = false;
+	ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
+}
+
+/*
+ * Leave the idle list after waking or after finding work in the
+ * re-check. A worker that is no longer on the list was taken off it by a
+ * waker, which counted it as spinning.
+ */
+static void leave_idle(struct worker *w)
+{
+	struct sched *s = &weft__sched;
+	bool was_woken;
+
+	ck_spinlock_fas_lock(&s->idle_lock);
+	weft__hb_acquire(&s->idle_lock);
+	was_woken = !w->idle;
+	if (!was_woken)
+		idle_remove_locked(w);
+	weft__hb_release(&s->idle_lock);
+	ck_spinlock_fas_unlock(&s->idle_lock);
+	if (was_woken)
+		w->spinning = true;
+}
+
+/* Step 7: sleep until there may be work. */
+static void park_worker(struct worker *w)
+{
+	struct sched *s = &weft__sched;
+
+	ck_spinlock_fas_lock(&s->idle_lock);
+	weft__hb_acquire(&s->idle_lock);
+	w->idle = true;
+	w->idle_next = s->idle_list;
+	s->idle_list = w;
+	ck_pr_store_uint(&s->nr_idle, s->nr_idle + 1);
+	weft__hb_release(&s->idle_lock);
+	ck_spinlock_fas_unlock(&s->idle_lock);
+
+	if (w->spinning) {
+		w->spinning = false;
+		/* Atomic RMW; pairs with wake_one()'s checks. */
+		ck_pr_dec_uint(&s->nr_spinning);
+	}
+	/* StoreLoad: idle (and not spinning) before re-reading the queues.
+	 * Pairs with the fence in weft__make_runnable() and friends. */
+	ck_pr_fence_store_load();
+
+	if (work_visible() || ck_pr_load_uint(&s->stopping)) {
+		leave_idle(w);
+		if (!w->spinning)
+			start_spinning(w);
+		return;
+	}
+
+	ck_pr_store_64(&w->nr_parks, w->nr_parks + 1);
+	weft__worker_wait(w);
+	leave_idle(w);
+}
+
+static struct fiber *find_runnable(struct worker *w)
+{
+	struct sched *s = &weft__sched;
+	struct fiber *f;
+	unsigned busy;
+
+	for (;;) {
+		if (unlikely(ck_pr_load_uint(&s->stopping)))
+			return NULL;
+		f = pick_local(w);
+		if (f)
+			break;
+		/* Go's rule: at most half of the busy workers spin. */
+		busy = s->nr_workers - ck_pr_load_uint(&s->nr_idle);
+		if (w->spinning ||
+		    2 * ck_pr_load_uint(&s->nr_spinning) < busy) {
+			if (!w->spinning)
+				start_spinning(w);
+			f = steal_work(w);
+			if (f)
+				break;
+		}
+		park_worker(w);
+	}
+	stop_spinning(w);
+	return f;
+}
+
+void weft__worker_loop(struct worker *w)
+{
+	struct fiber *f;
+
+	for (;;) {
+		after_switch(w);
+		f = find_runnable(w);
+		if (!f)
+			break;
+		w->cur = f;
+		switch_ctx(&w->sched_ctx, &f->ctx, false);
+	}
+	if (w->spinning) {
+		w->spinning = false;
+		ck_pr_dec_uint(&weft__sched.nr_spinning);
+	}
+}
+
+/* Shutdown ------------------------------------------------------------ */
+
+void weft__check_quiescent(void)
+{
+	struct sched *s = &weft__sched;
+	uint64_t exited = 0, spawned = 0;
+	unsigned i;
+
+	/*
+	 * A fiber is spawned only by a live fiber, so once none is live
+	 * none ever will be. Read every exit count first, then every spawn
+	 * count: the spawn counts read are at least those at the end of the
+	 * first pass, the exit counts at most, so equality means no fiber
+	 * was alive at that instant.
+	 */
+	for (i = 0; i < s->nr_workers; i++)
+		exited += ck_pr_load_64(&s->workers[i]->nr_exited);
+	/* Exit counts before spawn counts; see above. */
+	ck_pr_fence_load();
+	for (i = 0; i < s->nr_workers; i++)
+		spawned += ck_pr_load_64(&s->workers[i]->nr_spawned);
+	if (exited != spawned)
+		return;
+	/* Once; full barrier before waking everyone. */
+	if (!ck_pr_cas_uint(&s->stopping, 0, 1))
+		return;
+	weft__wake_all();
+}

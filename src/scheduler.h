@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scheduler's shared state: the runtime (struct sched), its workers,
+ * execution contexts, and the one park/ready protocol every wait in weft
+ * goes through. The design is explained at the top of sched.c.
+ */
+#ifndef WEFT_SCHEDULER_H
+#define WEFT_SCHEDULER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ck_spinlock.h>
+#include <liburing.h>
+
+#include "internal.h"
+#include "runq.h"
+#include "stack.h"
+
+struct fiber;
+
+/*
+ * An execution context: a fiber's, or a worker's scheduler context (which
+ * runs on the worker thread's own stack). Owned by whoever runs it; read
+ * by the context that switches to it.
+ */
+struct ctx {
+	void *sp;		/* saved stack pointer while suspended       */
+	void *stack_lo;		/* lowest usable stack byte (for ASan)       */
+	size_t stack_size;	/* usable stack bytes (for ASan)             */
+	void *asan_fake;	/* ASan fake stack saved while suspended     */
+	void *tsan_fiber;	/* TSan fiber handle                         */
+};
+
+/* What the context switched to must do for the one that switched away. */
+enum post_action {
+	POST_NONE,
+	POST_YIELD,	/* queue the fiber again                             */
+	POST_PARK,	/* run the unlock callback; see Parking in sched.c   */
+	POST_EXIT,	/* free the fiber's stack, publish its end           */
+};
+
+typedef bool (*weft_unlock_fn)(struct fiber *f, void *arg);
+
+/* A fiber record's cache of free records; owner worker only. */
+struct fiber_cache {
+	struct fiber *head;	/* singly linked through fiber->free_next    */
+	unsigned nr;		/* records in the list                       */
+};
+
+struct worker {
+	/* Owner only, except where noted. */
+	struct runq rq;			/* local run queue + LIFO slot      */
+	unsigned id;			/* index in sched.workers           */
+	struct fiber *cur;		/* running fiber; NULL in sched ctx */
+	struct ctx sched_ctx;		/* the scheduler loop's context     */
+	unsigned tick;			/* schedules so far (61-tick check) */
+	unsigned lifo_streak;		/* LIFO-slot wins in a row          */
+	uint64_t rng;			/* xorshift state for victims       */
+	bool spinning;			/* counted in sched.nr_spinning     */
+
+	/* Set by the context that switches away, run by the next one. */
+	enum post_action post;
+	struct fiber *post_fiber;
+	weft_unlock_fn post_unlock;
+	void *post_arg;
+
+	struct stack_cache stacks;	/* free stacks of the default size  */
+	struct fiber_cache fibers;	/* free fiber records               */
+
+	/* Written by the owner with ck_pr_store, read by anyone (stats). */
+	uint64_t nr_spawned;		/* fibers spawned on this worker    */
+	uint64_t nr_exited;		/* fibers that ended on this worker */
+	uint64_t nr_steals;		/* successful steals                */
+	uint64_t nr_parks;		/* times this worker slept          */
+
+	/* Protected by sched.idle_lock. */
+	bool idle;			/* on the idle list                 */
+	struct worker *idle_next;	/* idle-list link                   */
+
+	/* The worker's io_uring; entered by the owner thread only. */
+	struct io_uring ring;
+	bool ring_ready;		/* ring was set up                  */
+	int efd;			/* eventfd foreign threads write    */
+	uint64_t efd_buf;		/* target of the armed eventfd read */
+
+	pthread_t thread;		/* set before the thread starts     */
+	void *altstack;			/* this thread's signal stack       */
+	size_t altstack_size;
+	stack_t old_altstack;		/* restored when the worker stops   */
+	int init_err;			/* result of the thread's setup     */
+};
+
+/* The runtime: one per process, alive during weft_run(). */
+struct sched {
+	unsigned nr_workers;		/* immutable while running          */
+	struct worker **workers;	/* immutable while running          */
+	size_t stack_size;		/* default usable stack size        */
+	unsigned ring_entries;		/* SQ entries per worker            */
+
+	struct injq inject;		/* global queue                     */
+
+	/* Atomic; see "Waking workers" in sched.c. */
+	unsigned nr_spinning CK_CC_CACHELINE;
+	unsigned nr_idle;		/* written under idle_lock          */
+	ck_spinlock_fas_t idle_lock;
+	struct worker *idle_list;	/* Protected by idle_lock.          */
+
+	/* Atomic flags; see "Shutdown" in sched.c. */
+	unsigned shutdown CK_CC_CACHELINE; /* main returned: cancel all */
+	unsigned stopping;		/* all fibers ended: workers exit   */
+};
+
+extern struct sched weft__sched;
+
+/*
+ * The worker running the caller, or NULL on a thread that is not a
+ * worker. Out of line (and opaque to the optimiser), so that no caller
+ * can cache a thread-local address across a yield point.
+ */
+struct worker *weft__worker_self(void);
+void weft__worker_set_self(struct worker *w);
+
+/* The scheduler loop of @w; returns when the runtime stops. */
+void weft__worker_loop(struct worker *w);
+
+/*
+ * A wake token names one park of one fiber: the fiber's table index and
+ * its park sequence number. Wait structures store tokens, not fiber
+ * pointers, so a waker that comes late (the fiber was cancelled, resumed
+ * and is now parked somewhere else) fails harmlessly instead of waking
+ * the wrong wait. The low 3 bits of a token are always zero.
+ */
+typedef uint64_t weft_token;
+
+/*
+ * Start a park of the calling fiber and return its token, to be put where
+ * a waker will find it before calling weft__park(). Fiber context only.
+ */
+weft_token weft__park_token(void);
+
+/*
+ * Park the calling fiber. The caller has made it findable by a waker
+ * (put it in a wait queue under a lock, say) but must not let a waker act
+ * before the fiber is off its stack, so it passes @unlock: it runs right
+ * after the switch, on the next context, and releases the lock or
+ * publishes the fiber. If it returns false the park is called off and
+ * the fiber is made ready again. Returns the value the waker passed to
+ * weft__ready(), or -ECANCELED after weft_cancel() or at shutdown.
+ * Fiber context only. Yield point.
+ */
+int weft__park(weft_unlock_fn unlock, void *arg);
+
+/*
+ * Make the fiber parked under @token runnable; weft__park() returns @res
+ * in it. Returns false if that park was already ended (by a canceller or
+ * another waker), in which case nothing happens. Any thread.
+ */
+bool weft__ready(weft_token token, int res);
+
+/*
+ * Queue the fiber @f (not running, not queued) on the calling worker's
+ * LIFO slot, or, from a thread that is not a worker, on the global queue,
+ * and wake a worker if one should help. Any thread.
+ */
+void weft__make_runnable(struct fiber *f);
+
+/* Queue @f at the tail of the calling worker's run queue. Worker only. */
+void weft__enqueue_local(struct worker *w, struct fiber *f);
+
+/* Give up the CPU for good: the calling fiber has ended. */
+__attribute__((noreturn)) void weft__exit_current(struct worker *w);
+
+/* The calling fiber's entry, after the first switch into it. */
+void weft__landed(void);
+
+/* Wake one idle worker if no worker is already looking for work. */
+void weft__wake_one(void);
+
+/* Wake every idle worker (shutdown). */
+void weft__wake_all(void);
+
+/* Called after every fiber exit during shutdown: stop when none is left. */
+void weft__check_quiescent(void);
+
+/* Per-worker setup and teardown of the ring and wake-up paths (worker.c). */
+int weft__worker_ring_init(struct worker *w);
+void weft__worker_ring_fini(struct worker *w);
+void weft__worker_signal(struct worker *target);
+void weft__worker_wait(struct worker *w);
+
+/* Stack-overflow reporting (overflow.c). */
+int weft__overflow_install(void);
+void weft__overflow_uninstall(void);
+int weft__overflow_thread_init(struct worker *w);
+void weft__overflow_thread_fini(struct worker *w);
+__attribute__((noreturn)) void weft__overflow_canary(struct fiber *f);
+
+#endif /* WEFT_SCHEDULER_H */

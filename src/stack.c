@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fiber stacks. This file owns every stack slot: the slabs they are carved
+ * from, the pools that group slabs by usable size, the guard-page budget,
+ * the canaries of unguarded slots, and the per-worker stack caches. The
+ * pools, slabs and budget are shared by all workers and protected by one
+ * pthread mutex (pool_lock), taken only on the slow path; a stack_cache
+ * is touched by its owner worker only. The two slot counters are written
+ * under pool_lock and may be read by any thread. The user-facing policy
+ * is in weft.h ("Stacks", "Guard pages and the map budget").
+ *
+ * Layout. A slot is one page followed by the usable stack:
+ *
+ *	[ gap page ][ usable: lo .. lo + size )
+ *
+ * The gap page is made PROT_NONE (a guard) while the guard budget allows;
+ * otherwise it stays readable and writable and its top 16 bytes hold a
+ * canary that the scheduler checks whenever the fiber switches out. A
+ * slot's guard status is fixed when it is carved and kept for the life of
+ * its slab, so reusing a stack costs no system call.
+ *
+ * Slabs. One mmap holds up to WEFT_STACK_SLAB_SLOTS slots, carved lazily
+ * in address order, so a slab costs one mapping plus two per guarded slot
+ * (the guard splits its neighbourhood into separate mappings). 128 slots
+ * of the default 64 KiB make an 8.5 MiB slab: one mmap, one calloc and a
+ * 5 KiB descriptor array then serve 128 spawns, and slabs add under 1% to
+ * the mapping count. Slabs are also capped at SLAB_BYTES_MAX of address
+ * space, so that a pool of 1 MiB stacks does not reserve 128 MiB for a
+ * program that makes three of them. The descriptors (struct stack) live
+ * in the calloc'd slab header, never in stack memory, so a free stack's
+ * pages are not touched and may stay unbacked.
+ *
+ * Pools. One pool per usable size, in a short list; each keeps its slabs
+ * that have a free or uncarved slot on a list, partly used slabs first
+ * and at most one wholly free slab (kept so that a workload which
+ * oscillates around a slab boundary does not mmap and munmap each time)
+ * at the end. A second wholly free slab is unmapped at once, which gives
+ * its mappings and guard budget back.
+ *
+ * Tools. A stack is unpoisoned for ASan and made undefined (so writable
+ * from any stack) for memcheck when it is freed and when it is handed
+ * out; each carved slot is registered as a Valgrind stack until its slab
+ * is unmapped; each slab is an LSan root region, so objects referenced
+ * only from a suspended fiber are not reported as leaks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+
+#include "internal.h"
+#include "stack.h"
+
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#endif
+#ifdef WEFT_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#include <valgrind/valgrind.h>
+#endif
+
+/* Largest usable stack size weft accepts. */
+#define STACK_SIZE_MAX ((size_t)1 << 30)
+
+/* Most address space one slab reserves (unless one slot needs more). */
+#define SLAB_BYTES_MAX ((size_t)32 << 20)
+
+/* Fallback when /proc/sys/vm/max_map_count cannot be read (the default). */
+#define MAP_COUNT_FALLBACK 65530u
+
+/*
+ * Most guarded slots under Valgrind, whatever vm.max_map_count says: its
+ * address-space manager tracks every mapping of the process in a fixed
+ * table (VG_N_SEGMENTS, 30,000 in 3.19) and exits when that fills, which
+ * about 14,500 guard pages do. 4,096 guards take 8,192 entries.
+ */
+#define VALGRIND_GUARD_BUDGET 4096u
+
+/* The canary pattern ("WEFTSTK!"), mixed with the slot's lo. */
+#define CANARY_PATTERN 0x5745465453544b21ull
+
+struct pool;
+
+struct slab {
+	/* Set at creation, then read-only. */
+	struct pool *pool;	/* the pool this slab serves */
+	char *base;		/* start of the mapping */
+	size_t map_len;		/* length of the mapping */
+	unsigned nr_slots;	/* slots the mapping holds */
+
+	/* Protected by pool_lock. */
+	struct slab *prev;	/* pool's avail list, when on_avail */
+	struct slab *next;	/* pool's avail list, when on_avail */
+	bool on_avail;		/* has a free or uncarved slot: listed */
+	struct stack *free;	/* free carved slots, via stack.next */
+	unsigned nr_carved;	/* slots[0 .. nr_carved) are carved */
+	unsigned nr_free;	/* carved slots on the free list */
+	unsigned nr_guarded;	/* carved slots with a guard page */
+	struct stack slots[];	/* descriptors, set when carved */
+};
+
+struct pool {
+	/* Set at creation, then read-only. */
+	size_t size;		/* usable bytes of its stacks */
+	unsigned slab_slots;	/* slots per slab for this size */
+
+	/* Protected by pool_lock. */
+	struct slab *head;	/* avail list: partly used slabs first, */
+	struct slab *tail;	/* then the wholly free one, if any */
+	unsigned nr_empty;	/* wholly free slabs listed (0 or 1) */
+	struct pool *next;	/* the pools list */
+};
+
+/* Set once by stack_init (pthread_once), then read-only. */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static size_t page_size;		/* sysconf(_SC_PAGESIZE) */
+static unsigned guard_budget_default;	/* from vm.max_map_count */
+
+/* Protects everything below, and the pools and slabs. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pool *pools;		/* one pool per usable size */
+static unsigned guard_budget;		/* most guarded slots alive */
+/*
+ * Guarded count at which mprotect last failed with ENOMEM (the process
+ * ran out of mappings elsewhere): no guard is tried at or above it until
+ * a slab is unmapped. ~0u when no failure is outstanding.
+ */
+static unsigned guard_ceiling = ~0u;
+
+/*
+ * Slots carved from live slabs, and of those the guarded ones. Written
+ * under pool_lock with ck_pr_store_64; read with ck_pr_load_64 by anyone.
+ * Stats and budget only: a reader without the lock needs no ordering.
+ */
+static uint64_t nr_mapped;
+static uint64_t nr_guarded;
+
+/* Read vm.max_map_count, or return the fallback if it cannot be read. */
+static unsigned read_max_map_count(void)
+{
+	char buf[32];
+	unsigned long v;
+	ssize_t n;
+	char *end;
+	int fd;
+
+	fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return MAP_COUNT_FALLBACK;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return MAP_COUNT_FALLBACK;
+	buf[n] = '\0';
+	v = strtoul(buf, &end, 10);
+	if (end == buf || v == 0 || v > ~0u)
+		return MAP_COUNT_FALLBACK;
+	return (unsigned)v;
+}
+
+/*
+ * Learn the page size and the default guard budget: a quarter of the
+ * mapping cap, an eighth under sanitizers, whose runtimes map heavily,
+ * and at most VALGRIND_GUARD_BUDGET under Valgrind. Runs once, before
+ * any stack exists.
+ */
+static void stack_init(void)
+{
+	unsigned max_maps = read_max_map_count();
+	long ps = sysconf(_SC_PAGESIZE);
+
+	page_size = ps > 0 ? (size_t)ps : 4096;
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+	guard_budget_default = max_maps / 8;
+#else
+	guard_budget_default = max_maps / 4;
+#endif
+#ifdef WEFT_HAVE_VALGRIND
+	if (RUNNING_ON_VALGRIND && guard_budget_default > VALGRIND_GUARD_BUDGET)
+		guard_budget_default = VALGRIND_GUARD_BUDGET;
+#endif
+	pthread_mutex_lock(&pool_lock);
+	if (guard_budget == 0)
+		guard_budget = guard_budget_default;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static inline void ensure_init(void)
+{
+	pthread_once(&init_once, stack_init);
+}
+
+/* Add @delta to one of the slot counters. Caller holds pool_lock. */
+static void counter_add(uint64_t *counter, int64_t delta)
+{
+	/*
+	 * Only pool_lock holders write, so load + store loses no update;
+	 * the store is atomic for lock-free readers. Relaxed is enough:
+	 * the lock orders writers, and readers want no ordering.
+	 */
+	ck_pr_store_64(counter, ck_pr_load_64(counter) + (uint64_t)delta);
+}
+
+static inline uint64_t canary_value(const void *lo)
+{
+	return CANARY_PATTERN ^ (uint64_t)(uintptr_t)lo;
+}
+
+/*
+ * Make @s's memory fresh for the tools: no stale shadow from the previous
+ * fiber (ASan), and writable from any stack (memcheck marks what a fiber
+ * popped as inaccessible, so the next fiber's first frame, written from
+ * the scheduler's stack, would be reported). Owner of @s only.
+ */
+static void stack_scrub(struct stack *s)
+{
+#ifdef WEFT_ASAN
+	ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
+#endif
+#ifdef WEFT_HAVE_VALGRIND
+	VALGRIND_MAKE_MEM_UNDEFINED(s->lo, s->size);
+#endif
+	(void)s;
+}
+
+size_t weft__stack_round(size_t size)
+{
+	ensure_init();
+	if (size == 0)
+		size = WEFT_STACK_DEFAULT;
+	if (size > STACK_SIZE_MAX)
+		return 0;
+	if (size < WEFT_STACK_MIN)
+		size = WEFT_STACK_MIN;
+	return (size + page_size - 1) & ~(page_size - 1);
+}
+
+void weft__stack_cache_init(struct stack_cache *c, size_t size)
+{
+	weft_assert(size != 0 && size == weft__stack_round(size));
+	c->size = size;
+	c->nr = 0;
+}
+
+/* Avail-list helpers. Caller holds pool_lock. */
+static void avail_remove(struct pool *p, struct slab *sl)
+{
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		p->head = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+	else
+		p->tail = sl->prev;
+	sl->prev = NULL;
+	sl->next = NULL;
+	sl->on_avail = false;
+}
+
+static void avail_push_head(struct pool *p, struct slab *sl)
+{
+	sl->prev = NULL;
+	sl->next = p->head;
+	if (p->head)
+		p->head->prev = sl;
+	else
+		p->tail = sl;
+	p->head = sl;
+	sl->on_avail = true;
+}
+
+static void avail_push_tail(struct pool *p, struct slab *sl)
+{
+	sl->next = NULL;
+	sl->prev = p->tail;
+	if (p->tail)
+		p->tail->next = sl;
+	else
+		p->head = sl;
+	p->tail = sl;
+	sl->on_avail = true;
+}
+
+static unsigned slab_used(const struct slab *sl)
+{
+	return sl->nr_carved - sl->nr_free;
+}
+
+/* Find or create the pool for usable size @size. Caller holds pool_lock. */
+static struct pool *pool_get(size_t size)
+{
+	size_t slot = size + page_size;
+	struct pool *p;
+	size_t n;
+
+	for (p = pools; p; p = p->next)
+		if (p->size == size)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->size = size;
+	n = SLAB_BYTES_MAX / slot;
+	if (n > WEFT_STACK_SLAB_SLOTS)
+		n = WEFT_STACK_SLAB_SLOTS;
+	p->slab_slots = n ? (unsigned)n : 1;
+	p->next = pools;
+	pools = p;
+	return p;
+}
+
+/*
+ * Map a new, wholly uncarved slab for @p and put it at the end of the
+ * avail list (it counts as @p's empty slab). Caller holds pool_lock.
+ */
+static struct slab *slab_create(struct pool *p)
+{
+	size_t len = (size_t)p->slab_slots * (p->size + page_size);
+	struct slab *sl;
+	void *base;
+
+	sl = calloc(1, sizeof(*sl) + p->slab_slots * sizeof(sl->slots[0]));
+	if (!sl)
+		return NULL;
+	/*
+	 * NORESERVE: under the default (heuristic) overcommit policy the
+	 * slab is then not charged at all, so reserving room for many
+	 * mostly idle stacks cannot fail for want of commit charge; only
+	 * touched pages cost memory. Strict overcommit ignores the flag.
+	 */
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) {
+		free(sl);
+		return NULL;
+	}
+	sl->pool = p;
+	sl->base = base;
+	sl->map_len = len;
+	sl->nr_slots = p->slab_slots;
+#ifdef WEFT_ASAN
+	/*
+	 * A suspended fiber may hold the only pointer to an object; make
+	 * LeakSanitizer scan its stack. One region per slab, as the LSan
+	 * header asks for few regions; guard pages are skipped.
+	 */
+	__lsan_register_root_region(base, len);
+#endif
+	avail_push_tail(p, sl);
+	p->nr_empty++;
+	return sl;
+}
+
+/*
+ * Unmap @sl, which has no stack in use, and give its mappings, guard
+ * budget and descriptors back. Returns 0, or -errno if munmap failed
+ * (it can, when splitting a merged mapping at the mapping cap), in which
+ * case @sl is left as it was. Caller holds pool_lock; @sl is not listed.
+ */
+static int slab_destroy(struct slab *sl)
+{
+	if (munmap(sl->base, sl->map_len) != 0)
+		return -errno;
+#ifdef WEFT_ASAN
+	__lsan_unregister_root_region(sl->base, sl->map_len);
+#endif
+#ifdef WEFT_HAVE_VALGRIND
+	/*
+	 * Deregistered after the unmap, so that a failed unmap leaves
+	 * everything as it was; nothing runs on these stacks either way.
+	 */
+	for (unsigned i = 0; i < sl->nr_carved; i++)
+		VALGRIND_STACK_DEREGISTER(sl->slots[i].vg_id);
+#endif
+	counter_add(&nr_mapped, -(int64_t)sl->nr_carved);
+	counter_add(&nr_guarded, -(int64_t)sl->nr_guarded);
+	guard_ceiling = ~0u;
+	free(sl);
+	return 0;
+}
+
+/*
+ * Carve the next slot of @sl: give it a guard page if the budget allows
+ * (and the kernel agrees), else a canary. Caller holds pool_lock.
+ */
+static struct stack *slab_carve(struct slab *sl)
+{
+	size_t size = sl->pool->size;
+	uint64_t guarded = ck_pr_load_64(&nr_guarded);
+	unsigned i = sl->nr_carved++;
+	struct stack *s = &sl->slots[i];
+	char *gap = sl->base + (size_t)i * (size + page_size);
+
+	s->lo = gap + page_size;
+	s->size = size;
+	s->slab = sl;
+	s->next = NULL;
+	s->guarded = false;
+	if (guarded < guard_budget && guarded < guard_ceiling) {
+		if (mprotect(gap, page_size, PROT_NONE) == 0) {
+			s->guarded = true;
+			sl->nr_guarded++;
+			counter_add(&nr_guarded, 1);
+		} else {
+			/* ENOMEM: the process is out of mappings. */
+			weft_assert(errno == ENOMEM);
+			guard_ceiling = (unsigned)guarded;
+		}
+	}
+	if (!s->guarded) {
+		uint64_t *w = (uint64_t *)s->lo - 2;
+
+		w[0] = canary_value(s->lo);
+		w[1] = canary_value(s->lo);
+	}
+#ifdef WEFT_HAVE_VALGRIND
+	s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size - 1);
+#endif
+	counter_add(&nr_mapped, 1);
+	return s;
+}
+
+/* Take a stack from @p, mapping a slab if needed. Caller holds pool_lock. */
+static struct stack *pool_take(struct pool *p)
+{
+	struct slab *sl = p->head;
+	struct stack *s;
+
+	if (!sl) {
+		sl = slab_create(p);
+		if (!sl)
+			return NULL;
+	}
+	if (slab_used(sl) == 0)
+		p->nr_empty--;
+	if (sl->free) {
+		s = sl->free;
+		sl->free = s->next;
+		sl->nr_free--;
+		s->next = NULL;
+	} else {
+		s = slab_carve(sl);
+	}
+	if (!sl->free && sl->nr_carved == sl->nr_slots)
+		avail_remove(p, sl);
+	return s;
+}
+
+/*
+ * Give @s back to its slab. A slab that becomes wholly free goes to the
+ * end of the avail list, or is unmapped if its pool already keeps one.
+ * Caller holds pool_lock.
+ */
+static void pool_put(struct stack *s)
+{
+	struct slab *sl = s->slab;
+	struct pool *p = sl->pool;
+
+	s->next = sl->free;
+	sl->free = s;
+	sl->nr_free++;
+	if (slab_used(sl) == 0) {
+		if (sl->on_avail)
+			avail_remove(p, sl);
+		if (p->nr_empty > 0 && slab_destroy(sl) == 0)
+			return;
+		avail_push_tail(p, sl);
+		p->nr_empty++;
+	} else if (!sl->on_avail) {
+		avail_push_head(p, sl);
+	}
+}
+
+int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out)
+{
+	size_t usable = weft__stack_round(size);
+	struct stack *s = NULL;
+	struct pool *p;
+
+	if (usable == 0)
+		return -EINVAL;
+	if (c && c->size == usable && c->nr > 0) {
+		s = c->items[--c->nr];
+	} else {
+		pthread_mutex_lock(&pool_lock);
+		p = pool_get(usable);
+		if (p)
+			s = pool_take(p);
+		pthread_mutex_unlock(&pool_lock);
+		if (!s)
+			return -ENOMEM;
+	}
+	stack_scrub(s);
+	*out = s;
+	return 0;
+}
+
+/* Return @c->items[0 .. n) to the pool and keep the rest. Owner only. */
+static void cache_drain(struct stack_cache *c, unsigned n)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < n; i++)
+		pool_put(c->items[i]);
+	pthread_mutex_unlock(&pool_lock);
+	memmove(&c->items[0], &c->items[n], (c->nr - n) * sizeof(c->items[0]));
+	c->nr -= n;
+}
+
+void weft__stack_free(struct stack_cache *c, struct stack *s)
+{
+	stack_scrub(s);
+	if (c && c->size == s->size) {
+		/* The cache is LIFO: the oldest half is the coldest. */
+		if (c->nr == WEFT_STACK_CACHE)
+			cache_drain(c, WEFT_STACK_CACHE / 2);
+		c->items[c->nr++] = s;
+		return;
+	}
+	pthread_mutex_lock(&pool_lock);
+	pool_put(s);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+void weft__stack_cache_flush(struct stack_cache *c)
+{
+	if (c->nr)
+		cache_drain(c, c->nr);
+}
+
+bool weft__stack_canary_ok(const struct stack *s)
+{
+	const uint64_t *w = (const uint64_t *)s->lo - 2;
+	uint64_t v = canary_value(s->lo);
+
+	return s->guarded || ((w[0] ^ v) | (w[1] ^ v)) == 0;
+}
+
+bool weft__stack_fault_is_overflow(const struct stack *s, const void *addr)
+{
+	/*
+	 * page_size was set before @s existed. Unsigned wrap makes an
+	 * address at or above lo compare large.
+	 */
+	uintptr_t gap = (uintptr_t)s->lo - page_size;
+
+	return (uintptr_t)addr - gap < page_size;
+}
+
+void weft__stack_counts(uint64_t *mapped, uint64_t *guarded)
+{
+	/* Stats only; each counter is exact, the pair is not one instant. */
+	*mapped = ck_pr_load_64(&nr_mapped);
+	*guarded = ck_pr_load_64(&nr_guarded);
+}
+
+void weft__stack_set_guard_budget(unsigned slots)
+{
+	ensure_init();
+	pthread_mutex_lock(&pool_lock);
+	guard_budget = slots ? slots : guard_budget_default;
+	pthread_mutex_unlock(&pool_lock);
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Workers' io_uring rings and wake-ups. Each worker creates its own ring
+ * on its own thread (SINGLE_ISSUER and DEFER_TASKRUN require the owner to
+ * be the only one that enters it) and sleeps in it when it has no work.
+ * It is woken by IORING_OP_MSG_RING sent from another worker's ring, or,
+ * from a thread that has no ring, by a write to its eventfd, on which the
+ * ring always has a read armed. One wait therefore covers wake-ups today
+ * and I/O completions and timers as they plug in. Ring calls on a worker's
+ * ring come only from that worker's thread.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+
+#include "scheduler.h"
+
+/* user_data tags; I/O completion records will be pointers (>= 4096). */
+#define TAG_WAKE 1u	/* a MSG_RING wake-up arrived                   */
+#define TAG_EVENTFD 2u	/* the eventfd read completed                  */
+#define TAG_MSG 3u	/* our MSG_RING failed; target id in bits 8-31 */
+
+/*
+ * Setup flags to try, best first. DEFER_TASKRUN runs completions only
+ * when the owner enters the ring, which suits a thread that either runs
+ * fibers or sleeps in the ring; older kernels refuse it with -EINVAL.
+ */
+static const unsigned ring_flags[] = {
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+	IORING_SETUP_COOP_TASKRUN,
+	0,
+};
+
+static struct io_uring_sqe *get_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	/* A full SQ is flushed and retried, never an error. */
+	while (!sqe) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+	}
+	return sqe;
+}
+
+static void arm_eventfd(struct worker *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(&w->ring);
+
+	io_uring_prep_read(sqe, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0);
+	io_uring_sqe_set_data64(sqe, TAG_EVENTFD);
+}
+
+int weft__worker_ring_init(struct worker *w)
+{
+	unsigned entries = weft__sched.ring_entries;
+	struct io_uring_params p;
+	int ret = -EINVAL;
+	size_t i;
+
+	for (i = 0; i < sizeof(ring_flags) / sizeof(ring_flags[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		/* Room for many wake-ups and completions at once; a full CQ
+		 * would make MSG_RING senders fail. */
+		p.flags = ring_flags[i] | IORING_SETUP_CQSIZE;
+		p.cq_entries = entries * 4;
+		ret = io_uring_queue_init_params(entries, &w->ring, &p);
+		if (ret != -EINVAL)
+			break;
+	}
+	if (ret < 0)
+		return ret;
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd < 0) {
+		ret = -errno;
+		io_uring_queue_exit(&w->ring);
+		return ret;
+	}
+	arm_eventfd(w);
+	ret = io_uring_submit(&w->ring);
+	if (ret < 0) {
+		close(w->efd);
+		io_uring_queue_exit(&w->ring);
+		return ret;
+	}
+	w->ring_ready = true;
+	return 0;
+}
+
+void weft__worker_ring_fini(struct worker *w)
+{
+	if (!w->ring_ready)
+		return;
+	io_uring_queue_exit(&w->ring);
+	close(w->efd);
+	w->ring_ready = false;
+}
+
+void weft__worker_signal(struct worker *target)
+{
+	struct worker *self = weft__worker_self();
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (self && self->ring_ready) {
+		sqe = get_sqe(&self->ring);
+		io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0, TAG_WAKE, 0);
+		/* No completion on our ring unless the message fails. */
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, TAG_MSG | (uint64_t)target->id << 8);
+		ret = io_uring_submit(&self->ring);
+		if (ret >= 0)
+			return;
+	}
+	/* No ring of our own (a foreign thread), or it failed: eventfd. */
+	for (;;) {
+		ret = eventfd_write(target->efd, 1);
+		if (ret == 0 || errno != EINTR)
+			break;
+	}
+	weft_assert(ret == 0);
+}
+
+/* Handle what the ring delivered. Owner only. */
+static void reap(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	bool rearm = false;
+
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		uint64_t tag = io_uring_cqe_get_data64(cqe);
+
+		seen++;
+		switch (tag & 0xff) {
+		case TAG_WAKE:
+			break;
+		case TAG_EVENTFD:
+			rearm = true;
+			break;
+		case TAG_MSG:
+			/* The target's CQ was full or gone: use its eventfd. */
+			if (cqe->res < 0) {
+				unsigned id = (unsigned)(tag >> 8);
+
+				if (id < weft__sched.nr_workers)
+					eventfd_write(weft__sched.workers[id]->efd, 1);
+			}
+			break;
+		default:
+			weft_assert(!"unknown completion tag");
+		}
+	}
+	io_uring_cq_advance(&w->ring, seen);
+	if (rearm)
+		arm_eventfd(w);
+}
+
+void weft__worker_wait(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	/* Submits anything queued (a re-armed read), then sleeps until at
+	 * least one completion; -EINTR and friends just end the wait. */
+	ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, NULL, NULL);
+	(void)ret;
+	reap(w);
+	/* Submit a re-armed read now, so a foreign wake-up is never missed
+	 * while we run fibers and until we sleep again. */
+	if (io_uring_sq_ready(&w->ring))
+		io_uring_submit(&w->ring);
+}

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fiber API behaviour: spawn, join, detach, go, self and ids, nested
+ * spawns, errno across migration, cancellation of a join (from a fiber
+ * and from a foreign thread), and shutdown cancelling parked fibers.
+ * Results are recorded inside fibers and asserted after weft_run()
+ * returns, on the test's own stack.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+static struct weft_config two = { .workers = 2 };
+
+/* Spawn and join --------------------------------------------------------- */
+
+#define NR_CHILDREN 1000
+
+static long results[NR_CHILDREN];
+static int join_errs;
+
+static void *times_three(void *arg)
+{
+	weft_yield();
+	return (void *)((intptr_t)arg * 3);
+}
+
+static void spawn_join_main(void *arg)
+{
+	weft_fiber *f[NR_CHILDREN];
+	void *r;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < NR_CHILDREN; i++)
+		if (weft_spawn(&f[i], times_three, (void *)(intptr_t)i, NULL))
+			join_errs++;
+	for (i = 0; i < NR_CHILDREN; i++) {
+		if (weft_join(f[i], &r))
+			join_errs++;
+		results[i] = (long)(intptr_t)r;
+	}
+}
+
+static void test_join_returns_each_result(void **state)
+{
+	int i;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, spawn_join_main, NULL), 0);
+	assert_int_equal(join_errs, 0);
+	for (i = 0; i < NR_CHILDREN; i++)
+		assert_int_equal(results[i], 3 * i);
+	watchdog_disarm();
+}
+
+/* Detach and go ---------------------------------------------------------- */
+
+static int detached_ran;
+static int detach_rc, rejoin_rc, go_rc;
+
+static void *count_run(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&detached_ran, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void detach_main(void *arg)
+{
+	weft_fiber *f;
+
+	(void)arg;
+	weft_spawn(&f, count_run, NULL, NULL);
+	detach_rc = weft_detach(f);
+	/* Detached and maybe already gone: either way not joinable. */
+	rejoin_rc = weft_join(f, NULL);
+	go_rc = weft_go(count_run, NULL);
+	while (__atomic_load_n(&detached_ran, __ATOMIC_RELAXED) < 2)
+		weft_yield();
+}
+
+static void test_detached_fibers_run_and_free_themselves(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, detach_main, NULL), 0);
+	assert_int_equal(detach_rc, 0);
+	assert_true(rejoin_rc == -EINVAL || rejoin_rc == -ESRCH);
+	assert_int_equal(go_rc, 0);
+	assert_int_equal(detached_ran, 2);
+	watchdog_disarm();
+}
+
+/* Self, ids and names ----------------------------------------------------- */
+
+static weft_fiber *seen_self;
+static uint64_t child_id, main_id;
+static bool self_null_outside;
+
+static void *report_self(void *arg)
+{
+	(void)arg;
+	seen_self = weft_self();
+	child_id = weft_fiber_id();
+	return NULL;
+}
+
+static void self_main(void *arg)
+{
+	struct weft_spawn_opts opts = { .name = "a-rather-long-name-that-gets-cut-somewhere" };
+	weft_fiber *f;
+
+	*(weft_fiber **)arg = NULL;
+	main_id = weft_fiber_id();
+	weft_spawn(&f, report_self, NULL, &opts);
+	*(weft_fiber **)arg = f;
+	weft_join(f, NULL);
+}
+
+static void test_self_matches_spawn_handle(void **state)
+{
+	weft_fiber *spawned;
+
+	(void)state;
+	self_null_outside = weft_self() == NULL && weft_fiber_id() == 0 &&
+			    weft_worker_id() == UINT32_MAX;
+	assert_true(self_null_outside);
+	assert_int_equal(weft_run(&two, self_main, &spawned), 0);
+	assert_ptr_equal(seen_self, spawned);
+	assert_int_equal(main_id, 1);
+	assert_true(child_id > 1);
+}
+
+/* Nested spawns ----------------------------------------------------------- */
+
+static void *nest(void *arg)
+{
+	intptr_t depth = (intptr_t)arg;
+	weft_fiber *a, *b;
+	void *ra, *rb;
+
+	if (depth == 0)
+		return (void *)1;
+	if (weft_spawn(&a, nest, (void *)(depth - 1), NULL) ||
+	    weft_spawn(&b, nest, (void *)(depth - 1), NULL))
+		return (void *)-1000000;
+	weft_join(a, &ra);
+	weft_join(b, &rb);
+	return (void *)((intptr_t)ra + (intptr_t)rb);
+}
+
+static intptr_t leaves;
+
+static void nest_main(void *arg)
+{
+	weft_fiber *f;
+	void *r;
+
+	(void)arg;
+	weft_spawn(&f, nest, (void *)10, NULL);
+	weft_join(f, &r);
+	leaves = (intptr_t)r;
+}
+
+static void test_fibers_spawn_fibers_ten_levels_deep(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, nest_main, NULL), 0);
+	assert_int_equal(leaves, 1024);
+	watchdog_disarm();
+}
+
+/* errno across migration --------------------------------------------------- */
+
+#define MIGRATORS 16
+
+static int errno_mismatches;
+static int migrations;
+
+/*
+ * errno read and written in functions of their own, as code does when it
+ * checks errno right after a libc call. (A function that evaluates errno
+ * on both sides of a yield point may keep the first thread's &errno: see
+ * "Yield point" in weft.h.)
+ */
+static __attribute__((noinline)) int get_errno(void)
+{
+	__asm__ volatile("");
+	return errno;
+}
+
+static __attribute__((noinline)) void set_errno(int v)
+{
+	__asm__ volatile("");
+	errno = v;
+}
+
+static void *keep_errno(void *arg)
+{
+	int mine = 1000 + (int)(intptr_t)arg;
+	unsigned w = weft_worker_id();
+	int i;
+
+	set_errno(mine);
+	for (i = 0; i < 20000; i++) {
+		weft_yield();
+		if (get_errno() != mine)
+			__atomic_add_fetch(&errno_mismatches, 1, __ATOMIC_RELAXED);
+		if (weft_worker_id() != w) {
+			w = weft_worker_id();
+			__atomic_add_fetch(&migrations, 1, __ATOMIC_RELAXED);
+		}
+		/* Something else on this thread may have changed errno in
+		 * between; ours must still be ours after the next yield. */
+		set_errno(mine);
+	}
+	return NULL;
+}
+
+static void errno_main(void *arg)
+{
+	weft_fiber *f[MIGRATORS];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < MIGRATORS; i++)
+		weft_spawn(&f[i], keep_errno, (void *)(intptr_t)i, NULL);
+	for (i = 0; i < MIGRATORS; i++)
+		weft_join(f[i], NULL);
+}
+
+static void test_errno_follows_the_fiber_across_workers(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&two, errno_main, NULL), 0);
+	assert_int_equal(errno_mismatches, 0);
+	assert_true(migrations > 0);
+	watchdog_disarm();
+}
+
+/* Cancelling a join --------------------------------------------------------- */
+
+static volatile int release_spinner;
+static int cancelled_join_rc, second_join_rc, cancel_rc;
+
+static void *spin_until_released(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&release_spinner, __ATOMIC_ACQUIRE))
+		weft_yield();
+	return (void *)7;
+}
+
+static void *join_arg(void *arg)
+{
+	cancelled_join_rc = weft_join(arg, NULL);
+	return NULL;
+}
+
+static void cancel_join_main(void *arg)
+{
+	weft_fiber *spinner, *joiner;
+	void *r = NULL;
+	int i;
+
+	(void)arg;
+	weft_spawn(&spinner, spin_until_released, NULL, NULL);
+	weft_spawn(&joiner, join_arg, spinner, NULL);
+	for (i = 0; i < 100; i++)
+		weft_yield();
+	cancel_rc = weft_cancel(joiner);
+	weft_join(joiner, NULL);
+	__atomic_store_n(&release_spinner, 1, __ATOMIC_RELEASE);
+	/* The cancelled join gave the spinner back: it can be joined. */
+	second_join_rc = weft_join(spinner, &r);
+	if (r != (void *)7)
+		second_join_rc = -1000;
+}
+
+static void test_cancelled_join_returns_ecanceled_and_leaves_target(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, cancel_join_main, NULL), 0);
+	assert_int_equal(cancel_rc, 0);
+	assert_int_equal(cancelled_join_rc, -ECANCELED);
+	assert_int_equal(second_join_rc, 0);
+	watchdog_disarm();
+}
+
+/* Cancel from a foreign thread ----------------------------------------------- */
+
+struct pair {
+	weft_fiber *y, *z;
+	int y_rc, z_rc;
+};
+
+static void *join_z(void *arg)
+{
+	struct pair *p = arg;
+
+	while (!__atomic_load_n(&p->z, __ATOMIC_ACQUIRE))
+		weft_yield();
+	p->y_rc = weft_join(p->z, NULL);
+	return NULL;
+}
+
+static void *join_y(void *arg)
+{
+	struct pair *p = arg;
+
+	/* y joins z and z joins y: stuck until someone cancels z. */
+	p->z_rc = weft_join(p->y, NULL);
+	return NULL;
+}
+
+static void *cancel_from_thread(void *arg)
+{
+	struct pair *p = arg;
+
+	return (void *)(intptr_t)weft_cancel(p->z);
+}
+
+static int thread_cancel_rc;
+
+static void foreign_cancel_main(void *arg)
+{
+	struct pair *p = arg;
+	weft_fiber *z;
+	pthread_t t;
+	void *r;
+
+	weft_spawn(&p->y, join_z, p, NULL);
+	weft_spawn(&z, join_y, p, NULL);
+	__atomic_store_n(&p->z, z, __ATOMIC_RELEASE);
+	pthread_create(&t, NULL, cancel_from_thread, p);
+	pthread_join(t, &r);
+	thread_cancel_rc = (int)(intptr_t)r;
+	weft_join(p->y, NULL);
+}
+
+static void test_foreign_thread_cancel_breaks_a_join_cycle(void **state)
+{
+	struct pair p = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, foreign_cancel_main, &p), 0);
+	assert_int_equal(thread_cancel_rc, 0);
+	assert_int_equal(p.z_rc, -ECANCELED);
+	assert_int_equal(p.y_rc, 0);
+	watchdog_disarm();
+}
+
+/* Shutdown --------------------------------------------------------------------- */
+
+#define STUCK_PAIRS 50
+
+static struct pair stuck[STUCK_PAIRS];
+
+static void shutdown_main(void *arg)
+{
+	weft_fiber *z;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < STUCK_PAIRS; i++) {
+		weft_spawn(&stuck[i].y, join_z, &stuck[i], NULL);
+		weft_spawn(&z, join_y, &stuck[i], NULL);
+		__atomic_store_n(&stuck[i].z, z, __ATOMIC_RELEASE);
+	}
+	for (i = 0; i < 1000; i++)
+		weft_yield();
+	/* Returning with 100 fibers deadlocked in joins: weft_run must
+	 * cancel them and still return. */
+}
+
+static void test_shutdown_cancels_every_parked_fiber(void **state)
+{
+	int i, cancelled = 0;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, shutdown_main, NULL), 0);
+	for (i = 0; i < STUCK_PAIRS; i++) {
+		cancelled += stuck[i].y_rc == -ECANCELED;
+		cancelled += stuck[i].z_rc == -ECANCELED;
+		/* At least one of each pair was cancelled; the other either
+		 * was too or joined the first after it ended. */
+		assert_true(stuck[i].y_rc == -ECANCELED ||
+			    stuck[i].z_rc == -ECANCELED);
+	}
+	assert_true(cancelled >= STUCK_PAIRS);
+	watchdog_disarm();
+}
+
+/* Spawn during shutdown is refused. */
+static int late_spawn_rc = 1;
+
+static void *spawn_late(void *arg)
+{
+	weft_fiber *f;
+
+	(void)arg;
+	/* Parks until shutdown cancels it, then tries to spawn. */
+	while (!weft_cancelled())
+		weft_yield();
+	late_spawn_rc = weft_spawn(&f, count_run, NULL, NULL);
+	return NULL;
+}
+
+static void late_main(void *arg)
+{
+	(void)arg;
+	weft_go(spawn_late, NULL);
+	weft_yield();
+}
+
+static void test_spawn_after_main_returned_is_ecanceled(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, late_main, NULL), 0);
+	assert_int_equal(late_spawn_rc, -ECANCELED);
+	watchdog_disarm();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_join_returns_each_result),
+		cmocka_unit_test(test_detached_fibers_run_and_free_themselves),
+		cmocka_unit_test(test_self_matches_spawn_handle),
+		cmocka_unit_test(test_fibers_spawn_fibers_ten_levels_deep),
+		cmocka_unit_test(test_errno_follows_the_fiber_across_workers),
+		cmocka_unit_test(test_cancelled_join_returns_ecanceled_and_leaves_target),
+		cmocka_unit_test(test_foreign_thread_cancel_breaks_a_join_cycle),
+		cmocka_unit_test(test_shutdown_cancels_every_parked_fiber),
+		cmocka_unit_test(test_spawn_after_main_returned_is_ecanceled),
+	};
+
+	skip_without_uring();
+	return cmocka_run_group_tests_name("fiber", tests, NULL, NULL);
+}
