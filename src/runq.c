@@ -111,12 +111,11 @@ static bool push_slow(struct runq *rq, struct rq_node *n, unsigned h,
 
 	weft_assert(t - h == WEFT_RUNQ_SIZE);
 	/*
-	 * Claim [h, h + HALF) against thieves and nothing else: unlike a
-	 * thief, the owner reads those slots after the CAS. By (R2) only the
-	 * owner writes slots, and it will not push again before we return,
-	 * so they still hold the nodes it stored; no fence is needed on
-	 * either side. Pairs with the head CAS in weft__runq_pop() and
-	 * weft__runq_steal(): whoever loses re-reads head.
+	 * Claim [h, h + HALF) against the thieves, which CAS the same head
+	 * in weft__runq_steal(); whoever loses re-reads head. No fence on
+	 * either side: unlike a thief, the owner reads the slots after its
+	 * CAS, and by (R2) they still hold the nodes it stored, as only the
+	 * owner writes slots and it does not push again before we return.
 	 */
 	if (!ck_pr_cas_uint(&rq->head, h, h + RUNQ_HALF))
 		return false;
@@ -127,11 +126,13 @@ static bool push_slow(struct runq *rq, struct rq_node *n, unsigned h,
 	 */
 	/* Owner's own slot; see (R2). */
 	first = ck_pr_load_ptr(slot(rq, h));
+	weft__hb_release(first);
 	prev = first;
 	for (i = 1; i < RUNQ_HALF; i++) {
 		/* Owner's own slot; see (R2). */
 		struct rq_node *x = ck_pr_load_ptr(slot(rq, h + i));
 
+		weft__hb_release(x);
 		prev->next = x;
 		prev = x;
 	}
@@ -146,7 +147,10 @@ void weft__runq_init(struct runq *rq)
 {
 	unsigned i;
 
-	/* Before the ring is shared: plain initialisation, no ordering. */
+	/*
+	 * Before the ring is shared: relaxed stores, nothing to order
+	 * against; handing the ring to other threads publishes them.
+	 */
 	ck_pr_store_uint(&rq->head, 0);
 	ck_pr_store_uint(&rq->tail, 0);
 	ck_pr_store_ptr(&rq->lifo, NULL);
@@ -296,8 +300,9 @@ static int steal_lifo(struct runq *victim, unsigned t, struct rq_node **out)
 
 struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim)
 {
-	/* The thief's own counters: the tail is ours, head only grows. */
+	/* Our own tail; only we write it. */
 	unsigned tt = ck_pr_load_uint(&thief->tail);
+	/* Our head, for the room check only: it can only grow. */
 	unsigned th = ck_pr_load_uint(&thief->head);
 
 	weft_assert(thief != victim);

@@ -11,7 +11,8 @@
  * mode, flush-to-zero, trap enables) and FPSR (cumulative exception
  * flags), so that each context keeps its own floating-point environment,
  * as x86-64 keeps MXCSR and the x87 control word. SVE and SME state beyond
- * d8-d15 is not saved: none of it is callee-saved.
+ * d8-d15 is not saved: AAPCS64 makes none of it callee-saved across an
+ * ordinary call, and SME streaming mode and ZA must be off at a switch.
  *
  * A suspended context, at its saved stack pointer (16-byte aligned):
  *

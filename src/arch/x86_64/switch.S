@@ -37,10 +37,12 @@
  *
  * Why pop and jmp instead of ret: the return-stack predictor assumes that
  * a ret goes back to the call it pairs with. Here the ret would land on
- * another stack, so it would be mispredicted on every switch (measured:
- * 11.8 ns per switch with ret, 2.9 ns with pop+jmp). An indirect jmp is
- * predicted by the branch target buffer instead. The return address is
- * popped into rcx, which is caller-saved and carries no return value.
+ * another stack, so it would be mispredicted on every switch. An indirect
+ * jmp is predicted by the branch target buffer instead. Measured in a
+ * ping-pong loop (gcc -O2, AMD EPYC): 4.4 ns per switch with pop+jmp,
+ * 10.5 ns with ret. Of the 4.4 ns, about 1.7 ns is stmxcsr/ldmxcsr; the
+ * x87 control word costs almost nothing. The return address is popped
+ * into rcx, which is caller-saved and carries no return value.
  *
  * No CET markings (no .note.gnu.property with IBT or SHSTK): the jmp to a
  * return address has no endbr64 landing pad, and switching stacks without
