@@ -29,24 +29,27 @@
  * Stacks. Every fiber has its own mmap'd stack, carved from large slabs.
  * The default size is 64 KiB (weft_config.stack_size, or per spawn in
  * weft_spawn_opts.stack_size; sizes are rounded up to whole pages and at
- * least WEFT_STACK_MIN). Only touched pages cost memory, so a parked fiber
- * that used little stack costs about one page plus its record.
+ * least WEFT_STACK_MIN). Only touched pages cost memory.
  *
  * Guard pages and the map budget. A stack normally has a PROT_NONE guard
  * page below it; overflowing into it stops the process with a message
  * naming the fiber ("weft: fiber 12 "worker" overflowed its 65536-byte
- * stack") and abort(). Each guard costs the process two kernel memory
- * mappings, and Linux caps mappings per process (vm.max_map_count,
- * 65,530 by default), so weft spends at most a quarter of that cap on
- * guards (an eighth under sanitizers, which map heavily themselves).
- * Stacks made beyond that budget have no guard page; instead an unmapped
- * page-sized gap below them holds a canary that is checked every time the
- * fiber switches out, and a clobbered canary stops the process with the
- * same kind of message. So a million fibers can be alive at once on a
- * stock machine, the first ~16,000 of them fully guarded, and no overflow
- * goes unreported, though an unguarded overflow is caught at the next
- * switch rather than at the faulting instruction. weft_stats() reports how
- * many live stacks are guarded.
+ * stack (fault in the guard page at 0x...)") and abort(). Each guard
+ * costs the process two kernel memory mappings, and Linux caps mappings
+ * per process (vm.max_map_count, 65,530 by default), so weft spends at
+ * most a quarter of that cap on guards (an eighth under sanitizers, which
+ * map heavily themselves, and at most 4,096 under Valgrind). Stacks
+ * carved beyond that budget get no guard page but an unused page-sized
+ * gap below them, with a canary at its top. An overflow on such a stack
+ * is caught when the fiber next switches out (the canary is checked on
+ * every switch), or, if it runs on into the memory below and faults
+ * there, by its stack pointer being below its stack; either way the same
+ * kind of message names the fiber and the process aborts. Until then it
+ * may have overwritten the top of the neighbouring stack. So a million
+ * fibers can be alive at once on a stock machine, the first ~16,000 of
+ * them fully guarded. weft_stats() reports how many stacks are guarded.
+ * A parked fiber that used little stack costs about one page (two when
+ * unguarded: the canary lives in the gap page) plus its 192-byte record.
  *
  * Fiber handles. A weft_fiber * is an opaque handle that weft checks on
  * every use: a handle to a fiber that was joined, or to a detached fiber

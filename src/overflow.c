@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "fiber.h"
 #include "scheduler.h"
 
@@ -23,51 +25,131 @@
 
 static struct sigaction old_segv;	/* Written by install only. */
 
-static char *fmt_u64(char *end, uint64_t v, unsigned base)
+/* Append to a fixed buffer without libc formatting (signal safe). */
+struct line {
+	char buf[256];
+	size_t len;
+};
+
+static void put(struct line *l, const char *str)
 {
-	*--end = '\0';
-	do {
-		*--end = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	return end;
+	while (*str && l->len < sizeof(l->buf) - 1)
+		l->buf[l->len++] = *str++;
 }
 
+static void put_u64(struct line *l, uint64_t v, unsigned base)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n > 0 && l->len < sizeof(l->buf) - 1)
+		l->buf[l->len++] = tmp[--n];
+}
+
+/* "weft: fiber 12 "name" overflowed its 65536-byte stack (how 0x...)" */
 static void report(struct fiber *f, const char *how, const void *addr)
 {
-	char id[24], size[24], where[24];
+	struct line l = { .len = 0 };
 
-	weft__die_msg("fiber ", fmt_u64(id + sizeof(id), f->id, 10), "");
-	if (f->name[0])
-		weft__die_msg(" \"", f->name, "\"");
-	(void)!write(2, " overflowed its ", 16);
-	weft__die_msg("", fmt_u64(size + sizeof(size), f->stack->size, 10),
-		      "-byte stack (");
-	(void)!write(2, how, strlen(how));
-	(void)!write(2, " 0x", 3);
-	weft__die_msg("", fmt_u64(where + sizeof(where),
-				  (uint64_t)(uintptr_t)addr, 16), ")\n");
+	put(&l, "weft: fiber ");
+	put_u64(&l, f->id, 10);
+	if (f->name[0]) {
+		put(&l, " \"");
+		put(&l, f->name);
+		put(&l, "\"");
+	}
+	put(&l, " overflowed its ");
+	put_u64(&l, f->stack->size, 10);
+	put(&l, "-byte stack (");
+	put(&l, how);
+	put(&l, " 0x");
+	put_u64(&l, (uint64_t)(uintptr_t)addr, 16);
+	put(&l, ")\n");
+	(void)!write(2, l.buf, l.len);
+}
+
+/* A fiber running on any worker whose unguarded stack's canary is gone. */
+static struct fiber *running_overflow(void)
+{
+	struct worker **workers = weft__sched.workers;
+	unsigned i;
+
+	if (!workers)
+		return NULL;
+	for (i = 0; i < weft__sched.nr_workers; i++) {
+		/* Racy by design: a crash report reads what it can. */
+		struct fiber *f = __atomic_load_n(&workers[i]->cur,
+						  __ATOMIC_RELAXED);
+
+		if (f && f->stack && !weft__stack_canary_ok(f->stack))
+			return f;
+	}
+	return NULL;
+}
+
+/* Set by the one thread that reports; the others wait for its abort. */
+static int reporting;
+
+static __attribute__((noreturn)) void report_and_abort(struct fiber *f,
+							const char *how,
+							const void *addr)
+{
+	if (__atomic_exchange_n(&reporting, 1, __ATOMIC_ACQ_REL))
+		for (;;)
+			pause();
+	report(f, how, addr);
+	abort();
+}
+
+/* Is a fiber on another worker running on an unguarded stack? */
+static bool others_unguarded(struct worker *self)
+{
+	struct worker **workers = weft__sched.workers;
+	unsigned i;
+
+	for (i = 0; workers && i < weft__sched.nr_workers; i++) {
+		struct fiber *f = __atomic_load_n(&workers[i]->cur,
+						  __ATOMIC_RELAXED);
+
+		if (workers[i] != self && f && f->stack && !f->stack->guarded)
+			return true;
+	}
+	return false;
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
 	struct worker *w = weft__worker_self();
 	struct fiber *f = w ? w->cur : NULL;
+	struct timespec grace = { 0, 50 * 1000 * 1000 };
 
-	(void)uctx;
-	if (f && f->stack && weft__stack_fault_is_overflow(f->stack,
-							   si->si_addr)) {
-		report(f, "fault in the guard page at", si->si_addr);
-		abort();
+	if (f && f->stack) {
+		if (weft__stack_fault_is_overflow(f->stack, si->si_addr))
+			report_and_abort(f, "fault in the guard page at",
+					 si->si_addr);
+		/* Without a guard page the overflow runs on into the memory
+		 * below; the stack pointer gives it away wherever it faults. */
+		if ((char *)weft__fault_sp(uctx) < (char *)f->stack->lo)
+			report_and_abort(f, "no guard page; stack pointer "
+					 "below the stack at fault", si->si_addr);
 	}
-	/* An unguarded stack overflowed far enough to run through its
-	 * canary gap and fault somewhere below. */
-	if (f && f->stack && (char *)si->si_addr < (char *)f->stack->lo &&
-	    !weft__stack_canary_ok(f->stack)) {
-		report(f, "no guard page; canary clobbered, fault at",
-		       si->si_addr);
-		abort();
-	}
+	/* A fault in a fiber whose stack an overflow trampled: blame a
+	 * running fiber with a broken canary. */
+	f = running_overflow();
+	if (f)
+		report_and_abort(f, "no guard page; canary clobbered, fault at",
+				 si->si_addr);
+	/* An unguarded fiber on another worker may be overflowing into us;
+	 * give it a moment to fault and report first. */
+	if (others_unguarded(w))
+		nanosleep(&grace, NULL);
+	if (__atomic_load_n(&reporting, __ATOMIC_ACQUIRE))
+		for (;;)
+			pause();
 	/* Not a fiber's overflow: put the previous disposition back and
 	 * return; the faulting instruction runs again and faults under it. */
 	sigaction(sig, &old_segv, NULL);
@@ -75,9 +157,8 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 
 void weft__overflow_canary(struct fiber *f)
 {
-	report(f, "no guard page; canary clobbered below",
-	       f->stack->lo);
-	abort();
+	report_and_abort(f, "no guard page; canary clobbered below",
+			 f->stack->lo);
 }
 
 int weft__overflow_install(void)

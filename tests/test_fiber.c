@@ -304,6 +304,7 @@ static void test_cancelled_join_returns_ecanceled_and_leaves_target(void **state
 struct pair {
 	weft_fiber *y, *z;
 	int y_rc, z_rc;
+	int y_done;
 };
 
 static void *join_z(void *arg)
@@ -313,6 +314,7 @@ static void *join_z(void *arg)
 	while (!__atomic_load_n(&p->z, __ATOMIC_ACQUIRE))
 		weft_yield();
 	p->y_rc = weft_join(p->z, NULL);
+	__atomic_store_n(&p->y_done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -347,7 +349,9 @@ static void foreign_cancel_main(void *arg)
 	pthread_create(&t, NULL, cancel_from_thread, p);
 	pthread_join(t, &r);
 	thread_cancel_rc = (int)(intptr_t)r;
-	weft_join(p->y, NULL);
+	/* z is joining y, so y is not ours to join: wait for it to end. */
+	while (!__atomic_load_n(&p->y_done, __ATOMIC_ACQUIRE))
+		weft_yield();
 }
 
 static void test_foreign_thread_cancel_breaks_a_join_cycle(void **state)

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stack overflow is reported, never silent (a death test, as Go's
+ * runTestProg does it): a child process runs a fiber named "deep" that
+ * overflows on purpose; the parent checks that the child died of SIGABRT
+ * and that stderr names the fiber and the stack. Covered: recursion and
+ * one frame larger than the guard page (stack-clash probing must still
+ * hit the guard), several stack sizes, fibers on each worker, and stacks
+ * beyond the guard budget, where the canary below the stack catches it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "../helpers.h"
+#include "stack.h"
+
+enum shape { RECURSE, BIG_FRAME, SHALLOW_UNGUARDED, DEEP_UNGUARDED };
+
+struct scenario {
+	enum shape shape;
+	size_t stack_size;
+	unsigned worker;
+};
+
+static struct scenario cur;
+
+/* Bounded only by the stack; the limit exists to keep compilers calm. */
+static volatile int depth_limit = 1 << 30;
+
+static __attribute__((noinline)) int recurse(int n)
+{
+	volatile char frame[1024];
+
+	frame[0] = (char)n;
+	frame[sizeof(frame) - 1] = (char)n;
+	if (n >= depth_limit)
+		return 0;
+	return recurse(n + 1) + frame[0] + frame[sizeof(frame) - 1];
+}
+
+/* One frame bigger than the whole stack: stack-clash probing touches
+ * every page on the way down, so the guard page is hit, not jumped. */
+static __attribute__((noinline)) int big_frame(size_t bytes)
+{
+	volatile char frame[bytes];
+
+	frame[0] = 1;
+	return frame[0];
+}
+
+/* Recurse until about @bytes below the stack top, then unwind. */
+static __attribute__((noinline)) int descend(char *top, size_t bytes)
+{
+	volatile char frame[512];
+
+	frame[0] = 1;
+	if ((size_t)(top - (char *)frame) < bytes)
+		return descend(top, bytes) + frame[0];
+	return frame[0];
+}
+
+static void *overflow(void *arg)
+{
+	char here;
+
+	(void)arg;
+	switch (cur.shape) {
+	case RECURSE:
+	case DEEP_UNGUARDED:
+		return (void *)(intptr_t)recurse(0);
+	case BIG_FRAME:
+		return (void *)(intptr_t)big_frame(cur.stack_size + 8192);
+	case SHALLOW_UNGUARDED:
+		/* 2 KiB past the bottom: within the gap page, no fault; the
+		 * canary check at the next switch must catch it. */
+		descend(&here, cur.stack_size + 2048);
+		weft_yield();
+		weft_yield();
+		return NULL;
+	}
+	return NULL;
+}
+
+#define PROBES 16
+
+static int go, claimed;
+
+/*
+ * Yielding alone cannot move a fiber to a chosen worker, so several
+ * probes are spawned and stealing spreads them; the first one that finds
+ * itself on the wanted worker overflows.
+ */
+static void *probe(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+		weft_yield();
+	for (;;) {
+		if (weft_worker_id() == cur.worker &&
+		    !__atomic_exchange_n(&claimed, 1, __ATOMIC_ACQ_REL))
+			return overflow(NULL);
+		weft_yield();
+	}
+}
+
+static void child_main(void *arg)
+{
+	struct weft_spawn_opts opts = { .stack_size = cur.stack_size,
+					.name = "deep" };
+	weft_fiber *f;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < PROBES; i++)
+		weft_spawn(&f, probe, NULL, &opts);
+	for (i = 0; i < 1000; i++)
+		weft_yield();
+	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 10000000; i++)
+		weft_yield();
+	/* No probe reached the worker: the parent sees exit code 3. */
+	_exit(3);
+}
+
+/* Run the scenario in a child; return its stderr, check how it died. */
+static void expect_report(const struct scenario *sc, const char *how)
+{
+	struct rlimit no_core = { 0, 0 };
+	char out[4096] = { 0 };
+	int pipefd[2], status;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct weft_config two = { .workers = 2 };
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		cur = *sc;
+		if (sc->shape == SHALLOW_UNGUARDED ||
+		    sc->shape == DEEP_UNGUARDED)
+			weft__stack_set_guard_budget(1);
+		weft_run(&two, child_main, NULL);
+		_exit(0);	/* not reached: the overflow aborts */
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += n;
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
+	    !strstr(out, "\"deep\" overflowed its") || !strstr(out, how))
+		fail_msg("shape %d size %zu worker %u: status %#x, stderr: %s",
+			 sc->shape, sc->stack_size, sc->worker, status, out);
+}
+
+static const size_t sizes[] = {
+	16 * 1024, 64 * 1024, 64 * 1024 + 64, 64 * 1024 - 128,
+	128 * 1024 + 128, 1024 * 1024, 4 * 1024 * 1024,
+};
+
+static void test_guard_page_hit_names_the_fiber(void **state)
+{
+	struct scenario sc;
+	size_t i;
+
+	(void)state;
+	watchdog_arm(__func__, 120);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (sc.worker = 0; sc.worker < 2; sc.worker++) {
+			sc.stack_size = sizes[i];
+			sc.shape = RECURSE;
+			expect_report(&sc, "guard page");
+			sc.shape = BIG_FRAME;
+			expect_report(&sc, "guard page");
+		}
+	}
+	watchdog_disarm();
+}
+
+static void test_unguarded_overflow_is_caught_by_the_canary(void **state)
+{
+	struct scenario sc = { .stack_size = 64 * 1024 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	for (sc.worker = 0; sc.worker < 2; sc.worker++) {
+		sc.shape = SHALLOW_UNGUARDED;
+		expect_report(&sc, "canary clobbered");
+		sc.shape = DEEP_UNGUARDED;
+		expect_report(&sc, "no guard page");
+	}
+	watchdog_disarm();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guard_page_hit_names_the_fiber),
+		cmocka_unit_test(test_unguarded_overflow_is_caught_by_the_canary),
+	};
+
+	skip_without_uring();
+	return cmocka_run_group_tests_name("stress_overflow", tests, NULL, NULL);
+}
