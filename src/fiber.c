@@ -298,6 +298,9 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 #ifdef WEFT_TSAN
 	__tsan_destroy_fiber(f->ctx.tsan_fiber);
 #endif
+	/* The thorough check, once per fiber, now that it is off its stack. */
+	if (unlikely(!weft__stack_gap_clean(f->stack)))
+		weft__overflow_unguarded(f, "no guard page; wrote in the gap below");
 	weft__stack_free(&w->stacks, f->stack);
 	f->stack = NULL;
 	ck_pr_store_uint(&f->park_word, FIBER_DEAD);
@@ -324,22 +327,34 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 
 /* Join and detach ------------------------------------------------------ */
 
-/* Post-switch half of a join: publish the joiner's token. */
+/* What a parked joiner publishes; lives on the joiner's stack. */
+struct join_wait {
+	struct fiber *target;
+	weft_token token;
+};
+
+/*
+ * Post-switch half of a join: publish the joiner's token. Like every
+ * unlock callback it reads only its argument, never the parked fiber,
+ * whose record a waker may hand to another thread the moment this CAS
+ * lands.
+ */
 static bool publish_joiner(struct fiber *self, void *arg)
 {
-	struct fiber *f = arg;
-	weft_token token = fiber_token(self, self->park_seq);
+	struct join_wait *jw = arg;
 
+	(void)self;
 	/* Fails only if the fiber ended meanwhile (DONE was or-ed in):
 	 * then the park is called off. Full barrier. */
-	return ck_pr_cas_64(&f->join_word, JOIN_CLAIMED, JOIN_CLAIMED | token);
+	return ck_pr_cas_64(&jw->target->join_word, JOIN_CLAIMED,
+			    JOIN_CLAIMED | jw->token);
 }
 
 int weft_join(weft_fiber *h, void **result)
 {
 	struct worker *w = weft__worker_self();
+	struct join_wait jw;
 	struct fiber *self, *f;
-	weft_token token;
 	uint64_t old;
 	int res;
 
@@ -361,11 +376,12 @@ int weft_join(weft_fiber *h, void **result)
 			break;
 	}
 	if (old == 0) {
-		token = weft__park_token();
-		res = weft__park(publish_joiner, f);
+		jw.target = f;
+		jw.token = weft__park_token();
+		res = weft__park(publish_joiner, &jw);
 		/* Cancelled: take the token back unless the fiber ended. */
 		if (res == -ECANCELED &&
-		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | token, 0))
+		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | jw.token, 0))
 			return -ECANCELED;
 		w = weft__worker_self();
 	}

@@ -155,10 +155,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 	sigaction(sig, &old_segv, NULL);
 }
 
-void weft__overflow_canary(struct fiber *f)
+void weft__overflow_unguarded(struct fiber *f, const char *how)
 {
-	report_and_abort(f, "no guard page; canary clobbered below",
-			 f->stack->lo);
+	report_and_abort(f, how, f->stack->lo);
 }
 
 int weft__overflow_install(void)

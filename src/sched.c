@@ -426,7 +426,7 @@ static void schedule(struct worker *w, struct fiber *cur)
 	struct ctx *to;
 
 	if (unlikely(!weft__stack_canary_ok(cur->stack)))
-		weft__overflow_canary(cur);
+		weft__overflow_unguarded(cur, "no guard page; canary clobbered below");
 
 	next = pick_local(w);
 	to = next ? &next->ctx : &w->sched_ctx;
@@ -445,7 +445,7 @@ void weft__exit_current(struct worker *w)
 	struct fiber *next;
 
 	if (unlikely(!weft__stack_canary_ok(cur->stack)))
-		weft__overflow_canary(cur);
+		weft__overflow_unguarded(cur, "no guard page; canary clobbered below");
 	w->post = POST_EXIT;
 	w->post_fiber = cur;
 	next = pick_local(w);

@@ -145,8 +145,11 @@ weft_token weft__park_token(void);
  * (put it in a wait queue under a lock, say) but must not let a waker act
  * before the fiber is off its stack, so it passes @unlock: it runs right
  * after the switch, on the next context, and releases the lock or
- * publishes the fiber. If it returns false the park is called off and
- * the fiber is made ready again. Returns the value the waker passed to
+ * publishes the token. @unlock must touch only @arg (memory the waiter
+ * owns, such as a struct on its stack), never the parked fiber's record:
+ * once the token is public a waker may hand the fiber to another thread.
+ * If it returns false the park is called off and the fiber is made ready
+ * again. Returns the value the waker passed to
  * weft__ready(), or -ECANCELED after weft_cancel() or at shutdown.
  * Fiber context only. Yield point.
  */
@@ -195,6 +198,9 @@ int weft__overflow_install(void);
 void weft__overflow_uninstall(void);
 int weft__overflow_thread_init(struct worker *w);
 void weft__overflow_thread_fini(struct worker *w);
-__attribute__((noreturn)) void weft__overflow_canary(struct fiber *f);
+/* Report an overflow found by a canary or gap check on @f's unguarded
+ * stack, then abort. */
+__attribute__((noreturn)) void weft__overflow_unguarded(struct fiber *f,
+							 const char *how);
 
 #endif /* WEFT_SCHEDULER_H */

@@ -14,8 +14,11 @@
  *	[ gap page ][ usable: lo .. lo + size )
  *
  * The gap page is made PROT_NONE (a guard) while the guard budget allows;
- * otherwise it stays readable and writable and its top 16 bytes hold a
- * canary that the scheduler checks whenever the fiber switches out. A
+ * otherwise it stays readable and writable and must stay all zero, as
+ * mmap made it: the scheduler checks its top 16 bytes (the canary)
+ * whenever the fiber switches out, and the whole page when the fiber
+ * ends. Nothing is written there, so an unguarded stack costs no more
+ * memory than a guarded one. A
  * slot's guard status is fixed when it is carved and kept for the life of
  * its slab, so reusing a stack costs no system call.
  *
@@ -81,9 +84,6 @@
  * about 14,500 guard pages do. 4,096 guards take 8,192 entries.
  */
 #define VALGRIND_GUARD_BUDGET 4096u
-
-/* The canary pattern ("WEFTSTK!"), mixed with the slot's lo. */
-#define CANARY_PATTERN 0x5745465453544b21ull
 
 struct pool;
 
@@ -205,11 +205,6 @@ static void counter_add(uint64_t *counter, int64_t delta)
 	 * the lock orders writers, and readers want no ordering.
 	 */
 	ck_pr_store_64(counter, ck_pr_load_64(counter) + (uint64_t)delta);
-}
-
-static inline uint64_t canary_value(const void *lo)
-{
-	return CANARY_PATTERN ^ (uint64_t)(uintptr_t)lo;
 }
 
 /*
@@ -388,7 +383,7 @@ static int slab_destroy(struct slab *sl)
 
 /*
  * Carve the next slot of @sl: give it a guard page if the budget allows
- * (and the kernel agrees), else a canary. Caller holds pool_lock.
+ * (and the kernel agrees), else a zero canary. Caller holds pool_lock.
  */
 static struct stack *slab_carve(struct slab *sl)
 {
@@ -414,12 +409,8 @@ static struct stack *slab_carve(struct slab *sl)
 			guard_ceiling = (unsigned)guarded;
 		}
 	}
-	if (!s->guarded) {
-		uint64_t *w = (uint64_t *)s->lo - 2;
-
-		w[0] = canary_value(s->lo);
-		w[1] = canary_value(s->lo);
-	}
+	/* An unguarded slot's canary is its gap page staying all zero, as
+	 * mmap made it: nothing is written, so it costs no memory. */
 #ifdef WEFT_HAVE_VALGRIND
 	s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size - 1);
 #endif
@@ -497,7 +488,7 @@ int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out)
 		if (!s)
 			return -ENOMEM;
 	}
-	stack_scrub(s);
+	/* Scrubbed when it was freed; a new slot is fresh. */
 	*out = s;
 	return 0;
 }
@@ -539,9 +530,23 @@ void weft__stack_cache_flush(struct stack_cache *c)
 bool weft__stack_canary_ok(const struct stack *s)
 {
 	const uint64_t *w = (const uint64_t *)s->lo - 2;
-	uint64_t v = canary_value(s->lo);
 
-	return s->guarded || ((w[0] ^ v) | (w[1] ^ v)) == 0;
+	return s->guarded || (w[0] | w[1]) == 0;
+}
+
+bool weft__stack_gap_clean(const struct stack *s)
+{
+	const uint64_t *w = (const uint64_t *)((char *)s->lo - page_size);
+	uint64_t any = 0;
+	size_t i;
+
+	if (s->guarded)
+		return true;
+	/* Reading a page nobody wrote maps the shared zero page: no cost
+	 * in memory, and a few hundred ns once per fiber. */
+	for (i = 0; i < page_size / sizeof(*w); i++)
+		any |= w[i];
+	return any == 0;
 }
 
 bool weft__stack_fault_is_overflow(const struct stack *s, const void *addr)

@@ -68,12 +68,19 @@ void weft__stack_free(struct stack_cache *c, struct stack *s);
 void weft__stack_cache_flush(struct stack_cache *c);
 
 /*
- * True unless @s is unguarded and its canary was overwritten, that is,
- * the fiber on it ran below its lowest usable byte. Cheap: the guard
- * flag, then the two canary words (one cache line) and one compare.
- * Signal safe.
+ * True unless @s is unguarded and the top 16 bytes of its gap page (its
+ * canary: they stay zero, as mmap made them) were written, that is, the
+ * fiber on it ran below its lowest usable byte. Two loads and a compare,
+ * for every switch-out. Signal safe.
  */
 bool weft__stack_canary_ok(const struct stack *s);
+
+/*
+ * True unless @s is unguarded and anything in its whole gap page was
+ * written: the thorough check, for when the fiber ends (an overflow that
+ * wrote sparsely can miss the canary). Signal safe.
+ */
+bool weft__stack_gap_clean(const struct stack *s);
 
 /*
  * True if @addr lies in the page below @s (the guard page, or the canary

@@ -219,12 +219,24 @@ static void test_stack_beyond_budget_uses_canary(void **state)
 	assert_true(weft__stack_fault_is_overflow(s[4], (char *)s[4]->lo - 1));
 
 	/* An overflow by one word clobbers the canary. */
+	assert_true(weft__stack_gap_clean(s[4]));
 	below = (uint64_t *)s[4]->lo - 1;
 	saved = *below;
-	*below = 0;
+	*below = 0x4141414141414141ull;
 	assert_false(weft__stack_canary_ok(s[4]));
+	assert_false(weft__stack_gap_clean(s[4]));
 	*below = saved;
 	assert_true(weft__stack_canary_ok(s[4]));
+
+	/* A write deep in the gap misses the canary; the gap check sees it. */
+	below = (uint64_t *)((char *)s[4]->lo - 3000);
+	*below = 1;
+	assert_true(weft__stack_canary_ok(s[4]));
+	assert_false(weft__stack_gap_clean(s[4]));
+	*below = 0;
+	assert_true(weft__stack_gap_clean(s[4]));
+	/* Guarded stacks have no gap to check. */
+	assert_true(weft__stack_gap_clean(s[0]));
 
 	for (int i = 0; i < 5; i++)
 		weft__stack_free(NULL, s[i]);

@@ -82,7 +82,8 @@ static void *overflow(void *arg)
 		return (void *)(intptr_t)big_frame(cur.stack_size + 8192);
 	case SHALLOW_UNGUARDED:
 		/* 2 KiB past the bottom: within the gap page, no fault; the
-		 * canary check at the next switch must catch it. */
+		 * canary at the next switch or the gap check at exit must
+		 * catch it, however sparsely the frames wrote. */
 		descend(&here, cur.stack_size + 2048);
 		weft_yield();
 		weft_yield();
@@ -132,6 +133,13 @@ static void child_main(void *arg)
 	_exit(3);
 }
 
+static bool under_tsan(void)
+{
+	const char *s = getenv("WEFT_SANITIZE");
+
+	return s && strstr(s, "thread");
+}
+
 /* Run the scenario in a child; return its stderr, check how it died. */
 static void expect_report(const struct scenario *sc, const char *how)
 {
@@ -158,10 +166,26 @@ static void expect_report(const struct scenario *sc, const char *how)
 		_exit(0);	/* not reached: the overflow aborts */
 	}
 	close(pipefd[1]);
-	while ((n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += n;
+	/* Keep the start; drain the rest so the child never gets SIGPIPE. */
+	for (;;) {
+		char sink[4096];
+		size_t room = sizeof(out) - 1 - (size_t)len;
+
+		n = read(pipefd[0], room ? out + len : sink,
+			 room ? room : sizeof(sink));
+		if (n <= 0)
+			break;
+		if (room)
+			len += n;
+	}
 	close(pipefd[0]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* Under TSan a deep overflow that tramples a fiber running on the
+	 * other worker is (rightly) reported as a data race before our
+	 * handler runs; either report is a loud one. */
+	if (sc->shape == DEEP_UNGUARDED && under_tsan() &&
+	    strstr(out, "ThreadSanitizer: data race"))
+		return;
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
 	    !strstr(out, "\"deep\" overflowed its") || !strstr(out, how))
 		fail_msg("shape %d size %zu worker %u: status %#x, stderr: %s",
@@ -200,7 +224,7 @@ static void test_unguarded_overflow_is_caught_by_the_canary(void **state)
 	watchdog_arm(__func__, 60);
 	for (sc.worker = 0; sc.worker < 2; sc.worker++) {
 		sc.shape = SHALLOW_UNGUARDED;
-		expect_report(&sc, "canary clobbered");
+		expect_report(&sc, "no guard page");
 		sc.shape = DEEP_UNGUARDED;
 		expect_report(&sc, "no guard page");
 	}

@@ -1,0 +1,627 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spawn/join conservation (RELIABILITY.md A3): a million fibers spawned
+ * and joined on every worker, none lost and none run twice.
+ *
+ * The fibers form trees of fan-out 10: each fiber owns a range of ids,
+ * claims the first one, splits the rest among up to ten children that it
+ * spawns, joins them, checks that each returned its own first id, and
+ * returns its id. The main fiber keeps TREE_WINDOW trees of TREE_CHUNK
+ * ids in flight, so that at most TREE_WINDOW * TREE_CHUNK + 1 fibers are
+ * alive at once (guarded stacks cost two mappings each; see "Guard pages
+ * and the map budget" in weft.h), while inner fibers, which spawn, are
+ * stolen and run on every worker. A per-id claim counter catches an id
+ * run twice, a final scan one never run. A second test spawns chains ten
+ * fibers deep. After everything is joined the main fiber checks that
+ * weft_stats() counts only itself as live.
+ *
+ * Fibers never call cmocka's assert_* (it longjmps off the fiber stack,
+ * and other workers are other threads): they record results in atomics
+ * that the test function checks after weft_run() returns.
+ *
+ * WEFT_STRESS_ITERS sets the number of tree fibers (default 1,000,000;
+ * 200,000 under TSan); the chain test runs a hundredth of it as chains.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+#define GROUP "stress_spawn"
+
+#define TREE_FANOUT 10u
+/* A perfect tree of fan-out 10 and depth 3: 1 + 10 + 100 + 1000 ids. */
+#define TREE_CHUNK 1111u
+/* Trees in flight; bounds the live fibers at 3 * 1111 + main. */
+#define TREE_WINDOW 3u
+#define TREE_LIVE_CAP (TREE_WINDOW * TREE_CHUNK + 1u)
+
+#define CHAIN_DEPTH 10u
+/* Chains the main fiber keeps in flight, so both workers run them. */
+#define CHAIN_WINDOW 2u
+
+/* Sizes, sanitizers and the watchdog ---------------------------------- */
+
+static bool sanitize_has(const char *what)
+{
+	const char *s = getenv("WEFT_SANITIZE");
+
+	return s && strstr(s, what);
+}
+
+static bool under_tsan(void)
+{
+#ifdef WEFT_TSAN
+	return true;
+#else
+	return sanitize_has("thread");
+#endif
+}
+
+static bool under_asan(void)
+{
+#ifdef WEFT_ASAN
+	return true;
+#else
+	return sanitize_has("address");
+#endif
+}
+
+/* WEFT_STRESS_ITERS if it holds a positive number, else @def. */
+static uint64_t stress_iters(uint64_t def)
+{
+	const char *s = getenv("WEFT_STRESS_ITERS");
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0)
+		return def;
+	return v;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Set before alarm(), read by the SIGALRM handler. */
+static const char *watchdog_test;
+static unsigned watchdog_secs;
+/* Work done so far, for the watchdog's message; atomic. */
+static uint64_t progress;
+
+static void write_str(const char *s)
+{
+	ssize_t r = write(STDERR_FILENO, s, strlen(s));
+
+	(void)r;
+}
+
+static void write_u64(uint64_t v)
+{
+	char buf[24];
+	char *p = buf + sizeof(buf);
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	write_str(p);
+}
+
+/* Async-signal-safe: write(2) and _exit() only. */
+static void watchdog_fire(int sig)
+{
+	(void)sig;
+	write_str(GROUP ": watchdog: ");
+	write_str(watchdog_test ? watchdog_test : "?");
+	write_str(" hung: not done after ");
+	write_u64(watchdog_secs);
+	write_str(" s; progress ");
+	write_u64(__atomic_load_n(&progress, __ATOMIC_RELAXED));
+	write_str("\n");
+	_exit(1);
+}
+
+static void watchdog_arm(const char *test, unsigned release_secs,
+			 unsigned sanitizer_secs)
+{
+	watchdog_test = test;
+	watchdog_secs = (under_tsan() || under_asan()) ? sanitizer_secs
+						      : release_secs;
+	__atomic_store_n(&progress, 0, __ATOMIC_RELAXED);
+	alarm(watchdog_secs);
+}
+
+static void watchdog_disarm(void)
+{
+	alarm(0);
+}
+
+/*
+ * SIGALRM is blocked in every thread but one that waits in pause() for
+ * it: ThreadSanitizer delays a signal to a thread that runs instrumented
+ * code until that thread reaches a synchronisation point, which fibers
+ * spinning on every worker may never do. Worker threads inherit the mask.
+ */
+static void *watchdog_thread(void *arg)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (;;)
+		pause();
+	return arg;
+}
+
+static void watchdog_install(void)
+{
+	struct sigaction sa;
+	pthread_t thread;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watchdog_fire;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&thread, NULL, watchdog_thread, NULL) == 0)
+		pthread_detach(thread);
+	else
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static void progress_add(uint64_t n)
+{
+	/* Diagnostics only; relaxed. */
+	__atomic_fetch_add(&progress, n, __ATOMIC_RELAXED);
+}
+
+/* Fiber-side results -------------------------------------------------- */
+
+/*
+ * Everything the fibers of one test record, zeroed at the start of each
+ * test. Counters are updated with relaxed atomic RMWs: the test function
+ * reads them after weft_run() has joined every worker thread.
+ */
+struct results {
+	uint8_t *claims;	/* runs per id, 1 .. nr_ids                  */
+	uint64_t nr_ids;
+	uint64_t runs;		/* fibers that ran                           */
+	uint64_t dup_runs;	/* claims of an id already claimed           */
+	uint64_t bad_ids;	/* ids outside 1 .. nr_ids                   */
+	uint64_t spawn_errs;	/* weft_spawn() failures                     */
+	int first_spawn_err;
+	uint64_t join_errs;	/* weft_join() failures                      */
+	int first_join_err;
+	uint64_t bad_results;	/* joined value != the child's id            */
+	uint64_t spawns_by_worker[WEFT_WORKERS_MAX];
+	uint64_t runs_by_worker[WEFT_WORKERS_MAX];
+
+	/* Written by the main fiber only. */
+	struct weft_stats first_stats;	/* right after the last join      */
+	struct weft_stats stats;	/* once live settled at 1         */
+	uint64_t stats_polls;		/* reads until live was 1         */
+	uint64_t max_live_seen;		/* weft_stats().live, sampled     */
+	int stats_err;
+};
+
+static struct results res;
+
+static void count_err(uint64_t *nr, int *first, int err)
+{
+	if (__atomic_fetch_add(nr, 1, __ATOMIC_RELAXED) == 0)
+		__atomic_store_n(first, err, __ATOMIC_RELAXED);
+}
+
+static void count(uint64_t *nr)
+{
+	__atomic_fetch_add(nr, 1, __ATOMIC_RELAXED);
+}
+
+/* Record one run of @id, on the worker running the caller. */
+static void claim(uint64_t id)
+{
+	unsigned w = weft_worker_id();
+
+	count(&res.runs);
+	if (w < WEFT_WORKERS_MAX)
+		count(&res.runs_by_worker[w]);
+	if (id == 0 || id > res.nr_ids) {
+		count(&res.bad_ids);
+		return;
+	}
+	if (__atomic_fetch_add(&res.claims[id], 1, __ATOMIC_RELAXED) != 0)
+		count(&res.dup_runs);
+}
+
+static int spawn_counted(weft_fiber **out, void *(*fn)(void *), void *arg)
+{
+	unsigned w = weft_worker_id();
+	int err = weft_spawn(out, fn, arg, NULL);
+
+	if (err) {
+		count_err(&res.spawn_errs, &res.first_spawn_err, err);
+		return err;
+	}
+	if (w < WEFT_WORKERS_MAX)
+		count(&res.spawns_by_worker[w]);
+	return 0;
+}
+
+/* Join @f and check that it returned @want. */
+static void join_checked(weft_fiber *f, uintptr_t want)
+{
+	void *got = NULL;
+	int err = weft_join(f, &got);
+
+	if (err)
+		count_err(&res.join_errs, &res.first_join_err, err);
+	else if ((uintptr_t)got != want)
+		count(&res.bad_results);
+}
+
+/*
+ * In the main fiber, after every other fiber was joined: weft_stats()
+ * must count the main fiber alone as live. A fiber's exit is counted
+ * just after its joiner is woken (weft__fiber_finish()), so the count may
+ * lag a join on another worker by a moment; poll with a deadline.
+ */
+static void check_stats_settle(void)
+{
+	uint64_t deadline = now_ns() + 2000000000u;
+	int err;
+
+	err = weft_stats(&res.first_stats);
+	res.stats = res.first_stats;
+	res.stats_polls = 1;
+	while (!err && res.stats.live != 1 && now_ns() < deadline) {
+		weft_yield();
+		err = weft_stats(&res.stats);
+		res.stats_polls++;
+	}
+	res.stats_err = err;
+}
+
+static void sample_live(void)
+{
+	struct weft_stats st;
+
+	if (weft_stats(&st) == 0 && st.live > res.max_live_seen)
+		res.max_live_seen = st.live;
+}
+
+/* Spawn trees --------------------------------------------------------- */
+
+/* A fiber's id range [lo, hi) travels in its argument. */
+static void *range_pack(uint32_t lo, uint32_t hi)
+{
+	return (void *)(uintptr_t)((uint64_t)lo << 32 | hi);
+}
+
+static void *tree_node(void *arg)
+{
+	uint64_t packed = (uintptr_t)arg;
+	uint32_t lo = (uint32_t)(packed >> 32);
+	uint32_t hi = (uint32_t)packed;
+	uint32_t first = lo + 1;
+	uint32_t rest = hi - first;
+	weft_fiber *kids[TREE_FANOUT];
+	uint32_t kid_lo[TREE_FANOUT];
+	unsigned parts = rest < TREE_FANOUT ? rest : TREE_FANOUT;
+	unsigned nr = 0;
+	unsigned i;
+
+	claim(lo);
+	for (i = 0; i < parts; i++) {
+		uint32_t a = first + (uint32_t)((uint64_t)rest * i / parts);
+		uint32_t b = first +
+			     (uint32_t)((uint64_t)rest * (i + 1) / parts);
+
+		if (spawn_counted(&kids[nr], tree_node, range_pack(a, b)))
+			continue;
+		kid_lo[nr++] = a;
+	}
+	for (i = 0; i < nr; i++)
+		join_checked(kids[i], kid_lo[i]);
+	progress_add(1);
+	return (void *)(uintptr_t)lo;
+}
+
+/*
+ * Keep TREE_WINDOW trees in flight over ids 1 .. nr_ids, joining the
+ * oldest before spawning the next.
+ */
+static void tree_main(void *arg)
+{
+	uint64_t n = res.nr_ids;
+	weft_fiber *ring[TREE_WINDOW];
+	uint32_t ring_lo[TREE_WINDOW];
+	unsigned head = 0;
+	unsigned nr = 0;
+	uint64_t next = 1;
+	uint64_t trees = 0;
+
+	(void)arg;
+	while (next <= n || nr > 0) {
+		if (nr < TREE_WINDOW && next <= n) {
+			uint64_t end = next + TREE_CHUNK;
+			unsigned slot = (head + nr) % TREE_WINDOW;
+
+			if (end > n + 1)
+				end = n + 1;
+			if (spawn_counted(&ring[slot], tree_node,
+					  range_pack((uint32_t)next,
+						     (uint32_t)end)) == 0) {
+				ring_lo[slot] = (uint32_t)next;
+				nr++;
+			}
+			next = end;
+			continue;
+		}
+		if ((trees++ & 15) == 0)
+			sample_live();
+		join_checked(ring[head], ring_lo[head]);
+		head = (head + 1) % TREE_WINDOW;
+		nr--;
+	}
+	check_stats_settle();
+}
+
+static uint64_t tree_size(void)
+{
+	uint64_t n = stress_iters(under_tsan() ? 200000u : 1000000u);
+
+	return n > UINT32_MAX - TREE_CHUNK ? UINT32_MAX - TREE_CHUNK : n;
+}
+
+static void reset_results(uint64_t nr_ids)
+{
+	memset(&res, 0, sizeof(res));
+	res.nr_ids = nr_ids;
+	res.claims = calloc(nr_ids + 1, 1);
+	assert_non_null(res.claims);
+}
+
+/* Every id 1 .. nr_ids ran exactly once, and nothing else went wrong. */
+static void assert_conserved(void)
+{
+	uint64_t lost = 0;
+	uint64_t twice = 0;
+	uint64_t first_lost = 0;
+	uint64_t i;
+
+	for (i = 1; i <= res.nr_ids; i++) {
+		if (res.claims[i] == 0 && lost++ == 0)
+			first_lost = i;
+		if (res.claims[i] > 1)
+			twice++;
+	}
+	if (lost || twice)
+		fprintf(stderr,
+			GROUP ": %llu ids never ran (first %llu), %llu ran "
+			"more than once\n",
+			(unsigned long long)lost,
+			(unsigned long long)first_lost,
+			(unsigned long long)twice);
+	if (res.spawn_errs)
+		fprintf(stderr, GROUP ": %llu spawns failed, first: %s\n",
+			(unsigned long long)res.spawn_errs,
+			strerror(-res.first_spawn_err));
+	if (res.join_errs)
+		fprintf(stderr, GROUP ": %llu joins failed, first: %s\n",
+			(unsigned long long)res.join_errs,
+			strerror(-res.first_join_err));
+	assert_int_equal(res.spawn_errs, 0);
+	assert_int_equal(res.join_errs, 0);
+	assert_int_equal(res.bad_results, 0);
+	assert_int_equal(res.bad_ids, 0);
+	assert_int_equal(res.dup_runs, 0);
+	assert_int_equal(twice, 0);
+	assert_int_equal(lost, 0);
+	assert_int_equal(res.runs, res.nr_ids);
+}
+
+/* weft_stats() as the main fiber saw it once everything was joined. */
+static void assert_stats_settled(uint64_t nr_spawned)
+{
+	if (res.first_stats.live != 1 || res.stats_polls > 1)
+		printf(GROUP ": stats.live was %llu right after the last "
+		       "join, %llu after %llu reads\n",
+		       (unsigned long long)res.first_stats.live,
+		       (unsigned long long)res.stats.live,
+		       (unsigned long long)res.stats_polls);
+	assert_int_equal(res.stats_err, 0);
+	assert_int_equal(res.stats.live, 1);
+	/* Every spawn of this run plus the main fiber. */
+	assert_int_equal(res.stats.spawned, nr_spawned + 1);
+}
+
+/* Spawners ran on every worker (checked at sizes where stealing is
+ * certain to have happened). */
+static void assert_spread(uint64_t n)
+{
+	unsigned nr_workers = res.stats.workers;
+	unsigned spawning = 0;
+	unsigned running = 0;
+	unsigned i;
+
+	for (i = 0; i < nr_workers && i < WEFT_WORKERS_MAX; i++) {
+		printf(GROUP ":   worker %u: %llu fibers ran, %llu spawns\n",
+		       i, (unsigned long long)res.runs_by_worker[i],
+		       (unsigned long long)res.spawns_by_worker[i]);
+		spawning += res.spawns_by_worker[i] > 0;
+		running += res.runs_by_worker[i] > 0;
+	}
+	if (nr_workers >= 2 && n >= 100000) {
+		assert_int_equal(running, nr_workers);
+		assert_true(spawning >= 2);
+	}
+}
+
+static void test_spawn_tree_conserves_a_million_fibers(void **state)
+{
+	uint64_t n = tree_size();
+	uint64_t t0;
+	uint64_t t1;
+	int err;
+
+	(void)state;
+	reset_results(n);
+	watchdog_arm(__func__, 120, 360);
+	t0 = now_ns();
+	err = weft_run(NULL, tree_main, NULL);
+	t1 = now_ns();
+	watchdog_disarm();
+	assert_int_equal(err, 0);
+
+	printf(GROUP ": %llu fibers in trees of fan-out %u on %u workers: "
+	       "%.2f s, %.0f ns per fiber; live at most %llu sampled "
+	       "(cap %u)\n",
+	       (unsigned long long)n, TREE_FANOUT, res.stats.workers,
+	       (double)(t1 - t0) / 1e9, (double)(t1 - t0) / (double)n,
+	       (unsigned long long)res.max_live_seen, TREE_LIVE_CAP);
+	assert_conserved();
+	assert_stats_settled(n);
+	assert_spread(n);
+	free(res.claims);
+	res.claims = NULL;
+}
+
+/* Chains -------------------------------------------------------------- */
+
+/* A chain fiber's argument: chain number * 16 + depth (1 .. 10). */
+static void *chain_node(void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	uintptr_t depth = me % 16;
+	weft_fiber *next;
+
+	claim(me / 16 * CHAIN_DEPTH + depth);
+	if (depth < CHAIN_DEPTH &&
+	    spawn_counted(&next, chain_node, (void *)(me + 1)) == 0)
+		join_checked(next, me + 1);
+	return (void *)me;
+}
+
+static void chain_main(void *arg)
+{
+	uint64_t chains = res.nr_ids / CHAIN_DEPTH;
+	weft_fiber *ring[CHAIN_WINDOW];
+	uintptr_t ring_arg[CHAIN_WINDOW];
+	unsigned head = 0;
+	unsigned nr = 0;
+	uint64_t next = 0;
+
+	(void)arg;
+	while (next < chains || nr > 0) {
+		if (nr < CHAIN_WINDOW && next < chains) {
+			unsigned slot = (head + nr) % CHAIN_WINDOW;
+			uintptr_t a = (uintptr_t)next * 16 + 1;
+
+			if (spawn_counted(&ring[slot], chain_node,
+					  (void *)a) == 0) {
+				ring_arg[slot] = a;
+				nr++;
+			}
+			next++;
+			continue;
+		}
+		join_checked(ring[head], ring_arg[head]);
+		progress_add(1);
+		head = (head + 1) % CHAIN_WINDOW;
+		nr--;
+	}
+	check_stats_settle();
+}
+
+static void test_spawn_nested_ten_levels_deep(void **state)
+{
+	uint64_t chains = tree_size() / 100;
+	uint64_t t0;
+	uint64_t t1;
+	int err;
+
+	(void)state;
+	if (chains == 0)
+		chains = 1;
+	reset_results(chains * CHAIN_DEPTH);
+	watchdog_arm(__func__, 60, 180);
+	t0 = now_ns();
+	err = weft_run(NULL, chain_main, NULL);
+	t1 = now_ns();
+	watchdog_disarm();
+	assert_int_equal(err, 0);
+
+	printf(GROUP ": %llu chains %u deep on %u workers: %.2f s\n",
+	       (unsigned long long)chains, CHAIN_DEPTH, res.stats.workers,
+	       (double)(t1 - t0) / 1e9);
+	/* Ids chain * 10 + depth: each (chain, level) ran exactly once. */
+	assert_conserved();
+	assert_stats_settled(chains * CHAIN_DEPTH);
+	free(res.claims);
+	res.claims = NULL;
+}
+
+/* Entry --------------------------------------------------------------- */
+
+static void noop_main(void *arg)
+{
+	(void)arg;
+}
+
+/* Exit 77 (skipped) if this machine cannot run weft at all. */
+static void skip_without_uring(void)
+{
+	int err;
+
+	watchdog_arm(__func__, 30, 60);
+	err = weft_run(&(struct weft_config){ .workers = 1 }, noop_main, NULL);
+	watchdog_disarm();
+	if (err == -ENOSYS) {
+		fprintf(stderr, GROUP ": io_uring unavailable; skipping\n");
+		exit(77);
+	}
+	if (err) {
+		fprintf(stderr, GROUP ": weft_run: %s\n", strerror(-err));
+		exit(1);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spawn_tree_conserves_a_million_fibers),
+		cmocka_unit_test(test_spawn_nested_ten_levels_deep),
+	};
+
+	watchdog_install();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	skip_without_uring();
+	return cmocka_run_group_tests_name(GROUP, tests, NULL, NULL);
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Build weft three ways and run the unit and stress suites in each:
+#   release  gcc -O2, -Werror
+#   asan     clang, AddressSanitizer + UndefinedBehaviorSanitizer, -Werror
+#   tsan     clang, ThreadSanitizer, -Werror (stress sizes scaled down)
+# Installs what it needs with apt-get on a fresh Debian 12 machine. Ends
+# with one line "N passed, N failed" summing every build; exits non-zero
+# if anything failed or did not build.
+#
+# Usage: tools/test.sh [release|asan|tsan ...]   (default: all three)
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+need_pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	   liburing-dev libck-dev libcmocka-dev)
+missing=()
+for p in "${need_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "== installing: ${missing[*]}"
+	sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+	$sudo_cmd apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
+			"${missing[@]}" >/dev/null || {
+		echo "tools/test.sh: could not install ${missing[*]}" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	}
+fi
+
+builds=("$@")
+[ ${#builds[@]} -eq 0 ] && builds=(release asan tsan)
+
+passed=0
+failed=0
+
+# setup_args NAME: the compiler and meson options of one build.
+setup_args() {
+	case "$1" in
+	release) echo "gcc --buildtype=release" ;;
+	asan) echo "clang --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false" ;;
+	tsan) echo "clang --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false" ;;
+	*) return 1 ;;
+	esac
+}
+
+export ASAN_OPTIONS="detect_stack_use_after_return=1:detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# Forking tests start runtimes in the child; TSan would kill those.
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:die_after_fork=0"
+
+for b in "${builds[@]}"; do
+	args=$(setup_args "$b") || { echo "unknown build: $b" >&2; exit 2; }
+	set -- $args
+	cc=$1
+	shift
+	dir="$top/build-test-$b"
+	echo "== $b: configure and build"
+	if ! { { [ -d "$dir" ] && meson setup --reconfigure "$dir" >/dev/null 2>&1; } ||
+		CC=$cc meson setup "$dir" -Dwerror=true \
+		-Dbench=true "$@" >"$top/build-test-$b.log" 2>&1; } ||
+	   ! ninja -C "$dir" >>"$top/build-test-$b.log" 2>&1; then
+		tail -30 "$top/build-test-$b.log"
+		echo "== $b: BUILD FAILED"
+		failed=$((failed + 1))
+		continue
+	fi
+	mult=1
+	[ "$b" != release ] && mult=4
+	echo "== $b: unit and stress suites"
+	meson test -C "$dir" --suite unit --suite stress --print-errorlogs \
+		--timeout-multiplier "$mult" --num-processes 1 \
+		>"$dir/test-output.txt" 2>&1
+	grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.txt"
+	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$dir/test-output.txt")
+	bad=0
+	for k in Fail Timeout "Unexpected Pass"; do
+		n=$(sed -n "s/^$k: *\\([0-9]*\\).*/\\1/p" "$dir/test-output.txt")
+		bad=$((bad + ${n:-0}))
+	done
+	if [ -z "$ok" ]; then
+		tail -40 "$dir/test-output.txt"
+		bad=$((bad + 1))
+	elif [ "$bad" -gt 0 ]; then
+		grep -E -A40 '^=+ [0-9]+/[0-9]+ =+' "$dir/test-output.txt" | tail -80
+	fi
+	passed=$((passed + ${ok:-0}))
+	failed=$((failed + bad))
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
