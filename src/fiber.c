@@ -242,7 +242,11 @@ int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
 		return err;
 	if (out)
 		*out = handle_of(f, f->gen);
-	weft__enqueue_local(w, f);
+	/* Into the LIFO slot, as Go puts a new goroutine in runnext: a
+	 * spawn followed by a join runs the child next, on this worker,
+	 * with no queue operation; a second spawn pushes the first child to
+	 * the run queue. */
+	weft__make_runnable(f);
 	return 0;
 }
 
@@ -290,6 +294,18 @@ static void begin_shutdown(void)
 	weft__fiber_cancel_all();
 }
 
+struct fiber *weft__fiber_claim_joiner(struct fiber *f)
+{
+	/* Only a parked joiner's token can sit here, and nothing but our
+	 * own exit can clear it once a join claimed us, except the joiner's
+	 * cancellation, which must first win the same park CAS. */
+	uint64_t word = ck_pr_load_64(&f->join_word);
+
+	if (!(word & ~JOIN_FLAGS))
+		return NULL;
+	return weft__claim_park(word & ~JOIN_FLAGS, 0);
+}
+
 void weft__fiber_finish(struct worker *w, struct fiber *f)
 {
 	bool is_main = f->is_main;
@@ -304,6 +320,10 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 	weft__stack_free(&w->stacks, f->stack);
 	f->stack = NULL;
 	ck_pr_store_uint(&f->park_word, FIBER_DEAD);
+	/* Owner-written counter: the fiber has ended, before anyone can see
+	 * its end (a joiner's weft_stats() must not count it as live); see
+	 * weft__check_quiescent(). */
+	ck_pr_store_64(&w->nr_exited, w->nr_exited + 1);
 	/* f->result happens before the joiner reads it. */
 	weft__hb_release(f);
 	/* Full barrier: the result and the DEAD state before DONE. */
@@ -316,9 +336,6 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 	else if (old & ~JOIN_FLAGS)
 		weft__ready(old & ~JOIN_FLAGS, 0);
 
-	/* Owner-written counter, after the fiber is fully gone; see
-	 * weft__check_quiescent(). */
-	ck_pr_store_64(&w->nr_exited, w->nr_exited + 1);
 	if (is_main)
 		begin_shutdown();
 	if (ck_pr_load_uint(&weft__sched.shutdown))
@@ -372,6 +389,8 @@ int weft_join(weft_fiber *h, void **result)
 		old = ck_pr_load_64(&f->join_word);
 		if (old != 0 && old != JOIN_DONE)
 			return -EINVAL;
+		/* Full barrier; settles the race with detach, other joins and
+		 * the fiber's exit (weft__fiber_finish). */
 		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_CLAIMED))
 			break;
 	}

@@ -90,6 +90,15 @@ void weft__fiber_cancel_all(void);
 /* Wake a parked fiber with -ECANCELED if it still has a request pending. */
 void weft__fiber_try_cancel(struct fiber *f);
 
+/*
+ * The ending fiber @f's parked joiner, claimed (see weft__claim_park) so
+ * that @f can switch straight to it; NULL if there is none to claim.
+ * Called on @f's stack just before its last switch. Its post-exit action
+ * then publishes the end, and its own wake-up of the joiner finds the
+ * park already claimed and does nothing.
+ */
+struct fiber *weft__fiber_claim_joiner(struct fiber *f);
+
 /* Post-switch work for a fiber that ended; runs on the next context. */
 void weft__fiber_finish(struct worker *w, struct fiber *f);
 

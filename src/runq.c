@@ -233,6 +233,15 @@ struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n)
 	 */
 	ck_pr_fence_release();
 	/*
+	 * Thieves only ever empty the slot, so an empty slot stays empty
+	 * until we fill it, and a plain store is enough (the common case:
+	 * every spawn and wake-up lands here).
+	 */
+	if (ck_pr_load_ptr(&rq->lifo) == NULL) {
+		ck_pr_store_ptr(&rq->lifo, n);
+		return NULL;
+	}
+	/*
 	 * Swap, not store: a thief may empty the slot at any time, and its
 	 * CAS and our swap decide who owns the displaced node.
 	 */
@@ -244,12 +253,21 @@ struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n)
 
 struct rq_node *weft__runq_lifo_take(struct runq *rq)
 {
+	struct rq_node *x;
+
+	/*
+	 * Only the owner fills the slot, so an empty slot stays empty until
+	 * we fill it: a plain load saves the locked swap on the common path
+	 * (every switch looks here first).
+	 */
+	if (ck_pr_load_ptr(&rq->lifo) == NULL)
+		return NULL;
 	/*
 	 * Swap with NULL: races with the CAS of weft__runq_steal(), and
 	 * exactly one of them gets the node. No fence: only this thread
 	 * puts nodes in the slot, so their contents are already ours.
 	 */
-	struct rq_node *x = ck_pr_fas_ptr(&rq->lifo, NULL);
+	x = ck_pr_fas_ptr(&rq->lifo, NULL);
 
 	if (x != NULL)
 		weft__hb_acquire(x);

@@ -227,6 +227,19 @@ static struct fiber *take_inject(struct worker *w, unsigned max)
 	return n ? fiber_of_node(n) : NULL;
 }
 
+/* May the LIFO slot win this schedule? At most 3 times in a row. */
+static inline bool lifo_turn(struct worker *w)
+{
+	if (w->lifo_streak >= LIFO_STREAK_MAX)
+		return false;
+#ifdef WEFT_RANDOMIZE_SCHED
+	/* Testing aid (-Drandomize_sched=true): pass half the time. */
+	if (next_rand(w) & 1)
+		return false;
+#endif
+	return true;
+}
+
 /*
  * Steps 1-4 of "Finding work". Owner only; cheap enough to run on every
  * switch.
@@ -245,17 +258,12 @@ static struct fiber *pick_local(struct worker *w)
 
 	n = weft__runq_lifo_take(&w->rq);
 	if (n) {
-#ifndef WEFT_RANDOMIZE_SCHED
-		if (w->lifo_streak < LIFO_STREAK_MAX) {
-#else
-		if (w->lifo_streak < LIFO_STREAK_MAX && (next_rand(w) & 1)) {
-#endif
+		if (lifo_turn(w)) {
 			w->lifo_streak++;
 			return fiber_of_node(n);
 		}
 		/* Let the queue have a turn; the slot's fiber goes last. */
-		if (weft__runq_push(&w->rq, n, &weft__sched.inject))
-			weft__wake_one();
+		weft__enqueue_local(w, fiber_of_node(n));
 	}
 	w->lifo_streak = 0;
 
@@ -317,23 +325,27 @@ void weft__wake_one(void)
 void weft__wake_all(void)
 {
 	struct sched *s = &weft__sched;
-	struct worker *list, *w;
+	struct worker *woken[WEFT_WORKERS_MAX];
+	unsigned n = 0, i;
+	struct worker *w;
 
 	ck_spinlock_fas_lock(&s->idle_lock);
 	weft__hb_acquire(&s->idle_lock);
-	list = s->idle_list;
-	s->idle_list = NULL;
-	for (w = list; w; w = w->idle_next) {
+	for (w = s->idle_list; w; w = w->idle_next) {
 		w->idle = false;
+		woken[n++] = w;
 		/* Each woken worker counts as spinning, as in wake_one(). */
 		ck_pr_inc_uint(&s->nr_spinning);
 	}
+	s->idle_list = NULL;
 	ck_pr_store_uint(&s->nr_idle, 0);
 	weft__hb_release(&s->idle_lock);
 	ck_spinlock_fas_unlock(&s->idle_lock);
 
-	for (w = list; w; w = w->idle_next)
-		weft__worker_signal(w);
+	/* From the copy: once the lock is dropped a woken worker may join
+	 * the list again and rewrite its link. */
+	for (i = 0; i < n; i++)
+		weft__worker_signal(woken[i]);
 }
 
 void weft__enqueue_local(struct worker *w, struct fiber *f)
@@ -353,10 +365,15 @@ void weft__make_runnable(struct fiber *f)
 
 	if (likely(w)) {
 		old = weft__runq_lifo_put(&w->rq, &f->node);
-		/* Filling an empty LIFO slot wakes nobody: this worker runs it
-		 * as soon as the current fiber stops (Tokio does the same). */
 		if (old)
 			weft__enqueue_local(w, fiber_of_node(old));
+		else if (w->cur)
+			/* A fiber is running here and may not switch for a long
+			 * time, so an idle worker must be free to take the slot
+			 * (Go wakes after runqput too; Tokio #4941 is what
+			 * happens otherwise). In the sched ctx the slot's fiber
+			 * runs next, and nobody need be woken. */
+			weft__wake_one();
 		return;
 	}
 	weft__injq_push(&weft__sched.inject, &f->node);
@@ -448,7 +465,12 @@ void weft__exit_current(struct worker *w)
 		weft__overflow_unguarded(cur, "no guard page; canary clobbered below");
 	w->post = POST_EXIT;
 	w->post_fiber = cur;
-	next = pick_local(w);
+	/* A parked joiner would be woken into our LIFO slot and run next
+	 * anyway: hand over to it directly, saving a trip through the sched
+	 * ctx (see weft__fiber_claim_joiner). */
+	next = weft__fiber_claim_joiner(cur);
+	if (!next)
+		next = pick_local(w);
 	w->cur = next;
 	switch_ctx(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
 	__builtin_unreachable();
@@ -480,7 +502,7 @@ int weft__park(weft_unlock_fn unlock, void *arg)
 	return f->wake_res;
 }
 
-bool weft__ready(weft_token token, int res)
+struct fiber *weft__claim_park(weft_token token, int res)
 {
 	struct fiber *f = weft__fiber_at((uint32_t)(token >> 32) - 1);
 	unsigned seq_bits = (unsigned)token;
@@ -493,7 +515,8 @@ bool weft__ready(weft_token token, int res)
 
 		if ((cur & ~PARK_STATE_MASK) != seq_bits ||
 		    (st != FIBER_PARKING && st != FIBER_PARKED))
-			return false;
+			return NULL;
+		/* Lost to a concurrent finish_park() step: reload, retry. */
 		if (ck_pr_cas_uint_value(&f->park_word, cur,
 					 seq_bits | FIBER_READY, &cur))
 			break;
@@ -501,6 +524,15 @@ bool weft__ready(weft_token token, int res)
 	/* Pairs with the release in finish_park(). */
 	weft__hb_acquire(f);
 	f->wake_res = res;
+	return f;
+}
+
+bool weft__ready(weft_token token, int res)
+{
+	struct fiber *f = weft__claim_park(token, res);
+
+	if (!f)
+		return false;
 	weft__make_runnable(f);
 	return true;
 }
@@ -698,6 +730,7 @@ void weft__worker_loop(struct worker *w)
 	}
 	if (w->spinning) {
 		w->spinning = false;
+		/* Atomic RMW; leaving for good, nothing to order against. */
 		ck_pr_dec_uint(&weft__sched.nr_spinning);
 	}
 }

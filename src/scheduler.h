@@ -163,6 +163,13 @@ int weft__park(weft_unlock_fn unlock, void *arg);
 bool weft__ready(weft_token token, int res);
 
 /*
+ * The first half of weft__ready(): win the park named by @token and set
+ * its result, but queue nothing; the caller now owns the fiber and must
+ * run it or queue it. NULL if the park was already over. Any thread.
+ */
+struct fiber *weft__claim_park(weft_token token, int res);
+
+/*
  * Queue the fiber @f (not running, not queued) on the calling worker's
  * LIFO slot, or, from a thread that is not a worker, on the global queue,
  * and wake a worker if one should help. Any thread.
