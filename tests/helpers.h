@@ -1,71 +1,271 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by weft's cmocka tests: skip the whole program (exit 77,
- * which meson counts as a skip) where io_uring is refused, a watchdog so a
- * hang fails fast with the test's name, and sanitizer-aware sizing.
+ * Helpers shared by weft's cmocka tests and stress tests that link the
+ * runtime: sanitizer detection and sanitizer-aware sizing, a monotonic
+ * clock, a watchdog that fails a hung test fast with its name and how far
+ * it got, and a skip (exit 77, which meson counts as a skip) where
+ * io_uring is refused. Header-only: every function is static, and marked
+ * unused so that a test which needs only some of them still builds with
+ * -Werror.
+ *
+ * The watchdog is armed and disarmed by the main thread, around
+ * weft_run(); its SIGALRM handler runs on a helper thread of its own (see
+ * watchdog_install()). Progress may be counted from any thread.
  */
 #ifndef WEFT_TEST_HELPERS_H
 #define WEFT_TEST_HELPERS_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <weft.h>
 
-static const char *watchdog_name = "?";
+/* WEFT_ASAN and WEFT_TSAN, where the includer can see the sources. */
+#if defined(__has_include)
+#if __has_include("internal.h")
+#include "internal.h"
+#endif
+#endif
 
-static void watchdog_fire(int sig)
+/* Sanitizers and sizes ------------------------------------------------ */
+
+/* Whether meson's b_sanitize, passed in WEFT_SANITIZE, names @what. */
+static __attribute__((unused)) bool sanitize_env_has(const char *what)
 {
+	const char *s = getenv("WEFT_SANITIZE");
+
+	return s && strstr(s, what);
+}
+
+static __attribute__((unused)) bool under_tsan(void)
+{
+#ifdef WEFT_TSAN
+	return true;
+#else
+	return sanitize_env_has("thread");
+#endif
+}
+
+static __attribute__((unused)) bool under_asan(void)
+{
+#ifdef WEFT_ASAN
+	return true;
+#else
+	return sanitize_env_has("address");
+#endif
+}
+
+/* Divide a size by this under sanitizers. */
+static __attribute__((unused)) unsigned sanitizer_scale(void)
+{
+	if (under_tsan())
+		return 10;
+	if (under_asan())
+		return 4;
+	return 1;
+}
+
+/* WEFT_STRESS_ITERS if it holds a positive number, else @def. */
+static __attribute__((unused)) uint64_t stress_iters(uint64_t def)
+{
+	const char *s = getenv("WEFT_STRESS_ITERS");
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0)
+		return def;
+	return v;
+}
+
+static __attribute__((unused)) uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The watchdog -------------------------------------------------------- */
+
+/*
+ * Set by watchdog_arm() before alarm(), read by the SIGALRM handler on the
+ * watchdog thread; atomic, so that TSan, which cannot see the hand-off
+ * through the signal, does not report it instead of the hang.
+ */
+static const char *watchdog_test;
+static unsigned watchdog_secs;
+/* Main thread only. */
+static bool watchdog_installed;
+/* Work done so far, for the watchdog's message; atomic, relaxed. */
+static uint64_t watchdog_progress;
+
+/* Async-signal-safe. */
+static __attribute__((unused)) void watchdog_write_str(const char *s)
+{
+	ssize_t r = write(STDERR_FILENO, s, strlen(s));
+
+	(void)r;
+}
+
+/* Async-signal-safe. */
+static __attribute__((unused)) void watchdog_write_u64(uint64_t v)
+{
+	char buf[24];
+	char *p = buf + sizeof(buf);
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	watchdog_write_str(p);
+}
+
+/* Async-signal-safe: write(2) and _exit() only. */
+static __attribute__((unused)) void watchdog_fire(int sig)
+{
+	const char *test;
+
 	(void)sig;
-	(void)!write(2, "watchdog: test hung: ", 21);
-	(void)!write(2, watchdog_name, strlen(watchdog_name));
-	(void)!write(2, "\n", 1);
+	watchdog_write_str("watchdog: ");
+	test = __atomic_load_n(&watchdog_test, __ATOMIC_ACQUIRE);
+	watchdog_write_str(test ? test : "?");
+	watchdog_write_str(" hung: not done after ");
+	watchdog_write_u64(__atomic_load_n(&watchdog_secs, __ATOMIC_RELAXED));
+	watchdog_write_str(" s; progress ");
+	watchdog_write_u64(__atomic_load_n(&watchdog_progress,
+					   __ATOMIC_RELAXED));
+	watchdog_write_str("\n");
 	_exit(1);
 }
 
-/* Fail the program if the current test runs longer than @seconds. */
-static inline void watchdog_arm(const char *name, unsigned seconds)
+/*
+ * SIGALRM is blocked in every thread but one that waits in pause() for
+ * it: ThreadSanitizer delays a signal to a thread that runs instrumented
+ * code until that thread reaches a synchronisation point, which fibers
+ * spinning on every worker may never do. Worker threads inherit the mask
+ * of the thread that calls weft_run(), so the first watchdog_arm() must
+ * come before the first weft_run() of that thread.
+ */
+static __attribute__((unused)) void *watchdog_thread(void *arg)
 {
-	watchdog_name = name;
-	signal(SIGALRM, watchdog_fire);
-	alarm(seconds);
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (;;)
+		pause();
+	return arg;
 }
 
-static inline void watchdog_disarm(void)
+static __attribute__((unused)) void watchdog_install(void)
+{
+	struct sigaction sa;
+	pthread_t thread;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watchdog_fire;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&thread, NULL, watchdog_thread, NULL) == 0)
+		pthread_detach(thread);
+	else
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	watchdog_installed = true;
+}
+
+#ifdef WEFT_TSAN
+/*
+ * The watchdog thread makes every test multi-threaded, and by default
+ * TSan kills a child forked from a multi-threaded process as soon as it
+ * starts a thread, which a death test's child does when it runs weft.
+ * The watchdog thread holds no lock while it waits in pause(), so the
+ * child is safe to go on. TSAN_OPTIONS still overrides this. Defined here
+ * because each test is one translation unit.
+ */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "die_after_fork=0";
+}
+#endif
+
+/*
+ * Fail the program, naming @test and its progress, if it runs longer than
+ * @seconds in a release build; four times as long under ASan or TSan.
+ * Resets the progress count. Main thread only.
+ */
+static __attribute__((unused)) void watchdog_arm(const char *test,
+						  unsigned seconds)
+{
+	unsigned secs = (under_tsan() || under_asan()) ? 4 * seconds : seconds;
+
+	if (!watchdog_installed)
+		watchdog_install();
+	__atomic_store_n(&watchdog_secs, secs, __ATOMIC_RELAXED);
+	__atomic_store_n(&watchdog_progress, 0, __ATOMIC_RELAXED);
+	/* Pairs with the acquire load in watchdog_fire(). */
+	__atomic_store_n(&watchdog_test, test, __ATOMIC_RELEASE);
+	alarm(secs);
+}
+
+static __attribute__((unused)) void watchdog_disarm(void)
 {
 	alarm(0);
 }
 
-static void noop_main(void *arg)
+/* Count @n units of work for the watchdog's message. Any thread. */
+static __attribute__((unused)) void watchdog_progress_add(uint64_t n)
+{
+	/* Diagnostics only; relaxed. */
+	__atomic_fetch_add(&watchdog_progress, n, __ATOMIC_RELAXED);
+}
+
+/* Running the runtime at all ------------------------------------------ */
+
+static __attribute__((unused)) void noop_main(void *arg)
 {
 	(void)arg;
 }
 
-/* Exit 77 (skipped) if the runtime cannot start here for lack of io_uring. */
-static inline void skip_without_uring(void)
+/*
+ * Exit 77 (skipped) if the runtime cannot start here for lack of
+ * io_uring, 1 if it fails otherwise. Also installs the watchdog, so call
+ * it from main() before any other thread starts.
+ */
+static __attribute__((unused)) void skip_without_uring(void)
 {
 	struct weft_config cfg = { .workers = 1 };
+	int err;
 
-	if (weft_run(&cfg, noop_main, NULL) == -ENOSYS) {
+	watchdog_arm(__func__, 30);
+	err = weft_run(&cfg, noop_main, NULL);
+	watchdog_disarm();
+	if (err == -ENOSYS) {
 		fprintf(stderr, "io_uring unavailable: skipping\n");
 		exit(77);
 	}
-}
-
-/* Divide a size by this under sanitizers. */
-static inline unsigned sanitizer_scale(void)
-{
-	const char *s = getenv("WEFT_SANITIZE");
-
-	if (s && strstr(s, "thread"))
-		return 10;
-	if (s && strstr(s, "address"))
-		return 4;
-	return 1;
+	if (err) {
+		fprintf(stderr, "weft_run: %s\n", strerror(-err));
+		exit(1);
+	}
 }
 
 #endif /* WEFT_TEST_HELPERS_H */

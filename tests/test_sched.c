@@ -24,14 +24,6 @@
 static struct weft_config one = { .workers = 1 };
 static struct weft_config two = { .workers = 2 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t cpu_ns(void)
 {
 	struct timespec ts;

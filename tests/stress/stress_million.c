@@ -26,10 +26,8 @@
  * 65,530 mappings, and 50,000 sometimes ran TSan out of them.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,162 +35,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <ck_spinlock.h>
 
 #include "internal.h"
+#include "../helpers.h"
 #include "scheduler.h"
 
 #define GROUP "stress_million"
 
 /* The value the opener passes to weft__ready(); weft__park() returns it. */
 #define GATE_WAKE_RES 7
-
-/* Sizes, sanitizers and the watchdog ---------------------------------- */
-
-static bool sanitize_has(const char *what)
-{
-	const char *s = getenv("WEFT_SANITIZE");
-
-	return s && strstr(s, what);
-}
-
-static bool under_tsan(void)
-{
-#ifdef WEFT_TSAN
-	return true;
-#else
-	return sanitize_has("thread");
-#endif
-}
-
-static bool under_asan(void)
-{
-#ifdef WEFT_ASAN
-	return true;
-#else
-	return sanitize_has("address");
-#endif
-}
-
-/* WEFT_STRESS_ITERS if it holds a positive number, else @def. */
-static uint64_t stress_iters(uint64_t def)
-{
-	const char *s = getenv("WEFT_STRESS_ITERS");
-	unsigned long long v;
-	char *end;
-
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return def;
-	return v;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Set before alarm(), read by the SIGALRM handler. */
-static const char *watchdog_test;
-static unsigned watchdog_secs;
-/* Work done so far, for the watchdog's message; atomic. */
-static uint64_t progress;
-
-static void write_str(const char *s)
-{
-	ssize_t r = write(STDERR_FILENO, s, strlen(s));
-
-	(void)r;
-}
-
-static void write_u64(uint64_t v)
-{
-	char buf[24];
-	char *p = buf + sizeof(buf);
-
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	write_str(p);
-}
-
-/* Async-signal-safe: write(2) and _exit() only. */
-static void watchdog_fire(int sig)
-{
-	(void)sig;
-	write_str(GROUP ": watchdog: ");
-	write_str(watchdog_test ? watchdog_test : "?");
-	write_str(" hung: not done after ");
-	write_u64(watchdog_secs);
-	write_str(" s; progress ");
-	write_u64(__atomic_load_n(&progress, __ATOMIC_RELAXED));
-	write_str("\n");
-	_exit(1);
-}
-
-static void watchdog_arm(const char *test, unsigned release_secs,
-			 unsigned sanitizer_secs)
-{
-	watchdog_test = test;
-	watchdog_secs = (under_tsan() || under_asan()) ? sanitizer_secs
-						      : release_secs;
-	__atomic_store_n(&progress, 0, __ATOMIC_RELAXED);
-	alarm(watchdog_secs);
-}
-
-static void watchdog_disarm(void)
-{
-	alarm(0);
-}
-
-/*
- * SIGALRM is blocked in every thread but one that waits in pause() for
- * it: ThreadSanitizer delays a signal to a thread that runs instrumented
- * code until that thread reaches a synchronisation point, which fibers
- * spinning on every worker may never do. Worker threads inherit the mask.
- */
-static void *watchdog_thread(void *arg)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	for (;;)
-		pause();
-	return arg;
-}
-
-static void watchdog_install(void)
-{
-	struct sigaction sa;
-	pthread_t thread;
-	sigset_t set;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = watchdog_fire;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (pthread_create(&thread, NULL, watchdog_thread, NULL) == 0)
-		pthread_detach(thread);
-	else
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
 
 /* Process figures ------------------------------------------------------ */
 
@@ -349,7 +204,7 @@ static void *gate_waiter(void *arg)
 
 	/* Relaxed: counted for the watchdog and the final check. */
 	__atomic_fetch_add(&res.arrived, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&progress, 1, __ATOMIC_RELAXED);
+	watchdog_progress_add(1);
 	gate_lock(g);
 	if (g->open) {
 		gate_unlock(g);
@@ -497,7 +352,7 @@ static void test_million_fibers_parked_at_once(void **state)
 	memset(handles, 0xff, n * sizeof(*handles));
 	memset(gate.tokens, 0, n * sizeof(*gate.tokens));
 
-	watchdog_arm(__func__, 180, 540);
+	watchdog_arm(__func__, 180);
 	err = weft_run(NULL, million_main, NULL);
 	watchdog_disarm();
 	assert_int_equal(err, 0);
@@ -564,36 +419,12 @@ static void test_million_fibers_parked_at_once(void **state)
 
 /* Entry --------------------------------------------------------------- */
 
-static void noop_main(void *arg)
-{
-	(void)arg;
-}
-
-/* Exit 77 (skipped) if this machine cannot run weft at all. */
-static void skip_without_uring(void)
-{
-	int err;
-
-	watchdog_arm(__func__, 30, 60);
-	err = weft_run(&(struct weft_config){ .workers = 1 }, noop_main, NULL);
-	watchdog_disarm();
-	if (err == -ENOSYS) {
-		fprintf(stderr, GROUP ": io_uring unavailable; skipping\n");
-		exit(77);
-	}
-	if (err) {
-		fprintf(stderr, GROUP ": weft_run: %s\n", strerror(-err));
-		exit(1);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_million_fibers_parked_at_once),
 	};
 
-	watchdog_install();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	skip_without_uring();
 	return cmocka_run_group_tests_name(GROUP, tests, NULL, NULL);

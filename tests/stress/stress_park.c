@@ -151,9 +151,7 @@ static void test_baton_survives_cancel_races(void **state)
 	int i;
 
 	(void)state;
-	rounds = 50000 / sanitizer_scale();
-	if (getenv("WEFT_STRESS_ITERS"))
-		rounds = (unsigned)atoi(getenv("WEFT_STRESS_ITERS"));
+	rounds = (unsigned)stress_iters(50000 / sanitizer_scale());
 	watchdog_arm(__func__, 300);
 	memset(ring, 0, sizeof(ring));
 	assert_int_equal(weft_run(&two, ring_main, NULL), 0);

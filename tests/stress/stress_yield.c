@@ -22,9 +22,7 @@
  * many turns in all.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,12 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "internal.h"
+#include "../helpers.h"
 
 #define GROUP "stress_yield"
 
@@ -49,149 +46,6 @@
 
 /* Busy-loop rounds the hog runs per turn; the light fiber runs none. */
 #define HOG_SPIN 2000u
-
-/* Sizes, sanitizers and the watchdog ---------------------------------- */
-
-static bool sanitize_has(const char *what)
-{
-	const char *s = getenv("WEFT_SANITIZE");
-
-	return s && strstr(s, what);
-}
-
-static bool under_tsan(void)
-{
-#ifdef WEFT_TSAN
-	return true;
-#else
-	return sanitize_has("thread");
-#endif
-}
-
-static bool under_asan(void)
-{
-#ifdef WEFT_ASAN
-	return true;
-#else
-	return sanitize_has("address");
-#endif
-}
-
-/* WEFT_STRESS_ITERS if it holds a positive number, else @def. */
-static uint64_t stress_iters(uint64_t def)
-{
-	const char *s = getenv("WEFT_STRESS_ITERS");
-	unsigned long long v;
-	char *end;
-
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return def;
-	return v;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Set before alarm(), read by the SIGALRM handler. */
-static const char *watchdog_test;
-static unsigned watchdog_secs;
-/* Work done so far, for the watchdog's message; atomic. */
-static uint64_t progress;
-
-static void write_str(const char *s)
-{
-	ssize_t r = write(STDERR_FILENO, s, strlen(s));
-
-	(void)r;
-}
-
-static void write_u64(uint64_t v)
-{
-	char buf[24];
-	char *p = buf + sizeof(buf);
-
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	write_str(p);
-}
-
-/* Async-signal-safe: write(2) and _exit() only. */
-static void watchdog_fire(int sig)
-{
-	(void)sig;
-	write_str(GROUP ": watchdog: ");
-	write_str(watchdog_test ? watchdog_test : "?");
-	write_str(" hung: not done after ");
-	write_u64(watchdog_secs);
-	write_str(" s; progress ");
-	write_u64(__atomic_load_n(&progress, __ATOMIC_RELAXED));
-	write_str("\n");
-	_exit(1);
-}
-
-static void watchdog_arm(const char *test, unsigned release_secs,
-			 unsigned sanitizer_secs)
-{
-	watchdog_test = test;
-	watchdog_secs = (under_tsan() || under_asan()) ? sanitizer_secs
-						      : release_secs;
-	__atomic_store_n(&progress, 0, __ATOMIC_RELAXED);
-	alarm(watchdog_secs);
-}
-
-static void watchdog_disarm(void)
-{
-	alarm(0);
-}
-
-/*
- * SIGALRM is blocked in every thread but one that waits in pause() for
- * it: ThreadSanitizer delays a signal to a thread that runs instrumented
- * code until that thread reaches a synchronisation point, which fibers
- * spinning on every worker may never do. Worker threads inherit the mask.
- */
-static void *watchdog_thread(void *arg)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	for (;;)
-		pause();
-	return arg;
-}
-
-static void watchdog_install(void)
-{
-	struct sigaction sa;
-	pthread_t thread;
-	sigset_t set;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = watchdog_fire;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (pthread_create(&thread, NULL, watchdog_thread, NULL) == 0)
-		pthread_detach(thread);
-	else
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
 
 /*
  * The calling thread's errno, found afresh on every call: out of line,
@@ -266,7 +120,7 @@ static void *storm_fiber(void *arg)
 		/* A fresh value for the next yield. */
 		*errno_location() = storm_errno(s->idx, i + 1);
 		if ((i & 1023) == 1023)
-			__atomic_fetch_add(&progress, 1024, __ATOMIC_RELAXED);
+			watchdog_progress_add(1024);
 	}
 	s->yields = i;
 	s->done = STORM_DONE;
@@ -329,7 +183,7 @@ static void test_yield_storm_keeps_errno_and_migrates(void **state)
 	memset(&storm, 0, sizeof(storm));
 	storm.yields = stress_iters(def);
 
-	watchdog_arm(__func__, 120, 300);
+	watchdog_arm(__func__, 120);
 	t0 = now_ns();
 	err = weft_run(&(struct weft_config){ .workers = STORM_WORKERS },
 		       storm_main, NULL);
@@ -410,7 +264,7 @@ static void *fair_fiber(void *arg)
 				__asm__ volatile("" : "+r"(x));
 			}
 		if ((fair.taken & 1023) == 0)
-			__atomic_fetch_add(&progress, 1024, __ATOMIC_RELAXED);
+			watchdog_progress_add(1024);
 		weft_yield();
 	}
 	fair.sink += x;
@@ -447,7 +301,7 @@ static void test_yield_hog_and_light_take_turns_on_one_worker(void **state)
 	fair.total = 2 * stress_iters(under_tsan() || under_asan() ? 20000
 								   : 100000);
 
-	watchdog_arm(__func__, 60, 180);
+	watchdog_arm(__func__, 60);
 	t0 = now_ns();
 	err = weft_run(&(struct weft_config){ .workers = 1 }, fair_main,
 		       NULL);
@@ -472,29 +326,6 @@ static void test_yield_hog_and_light_take_turns_on_one_worker(void **state)
 
 /* Entry --------------------------------------------------------------- */
 
-static void noop_main(void *arg)
-{
-	(void)arg;
-}
-
-/* Exit 77 (skipped) if this machine cannot run weft at all. */
-static void skip_without_uring(void)
-{
-	int err;
-
-	watchdog_arm(__func__, 30, 60);
-	err = weft_run(&(struct weft_config){ .workers = 1 }, noop_main, NULL);
-	watchdog_disarm();
-	if (err == -ENOSYS) {
-		fprintf(stderr, GROUP ": io_uring unavailable; skipping\n");
-		exit(77);
-	}
-	if (err) {
-		fprintf(stderr, GROUP ": weft_run: %s\n", strerror(-err));
-		exit(1);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,7 +334,6 @@ int main(void)
 			test_yield_hog_and_light_take_turns_on_one_worker),
 	};
 
-	watchdog_install();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	skip_without_uring();
 	return cmocka_run_group_tests_name(GROUP, tests, NULL, NULL);
