@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Build weft three ways and run the unit and stress suites in each:
+# Build weft four ways and run the unit and stress suites in each:
 #   release  gcc -O2, -Werror
 #   asan     clang, AddressSanitizer + UndefinedBehaviorSanitizer, -Werror
 #   tsan     clang, ThreadSanitizer, -Werror (stress sizes scaled down)
+#   random   gcc -O2 with -Drandomize_sched=true: victim order and LIFO-slot
+#            use shuffled, so the tests see other interleavings
 # Installs what it needs with apt-get on a fresh Debian 12 machine. Ends
 # with one line "N passed, N failed" summing every build; exits non-zero
 # if anything failed or did not build.
 #
-# Usage: tools/test.sh [release|asan|tsan ...]   (default: all three)
+# Usage: tools/test.sh [release|asan|tsan|random ...]   (default: all four)
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -35,10 +37,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 builds=("$@")
-[ ${#builds[@]} -eq 0 ] && builds=(release asan tsan)
+[ ${#builds[@]} -eq 0 ] && builds=(release asan tsan random)
 
 passed=0
 failed=0
+
+echo "== lint: atomics carry comments, no broken ck structures"
+if tools/check-fences.sh; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
 
 # setup_args NAME: the compiler and meson options of one build.
 setup_args() {
@@ -46,6 +55,7 @@ setup_args() {
 	release) echo "gcc --buildtype=release" ;;
 	asan) echo "clang --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false" ;;
 	tsan) echo "clang --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false" ;;
+	random) echo "gcc --buildtype=release -Drandomize_sched=true" ;;
 	*) return 1 ;;
 	esac
 }
@@ -92,6 +102,28 @@ for b in "${builds[@]}"; do
 	fi
 	passed=$((passed + ${ok:-0}))
 	failed=$((failed + bad))
+
+	# Once: install the release build and build the README's example
+	# against the installed weft.pc, as another project would.
+	if [ "$b" = release ]; then
+		stage="$dir/install-check"
+		rm -rf "$stage"
+		meson install -C "$dir" --destdir "$stage" >/dev/null 2>&1
+		pcdir=$(find "$stage" -name weft.pc -printf '%h\n' | head -1)
+		export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$stage"
+		if [ -n "$pcdir" ] &&
+		   gcc examples/hello.c $(pkg-config --cflags --libs weft) \
+			-o "$stage/hello" &&
+		   LD_LIBRARY_PATH="$(dirname "$pcdir")" "$stage/hello" |
+			grep -q "sum of squares: 285"; then
+			echo "install: pkg-config consumer OK"
+			passed=$((passed + 1))
+		else
+			echo "install: pkg-config consumer FAILED"
+			failed=$((failed + 1))
+		fi
+		unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+	fi
 done
 
 echo "$passed passed, $failed failed"
