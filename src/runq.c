@@ -316,7 +316,8 @@ static int steal_lifo(struct runq *victim, unsigned t, struct rq_node **out)
 	return 0;
 }
 
-struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim)
+struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
+				 bool take_lifo)
 {
 	/* Our own tail; only we write it. */
 	unsigned tt = ck_pr_load_uint(&thief->tail);
@@ -342,6 +343,8 @@ struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim)
 		/* Victim's tail, published by publish_tail(). */
 		t = ck_pr_load_uint(&victim->tail);
 		n = t - h;
+		if (n == 0 && !take_lifo)
+			return NULL;
 		if (n == 0) {
 			/*
 			 * Load-load: the LIFO slot is read after the tail;

@@ -67,10 +67,11 @@ struct rq_node *weft__runq_lifo_take(struct runq *rq);
 /*
  * Thief only (a worker whose own ring is empty). Move about half of
  * @victim's ring (ceil(n/2) of n) into @thief's ring and return one of
- * them to run now instead of queueing it; if @victim's ring is empty,
- * try its LIFO slot. NULL if there was nothing to take.
+ * them to run now instead of queueing it; if @victim's ring is empty and
+ * @take_lifo is set, try its LIFO slot. NULL if there was nothing to take.
  */
-struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim);
+struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
+				 bool take_lifo);
 
 /* Nodes in the ring plus the LIFO slot. Any thread; a racy hint. */
 unsigned weft__runq_len(const struct runq *rq);

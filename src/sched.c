@@ -26,7 +26,9 @@
  *   3. the local run queue (FIFO, 256 slots);
  *   4. the global queue, taking a batch;
  *   5. io_uring completions (the wake-up paths today; I/O later);
- *   6. steal half of a random victim's queue, trying every worker once;
+ *   6. steal half of a random victim's queue, trying every worker, and
+ *      keep searching for up to 20 us (leaving other workers' LIFO
+ *      slots alone for the first 3 us) before giving up;
  *   7. park: announce idleness, re-check every queue, sleep in the ring.
  *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
@@ -98,6 +100,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
@@ -116,6 +119,10 @@ struct sched weft__sched;
 #define INJECT_PERIOD 61
 /* How many LIFO-slot wins in a row before the queue gets a turn. */
 #define LIFO_STREAK_MAX 3
+/* How long a worker out of work keeps searching before it sleeps. */
+#define SPIN_NS 50000u
+/* How long a searching worker leaves other workers' LIFO slots alone. */
+#define LIFO_GRACE_NS 3000u
 
 static __thread struct worker *tls_worker;
 
@@ -581,7 +588,7 @@ static void stop_spinning(struct worker *w)
 		weft__wake_one();
 }
 
-static struct fiber *steal_work(struct worker *w)
+static struct fiber *steal_work(struct worker *w, bool take_lifo)
 {
 	struct sched *s = &weft__sched;
 	unsigned n = s->nr_workers;
@@ -594,7 +601,7 @@ static struct fiber *steal_work(struct worker *w)
 
 		if (v == w)
 			continue;
-		node = weft__runq_steal(&w->rq, &v->rq);
+		node = weft__runq_steal(&w->rq, &v->rq, take_lifo);
 		if (node) {
 			ck_pr_store_64(&w->nr_steals, w->nr_steals + 1);
 			return fiber_of_node(node);
@@ -688,6 +695,42 @@ static void park_worker(struct worker *w)
 	leave_idle(w);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Step 6, as a spinning worker: steal, and keep looking for a short while
+ * before giving up, so that a burst of spawns keeps one searcher awake
+ * instead of waking a sleeper per spawn. For the first LIFO_GRACE_NS a
+ * victim's LIFO slot is left alone: it is most likely a fiber its owner
+ * is about to run (a child about to be joined), and taking it would only
+ * move the pair across cores (Go waits 3 us before taking runnext).
+ */
+static struct fiber *search(struct worker *w)
+{
+	uint64_t start = mono_ns();
+	uint64_t spent = 0;
+	struct fiber *f;
+	unsigned i;
+
+	do {
+		f = steal_work(w, spent >= LIFO_GRACE_NS);
+		if (!f)
+			f = pick_local(w);
+		if (f || ck_pr_load_uint(&weft__sched.stopping))
+			return f;
+		for (i = 0; i < 32; i++)
+			ck_pr_stall();
+		spent = mono_ns() - start;
+	} while (spent < SPIN_NS);
+	return NULL;
+}
+
 static struct fiber *find_runnable(struct worker *w)
 {
 	struct sched *s = &weft__sched;
@@ -706,7 +749,7 @@ static struct fiber *find_runnable(struct worker *w)
 		    2 * ck_pr_load_uint(&s->nr_spinning) < busy) {
 			if (!w->spinning)
 				start_spinning(w);
-			f = steal_work(w);
+			f = search(w);
 			if (f)
 				break;
 		}

@@ -167,7 +167,7 @@ static void test_runq_steal_takes_half(void **state)
 
 			clear_seen(fx);
 			push_items(fx, &fx->a, 0, i);
-			got = item_of(weft__runq_steal(&fx->b, &fx->a));
+			got = item_of(weft__runq_steal(&fx->b, &fx->a, true));
 			if (i == 0) {
 				assert_null(got);
 				assert_int_equal(weft__runq_len(&fx->b), 0);
@@ -221,22 +221,25 @@ static void test_runq_steal_takes_lifo_only_when_ring_empty(void **state)
 		weft__runq_init(&fx->b);
 		push_items(fx, &fx->a, 0, i);
 		assert_null(weft__runq_lifo_put(&fx->a, l));
-		got = item_of(weft__runq_steal(&fx->b, &fx->a));
+		got = item_of(weft__runq_steal(&fx->b, &fx->a, true));
 		assert_ptr_equal(got, &fx->items[i - i / 2 - 1]);
 		/* The ring was not empty, so the LIFO node stays put. */
 		assert_ptr_equal(weft__runq_lifo_take(&fx->a), l);
 	}
 
-	/* Ring empty: the thief takes the LIFO node, and only that. */
+	/* Ring empty: the thief takes the LIFO node, and only that; unless
+	 * told to leave the slot to its owner for now. */
 	weft__runq_init(&fx->a);
 	weft__runq_init(&fx->b);
 	assert_null(weft__runq_lifo_put(&fx->a, l));
-	assert_ptr_equal(weft__runq_steal(&fx->b, &fx->a), l);
+	assert_null(weft__runq_steal(&fx->b, &fx->a, false));
+	assert_int_equal(weft__runq_len(&fx->a), 1);
+	assert_ptr_equal(weft__runq_steal(&fx->b, &fx->a, true), l);
 	assert_int_equal(weft__runq_len(&fx->b), 0);
 	assert_int_equal(weft__runq_len(&fx->a), 0);
 	assert_null(weft__runq_lifo_take(&fx->a));
 	/* Both empty. */
-	assert_null(weft__runq_steal(&fx->b, &fx->a));
+	assert_null(weft__runq_steal(&fx->b, &fx->a, true));
 }
 
 /* Take everything from fx->q one node at a time; expect @ids in order. */
@@ -359,7 +362,7 @@ static void test_runq_len_hints(void **state)
 	/* A full ring plus the LIFO slot: the hint may exceed SIZE by one. */
 	assert_null(weft__runq_lifo_put(&fx->a, l));
 	assert_int_equal(weft__runq_len(&fx->a), SIZE + 1u);
-	got = weft__runq_steal(&fx->b, &fx->a);
+	got = weft__runq_steal(&fx->b, &fx->a, true);
 	assert_non_null(got);
 	assert_int_equal(weft__runq_len(&fx->a), SIZE - HALF + 1u);
 	assert_int_equal(weft__runq_len(&fx->b), HALF - 1u);
@@ -505,7 +508,7 @@ static void model_step(struct fixture *fx, struct model *m)
 				ring_append(mr, batch[i]);
 			k = batch[take - 1] + 1;
 		}
-		model_out(fx, m, weft__runq_steal(me, rq[!w]), k);
+		model_out(fx, m, weft__runq_steal(me, rq[!w], true), k);
 	} else if (op == 6) {
 		unsigned max = rnd(&m->rng) % (SIZE - mr->n + 1u) + 1u;
 		unsigned i;
@@ -705,7 +708,7 @@ static void *spurious_thief(void *arg)
 		ck_pr_fence_load();
 		if (given - qt <= 1)
 			s->armed++;
-		x = weft__runq_steal(s->thief, s->owner);
+		x = weft__runq_steal(s->thief, s->owner, true);
 		if (x == NULL) {
 			if (given - qt <= 1)
 				s->thief_empty++;

@@ -267,7 +267,7 @@ static struct rq_node *thief_find(struct worker *w)
 	v = (r & 3u) != 0 ? &sh->w[0] : &sh->w[w->id == 1 ? 2 : 1];
 	/* Our own tail. */
 	t = ck_pr_load_uint(&w->rq.tail);
-	x = weft__runq_steal(&w->rq, &v->rq);
+	x = weft__runq_steal(&w->rq, &v->rq, true);
 	if (x != NULL) {
 		if (v->id == 0) {
 			w->st.steals_owner++;
