@@ -4,9 +4,11 @@
  *
  * This is the one public header. M fibers (lightweight coroutines with
  * their own stacks) run on N worker OS threads, one per core by default;
- * idle workers steal work from busy ones. A fiber that waits (for a join
- * today; for I/O, timers, channels and locks as they land) is suspended,
- * and its worker runs another fiber.
+ * idle workers steal work from busy ones. A fiber that waits (for a join,
+ * I/O, a sleep; channels and locks as they land) is suspended, and its
+ * worker runs another fiber. Each worker owns an io_uring, through which
+ * all fiber I/O goes and in which the worker sleeps when it has nothing
+ * to run.
  *
  * Conventions.
  *  - Every call that can fail returns 0 (or a non-negative result) on
@@ -62,6 +64,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -201,6 +206,87 @@ WEFT_API unsigned weft_worker_id(void);
  * fiber is 1), also used in stack overflow reports. 0 outside a fiber.
  */
 WEFT_API uint64_t weft_fiber_id(void);
+
+/* Time and deadlines ----------------------------------------------------- */
+
+/* "No deadline". Time is an int64_t of nanoseconds on CLOCK_MONOTONIC. */
+#define WEFT_FOREVER ((int64_t)-1)
+
+/* Now on CLOCK_MONOTONIC, in nanoseconds. Any thread. */
+WEFT_API uint64_t weft_now_ns(void);
+
+/*
+ * Suspend the calling fiber for @ns nanoseconds (0: just let the worker
+ * look at its timers and I/O once). Sleeping fibers wait in their
+ * worker's timer heap and cost no kernel timer each.
+ * Returns 0, -ECANCELED, -ETIMEDOUT (the fiber's deadline came first), or
+ * -EPERM outside a fiber. Yield point.
+ */
+WEFT_API int weft_sleep_ns(uint64_t ns);
+
+/* As weft_sleep_ns(), until the absolute time @deadline_ns. */
+WEFT_API int weft_sleep_until(int64_t deadline_ns);
+
+/*
+ * Give the calling fiber a deadline, absolute on CLOCK_MONOTONIC
+ * (WEFT_FOREVER clears it), and return the previous one. While it is set,
+ * every I/O call and sleep of this fiber that would still be waiting at
+ * @deadline_ns stops waiting and returns -ETIMEDOUT (an I/O call only once
+ * the kernel has let go of its buffer). This is a fiber-wide scope, like
+ * Trio's move_on_at: set it around one call, or around a whole exchange
+ * (weft_write_all() plus weft_read_full(), say), then restore the old
+ * value. Joins are not bounded by it. Returns WEFT_FOREVER outside a
+ * fiber and does nothing there.
+ */
+WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
+
+/* I/O ------------------------------------------------------------------- */
+
+/*
+ * Each call has the meaning of the system call it is named after, runs
+ * through the calling worker's io_uring, and suspends the calling fiber,
+ * never the worker, until it completes. Results: the system call's result,
+ * or a negative errno (-EBADF, -ECONNREFUSED, -EPIPE, ...); -ECANCELED
+ * after weft_cancel() (only once the kernel has finished with the
+ * buffer: if the operation completed first, its real result is returned);
+ * -ETIMEDOUT past the fiber's deadline; -EPERM outside a fiber.
+ * Submission is batched: a worker submits the calls of all its fibers
+ * once per scheduling round. A file offset of -1 means "the current file
+ * position", as read(2) and write(2) use it. All are yield points.
+ */
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t len);
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t len);
+WEFT_API ssize_t weft_pread(int fd, void *buf, size_t len, int64_t off);
+WEFT_API ssize_t weft_pwrite(int fd, const void *buf, size_t len, int64_t off);
+WEFT_API ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt,
+			    int64_t off);
+WEFT_API ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt,
+			     int64_t off);
+WEFT_API ssize_t weft_recv(int fd, void *buf, size_t len, int flags);
+WEFT_API ssize_t weft_send(int fd, const void *buf, size_t len, int flags);
+WEFT_API int weft_accept(int fd, struct sockaddr *addr, socklen_t *addrlen,
+			 int flags);
+WEFT_API int weft_connect(int fd, const struct sockaddr *addr,
+			  socklen_t addrlen);
+WEFT_API int weft_openat(int dfd, const char *path, int flags, unsigned mode);
+WEFT_API int weft_close(int fd);
+WEFT_API int weft_fsync(int fd);
+WEFT_API int weft_shutdown(int fd, int how);
+
+/*
+ * Wait until @fd is ready for @events (POLLIN, POLLOUT, ...) and return
+ * the ready events, or -ETIMEDOUT after @timeout_ns (WEFT_FOREVER: no
+ * limit; the fiber's deadline applies too).
+ */
+WEFT_API int weft_poll(int fd, short events, int64_t timeout_ns);
+
+/*
+ * Write all @len bytes, or read exactly @len bytes, looping over short
+ * transfers. Return @len, or on failure a negative errno; weft_read_full()
+ * returns the bytes read so far (less than @len) at end of file.
+ */
+WEFT_API ssize_t weft_write_all(int fd, const void *buf, size_t len);
+WEFT_API ssize_t weft_read_full(int fd, void *buf, size_t len);
 
 /* Statistics ------------------------------------------------------------ */
 

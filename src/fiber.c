@@ -200,6 +200,11 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	f->park_seq = 0;
 	f->park_word = FIBER_RUNNING;
 	f->cancel_req = 0;
+	/* cancel_queued is not reset: a stale inbox entry may still hold
+	 * the record; its owner clears it when it drains the inbox. */
+	f->deadline_ns = WEFT_FOREVER;
+	f->owned = NULL;
+	f->wait_owner = NULL;
 	f->join_word = detached ? JOIN_DETACHED : 0;
 	f->id = w->nr_spawned * weft__sched.nr_workers + w->id + 1;
 	f->name[0] = '\0';
@@ -447,6 +452,14 @@ void weft__fiber_try_cancel(struct fiber *f)
 
 	if ((cur & PARK_STATE_MASK) != FIBER_PARKED)
 		return;
+	/* PARKED before wait_owner: both were written before the park CAS
+	 * that published PARKED. */
+	ck_pr_fence_load();
+	/* A wait owned by a worker (I/O, a timer) is ended by its owner. */
+	if (ck_pr_load_ptr(&f->wait_owner)) {
+		weft__owned_cancel(f);
+		return;
+	}
 	/* Same arbitration as weft__ready(); full barrier. */
 	if (!ck_pr_cas_uint(&f->park_word, cur,
 			    (cur & ~PARK_STATE_MASK) | FIBER_READY))

@@ -49,6 +49,20 @@ struct fiber {
 	int saved_errno;	/* errno while switched out                 */
 	int wake_res;		/* written by the waker that won park_word  */
 	bool is_main;		/* weft_run's first fiber                   */
+	int64_t deadline_ns;	/* weft_set_deadline(); WEFT_FOREVER if none */
+
+	/*
+	 * The worker-owned wait (I/O, timer) the fiber is parked in, and its
+	 * owner, or NULL. Written by the fiber before it parks; cancellers
+	 * read only wait_owner (ordered after PARKED by the park CAS); only
+	 * the owner follows the owned pointer, which points into the stack.
+	 */
+	struct owned_wait *owned;
+	struct worker *wait_owner;
+	/* Link in an owner's cancel inbox; see io.c. */
+	struct fiber *cancel_next;
+	/* Atomic: set while the fiber sits in some worker's inbox. */
+	unsigned cancel_queued;
 
 	unsigned park_seq;	/* sequence of the current/last park        */
 

@@ -84,6 +84,7 @@ static struct worker *worker_create(unsigned id)
 	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
 	weft__runq_init(&w->rq);
 	weft__stack_cache_init(&w->stacks, weft__sched.stack_size);
+	weft__timer_heap_init(&w->timers);
 	return w;
 }
 
@@ -91,6 +92,7 @@ static void worker_destroy(struct worker *w)
 {
 	weft__worker_ring_fini(w);
 	weft__stack_cache_flush(&w->stacks);
+	weft__timer_heap_fini(&w->timers);
 	free(w);
 }
 

@@ -25,7 +25,11 @@
  *      a row, then it goes to the back of the queue;
  *   3. the local run queue (FIFO, 256 slots);
  *   4. the global queue, taking a batch;
- *   5. io_uring completions (the wake-up paths today; I/O later);
+ *   5. the waits this worker owns (io.c): cancel requests from its
+ *      inbox, expired timers, io_uring completions; only here, in the
+ *      sched ctx, so that a completion never races its fiber's park. A
+ *      busy worker with any of them pending comes here every 61st
+ *      schedule;
  *   6. steal half of a random victim's queue, trying every worker, and
  *      keep searching for up to 20 us (leaving other workers' LIFO
  *      slots alone for the first 3 us) before giving up;
@@ -95,7 +99,8 @@
  *
  * Tests: tests/test_sched.c (queues, parking, wake-ups from foreign
  * threads), tests/stress/stress_park.c (park/wake races for seconds),
- * stress_yield.c, stress_spawn.c, stress_million.c.
+ * stress_yield.c, stress_spawn.c, stress_million.c, stress_io.c (I/O and
+ * timers across workers).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -285,6 +290,20 @@ static struct fiber *pick_local(struct worker *w)
 	return take_inject(w, batch);
 }
 
+/*
+ * The next fiber to switch to from a fiber, or NULL for the sched ctx.
+ * Every INJECT_PERIOD schedules a worker with I/O, timers or cancel
+ * requests pending goes through its sched ctx, which alone handles them
+ * (see io.c): a busy worker still submits and reaps at least that often.
+ */
+static struct fiber *pick_from_fiber(struct worker *w)
+{
+	if (unlikely((w->tick + 1) % INJECT_PERIOD == 0) &&
+	    weft__owned_pending(w))
+		return NULL;
+	return pick_local(w);
+}
+
 /* Queueing ------------------------------------------------------------ */
 
 /*
@@ -452,7 +471,7 @@ static void schedule(struct worker *w, struct fiber *cur)
 	if (unlikely(!weft__stack_canary_ok(cur->stack)))
 		weft__overflow_unguarded(cur, "no guard page; canary clobbered below");
 
-	next = pick_local(w);
+	next = pick_from_fiber(w);
 	to = next ? &next->ctx : &w->sched_ctx;
 	w->cur = next;
 	cur->saved_errno = *errno_ptr();
@@ -477,7 +496,7 @@ void weft__exit_current(struct worker *w)
 	 * ctx (see weft__fiber_claim_joiner). */
 	next = weft__fiber_claim_joiner(cur);
 	if (!next)
-		next = pick_local(w);
+		next = pick_from_fiber(w);
 	w->cur = next;
 	switch_ctx(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
 	__builtin_unreachable();
@@ -554,9 +573,11 @@ void weft_yield(void)
 	if (!w || !w->cur)
 		return;
 	f = w->cur;
-	/* Nothing else to run: carry on without a switch. */
+	/* Nothing else to run and nothing for the sched ctx to look at
+	 * (completions, timers): carry on without a switch. */
 	if (weft__runq_len(&w->rq) == 0 &&
-	    weft__injq_len(&weft__sched.inject) == 0)
+	    weft__injq_len(&weft__sched.inject) == 0 &&
+	    !weft__owned_pending(w))
 		return;
 	w->post = POST_YIELD;
 	w->post_fiber = f;
@@ -691,7 +712,8 @@ static void park_worker(struct worker *w)
 	}
 
 	ck_pr_store_64(&w->nr_parks, w->nr_parks + 1);
-	weft__worker_wait(w);
+	/* Until a wake-up, a completion, or the earliest timer. */
+	weft__worker_poll(w, true, weft__timer_timeout(w));
 	leave_idle(w);
 }
 
@@ -720,6 +742,8 @@ static struct fiber *search(struct worker *w)
 
 	do {
 		f = steal_work(w, spent >= LIFO_GRACE_NS);
+		if (!f && weft__owned_pending(w))
+			weft__owned_poll(w);
 		if (!f)
 			f = pick_local(w);
 		if (f || ck_pr_load_uint(&weft__sched.stopping))
@@ -740,6 +764,9 @@ static struct fiber *find_runnable(struct worker *w)
 	for (;;) {
 		if (unlikely(ck_pr_load_uint(&s->stopping)))
 			return NULL;
+		/* Step 5: cancel requests, expired timers, completions. */
+		if (weft__owned_pending(w))
+			weft__owned_poll(w);
 		f = pick_local(w);
 		if (f)
 			break;

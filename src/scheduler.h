@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "runq.h"
 #include "stack.h"
+#include "timer.h"
 
 struct fiber;
 
@@ -78,6 +79,16 @@ struct worker {
 	/* Protected by sched.idle_lock. */
 	bool idle;			/* on the idle list                 */
 	struct worker *idle_next;	/* idle-list link                   */
+
+	/* I/O and timers; owner only. See io.c and time.c. */
+	unsigned io_inflight;		/* completions the kernel owes us   */
+	unsigned io_unsubmitted;	/* SQEs prepared, not yet submitted */
+	struct timer_heap timers;	/* sleeping fibers' deadlines       */
+
+	/* Cancel requests for waits this worker owns (an SQE in flight, a
+	 * timer in its heap): a stack of fibers linked through cancel_next.
+	 * Any thread pushes (CAS), the owner takes all at once (swap). */
+	struct fiber *inbox;
 
 	/* The worker's io_uring; entered by the owner thread only. */
 	struct io_uring ring;
@@ -198,7 +209,43 @@ void weft__check_quiescent(void);
 int weft__worker_ring_init(struct worker *w);
 void weft__worker_ring_fini(struct worker *w);
 void weft__worker_signal(struct worker *target);
-void weft__worker_wait(struct worker *w);
+
+/*
+ * Submit what is queued, then reap completions; with @timeout_ns >= 0
+ * (WEFT_FOREVER: no limit) sleep in the ring first until at least one
+ * completion arrives or the timeout passes. Sched ctx only: completions
+ * wake fibers, and every fiber that parked on this worker must have
+ * finished parking before its completion is handled.
+ */
+void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns);
+
+/*
+ * An SQE on @w's ring, with @need - 1 more free behind it (for a linked
+ * timeout); a full submission queue is flushed first. Owner only.
+ */
+struct io_uring_sqe *weft__worker_sqe(struct worker *w, unsigned need);
+
+/*
+ * Waits owned by a worker: an I/O operation in its ring or a timer in its
+ * heap. Only the owner may touch them, so cancelling one is a request to
+ * the owner (io.c).
+ */
+struct owned_wait;
+
+/* Handle a completion whose user_data is an owned wait. Owner only. */
+void weft__io_complete(struct worker *w, struct owned_wait *ow, int res);
+
+/* Handle queued cancel requests and expired timers. Owner, sched ctx. */
+void weft__owned_poll(struct worker *w);
+
+/* True if @w has owned waits, queued SQEs or cancel requests to look at. */
+bool weft__owned_pending(struct worker *w);
+
+/* Ask the owner of @f's owned wait to cancel it. Any thread. */
+void weft__owned_cancel(struct fiber *f);
+
+/* Nanoseconds until @w's earliest timer, 0 if due, WEFT_FOREVER if none. */
+int64_t weft__timer_timeout(struct worker *w);
 
 /* Stack-overflow reporting (overflow.c). */
 int weft__overflow_install(void);

@@ -16,12 +16,19 @@
 
 #include <ck_pr.h>
 
+#include "io.h"
 #include "scheduler.h"
 
-/* user_data tags; I/O completion records will be pointers (>= 4096). */
+/*
+ * user_data tags; an owned wait's record is a pointer (>= 4096). Tags 4
+ * and 5 (a deadline's linked timeout, an async cancel) are io.c's.
+ */
 #define TAG_WAKE 1u	/* a MSG_RING wake-up arrived                   */
 #define TAG_EVENTFD 2u	/* the eventfd read completed                  */
 #define TAG_MSG 3u	/* our MSG_RING failed; target id in bits 8-31 */
+#define TAG_LINK_TIMEOUT 4u
+#define TAG_CANCEL 5u
+#define TAG_MAX 4096u
 
 /*
  * Setup flags to try, best first. DEFER_TASKRUN runs completions only
@@ -35,21 +42,43 @@ static const unsigned ring_flags[] = {
 	0,
 };
 
-static struct io_uring_sqe *get_sqe(struct io_uring *ring)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+static void reap(struct worker *w);
 
-	/* A full SQ is flushed and retried, never an error. */
-	while (!sqe) {
-		io_uring_submit(ring);
-		sqe = io_uring_get_sqe(ring);
+/*
+ * Submit everything queued. -EBUSY means completions are backed up in
+ * the kernel (CQ overflow, with IORING_FEAT_NODROP nothing is lost):
+ * take them in and try again. Owner only; the caller has no operation of
+ * its own in flight, so the completions it may hand out here belong to
+ * fibers that have finished parking.
+ */
+static void flush(struct worker *w)
+{
+	int ret;
+
+	for (;;) {
+		ret = io_uring_submit(&w->ring);
+		if (ret >= 0)
+			break;
+		if (ret == -EINTR)
+			continue;
+		weft_assert(ret == -EBUSY || ret == -EAGAIN);
+		io_uring_get_events(&w->ring);
+		reap(w);
 	}
-	return sqe;
+	w->io_unsubmitted = 0;
+}
+
+struct io_uring_sqe *weft__worker_sqe(struct worker *w, unsigned need)
+{
+	/* A full SQ is flushed and retried, never an error. */
+	if (io_uring_sq_space_left(&w->ring) < need)
+		flush(w);
+	return io_uring_get_sqe(&w->ring);
 }
 
 static void arm_eventfd(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(&w->ring);
+	struct io_uring_sqe *sqe = weft__worker_sqe(w, 1);
 
 	io_uring_prep_read(sqe, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0);
 	io_uring_sqe_set_data64(sqe, TAG_EVENTFD);
@@ -107,7 +136,7 @@ void weft__worker_signal(struct worker *target)
 	int ret;
 
 	if (self && self->ring_ready) {
-		sqe = get_sqe(&self->ring);
+		sqe = weft__worker_sqe(self, 1);
 		io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0, TAG_WAKE, 0);
 		/* No completion on our ring unless the message fails. */
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -136,6 +165,12 @@ static void reap(struct worker *w)
 		uint64_t tag = io_uring_cqe_get_data64(cqe);
 
 		seen++;
+		if (tag >= TAG_MAX) {
+			w->io_inflight--;
+			weft__io_complete(w, (struct owned_wait *)(uintptr_t)tag,
+					  cqe->res);
+			continue;
+		}
 		switch (tag & 0xff) {
 		case TAG_WAKE:
 			break;
@@ -151,6 +186,10 @@ static void reap(struct worker *w)
 					eventfd_write(weft__sched.workers[id]->efd, 1);
 			}
 			break;
+		case TAG_LINK_TIMEOUT:
+		case TAG_CANCEL:
+			w->io_inflight--;
+			break;
 		default:
 			weft_assert(!"unknown completion tag");
 		}
@@ -160,18 +199,32 @@ static void reap(struct worker *w)
 		arm_eventfd(w);
 }
 
-void weft__worker_wait(struct worker *w)
+void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 {
+	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
-	int ret;
 
-	/* Submits anything queued (a re-armed read), then sleeps until at
-	 * least one completion; -EINTR and friends just end the wait. */
-	ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, NULL, NULL);
-	(void)ret;
+	if (wait) {
+		if (timeout_ns >= 0) {
+			ts.tv_sec = timeout_ns / 1000000000;
+			ts.tv_nsec = timeout_ns % 1000000000;
+			tsp = &ts;
+		}
+		/* Submits what is queued (a re-armed read, fibers' SQEs),
+		 * then sleeps until a completion or the timeout; -EINTR and
+		 * -ETIME just end the wait. */
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, tsp, NULL);
+		w->io_unsubmitted = 0;
+	} else if (w->io_unsubmitted) {
+		/* Submit, and let DEFER_TASKRUN post what has completed. */
+		io_uring_submit_and_get_events(&w->ring);
+		w->io_unsubmitted = 0;
+	} else {
+		io_uring_get_events(&w->ring);
+	}
 	reap(w);
 	/* Submit a re-armed read now, so a foreign wake-up is never missed
 	 * while we run fibers and until we sleep again. */
 	if (io_uring_sq_ready(&w->ring))
-		io_uring_submit(&w->ring);
+		flush(w);
 }

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-worker timer heap: the deadlines of sleeping fibers (asyncio keeps
+ * its call_later handles the same way). A 4-ary min-heap of intrusive
+ * timer records ordered by deadline, then by insertion order, so timers
+ * with equal deadlines fire first-in first-out. The owner worker alone
+ * touches its heap; the worker's ring wait is bounded by the earliest
+ * deadline, so a sleeping fiber costs no kernel timer of its own.
+ */
+#ifndef WEFT_TIMER_H
+#define WEFT_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A timer, embedded in whatever waits for it. Owner worker only. */
+struct timer {
+	int64_t deadline_ns;	/* absolute, CLOCK_MONOTONIC              */
+	uint64_t seq;		/* insertion order, breaks deadline ties  */
+	unsigned idx;		/* position in the heap; TIMER_IDLE if none */
+};
+
+#define TIMER_IDLE (~0u)
+
+struct timer_heap {
+	struct timer **v;	/* v[0] is the earliest                  */
+	unsigned n;		/* timers in the heap                    */
+	unsigned cap;		/* allocated slots in v                  */
+	uint64_t next_seq;	/* seq for the next timer added          */
+};
+
+/* An empty heap; allocates nothing until the first add. */
+void weft__timer_heap_init(struct timer_heap *h);
+
+/* Free the heap's array. Timers still in it are simply forgotten. */
+void weft__timer_heap_fini(struct timer_heap *h);
+
+/* Mark @t as in no heap (call once before first use). */
+static inline void weft__timer_init(struct timer *t)
+{
+	t->idx = TIMER_IDLE;
+}
+
+static inline bool weft__timer_queued(const struct timer *t)
+{
+	return t->idx != TIMER_IDLE;
+}
+
+/*
+ * Add @t, which must not be queued, with deadline @deadline_ns.
+ * Returns 0 or -ENOMEM (the heap could not grow; @t stays idle).
+ */
+int weft__timer_add(struct timer_heap *h, struct timer *t,
+		    int64_t deadline_ns);
+
+/* Remove @t if it is queued; a no-op otherwise. O(log n). */
+void weft__timer_del(struct timer_heap *h, struct timer *t);
+
+/* The earliest timer, or NULL if the heap is empty. */
+static inline struct timer *weft__timer_first(const struct timer_heap *h)
+{
+	return h->n ? h->v[0] : (struct timer *)0;
+}
+
+/*
+ * Remove and return the earliest timer if its deadline is at or before
+ * @now_ns; NULL otherwise.
+ */
+struct timer *weft__timer_pop_expired(struct timer_heap *h, int64_t now_ns);
+
+#endif /* WEFT_TIMER_H */

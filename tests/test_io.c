@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * I/O suspension points against real file descriptors (pipes,
+ * socketpairs, loopback TCP, temporary files), sleeps, deadlines and the
+ * cancellation of blocked calls. Results are recorded in fibers and
+ * asserted after weft_run() returns.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+static struct weft_config two = { .workers = 2 };
+
+#define MS 1000000ll
+
+/* Pipes and files -------------------------------------------------------- */
+
+struct pipe_res {
+	ssize_t wrote, got, eof;
+	char buf[64];
+	int bad_read, bad_write, close_rc;
+};
+
+static void pipe_main(void *arg)
+{
+	struct pipe_res *r = arg;
+	int p[2];
+
+	if (pipe(p))
+		return;
+	r->wrote = weft_write(p[1], "hello fibers", 12);
+	r->got = weft_read(p[0], r->buf, sizeof(r->buf));
+	weft_close(p[1]);
+	r->eof = weft_read(p[0], r->buf + 32, 8);
+	r->close_rc = weft_close(p[0]);
+	r->bad_read = (int)weft_read(p[0], r->buf, 1);
+	r->bad_write = (int)weft_write(-1, "x", 1);
+}
+
+static void test_pipe_round_trip_eof_and_ebadf(void **state)
+{
+	struct pipe_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, pipe_main, &r), 0);
+	assert_int_equal(r.wrote, 12);
+	assert_int_equal(r.got, 12);
+	assert_memory_equal(r.buf, "hello fibers", 12);
+	assert_int_equal(r.eof, 0);
+	assert_int_equal(r.close_rc, 0);
+	assert_int_equal(r.bad_read, -EBADF);
+	assert_int_equal(r.bad_write, -EBADF);
+	watchdog_disarm();
+}
+
+struct file_res {
+	int fd, fsync_rc, open_missing;
+	ssize_t wrote, got, vgot;
+	char buf[16], a[4], b[8];
+};
+
+static void file_main(void *arg)
+{
+	struct file_res *r = arg;
+	char path[] = "/tmp/weft-test-XXXXXX";
+	struct iovec iov[2];
+	int tmp = mkstemp(path);
+
+	close(tmp);
+	r->fd = weft_openat(AT_FDCWD, path, O_RDWR | O_TRUNC, 0600);
+	unlink(path);
+	if (r->fd < 0)
+		return;
+	r->wrote = weft_pwrite(r->fd, "0123456789ab", 12, 0);
+	r->fsync_rc = weft_fsync(r->fd);
+	r->got = weft_pread(r->fd, r->buf, 5, 3);
+	iov[0] = (struct iovec){ r->a, sizeof(r->a) };
+	iov[1] = (struct iovec){ r->b, sizeof(r->b) };
+	r->vgot = weft_readv(r->fd, iov, 2, 0);
+	weft_close(r->fd);
+	r->open_missing = weft_openat(AT_FDCWD, "/nonexistent/weft", O_RDONLY, 0);
+}
+
+static void test_file_open_pwrite_pread_readv_fsync(void **state)
+{
+	struct file_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, file_main, &r), 0);
+	assert_true(r.fd >= 0);
+	assert_int_equal(r.wrote, 12);
+	assert_int_equal(r.fsync_rc, 0);
+	assert_int_equal(r.got, 5);
+	assert_memory_equal(r.buf, "34567", 5);
+	assert_int_equal(r.vgot, 12);
+	assert_memory_equal(r.a, "0123", 4);
+	assert_memory_equal(r.b, "456789ab", 8);
+	assert_int_equal(r.open_missing, -ENOENT);
+	watchdog_disarm();
+}
+
+/* Sockets ------------------------------------------------------------------- */
+
+/* Big enough to need several short transfers through a socketpair. */
+#define BIG (4 * 1024 * 1024)
+
+struct sock_res {
+	ssize_t sent, received;
+	int mismatches;
+};
+
+static void *send_big(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char *buf = malloc(BIG);
+	ssize_t n;
+
+	for (size_t i = 0; i < BIG; i++)
+		buf[i] = (char)(i * 7);
+	n = weft_write_all(fd, buf, BIG);
+	free(buf);
+	weft_shutdown(fd, SHUT_WR);
+	return (void *)n;
+}
+
+static void socketpair_main(void *arg)
+{
+	struct sock_res *r = arg;
+	char *buf = malloc(BIG + 1);
+	weft_fiber *f;
+	void *sent;
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	weft_spawn(&f, send_big, (void *)(intptr_t)sv[0], NULL);
+	r->received = weft_read_full(sv[1], buf, BIG + 1);
+	weft_join(f, &sent);
+	r->sent = (ssize_t)sent;
+	for (size_t i = 0; i < (size_t)(r->received > 0 ? r->received : 0); i++)
+		r->mismatches += buf[i] != (char)(i * 7);
+	free(buf);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_write_all_and_read_full_over_short_transfers(void **state)
+{
+	struct sock_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&two, socketpair_main, &r), 0);
+	assert_int_equal(r.sent, BIG);
+	/* Asked for one more than was sent: stops at end of file. */
+	assert_int_equal(r.received, BIG);
+	assert_int_equal(r.mismatches, 0);
+	watchdog_disarm();
+}
+
+struct tcp_res {
+	int accept_fd, connect_rc, refused, reset_rc;
+	ssize_t echoed;
+	char buf[32];
+};
+
+static int listen_loopback(struct sockaddr_in *addr)
+{
+	socklen_t len = sizeof(*addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(addr, 0, sizeof(*addr));
+	addr->sin_family = AF_INET;
+	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)addr, sizeof(*addr)) ||
+	    listen(fd, 16) || getsockname(fd, (struct sockaddr *)addr, &len))
+		return -1;
+	return fd;
+}
+
+static void *echo_once(void *arg)
+{
+	int lfd = (int)(intptr_t)arg;
+	char buf[32];
+	int fd = weft_accept(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return (void *)(intptr_t)fd;
+	n = weft_recv(fd, buf, sizeof(buf), 0);
+	if (n > 0)
+		weft_send(fd, buf, (size_t)n, 0);
+	weft_close(fd);
+	return (void *)(intptr_t)fd;
+}
+
+static void tcp_main(void *arg)
+{
+	struct tcp_res *r = arg;
+	struct sockaddr_in addr, dead;
+	weft_fiber *srv;
+	void *afd;
+	int lfd, c, d, sv[2];
+
+	lfd = listen_loopback(&addr);
+	weft_spawn(&srv, echo_once, (void *)(intptr_t)lfd, NULL);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r->connect_rc = weft_connect(c, (struct sockaddr *)&addr, sizeof(addr));
+	weft_send(c, "ping", 4, 0);
+	r->echoed = weft_recv(c, r->buf, sizeof(r->buf), 0);
+	weft_join(srv, &afd);
+	r->accept_fd = (int)(intptr_t)afd;
+	weft_close(c);
+
+	/* A port nobody listens on: bind one, close it, connect. */
+	d = listen_loopback(&dead);
+	close(d);
+	d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r->refused = weft_connect(d, (struct sockaddr *)&dead, sizeof(dead));
+	close(d);
+
+	/* A peer that has gone: sending gets -EPIPE, and no SIGPIPE. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	close(sv[0]);
+	r->reset_rc = (int)weft_send(sv[1], "x", 1, MSG_NOSIGNAL);
+	close(sv[1]);
+	close(lfd);
+}
+
+static void test_tcp_accept_connect_echo_refused_reset(void **state)
+{
+	struct tcp_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, tcp_main, &r), 0);
+	assert_int_equal(r.connect_rc, 0);
+	assert_true(r.accept_fd >= 0);
+	assert_int_equal(r.echoed, 4);
+	assert_memory_equal(r.buf, "ping", 4);
+	assert_int_equal(r.refused, -ECONNREFUSED);
+	assert_int_equal(r.reset_rc, -EPIPE);
+	watchdog_disarm();
+}
+
+/* Sleep and deadlines --------------------------------------------------------- */
+
+#define SLEEPERS 2000
+
+static int64_t woke_at[SLEEPERS], due_at[SLEEPERS];
+static int sleep_errs;
+
+static void *sleeper(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+	/* Pseudo-random, repeatable durations of 0 to 50 ms. */
+	int64_t ns = (int64_t)((i * 7919) % 50) * MS;
+
+	due_at[i] = (int64_t)weft_now_ns() + ns;
+	if (weft_sleep_ns((uint64_t)ns))
+		__atomic_add_fetch(&sleep_errs, 1, __ATOMIC_RELAXED);
+	woke_at[i] = (int64_t)weft_now_ns();
+	return NULL;
+}
+
+static void sleep_main(void *arg)
+{
+	weft_fiber *f[SLEEPERS];
+	intptr_t i;
+
+	(void)arg;
+	for (i = 0; i < SLEEPERS; i++)
+		weft_spawn(&f[i], sleeper, (void *)i, NULL);
+	for (i = 0; i < SLEEPERS; i++)
+		weft_join(f[i], NULL);
+}
+
+static void test_sleepers_never_wake_early(void **state)
+{
+	int i, late = 0;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, sleep_main, NULL), 0);
+	assert_int_equal(sleep_errs, 0);
+	for (i = 0; i < SLEEPERS; i++) {
+		assert_true(woke_at[i] >= due_at[i]);
+		late += woke_at[i] - due_at[i] > 100 * MS;
+	}
+	/* Loose on purpose (shared machines); early wake-ups are the bug. */
+	assert_true(late < SLEEPERS / 10);
+	watchdog_disarm();
+}
+
+struct deadline_res {
+	ssize_t read_rc, sleep_rc, poll_rc, poll_ready, after_rc;
+	int64_t waited_ns;
+	int64_t old_deadline;
+};
+
+static void deadline_main(void *arg)
+{
+	struct deadline_res *r = arg;
+	int64_t t0;
+	char c;
+	int p[2];
+
+	if (pipe(p))
+		return;
+	t0 = (int64_t)weft_now_ns();
+	r->old_deadline = weft_set_deadline(t0 + 50 * MS);
+	/* Nobody writes: the deadline ends the read. */
+	r->read_rc = weft_read(p[0], &c, 1);
+	r->waited_ns = (int64_t)weft_now_ns() - t0;
+	/* Past the deadline already: fails at once. */
+	r->sleep_rc = weft_sleep_ns(1000 * MS);
+	weft_set_deadline(WEFT_FOREVER);
+	r->poll_rc = weft_poll(p[0], POLLIN, 20 * MS);
+	weft_write(p[1], "x", 1);
+	r->poll_ready = weft_poll(p[0], POLLIN, WEFT_FOREVER);
+	r->after_rc = weft_read(p[0], &c, 1);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_deadline_stops_a_blocked_read_with_etimedout(void **state)
+{
+	struct deadline_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, deadline_main, &r), 0);
+	assert_int_equal(r.old_deadline, WEFT_FOREVER);
+	assert_int_equal(r.read_rc, -ETIMEDOUT);
+	assert_true(r.waited_ns >= 50 * MS);
+	assert_int_equal(r.sleep_rc, -ETIMEDOUT);
+	assert_int_equal(r.poll_rc, -ETIMEDOUT);
+	assert_true(r.poll_ready & POLLIN);
+	assert_int_equal(r.after_rc, 1);
+	watchdog_disarm();
+}
+
+/* Cancellation ------------------------------------------------------------------- */
+
+struct cancel_res {
+	ssize_t read_rc, sleep_rc, again_rc;
+	int cancel_rc;
+};
+
+static void *read_forever(void *arg)
+{
+	struct cancel_res *r = arg;
+	int p[2];
+	char c;
+
+	if (pipe(p))
+		return NULL;
+	r->read_rc = weft_read(p[0], &c, 1);
+	/* The request was consumed: the next call blocks normally. */
+	weft_write(p[1], "y", 1);
+	r->again_rc = weft_read(p[0], &c, 1);
+	close(p[0]);
+	close(p[1]);
+	return NULL;
+}
+
+static void *sleep_forever(void *arg)
+{
+	struct cancel_res *r = arg;
+
+	r->sleep_rc = weft_sleep_ns(UINT64_MAX);
+	return NULL;
+}
+
+static void *cancel_from_thread(void *arg)
+{
+	weft_fiber *f = arg;
+
+	usleep(20000);
+	return (void *)(intptr_t)weft_cancel(f);
+}
+
+static void cancel_main(void *arg)
+{
+	struct cancel_res *r = arg;
+	weft_fiber *reader, *sleeper_f;
+	pthread_t t;
+	void *rc;
+
+	weft_spawn(&reader, read_forever, r, NULL);
+	weft_spawn(&sleeper_f, sleep_forever, r, NULL);
+	weft_sleep_ns(10 * MS);
+	r->cancel_rc = weft_cancel(reader);
+	/* A sleep cancelled from a thread outside the runtime. */
+	pthread_create(&t, NULL, cancel_from_thread, sleeper_f);
+	weft_join(reader, NULL);
+	weft_join(sleeper_f, NULL);
+	pthread_join(t, &rc);
+}
+
+static void test_cancel_ends_blocked_read_and_sleep(void **state)
+{
+	struct cancel_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, cancel_main, &r), 0);
+	assert_int_equal(r.cancel_rc, 0);
+	assert_int_equal(r.read_rc, -ECANCELED);
+	assert_int_equal(r.again_rc, 1);
+	assert_int_equal(r.sleep_rc, -ECANCELED);
+	watchdog_disarm();
+}
+
+/* Shutdown ends fibers blocked in I/O and sleeps. */
+static int stuck_rc[4];
+
+static void *stuck_in_read(void *arg)
+{
+	int *rc = arg;
+	int p[2];
+	char c;
+
+	if (pipe(p))
+		return NULL;
+	*rc = (int)weft_read(p[0], &c, 1);
+	close(p[0]);
+	close(p[1]);
+	return NULL;
+}
+
+static void *stuck_in_sleep(void *arg)
+{
+	*(int *)arg = weft_sleep_ns(UINT64_MAX);
+	return NULL;
+}
+
+static void shutdown_main(void *arg)
+{
+	(void)arg;
+	weft_go(stuck_in_read, &stuck_rc[0]);
+	weft_go(stuck_in_read, &stuck_rc[1]);
+	weft_go(stuck_in_sleep, &stuck_rc[2]);
+	weft_go(stuck_in_sleep, &stuck_rc[3]);
+	weft_sleep_ns(10 * MS);
+}
+
+static void test_shutdown_cancels_io_and_sleeps(void **state)
+{
+	int i;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, shutdown_main, NULL), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(stuck_rc[i], -ECANCELED);
+	watchdog_disarm();
+}
+
+static void test_io_outside_a_fiber_is_eperm(void **state)
+{
+	char c;
+
+	(void)state;
+	assert_int_equal(weft_read(0, &c, 1), -EPERM);
+	assert_int_equal(weft_write(1, "x", 1), -EPERM);
+	assert_int_equal(weft_sleep_ns(1), -EPERM);
+	assert_int_equal(weft_poll(0, POLLIN, 0), -EPERM);
+	assert_int_equal(weft_set_deadline(5), WEFT_FOREVER);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipe_round_trip_eof_and_ebadf),
+		cmocka_unit_test(test_file_open_pwrite_pread_readv_fsync),
+		cmocka_unit_test(test_write_all_and_read_full_over_short_transfers),
+		cmocka_unit_test(test_tcp_accept_connect_echo_refused_reset),
+		cmocka_unit_test(test_sleepers_never_wake_early),
+		cmocka_unit_test(test_deadline_stops_a_blocked_read_with_etimedout),
+		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
+		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
+		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
+	};
+
+	skip_without_uring();
+	return cmocka_run_group_tests_name("io", tests, NULL, NULL);
+}
