@@ -89,6 +89,7 @@ struct weft_config {
 	unsigned workers;	/* worker threads; 0: one per online CPU     */
 	size_t stack_size;	/* default fiber stack; 0: WEFT_STACK_DEFAULT */
 	unsigned ring_entries;	/* io_uring SQ entries per worker; 0: 256    */
+	unsigned blocking_threads; /* weft_blocking() pool size; 0: 4        */
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
 
@@ -105,7 +106,8 @@ struct weft_config {
  *
  * Returns 0, or:
  *   -EINVAL  main_fn is NULL, or a config field is out of range
- *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768);
+ *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768,
+ *            blocking_threads > WEFT_BLOCKING_MAX, stack_size > 1 GiB);
  *   -EBUSY   a runtime is already running in this process;
  *   -ENOSYS  io_uring is not available (kernel.io_uring_disabled, or a
  *            seccomp filter); one line on stderr says why;
@@ -117,6 +119,8 @@ WEFT_API int weft_run(const struct weft_config *cfg,
 
 /* Most workers weft_run() accepts. */
 #define WEFT_WORKERS_MAX 256u
+/* Most threads the blocking pool may have. */
+#define WEFT_BLOCKING_MAX 64u
 
 /* Fibers -------------------------------------------------------------- */
 
@@ -287,6 +291,22 @@ WEFT_API int weft_poll(int fd, short events, int64_t timeout_ns);
  */
 WEFT_API ssize_t weft_write_all(int fd, const void *buf, size_t len);
 WEFT_API ssize_t weft_read_full(int fd, void *buf, size_t len);
+
+/* The blocking pool ------------------------------------------------------ */
+
+/*
+ * Run fn(arg) on a thread of the blocking pool, for a call that cannot go
+ * through io_uring (getaddrinfo, a CPU-heavy routine, a foreign library),
+ * and park the calling fiber until it returns; the worker runs other
+ * fibers meanwhile. *result (if @result is not NULL) receives fn's return
+ * value. The pool starts threads on demand, up to
+ * weft_config.blocking_threads; further calls queue. The call cannot be
+ * cancelled once made: weft_cancel() takes effect at the fiber's next
+ * suspension after it returns.
+ * Returns 0, -EINVAL (fn is NULL), -EPERM (not in a fiber), or -EAGAIN
+ * (no pool thread could be started). Fiber context only. Yield point.
+ */
+WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
 
 /* Statistics ------------------------------------------------------------ */
 

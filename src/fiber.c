@@ -455,7 +455,11 @@ void weft__fiber_try_cancel(struct fiber *f)
 	/* PARKED before wait_owner: both were written before the park CAS
 	 * that published PARKED. */
 	ck_pr_fence_load();
-	/* A wait owned by a worker (I/O, a timer) is ended by its owner. */
+	/* A wait owned by a worker (I/O, a timer) is ended by its owner;
+	 * a blocking-pool call is not ended early at all (the request stays
+	 * pending for the next suspension). */
+	if (ck_pr_load_ptr(&f->wait_owner) == WAIT_NO_CANCEL)
+		return;
 	if (ck_pr_load_ptr(&f->wait_owner)) {
 		weft__owned_cancel(f);
 		return;

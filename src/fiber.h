@@ -58,7 +58,7 @@ struct fiber {
 	 * the owner follows the owned pointer, which points into the stack.
 	 */
 	struct owned_wait *owned;
-	struct worker *wait_owner;
+	struct worker *wait_owner;	/* or WAIT_NO_CANCEL          */
 	/* Link in an owner's cancel inbox; see io.c. */
 	struct fiber *cancel_next;
 	/* Atomic: set while the fiber sits in some worker's inbox. */
@@ -80,6 +80,9 @@ struct fiber {
 	/* Owner worker's free list only. */
 	struct fiber *free_next;
 } __attribute__((aligned(WEFT_CACHELINE)));
+
+/* wait_owner of a wait nobody may end early (a blocking-pool call). */
+#define WAIT_NO_CANCEL ((struct worker *)1)
 
 static inline struct fiber *fiber_of_node(struct rq_node *n)
 {

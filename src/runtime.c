@@ -21,6 +21,7 @@
 #define RING_ENTRIES_DEFAULT 256u
 #define RING_ENTRIES_MAX 32768u
 #define STACK_SIZE_MAX ((size_t)1 << 30)
+#define BLOCKING_THREADS_DEFAULT 4u
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool running;		/* Protected by run_lock. */
@@ -110,6 +111,7 @@ static int check_config(const struct weft_config *cfg)
 {
 	if (cfg->workers > WEFT_WORKERS_MAX ||
 	    cfg->ring_entries > RING_ENTRIES_MAX ||
+	    cfg->blocking_threads > WEFT_BLOCKING_MAX ||
 	    cfg->stack_size > STACK_SIZE_MAX)
 		return -EINVAL;
 	return 0;
@@ -153,6 +155,8 @@ static void teardown(struct sched *s)
 {
 	unsigned i;
 
+	/* Every fiber has ended, so no job is queued or running. */
+	weft__blocking_fini();
 	for (i = 0; i < s->nr_workers; i++)
 		if (s->workers[i])
 			worker_destroy(s->workers[i]);
@@ -203,6 +207,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 					    : RING_ENTRIES_DEFAULT;
 	weft__injq_init(&s->inject);
 	ck_spinlock_fas_init(&s->idle_lock);
+	weft__blocking_init(cfg->blocking_threads ? cfg->blocking_threads
+						  : BLOCKING_THREADS_DEFAULT);
 
 	err = -ENOMEM;
 	workers = calloc(n, sizeof(*workers));

@@ -247,6 +247,10 @@ void weft__owned_cancel(struct fiber *f);
 /* Nanoseconds until @w's earliest timer, 0 if due, WEFT_FOREVER if none. */
 int64_t weft__timer_timeout(struct worker *w);
 
+/* The blocking pool's life (blocking.c). */
+void weft__blocking_init(unsigned max_threads);
+void weft__blocking_fini(void);
+
 /* Stack-overflow reporting (overflow.c). */
 int weft__overflow_install(void);
 void weft__overflow_uninstall(void);
