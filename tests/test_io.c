@@ -470,6 +470,66 @@ static void test_shutdown_cancels_io_and_sleeps(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * Ring pressure: 2,000 reads in flight on an 8-entry submission queue,
+ * then all completing at once into a 32-entry completion queue. A full SQ
+ * must be flushed, and the kernel's CQ overflow (IORING_FEAT_NODROP)
+ * drained: every read returns its own byte.
+ */
+#define PRESSURE 2000
+
+static int pressure_pipes[PRESSURE][2];
+static int pressure_bad;
+
+static void *read_own_pipe(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+	char c = 0;
+
+	if (weft_read(pressure_pipes[i][0], &c, 1) != 1 || c != (char)i)
+		__atomic_add_fetch(&pressure_bad, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void pressure_main(void *arg)
+{
+	weft_fiber **f = calloc(PRESSURE, sizeof(*f));
+	intptr_t i;
+
+	(void)arg;
+	for (i = 0; i < PRESSURE; i++)
+		weft_spawn(&f[i], read_own_pipe, (void *)i, NULL);
+	/* Let every reader submit and park. */
+	weft_sleep_ns(20 * MS);
+	for (i = 0; i < PRESSURE; i++) {
+		char c = (char)i;
+
+		if (write(pressure_pipes[i][1], &c, 1) != 1)
+			pressure_bad++;
+	}
+	for (i = 0; i < PRESSURE; i++)
+		weft_join(f[i], NULL);
+	free(f);
+}
+
+static void test_tiny_ring_loses_no_completion(void **state)
+{
+	struct weft_config tiny = { .workers = 1, .ring_entries = 8 };
+	int i;
+
+	(void)state;
+	for (i = 0; i < PRESSURE; i++)
+		assert_int_equal(pipe(pressure_pipes[i]), 0);
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&tiny, pressure_main, NULL), 0);
+	watchdog_disarm();
+	assert_int_equal(pressure_bad, 0);
+	for (i = 0; i < PRESSURE; i++) {
+		close(pressure_pipes[i][0]);
+		close(pressure_pipes[i][1]);
+	}
+}
+
 static void test_io_outside_a_fiber_is_eperm(void **state)
 {
 	char c;
@@ -493,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_deadline_stops_a_blocked_read_with_etimedout),
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
+		cmocka_unit_test(test_tiny_ring_loses_no_completion),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
 	};
 
