@@ -10,6 +10,7 @@
  * ring come only from that worker's thread.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -61,7 +62,14 @@ static void flush(struct worker *w)
 			break;
 		if (ret == -EINTR)
 			continue;
-		weft_assert(ret == -EBUSY || ret == -EAGAIN);
+		if (ret != -EBUSY && ret != -EAGAIN) {
+			/* -EBADR: the kernel dropped a completion, which
+			 * IORING_FEAT_NODROP rules out; a fiber would wait
+			 * forever. Nothing sane is left to do. */
+			weft__die_msg("io_uring_submit failed: ", strerror(-ret),
+				      " (a completion may be lost); aborting\n");
+			abort();
+		}
 		io_uring_get_events(&w->ring);
 		reap(w);
 	}
