@@ -93,6 +93,7 @@ struct worker {
 	/* The worker's io_uring; entered by the owner thread only. */
 	struct io_uring ring;
 	bool ring_ready;		/* ring was set up                  */
+	bool ring_taskrun_flag;		/* kernel flags pending task work   */
 	int efd;			/* eventfd foreign threads write    */
 	uint64_t efd_buf;		/* target of the armed eventfd read */
 

@@ -37,8 +37,10 @@
  * fibers or sleeps in the ring; older kernels refuse it with -EINVAL.
  */
 static const unsigned ring_flags[] = {
-	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		IORING_SETUP_TASKRUN_FLAG,
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+		IORING_SETUP_TASKRUN_FLAG,
 	IORING_SETUP_COOP_TASKRUN,
 	0,
 };
@@ -111,6 +113,9 @@ int weft__worker_ring_init(struct worker *w)
 	}
 	if (ret < 0)
 		return ret;
+	/* With it the kernel flags pending completion work in shared
+	 * memory, and a poll with nothing to do needs no system call. */
+	w->ring_taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0) {
 		ret = -errno;
@@ -227,7 +232,9 @@ void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 		/* Submit, and let DEFER_TASKRUN post what has completed. */
 		io_uring_submit_and_get_events(&w->ring);
 		w->io_unsubmitted = 0;
-	} else {
+	} else if (!w->ring_taskrun_flag ||
+		   (IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+		/* Completions are waiting to be posted (or we cannot tell). */
 		io_uring_get_events(&w->ring);
 	}
 	reap(w);
