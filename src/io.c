@@ -186,7 +186,7 @@ bool weft__owned_pending(struct worker *w)
 {
 	/* A racy peek at the inbox; drain_inbox() takes it properly. */
 	return w->io_inflight || w->io_unsubmitted || w->timers.n ||
-	       ck_pr_load_ptr(&w->inbox);
+	       w->backlog_n || ck_pr_load_ptr(&w->inbox);
 }
 
 void weft__owned_poll(struct worker *w)
@@ -212,7 +212,7 @@ void weft__owned_poll(struct worker *w)
 			weft__io_complete(w, ow, ow->expiry_res);
 		}
 	}
-	if (w->io_inflight || w->io_unsubmitted)
+	if (w->io_inflight || w->io_unsubmitted || w->backlog_n)
 		weft__worker_poll(w, false, 0);
 }
 

@@ -21,6 +21,12 @@
 
 struct fiber;
 
+/* A completion copied off the ring, to be handled later. */
+struct cqe_copy {
+	uint64_t tag;		/* user_data */
+	int res;
+};
+
 /*
  * An execution context: a fiber's, or a worker's scheduler context (which
  * runs on the worker thread's own stack). Owned by whoever runs it; read
@@ -94,6 +100,11 @@ struct worker {
 	struct io_uring ring;
 	bool ring_ready;		/* ring was set up                  */
 	bool ring_taskrun_flag;		/* kernel flags pending task work   */
+	/* Completions taken off the CQ outside the sched ctx, to be
+	 * handled there (worker.c: flush()). */
+	struct cqe_copy *backlog;
+	unsigned backlog_n;
+	unsigned backlog_cap;
 	int efd;			/* eventfd foreign threads write    */
 	uint64_t efd_buf;		/* target of the armed eventfd read */
 

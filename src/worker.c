@@ -45,14 +45,15 @@ static const unsigned ring_flags[] = {
 	0,
 };
 
-static void reap(struct worker *w);
+static void stash(struct worker *w);
 
 /*
  * Submit everything queued. -EBUSY means completions are backed up in
  * the kernel (CQ overflow, with IORING_FEAT_NODROP nothing is lost):
- * take them in and try again. Owner only; the caller has no operation of
- * its own in flight, so the completions it may hand out here belong to
- * fibers that have finished parking.
+ * make room by moving the CQ's entries to the worker's backlog, and try
+ * again. They are only copied here, not handled: this can run on a fiber
+ * that has prepared an SQE but not yet parked, whose own completion must
+ * wait for the scheduler context (see io.c). Owner only.
  */
 static void flush(struct worker *w)
 {
@@ -73,7 +74,7 @@ static void flush(struct worker *w)
 			abort();
 		}
 		io_uring_get_events(&w->ring);
-		reap(w);
+		stash(w);
 	}
 	w->io_unsubmitted = 0;
 }
@@ -135,6 +136,8 @@ int weft__worker_ring_init(struct worker *w)
 
 void weft__worker_ring_fini(struct worker *w)
 {
+	free(w->backlog);
+	w->backlog = NULL;
 	if (!w->ring_ready)
 		return;
 	io_uring_queue_exit(&w->ring);
@@ -167,45 +170,80 @@ void weft__worker_signal(struct worker *target)
 	weft_assert(ret == 0);
 }
 
-/* Handle what the ring delivered. Owner only. */
-static void reap(struct worker *w)
+/* Act on one completion. Owner only, sched ctx (see io.c). */
+static bool handle(struct worker *w, uint64_t tag, int res)
+{
+	if (tag >= TAG_MAX) {
+		w->io_inflight--;
+		weft__io_complete(w, (struct owned_wait *)(uintptr_t)tag, res);
+		return false;
+	}
+	switch (tag & 0xff) {
+	case TAG_WAKE:
+		break;
+	case TAG_EVENTFD:
+		return true;
+	case TAG_MSG:
+		/* The target's CQ was full or gone: use its eventfd. */
+		if (res < 0) {
+			unsigned id = (unsigned)(tag >> 8);
+
+			if (id < weft__sched.nr_workers)
+				eventfd_write(weft__sched.workers[id]->efd, 1);
+		}
+		break;
+	case TAG_LINK_TIMEOUT:
+	case TAG_CANCEL:
+		w->io_inflight--;
+		break;
+	default:
+		weft_assert(!"unknown completion tag");
+	}
+	return false;
+}
+
+/* Copy the CQ's entries to the backlog to make room. Owner only. */
+static void stash(struct worker *w)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
-	bool rearm = false;
 
 	io_uring_for_each_cqe(&w->ring, head, cqe) {
-		uint64_t tag = io_uring_cqe_get_data64(cqe);
+		if (w->backlog_n == w->backlog_cap) {
+			unsigned cap = w->backlog_cap ? 2 * w->backlog_cap : 256;
+			struct cqe_copy *b = realloc(w->backlog,
+						     cap * sizeof(*b));
 
-		seen++;
-		if (tag >= TAG_MAX) {
-			w->io_inflight--;
-			weft__io_complete(w, (struct owned_wait *)(uintptr_t)tag,
-					  cqe->res);
-			continue;
-		}
-		switch (tag & 0xff) {
-		case TAG_WAKE:
-			break;
-		case TAG_EVENTFD:
-			rearm = true;
-			break;
-		case TAG_MSG:
-			/* The target's CQ was full or gone: use its eventfd. */
-			if (cqe->res < 0) {
-				unsigned id = (unsigned)(tag >> 8);
-
-				if (id < weft__sched.nr_workers)
-					eventfd_write(weft__sched.workers[id]->efd, 1);
+			/* Losing a completion would hang its fiber. */
+			if (!b) {
+				weft__die_msg("out of memory for completions",
+					      "", "; aborting\n");
+				abort();
 			}
-			break;
-		case TAG_LINK_TIMEOUT:
-		case TAG_CANCEL:
-			w->io_inflight--;
-			break;
-		default:
-			weft_assert(!"unknown completion tag");
+			w->backlog = b;
+			w->backlog_cap = cap;
 		}
+		w->backlog[w->backlog_n].tag = io_uring_cqe_get_data64(cqe);
+		w->backlog[w->backlog_n].res = cqe->res;
+		w->backlog_n++;
+		seen++;
+	}
+	io_uring_cq_advance(&w->ring, seen);
+}
+
+/* Handle the backlog, then what the ring delivered. Owner, sched ctx. */
+static void reap(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0, i;
+	bool rearm = false;
+
+	for (i = 0; i < w->backlog_n; i++)
+		rearm |= handle(w, w->backlog[i].tag, w->backlog[i].res);
+	w->backlog_n = 0;
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		seen++;
+		rearm |= handle(w, io_uring_cqe_get_data64(cqe), cqe->res);
 	}
 	io_uring_cq_advance(&w->ring, seen);
 	if (rearm)
