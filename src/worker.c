@@ -258,9 +258,11 @@ static void reap(struct worker *w)
 		rearm |= handle(w, tag, w->backlog[i].res);
 	}
 	/* Keep what is left, in order. */
-	memmove(w->backlog, w->backlog + i,
-		(w->backlog_n - i) * sizeof(*w->backlog));
-	w->backlog_n -= i;
+	if (i) {
+		memmove(w->backlog, w->backlog + i,
+			(w->backlog_n - i) * sizeof(*w->backlog));
+		w->backlog_n -= i;
+	}
 	if (w->backlog_n == 0) {
 		io_uring_for_each_cqe(&w->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
