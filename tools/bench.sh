@@ -2,30 +2,32 @@
 # SPDX-License-Identifier: MIT
 #
 # The benchmark report: cooperative switching between fibers against
-# preemptive switching between OS threads, and spawn cost, measured side
-# by side in one run on this machine. Installs what it needs with apt-get,
-# builds a release build, runs each benchmark (every figure a median of
-# several runs, with min and max), prints the tables and writes
-# bench/results/<date>/REPORT.md.
+# preemptive switching between OS threads, spawn cost, and weft-echo
+# against an epoll and a thread-per-connection echo server
+# (tools/bench-echo.sh), measured side by side in one run on this
+# machine. Installs what it needs with apt-get, builds a release build,
+# runs each benchmark (every figure a median of several runs, with min
+# and max), prints the tables and writes bench/results/<date>/REPORT.md.
 #
 # Usage: tools/bench.sh [--quick] [--out DIR] [--runs N] [--only NAME[,NAME]]
 #   --quick   few iterations (under a minute; what CI runs)
 #   --out     where REPORT.md goes (default bench/results/<date>)
-#   --runs    runs per figure (default 7, at least 5)
-#   --only    benchmarks to run: switch, spawn (default: all)
+#   --runs    runs per figure (default 7, at least 5; echo with --quick: 5)
+#   --only    benchmarks to run: switch, spawn, echo (default: all)
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
 quick=""
 runs=7
+runs_set=""
 out=""
-only="switch,spawn"
+only="switch,spawn,echo"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick="--quick" ;;
 	--out) out=$2; shift ;;
-	--runs) runs=$2; shift ;;
+	--runs) runs=$2; runs_set=1; shift ;;
 	--only) only=$2; shift ;;
 	-h|--help) sed -n '3,16p' "$0"; exit 0 ;;
 	*) echo "tools/bench.sh: unknown option $1" >&2; exit 2 ;;
@@ -75,14 +77,25 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 
 IFS=, read -r -a names <<<"$only"
 for name in "${names[@]}"; do
-	exe="$dir/bench/bench_$name"
-	if [ ! -x "$exe" ]; then
-		echo "tools/bench.sh: no benchmark named $name" >&2
-		exit 2
+	if [ "$name" = echo ]; then
+		# Servers and load generator run as separate processes. Each
+		# echo run takes a second even in quick mode, so quick mode
+		# keeps to the fewest runs unless --runs says otherwise.
+		echo_runs=$runs
+		[ -n "$quick" ] && [ -z "$runs_set" ] && echo_runs=5
+		cmd="tools/bench-echo.sh --build build-bench --runs $echo_runs $quick"
+		echo "== $name: $cmd"
+		table=$(tools/bench-echo.sh --build "$dir" --runs "$echo_runs" $quick)
+	else
+		exe="$dir/bench/bench_$name"
+		if [ ! -x "$exe" ]; then
+			echo "tools/bench.sh: no benchmark named $name" >&2
+			exit 2
+		fi
+		cmd="build-bench/bench/bench_$name --runs $runs $quick"
+		echo "== $name: $cmd"
+		table=$("$exe" --runs "$runs" $quick)
 	fi
-	cmd="build-bench/bench/bench_$name --runs $runs $quick"
-	echo "== $name: $cmd"
-	table=$("$exe" --runs "$runs" $quick)
 	echo "$table"
 	{
 		echo "## $name"

@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The echo-server comparison (bench/echo): weft-echo, one fiber per
+# connection, against bench/echo_epoll (one thread, epoll) and
+# bench/echo_threads (one OS thread per connection), each driven by the
+# same load generator, weft-load, at each connection count with 64-byte
+# messages, all in this one run. Prints plain-text tables: lines starting
+# with '#' are comments and headers, every other line is a row.
+#
+# Servers: weft is weft-echo with its default worker count (one per
+# online CPU, or --weft-workers); weft.w1 is weft-echo --workers 1, the
+# same single core the epoll server uses; epoll and threads are the two
+# servers in bench/. The full run measures all four, --quick skips weft.w1.
+#
+# Each (server, conns) pair gets a fresh server process, started unpinned;
+# its port comes from its first line. Then weft-load runs N times in a
+# separate process with --workers 1, so the client keeps to one of the
+# machine's cores and the server has the other. Around each run the
+# server's CPU time (user + system, all its threads, from /proc/PID/stat)
+# is read, so a row reports, over its runs: the median round trips per
+# second with min and max, the median p50 and p99 latencies, and the
+# median server CPU seconds per million round trips (the fair efficiency
+# figure when the client takes a core; the window is the whole weft-load
+# process, connecting and closing included; on loopback the sender's CPU
+# also carries the receiver's softirq work). A run whose weft-load exits
+# non-zero or prints no result line counts as failed: it leaves the
+# medians, shows in the ok column and a note, and the script goes on.
+# Between runs it waits (up to 10 s) for the server to close the last
+# run's connections. A second table gives each weft row's ratios to the
+# other servers.
+#
+# Usage: tools/bench-echo.sh --build DIR [--quick] [--runs N] [--seconds T]
+#                            [--conns "100 1000 10000"] [--servers "..."]
+#                            [--weft-workers N]
+#   --build         build directory holding bench/echo_* and tools/weft-*
+#   --quick         conns 100 and 1000, 1 s per run, no weft.w1 (~35 s)
+#   --runs          runs per row (default 5, at least 5)
+#   --seconds       seconds per run (default 3)
+#   --conns         connection counts (default "100 1000 10000")
+#   --servers       servers, in order (default "weft weft.w1 epoll threads")
+#   --weft-workers  weft-echo --workers for the weft row (default 0: one per CPU)
+set -u
+
+build=""
+runs=5
+seconds=3
+conns="100 1000 10000"
+servers="weft weft.w1 epoll threads"
+weft_workers=0
+quick=0
+seconds_set=0
+conns_set=0
+servers_set=0
+size=64
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) build=$2; shift ;;
+	--quick) quick=1 ;;
+	--runs) runs=$2; shift ;;
+	--seconds) seconds=$2; seconds_set=1; shift ;;
+	--conns) conns=$2; conns_set=1; shift ;;
+	--servers) servers=$2; servers_set=1; shift ;;
+	--weft-workers) weft_workers=$2; shift ;;
+	-h|--help) sed -n '3,42p' "$0"; exit 0 ;;
+	*) echo "tools/bench-echo.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ -z "$build" ]; then
+	echo "tools/bench-echo.sh: --build DIR is required" >&2
+	exit 2
+fi
+if [ "$quick" = 1 ]; then
+	[ "$seconds_set" = 1 ] || seconds=1
+	[ "$conns_set" = 1 ] || conns="100 1000"
+	[ "$servers_set" = 1 ] || servers="weft epoll threads"
+fi
+if [ "$runs" -lt 5 ]; then
+	echo "tools/bench-echo.sh: --runs must be at least 5" >&2
+	exit 2
+fi
+
+load="$build/tools/weft-load"
+declare -A exe=(
+	[weft]="$build/tools/weft-echo"
+	[weft.w1]="$build/tools/weft-echo"
+	[epoll]="$build/bench/echo_epoll"
+	[threads]="$build/bench/echo_threads"
+)
+declare -A srv_args=(
+	[weft]="--workers $weft_workers"
+	[weft.w1]="--workers 1"
+	[epoll]=""
+	[threads]=""
+)
+if [ ! -x "$load" ]; then
+	echo "tools/bench-echo.sh: $load is missing; build $build first" >&2
+	exit 2
+fi
+for name in $servers; do
+	if [ -z "${exe[$name]:-}" ]; then
+		echo "tools/bench-echo.sh: no server named $name" >&2
+		exit 2
+	fi
+	if [ ! -x "${exe[$name]}" ]; then
+		echo "tools/bench-echo.sh: ${exe[$name]} is missing; build $build first" >&2
+		exit 2
+	fi
+done
+
+tck=$(getconf CLK_TCK)
+tmp=$(mktemp -d)
+srv_pid=""
+cleanup() {
+	if [ -n "$srv_pid" ]; then
+		kill -TERM "$srv_pid" 2>/dev/null
+		wait "$srv_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# CPU ticks (user + system, all threads, live and exited) of process $1.
+cpu_ticks() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -1; return; }
+	# Fields after the command name, which may hold spaces: state is
+	# field 3 of stat(5), so utime (14) and stime (15) are 12 and 13 here.
+	s=${s##*) }
+	awk '{ print $12 + $13 }' <<<"$s"
+}
+
+# Open descriptors of process $1.
+nr_fds() {
+	local fds=(/proc/"$1"/fd/*)
+	echo "${#fds[@]}"
+}
+
+# Start server $1 (a name) with its arguments; sets srv_pid and srv_port.
+# Returns non-zero if it dies or prints no port within 5 s.
+start_server() {
+	local name=$1 line="" i
+	local args=(--port 0 ${srv_args[$name]})
+	# Empty both files first: the new process opens them only after
+	# the fork, and the last server's line must not be read as its own.
+	: >"$tmp/srv.out"
+	: >"$tmp/srv.err"
+	"${exe[$name]}" "${args[@]}" >>"$tmp/srv.out" 2>>"$tmp/srv.err" &
+	srv_pid=$!
+	for ((i = 0; i < 100; i++)); do
+		read -r line <"$tmp/srv.out" 2>/dev/null
+		[ -n "$line" ] && break
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	srv_port=${line##*:}
+	case "$line" in
+	"listening on 127.0.0.1:"[0-9]*) return 0 ;;
+	esac
+	echo "tools/bench-echo.sh: $name printed no port (got '$line')" >&2
+	stop_server
+	return 1
+}
+
+# Stop the server with SIGTERM (SIGKILL if it is still there 10 s later)
+# and wait for it. What it said on stderr becomes a note unless it is our
+# servers' summary of a clean run.
+stop_server() {
+	local l i
+	[ -n "$srv_pid" ] || return 0
+	kill -TERM "$srv_pid" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$srv_pid" 2>/dev/null; then
+		notes+=("$name conns=$c: server ignored SIGTERM; killed")
+		kill -KILL "$srv_pid" 2>/dev/null
+	fi
+	wait "$srv_pid" 2>/dev/null
+	srv_pid=""
+	while IFS= read -r l; do
+		case "$l" in
+		echo_*": accepted="*accept_backoffs=0*)
+			case "$l" in *refused_no_thread=[1-9]*) ;; *) continue ;; esac ;;
+		esac
+		notes+=("$name conns=$c: server said: $l")
+	done <"$tmp/srv.err"
+}
+
+# Wait up to 10 s until the server holds no more than $1 descriptors.
+settle() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(nr_fds "$srv_pid")" -le "$1" ] && return
+		sleep 0.05
+	done
+}
+
+# Value of key $1 in the result line $2.
+field() {
+	local kv
+	for kv in $2; do
+		[ "${kv%%=*}" = "$1" ] && { echo "${kv#*=}"; return; }
+	done
+	echo ""
+}
+
+# Median, min and max of the numbers on stdin, one per line: "med min max".
+stats() {
+	sort -g | awk '{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "- - -"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			print m, v[1], v[NR]
+		}'
+}
+
+row_fmt='%-10s %6s %5s %10s %10s %10s %9s %9s %10s\n'
+
+# One failed row: name $1, conns $2.
+failed_row() {
+	printf "$row_fmt" "$1" "$2" "0/$runs" failed - - - - -
+}
+
+# One run of weft-load at $c connections against the server; appends its
+# figures to the row's lists, or a note if it failed. Returns 1 if the
+# server is gone.
+run_once() {
+	local rc line t0 t1 rt why
+	t0=$(cpu_ticks "$srv_pid")
+	timeout $((seconds + 120)) "$load" --port "$srv_port" --conns "$c" \
+		--size "$size" --seconds "$seconds" --workers 1 \
+		>"$tmp/load.out" 2>"$tmp/load.err"
+	rc=$?
+	line=$(grep -m1 '^conns=' "$tmp/load.out")
+	t1=$(cpu_ticks "$srv_pid")
+	if [ "$rc" = 0 ] && [ -n "$line" ] && [ "$t1" -ge 0 ]; then
+		rt=$(field round_trips "$line")
+		nok=$((nok + 1))
+		rps_l+=("$(field rps "$line")")
+		p50_l+=("$(field p50_us "$line")")
+		p99_l+=("$(field p99_us "$line")")
+		cpu_l+=("$(awk -v d=$((t1 - t0)) -v hz="$tck" -v n="$rt" \
+			'BEGIN { printf "%.3f", (n > 0 ? d / hz / n * 1e6 : 0) }')")
+		return 0
+	fi
+	why="exit $rc"
+	[ "$t1" -lt 0 ] && why="server died"
+	if [ -n "$line" ]; then
+		why+=": $(field errors "$line") errors"
+		why+=", $(field mismatches "$line") mismatches"
+		why+=", $(field connect_failures "$line") connect failures"
+	else
+		why+=", no result line: $(tail -1 "$tmp/load.err")"
+	fi
+	notes+=("$name conns=$c run $r failed ($why)")
+	kill -0 "$srv_pid" 2>/dev/null
+}
+
+# The row for server $name at $c connections: a fresh server, $runs runs.
+measure_row() {
+	local base_fds rm rmin rmax hm pm cm
+	rps_l=() p50_l=() p99_l=() cpu_l=()
+	nok=0
+	if ! start_server "$name"; then
+		notes+=("$name conns=$c: server did not start")
+		failed_row "$name" "$c"
+		return
+	fi
+	base_fds=$(nr_fds "$srv_pid")
+	for ((r = 1; r <= runs; r++)); do
+		run_once || break
+		settle "$base_fds"
+	done
+	if kill -0 "$srv_pid" 2>/dev/null; then
+		stop_server
+	else
+		wait "$srv_pid" 2>/dev/null
+		notes+=("$name conns=$c: server exited with status $? during the runs")
+		srv_pid=""
+	fi
+	if [ "$nok" = 0 ]; then
+		failed_row "$name" "$c"
+		return
+	fi
+	read -r rm rmin rmax < <(printf '%s\n' "${rps_l[@]}" | stats)
+	read -r hm _ _ < <(printf '%s\n' "${p50_l[@]}" | stats)
+	read -r pm _ _ < <(printf '%s\n' "${p99_l[@]}" | stats)
+	read -r cm _ _ < <(printf '%s\n' "${cpu_l[@]}" | stats)
+	med_rps[$name,$c]=$rm
+	med_cpu[$name,$c]=$cm
+	printf '%-10s %6s %5s %10.0f %10.0f %10.0f %9.0f %9.0f %10.2f\n' \
+		"$name" "$c" "$nok/$runs" "$rm" "$rmin" "$rmax" "$hm" "$pm" "$cm"
+}
+
+echo "# echo: weft-load --size $size --seconds $seconds --workers 1" \
+	"against each server, a fresh server per row"
+echo "# rps: round trips per second, median of the ok runs (min, max);" \
+	"p50_us, p99_us: median latencies"
+echo "# cpu_s/Mrt: server CPU seconds (user+sys, all threads)" \
+	"per million round trips, median"
+echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+	"$(awk '$1 == "procs_running" { print $2 - 1 }' /proc/stat) other tasks" \
+	"runnable (other work on the machine skews every figure)"
+printf "# %-8s${row_fmt#%-10s}" \
+	server conns ok rps rps_min rps_max p50_us p99_us 'cpu_s/Mrt'
+
+declare -A med_rps med_cpu
+notes=()
+for name in $servers; do
+	for c in $conns; do
+		measure_row
+	done
+done
+
+# Each weft row's ratios to each other server: rps (higher is better for
+# weft) and CPU per round trip (lower is better for weft).
+wefts=() others=()
+for name in $servers; do
+	case "$name" in
+	weft*) wefts+=("$name") ;;
+	*) others+=("$name") ;;
+	esac
+done
+if [ ${#wefts[@]} -gt 0 ] && [ ${#others[@]} -gt 0 ]; then
+	echo "#"
+	echo "# weft over each other server: rps ratio (>1: weft faster), cpu_s/Mrt ratio (<1: weft cheaper)"
+	printf '# %-16s %6s %8s %8s\n' ratio conns rps cpu
+	for w in "${wefts[@]}"; do
+		for other in "${others[@]}"; do
+			for c in $conns; do
+				awk -v n="$w/$other" -v c="$c" \
+					-v a="${med_rps[$w,$c]:-}" -v b="${med_rps[$other,$c]:-}" \
+					-v x="${med_cpu[$w,$c]:-}" -v y="${med_cpu[$other,$c]:-}" 'BEGIN {
+					r = (a != "" && b != "" && b > 0) ? sprintf("%.2f", a / b) : "-"
+					q = (x != "" && y != "" && y > 0) ? sprintf("%.2f", x / y) : "-"
+					printf "%-18s %6s %8s %8s\n", n, c, r, q
+				}'
+			done
+		done
+	done
+fi
+for n in "${notes[@]}"; do
+	echo "# note: $n"
+done
+exit 0
