@@ -10,7 +10,7 @@
 # and max), prints the tables and writes bench/results/<date>/REPORT.md.
 #
 # Usage: tools/bench.sh [--quick] [--out DIR] [--runs N] [--only NAME[,NAME]]
-#   --quick   few iterations (under a minute; what CI runs)
+#   --quick   few iterations; the whole run takes under a minute
 #   --out     where REPORT.md goes (default bench/results/<date>)
 #   --runs    runs per figure (default 7, at least 5; echo with --quick: 5)
 #   --only    benchmarks to run: switch, spawn, echo (default: all)
