@@ -42,16 +42,18 @@
  * most a quarter of that cap on guards (an eighth under sanitizers, which
  * map heavily themselves, and at most 4,096 under Valgrind). Stacks
  * carved beyond that budget get no guard page but an unused page-sized
- * gap below them, with a canary at its top. An overflow on such a stack
- * is caught when the fiber next switches out (the canary is checked on
- * every switch), or, if it runs on into the memory below and faults
- * there, by its stack pointer being below its stack; either way the same
- * kind of message names the fiber and the process aborts. Until then it
- * may have overwritten the top of the neighbouring stack. So a million
- * fibers can be alive at once on a stock machine, the first ~16,000 of
- * them fully guarded. weft_stats() reports how many stacks are guarded.
- * A parked fiber that used little stack costs about one page (two when
- * unguarded: the canary lives in the gap page) plus its 192-byte record.
+ * gap below them that must stay all zero. An overflow on such a stack is
+ * caught when the fiber next switches out (the top of the gap is checked
+ * on every switch), when the fiber ends (the whole gap is checked), or,
+ * if it runs on into the memory below and faults there, by its stack
+ * pointer being below its stack; either way the same kind of message
+ * names the fiber and the process aborts. Until then it may have
+ * overwritten the top of the neighbouring stack. So a million fibers can
+ * be alive at once on a stock machine, the first ~16,000 of them fully
+ * guarded; weft_stats() reports how many stacks are guarded. A parked
+ * fiber that used little stack costs about one page plus its 256-byte
+ * record (4,393 bytes each, measured with a million parked): the gap page
+ * is only ever read, so it costs no memory.
  *
  * Fiber handles. A weft_fiber * is an opaque handle that weft checks on
  * every use: a handle to a fiber that was joined, or to a detached fiber
