@@ -120,7 +120,7 @@ int weft_blocking(void *(*fn)(void *), void *arg, void **result)
 	}
 	pthread_mutex_unlock(&pool.lock);
 	if (err)
-		return err == -EAGAIN ? -EAGAIN : err;
+		return err;
 
 	f = w->cur;
 	j.fn = fn;

@@ -44,7 +44,6 @@
 #define CHUNK_SHIFT 10
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define MAX_CHUNKS (1u << 14)	/* 16,777,216 records */
-#define STACK_SIZE_MAX ((size_t)1 << 30)
 
 /* Chunk pointers, published once with a store fence; never moved. */
 static struct fiber *table[MAX_CHUNKS];
@@ -178,8 +177,6 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 
 	if (opts && opts->stack_size)
 		size = opts->stack_size;
-	if (size > STACK_SIZE_MAX)
-		return -EINVAL;
 	err = record_alloc(w, &f);
 	if (err)
 		return err;

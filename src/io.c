@@ -51,10 +51,6 @@
 #define mark_defined(p, n) ((void)(p), (void)(n))
 #endif
 
-/* user_data tags of CQEs that wake nobody (owned waits are pointers). */
-#define TAG_LINK_TIMEOUT 4u	/* a deadline's linked timeout       */
-#define TAG_CANCEL 5u		/* an IORING_OP_ASYNC_CANCEL         */
-
 /* Waiting ----------------------------------------------------------------- */
 
 int weft__owned_wait(struct worker *w, struct owned_wait *ow)

@@ -20,7 +20,6 @@
 
 #define RING_ENTRIES_DEFAULT 256u
 #define RING_ENTRIES_MAX 32768u
-#define STACK_SIZE_MAX ((size_t)1 << 30)
 #define BLOCKING_THREADS_DEFAULT 4u
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;

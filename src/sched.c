@@ -105,7 +105,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
@@ -717,14 +716,6 @@ static void park_worker(struct worker *w)
 	leave_idle(w);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Step 6, as a spinning worker: steal, and keep looking for a short while
  * before giving up, so that a burst of spawns keeps one searcher awake
@@ -735,7 +726,7 @@ static uint64_t mono_ns(void)
  */
 static struct fiber *search(struct worker *w)
 {
-	uint64_t start = mono_ns();
+	uint64_t start = weft_now_ns();
 	uint64_t spent = 0;
 	struct fiber *f;
 	unsigned i;
@@ -750,7 +741,7 @@ static struct fiber *search(struct worker *w)
 			return f;
 		for (i = 0; i < 32; i++)
 			ck_pr_stall();
-		spent = mono_ns() - start;
+		spent = weft_now_ns() - start;
 	} while (spent < SPIN_NS);
 	return NULL;
 }

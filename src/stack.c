@@ -69,7 +69,6 @@
 #endif
 
 /* Largest usable stack size weft accepts. */
-#define STACK_SIZE_MAX ((size_t)1 << 30)
 
 /* Most address space one slab reserves (unless one slot needs more). */
 #define SLAB_BYTES_MAX ((size_t)32 << 20)

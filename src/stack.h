@@ -31,6 +31,9 @@ struct stack {
  */
 #define WEFT_STACK_SLAB_SLOTS 128
 
+/* The largest stack weft hands out; bigger requests get -EINVAL. */
+#define STACK_SIZE_MAX ((size_t)1 << 30)
+
 /* Stacks cached per worker; owner worker only. */
 #define WEFT_STACK_CACHE 64
 

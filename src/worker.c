@@ -20,16 +20,7 @@
 #include "io.h"
 #include "scheduler.h"
 
-/*
- * user_data tags; an owned wait's record is a pointer (>= 4096). Tags 4
- * and 5 (a deadline's linked timeout, an async cancel) are io.c's.
- */
-#define TAG_WAKE 1u	/* a MSG_RING wake-up arrived                   */
-#define TAG_EVENTFD 2u	/* the eventfd read completed                  */
-#define TAG_MSG 3u	/* our MSG_RING failed; target id in bits 8-31 */
-#define TAG_LINK_TIMEOUT 4u
-#define TAG_CANCEL 5u
-#define TAG_MAX 4096u
+/* Completion tags (TAG_*) are listed in io.h. */
 
 /*
  * Setup flags to try, best first. DEFER_TASKRUN runs completions only
@@ -173,7 +164,7 @@ void weft__worker_signal(struct worker *target)
 /* Act on one completion. Owner only, sched ctx (see io.c). */
 static bool handle(struct worker *w, uint64_t tag, int res)
 {
-	if (tag >= TAG_MAX) {
+	if (tag >= CQE_TAG_MAX) {
 		w->io_inflight--;
 		weft__io_complete(w, (struct owned_wait *)(uintptr_t)tag, res);
 		return false;
@@ -250,7 +241,7 @@ static void reap(struct worker *w)
 	for (i = 0; i < w->backlog_n; i++) {
 		uint64_t tag = w->backlog[i].tag;
 
-		if (tag >= TAG_MAX) {
+		if (tag >= CQE_TAG_MAX) {
 			if (room == 0)
 				break;
 			room--;
@@ -267,7 +258,7 @@ static void reap(struct worker *w)
 		io_uring_for_each_cqe(&w->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 
-			if (tag >= TAG_MAX) {
+			if (tag >= CQE_TAG_MAX) {
 				if (room == 0)
 					break;
 				room--;
