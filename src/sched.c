@@ -113,10 +113,6 @@
 #include "fiber.h"
 #include "scheduler.h"
 
-#ifdef WEFT_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-
 struct sched weft__sched;
 
 /* How many schedules between forced looks at the global queue (Go's 61). */
@@ -177,39 +173,14 @@ void weft__die_msg(const char *a, const char *b, const char *c)
 	(void)!write(2, c, strlen(c));
 }
 
-/* Switching ----------------------------------------------------------- */
-
-/*
- * Jump from @from to @to. Always inlined, so that the sanitizer
- * annotations and the jump share one frame (TSan requires it: an
- * instrumented helper returning between them corrupts its shadow stack).
- */
-static inline __attribute__((always_inline)) void
-switch_ctx(struct ctx *from, struct ctx *to, bool from_exits)
-{
-#ifdef WEFT_ASAN
-	__sanitizer_start_switch_fiber(from_exits ? NULL : &from->asan_fake,
-				       to->stack_lo, to->stack_size);
-#else
-	(void)from_exits;
-#endif
-#ifdef WEFT_TSAN
-	__tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-	weft__ctx_switch(&from->sp, to->sp);
-#ifdef WEFT_ASAN
-	__sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
-#endif
-}
+/* Switching (the annotated switch itself is weft__switch in ctx.h) ------ */
 
 static void after_switch(struct worker *w);
 
 /* First thing a new fiber does on its own stack. */
 void weft__landed(void)
 {
-#ifdef WEFT_ASAN
-	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
+	weft__switch_landed();
 	after_switch(weft__worker_self());
 }
 
@@ -474,7 +445,7 @@ static void schedule(struct worker *w, struct fiber *cur)
 	to = next ? &next->ctx : &w->sched_ctx;
 	w->cur = next;
 	cur->saved_errno = *errno_ptr();
-	switch_ctx(&cur->ctx, to, false);
+	weft__switch(&cur->ctx, to, false);
 	/* Running again, maybe on another worker: reload it. */
 	w = weft__worker_self();
 	after_switch(w);
@@ -497,7 +468,7 @@ void weft__exit_current(struct worker *w)
 	if (!next)
 		next = pick_from_fiber(w);
 	w->cur = next;
-	switch_ctx(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
+	weft__switch(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
 	__builtin_unreachable();
 }
 
@@ -787,7 +758,7 @@ void weft__worker_loop(struct worker *w)
 		if (!f)
 			break;
 		w->cur = f;
-		switch_ctx(&w->sched_ctx, &f->ctx, false);
+		weft__switch(&w->sched_ctx, &f->ctx, false);
 	}
 	if (w->spinning) {
 		w->spinning = false;

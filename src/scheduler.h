@@ -14,6 +14,7 @@
 #include <ck_spinlock.h>
 #include <liburing.h>
 
+#include "ctx.h"
 #include "internal.h"
 #include "runq.h"
 #include "stack.h"
@@ -25,19 +26,6 @@ struct fiber;
 struct cqe_copy {
 	uint64_t tag;		/* user_data */
 	int res;
-};
-
-/*
- * An execution context: a fiber's, or a worker's scheduler context (which
- * runs on the worker thread's own stack). Owned by whoever runs it; read
- * by the context that switches to it.
- */
-struct ctx {
-	void *sp;		/* saved stack pointer while suspended       */
-	void *stack_lo;		/* lowest usable stack byte (for ASan)       */
-	size_t stack_size;	/* usable stack bytes (for ASan)             */
-	void *asan_fake;	/* ASan fake stack saved while suspended     */
-	void *tsan_fiber;	/* TSan fiber handle                         */
 };
 
 /* What the context switched to must do for the one that switched away. */
