@@ -17,6 +17,9 @@
  *  - "Fiber context only" means the call must be made by a fiber running
  *    inside weft_run(); anywhere else it returns -EPERM (or, for a void
  *    function, does nothing).
+ *    Inside a generator body (see Generators) no call may suspend: the
+ *    body runs on the generator's stack, so yield points return -EPERM
+ *    there too.
  *  - "Yield point" means the calling fiber may be suspended there and may
  *    resume on another worker thread. weft saves each fiber's errno value
  *    when it switches out and restores it, on whatever thread it resumes
@@ -241,8 +244,10 @@ WEFT_API int weft_sleep_until(int64_t deadline_ns);
  * the kernel has let go of its buffer). This is a fiber-wide scope, like
  * Trio's move_on_at: set it around one call, or around a whole exchange
  * (weft_write_all() plus weft_read_full(), say), then restore the old
- * value. Joins are not bounded by it. Returns WEFT_FOREVER outside a
- * fiber and does nothing there.
+ * value. Channel operations, select and the waits on a condition
+ * variable, wait group or semaphore honour it too. Joins (weft_join,
+ * weft_join_all, weft_join_any) and weft_mutex_lock are not bounded by
+ * it. Returns WEFT_FOREVER outside a fiber and does nothing there.
  */
 WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
 
@@ -309,6 +314,374 @@ WEFT_API ssize_t weft_read_full(int fd, void *buf, size_t len);
  * (no pool thread could be started). Fiber context only. Yield point.
  */
 WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
+
+/* Gather ---------------------------------------------------------------- */
+
+/*
+ * asyncio.gather: join every fiber of fs[0..n) and store its return value
+ * in results[i] (@results may be NULL). Every handle is joined whatever
+ * happens: if the caller is cancelled while waiting, the fibers not yet
+ * ended are cancelled too (as gather cancels its children) and still
+ * joined, and -ECANCELED is returned once they all have ended (during
+ * the runtime's shutdown it returns at once; the runtime ends them). A handle
+ * that cannot be joined (-ESRCH, -EINVAL, -EDEADLK) is skipped, its
+ * results[i] set to NULL, and its error returned after the others were
+ * joined. Returns 0 or the first error met.
+ * Fiber context only. Yield point.
+ */
+WEFT_API int weft_join_all(weft_fiber *const *fs, size_t n, void **results);
+
+/*
+ * asyncio.wait(..., return_when=FIRST_COMPLETED): wait until one of
+ * fs[0..n) has ended, join it, store its return value in *result (if not
+ * NULL) and return its index. The others are left as they were, still to
+ * be joined or detached. If several have ended, the lowest index wins.
+ * Returns the index, or -EINVAL (n is 0, a handle is being joined or is
+ * detached, or one appears twice), -ESRCH (a handle is not live),
+ * -EDEADLK (the caller is among them), -ECANCELED (nothing joined), or
+ * -EPERM. Fiber context only. Yield point.
+ */
+WEFT_API int weft_join_any(weft_fiber *const *fs, size_t n, void **result);
+
+/* Channels ------------------------------------------------------------- */
+
+/*
+ * Go's channels. A channel carries elements of a fixed size, copied in
+ * and out. Capacity 0 makes it unbuffered: a send waits until a receiver
+ * takes the element, and the element goes straight from the sender's
+ * memory to the receiver's. With capacity N, up to N elements wait in
+ * the channel in FIFO order. Any number of fibers on any workers may send
+ * and receive. A handoff to a waiting fiber queues it on the waker's
+ * worker to run next, so a ping-pong stays on one core, hot in cache.
+ *
+ * Blocking calls honour the fiber's deadline (weft_set_deadline) and
+ * cancellation: they return -ETIMEDOUT or -ECANCELED having transferred
+ * nothing. The try variants never block and may be called from any
+ * thread, including threads that are not weft workers: that is how a
+ * plain pthread feeds fibers.
+ */
+typedef struct weft_chan weft_chan;
+
+/*
+ * A new channel for elements of @elem_size bytes (0 is allowed: a pure
+ * signal, and element pointers may then be NULL) holding up to @capacity
+ * of them. Returns 0, -EINVAL (@out is NULL, elem_size above 65,536, or
+ * the buffer would overflow size_t) or -ENOMEM. Any thread.
+ * Every channel call below returns -EINVAL for a NULL channel.
+ */
+WEFT_API int weft_chan_new(weft_chan **out, size_t elem_size, size_t capacity);
+
+/*
+ * Send the element at @elem. Returns 0; -EPIPE if the channel is closed
+ * (also when it is closed while the sender waits); -ETIMEDOUT, -ECANCELED
+ * (nothing was sent); -EPERM outside a fiber. Yield point.
+ */
+WEFT_API int weft_chan_send(weft_chan *c, const void *elem);
+
+/*
+ * Receive an element into @elem (NULL: discard it). Returns 0; -EPIPE
+ * once the channel is closed and empty (elements sent before the close
+ * are all delivered first); -ETIMEDOUT, -ECANCELED (nothing was
+ * received); -EPERM outside a fiber. Yield point.
+ */
+WEFT_API int weft_chan_recv(weft_chan *c, void *elem);
+
+/* As send and recv, but -EAGAIN instead of waiting. Any thread. */
+WEFT_API int weft_chan_try_send(weft_chan *c, const void *elem);
+WEFT_API int weft_chan_try_recv(weft_chan *c, void *elem);
+
+/*
+ * Close the channel: waiting receivers and senders wake with -EPIPE
+ * (receivers only once the buffer is empty), later sends fail with -EPIPE
+ * and receives drain the buffer, then fail with -EPIPE. Returns 0, or
+ * -EPIPE if it was already closed (-EINVAL: @c is NULL). Any thread.
+ */
+WEFT_API int weft_chan_close(weft_chan *c);
+
+/* Elements buffered right now, and the capacity. Any thread. */
+WEFT_API size_t weft_chan_len(weft_chan *c);
+WEFT_API size_t weft_chan_cap(const weft_chan *c);
+
+/*
+ * Free a channel nobody uses any more (no fiber waits on it, none will
+ * call it again). Elements still buffered are discarded. NULL is a no-op.
+ */
+WEFT_API void weft_chan_free(weft_chan *c);
+
+/* Select --------------------------------------------------------------- */
+
+enum weft_select_op { WEFT_SELECT_SEND = 1, WEFT_SELECT_RECV = 2 };
+
+struct weft_select_case {
+	weft_chan *chan;	/* NULL: the case never fires (Go's nil chan) */
+	int op;			/* WEFT_SELECT_SEND or WEFT_SELECT_RECV       */
+	void *elem;		/* send: the element; recv: where to put it   */
+	int res;		/* out, chosen case: 0 or -EPIPE (closed)     */
+};
+
+/* The most cases one weft_select() takes. */
+#define WEFT_SELECT_MAX 64u
+
+/*
+ * Go's select: wait until one of cases[0..n) can proceed, perform it and
+ * return its index; cases[index].res is 0, or -EPIPE for a receive from
+ * a closed, drained channel or a send to a closed channel. When several
+ * are ready, one is chosen uniformly at random, so no case starves; a
+ * select that has to wait queues its cases in a random order too.
+ * @timeout_ns bounds the wait: 0 makes it non-blocking (Go's default
+ * case: -EAGAIN when nothing is ready), WEFT_FOREVER waits without limit,
+ * anything else returns -ETIMEDOUT after that many nanoseconds. The
+ * fiber's deadline applies too. n may be 0 (wait for the timeout).
+ * Returns the index, or -EAGAIN, -ETIMEDOUT, -ECANCELED (no case was
+ * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, a NULL @cases
+ * with n > 0, or a negative timeout other than WEFT_FOREVER) or -EPERM
+ * outside a fiber. A timeout too large to add to the clock means none. Yield point, except with
+ * timeout 0, which may be called from any thread.
+ */
+WEFT_API int weft_select(struct weft_select_case *cases, size_t n,
+			 int64_t timeout_ns);
+
+/* Locks and friends ------------------------------------------------------ */
+
+/*
+ * These park fibers, never worker threads. Each is a plain struct that
+ * may live anywhere (static, on a stack, in a heap object), set up by its
+ * static initialiser or its _init function and needing no destruction.
+ * Their members are weft's business. Waiting calls are fiber context only
+ * (-EPERM elsewhere); releasing and non-blocking calls (unlock,
+ * trylock, signal, broadcast, add, done, release, try_acquire) work from
+ * any thread. Waiters queue in FIFO order.
+ */
+struct weft__waitq { void *head, *tail; };
+
+typedef struct weft_mutex {
+	unsigned state;
+	unsigned lock;
+	struct weft__waitq q;
+} weft_mutex;
+#define WEFT_MUTEX_INIT { 0, 0, { 0, 0 } }
+
+/*
+ * A mutual exclusion lock, as Go's sync.Mutex: not tied to the fiber that
+ * locked it (any fiber or thread may unlock) and not recursive. Normally
+ * a fiber that arrives while the lock is free takes it even if others
+ * wait, which keeps it fast under contention; but a waiter that has
+ * waited over 1 ms switches the lock to handoff mode, in which each
+ * unlock hands it straight to the longest waiter and newcomers queue, so
+ * no waiter starves. Locking is not a cancellation point: a cancel
+ * request stays pending for the fiber's next suspension.
+ */
+WEFT_API void weft_mutex_init(weft_mutex *m);
+/* 0, or -EPERM outside a fiber. Yield point. */
+WEFT_API int weft_mutex_lock(weft_mutex *m);
+/* 0, or -EBUSY if it is locked. Any thread. */
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
+/* 0, or -EPERM if it was not locked. Any thread. */
+WEFT_API int weft_mutex_unlock(weft_mutex *m);
+
+typedef struct weft_cond {
+	unsigned lock;
+	struct weft__waitq q;
+} weft_cond;
+#define WEFT_COND_INIT { 0, { 0, 0 } }
+
+WEFT_API void weft_cond_init(weft_cond *c);
+/*
+ * Unlock @m, wait for a signal, lock @m again. Returns 0, -ECANCELED or
+ * -ETIMEDOUT (the fiber's deadline), with @m locked again in every case.
+ * As with every condition variable, a return does not prove the
+ * condition holds: check it in a loop. -EPERM outside a fiber or if @m
+ * is not locked (then @m is untouched). Yield point.
+ */
+WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
+/* As weft_cond_wait(), giving up with -ETIMEDOUT at @deadline_ns. */
+WEFT_API int weft_cond_wait_until(weft_cond *c, weft_mutex *m,
+				  int64_t deadline_ns);
+/* Wake the longest waiter, or every waiter. Return 0. Any thread. */
+WEFT_API int weft_cond_signal(weft_cond *c);
+WEFT_API int weft_cond_broadcast(weft_cond *c);
+
+typedef struct weft_wg {
+	int64_t count;
+	unsigned lock;
+	struct weft__waitq q;
+} weft_wg;
+#define WEFT_WG_INIT { 0, 0, { 0, 0 } }
+
+/*
+ * Go's sync.WaitGroup: add to the counter for each task started, call
+ * done as each ends, and wait until the counter is zero.
+ */
+WEFT_API void weft_wg_init(weft_wg *wg);
+/* 0, or -EINVAL if the counter would go below zero. Any thread. */
+WEFT_API int weft_wg_add(weft_wg *wg, int delta);
+/* weft_wg_add(wg, -1). */
+WEFT_API int weft_wg_done(weft_wg *wg);
+/* 0 once the counter is zero; -ECANCELED, -ETIMEDOUT, -EPERM. Yield point. */
+WEFT_API int weft_wg_wait(weft_wg *wg);
+
+typedef struct weft_sem {
+	int64_t count;
+	unsigned lock;
+	struct weft__waitq q;
+} weft_sem;
+#define WEFT_SEM_INIT(n) { (n), 0, { 0, 0 } }
+
+/* A counting semaphore (asyncio.Semaphore), FIFO among waiters. */
+WEFT_API int weft_sem_init(weft_sem *s, int64_t value); /* -EINVAL if < 0 */
+/* Take one unit, waiting while there is none. 0, -ECANCELED, -ETIMEDOUT,
+ * -EPERM. Yield point. */
+WEFT_API int weft_sem_acquire(weft_sem *s);
+/* 0, or -EAGAIN if no unit is free. Any thread. */
+WEFT_API int weft_sem_try_acquire(weft_sem *s);
+/* Give one unit back (to the longest waiter, if any). 0, or -EOVERFLOW
+ * if the count is at INT64_MAX. Any thread. */
+WEFT_API int weft_sem_release(weft_sem *s);
+
+typedef struct weft_once {
+	unsigned done;
+	weft_mutex m;
+} weft_once;
+#define WEFT_ONCE_INIT { 0, WEFT_MUTEX_INIT }
+
+/*
+ * Run fn(arg) exactly once for @o, however many fibers call this at the
+ * same time; the others wait until it has returned. Returns 0, -EINVAL
+ * (fn is NULL and it has not run yet), or -EPERM if called outside a
+ * fiber before fn has run.
+ */
+WEFT_API int weft_call_once(weft_once *o, void (*fn)(void *), void *arg);
+
+/* Generators ------------------------------------------------------------ */
+
+/*
+ * Python's generators, the C way: a coroutine with its own stack, driven
+ * by whoever calls weft_gen_send(), on the caller's thread, without the
+ * scheduler (so they work inside and outside weft_run, and a fiber may
+ * drive one). See src/gen.c.
+ */
+typedef struct weft_gen weft_gen;
+
+enum weft_gen_state {
+	WEFT_GEN_CREATED,	/* not started yet                          */
+	WEFT_GEN_RUNNING,	/* executing right now                      */
+	WEFT_GEN_SUSPENDED,	/* waiting in weft_gen_yield()              */
+	WEFT_GEN_CLOSED,	/* returned, or closed                      */
+};
+
+/*
+ * Rules for generators.
+ *  - A generator runs on the thread of the context that resumes it
+ *    (weft_gen_send, weft_gen_close, weft_gen_free), until it yields or
+ *    returns. Its errno and thread-local data are that thread's.
+ *  - Its body must not suspend the fiber driving it: inside a generator,
+ *    weft's suspending calls (weft_yield, joins, sleeps, I/O, channels,
+ *    locks) return -EPERM, or do nothing if they return void. Calls that
+ *    never suspend (weft_spawn, the try variants, other generators) work.
+ *  - Drive a generator from one context at a time. Between sends it may
+ *    move: a fiber may send, migrate to another worker and send again,
+ *    or hand the generator to another fiber or thread (through a channel,
+ *    a join, a lock). Concurrent calls on one generator are a data race;
+ *    the -EBUSY below is for a generator resuming itself, not for that.
+ *  - A body may create and drive other generators (nesting); each
+ *    generator returns to whichever context resumed it last.
+ *  - Stacks come from the same pool as fibers' (a guard page, or a
+ *    canary-checked gap; see "Guard pages and the map budget"), but an
+ *    overflow is not named: running into the guard page is a plain
+ *    SIGSEGV, and an unguarded stack's overflow stops the process with
+ *    "weft: a generator overflowed its stack" when the generator next
+ *    yields, returns or is freed.
+ */
+
+/*
+ * What weft_gen_yield() returns when the generator is being closed
+ * (Python's GeneratorExit): the address of an object inside weft, so no
+ * value a program sends can be equal to it. The body must then clean up
+ * and return; its return value is discarded.
+ */
+WEFT_API extern const char weft_gen_exit_marker;
+#define WEFT_GEN_EXIT ((void *)(uintptr_t)&weft_gen_exit_marker)
+
+/*
+ * A new generator in state CREATED that will run fn(g, arg) on a stack of
+ * @stack_size bytes (0: WEFT_STACK_DEFAULT; rounded up as for fibers).
+ * Nothing runs until the first weft_gen_send(). Stores it in *out.
+ * Returns 0, -EINVAL (@out or @fn is NULL, or stack_size is above
+ * 1 GiB) or -ENOMEM. Any thread, inside or outside weft_run().
+ */
+WEFT_API int weft_gen_new(weft_gen **out, void *(*fn)(weft_gen *g, void *arg),
+			  void *arg, size_t stack_size);
+
+/*
+ * Resume @g with @in: the first send starts fn, later ones make the
+ * pending weft_gen_yield() return @in (Python's gen.send(in); next(gen)
+ * is a send of NULL). Runs @g until it yields or returns and stores what
+ * it yielded, or fn's return value, in *out (@out may be NULL).
+ * Returns:
+ *    0       it yielded; @g is SUSPENDED;
+ *    1       fn returned; @g is CLOSED and its stack already freed;
+ *   -EINVAL  @in is not NULL on the first send (Python's TypeError
+ *            "can't send non-None value to a just-started generator";
+ *            @g stays CREATED), @in is WEFT_GEN_EXIT, or @g is NULL;
+ *   -EBUSY   @g is RUNNING (it is sending to itself, or a generator it
+ *            runs is; Python's ValueError "generator already executing");
+ *   -EPIPE   @g is CLOSED (Python's StopIteration).
+ * On an error *out is left alone. Any context; not a yield point.
+ */
+WEFT_API int weft_gen_send(weft_gen *g, void *in, void **out);
+
+/*
+ * Suspend @g, handing @value to its sender as *out, and return what the
+ * next weft_gen_send() passes in, or WEFT_GEN_EXIT if @g is being closed
+ * (then clean up and return from fn). Called anywhere but @g's own
+ * running body (a wrong or NULL generator, a generator's sender, a plain
+ * thread), it does nothing and returns WEFT_GEN_EXIT.
+ * Inside @g's body only.
+ */
+WEFT_API void *weft_gen_yield(weft_gen *g, void *value);
+
+/*
+ * Python's "yield from sub" inside @g's body: run @sub to its end,
+ * passing each value it yields out through @g and each value sent into
+ * @g on to @sub (the first resume of @sub is a send of NULL, as Python's
+ * next()), and return @sub's return value. @sub is CREATED or SUSPENDED;
+ * the caller keeps owning it and frees it afterwards.
+ * If @g is closed meanwhile, @sub is closed first, then WEFT_GEN_EXIT is
+ * returned (clean up and return from fn).
+ * A CLOSED @sub gives NULL at once, as yield from an exhausted generator
+ * gives None. WEFT_GEN_EXIT, without running anything, if @sub is NULL,
+ * is @g or is RUNNING (an enclosing generator), or if the caller is not
+ * @g's own running body.
+ * Inside @g's body only.
+ */
+WEFT_API void *weft_gen_yield_from(weft_gen *g, weft_gen *sub);
+
+/*
+ * Python's gen.close(). CREATED: becomes CLOSED without running fn.
+ * SUSPENDED: resumed so that its pending weft_gen_yield() returns
+ * WEFT_GEN_EXIT; once fn returns @g is CLOSED (its return value is
+ * discarded). CLOSED: nothing to do. A closed generator's stack is freed
+ * at once; the handle stays valid until weft_gen_free().
+ * Returns 0, or:
+ *   -EINVAL  fn yielded again instead of returning (Python's
+ *            RuntimeError "generator ignored GeneratorExit"): @g stays
+ *            SUSPENDED at that new yield; or @g is NULL;
+ *   -EBUSY   @g is RUNNING.
+ * Any context; not a yield point.
+ */
+WEFT_API int weft_gen_close(weft_gen *g);
+
+/* @g's state (inspect.getgeneratorstate); CLOSED for NULL. Any context. */
+WEFT_API enum weft_gen_state weft_gen_state(const weft_gen *g);
+
+/*
+ * Free @g. A SUSPENDED generator is closed first, as Python's finaliser
+ * does, so its cleanup runs; if it ignores the exit it is freed where it
+ * yielded, its remaining cleanup never run. Never free a RUNNING
+ * generator (from its own body, say): that does nothing. NULL is a no-op.
+ * Any context; not a yield point.
+ */
+WEFT_API void weft_gen_free(weft_gen *g);
 
 /* Statistics ------------------------------------------------------------ */
 

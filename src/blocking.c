@@ -101,14 +101,14 @@ static bool queue_job(struct fiber *self, void *arg)
 
 int weft_blocking(void *(*fn)(void *), void *arg, void **result)
 {
-	struct worker *w = weft__worker_self();
+	struct worker *w = weft__may_suspend();
 	struct fiber *f;
 	struct job j;
 	int err = 0;
 
 	if (!fn)
 		return -EINVAL;
-	if (!w || !w->cur)
+	if (!w)
 		return -EPERM;
 	/* Make sure at least one thread exists before parking: a job must
 	 * never be queued with nobody to run it. */
@@ -126,10 +126,10 @@ int weft_blocking(void *(*fn)(void *), void *arg, void **result)
 	j.fn = fn;
 	j.arg = arg;
 	j.result = NULL;
-	j.token = weft__park_token();
+	j.token = weft__park_token(w);
 	/* Not cancellable: see the top of the file. */
 	ck_pr_store_ptr(&f->wait_owner, WAIT_NO_CANCEL);
-	weft__park(queue_job, &j);
+	weft__park(w, queue_job, &j);
 	ck_pr_store_ptr(&f->wait_owner, NULL);
 	if (result)
 		*result = j.result;

@@ -200,6 +200,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	/* cancel_queued is not reset: a stale inbox entry may still hold
 	 * the record; its owner clears it when it drains the inbox. */
 	f->deadline_ns = WEFT_FOREVER;
+	f->gen_depth = 0;
 	f->owned = NULL;
 	f->wait_owner = NULL;
 	f->join_word = detached ? JOIN_DETACHED : 0;
@@ -371,13 +372,13 @@ static bool publish_joiner(struct fiber *self, void *arg)
 
 int weft_join(weft_fiber *h, void **result)
 {
-	struct worker *w = weft__worker_self();
+	struct worker *w = weft__may_suspend();
 	struct join_wait jw;
 	struct fiber *self, *f;
 	uint64_t old;
 	int res;
 
-	if (!w || !w->cur)
+	if (!w)
 		return -EPERM;
 	self = w->cur;
 	f = weft__fiber_lookup(h);
@@ -398,21 +399,26 @@ int weft_join(weft_fiber *h, void **result)
 	}
 	if (old == 0) {
 		jw.target = f;
-		jw.token = weft__park_token();
-		res = weft__park(publish_joiner, &jw);
+		jw.token = weft__park_token(w);
+		res = weft__park(w, publish_joiner, &jw);
 		/* Cancelled: take the token back unless the fiber ended. */
 		if (res == -ECANCELED &&
 		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | jw.token, 0))
 			return -ECANCELED;
 		w = weft__worker_self();
 	}
+	weft__fiber_reap(w, f, result);
+	return 0;
+}
+
+void weft__fiber_reap(struct worker *w, struct fiber *f, void **result)
+{
 	/* Pairs with the release in weft__fiber_finish(). */
 	weft__hb_acquire(f);
 	weft_assert(ck_pr_load_64(&f->join_word) & JOIN_DONE);
 	if (result)
 		*result = f->result;
 	record_free(w, f);
-	return 0;
 }
 
 int weft_detach(weft_fiber *h)
@@ -446,19 +452,22 @@ int weft_detach(weft_fiber *h)
 void weft__fiber_try_cancel(struct fiber *f)
 {
 	unsigned cur = ck_pr_load_uint(&f->park_word);
+	struct worker *owner;
 
 	if ((cur & PARK_STATE_MASK) != FIBER_PARKED)
 		return;
 	/* PARKED before wait_owner: both were written before the park CAS
 	 * that published PARKED. */
 	ck_pr_fence_load();
+	/* Read once: the fiber may wake and park elsewhere meanwhile. */
+	owner = ck_pr_load_ptr(&f->wait_owner);
 	/* A wait owned by a worker (I/O, a timer) is ended by its owner;
-	 * a blocking-pool call is not ended early at all (the request stays
-	 * pending for the next suspension). */
-	if (ck_pr_load_ptr(&f->wait_owner) == WAIT_NO_CANCEL)
+	 * a blocking-pool call or a mutex lock is not ended early at all
+	 * (the request stays pending for the next suspension). */
+	if (owner == WAIT_NO_CANCEL)
 		return;
-	if (ck_pr_load_ptr(&f->wait_owner)) {
-		weft__owned_cancel(f);
+	if (owner) {
+		weft__owned_cancel(f, owner);
 		return;
 	}
 	/* Same arbitration as weft__ready(); full barrier. */

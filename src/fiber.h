@@ -50,6 +50,8 @@ struct fiber {
 	int wake_res;		/* written by the waker that won park_word  */
 	bool is_main;		/* weft_run's first fiber                   */
 	int64_t deadline_ns;	/* weft_set_deadline(); WEFT_FOREVER if none */
+	unsigned gen_depth;	/* generators it is running right now (gen.c);
+				 * a fiber inside one must not suspend       */
 
 	/*
 	 * The worker-owned wait (I/O, timer) the fiber is parked in, and its
@@ -115,6 +117,13 @@ void weft__fiber_try_cancel(struct fiber *f);
  * park already claimed and does nothing.
  */
 struct fiber *weft__fiber_claim_joiner(struct fiber *f);
+
+/*
+ * Finish a join: the caller holds the claim (JOIN_CLAIMED) of @f, which
+ * has ended (JOIN_DONE). Store its result in *result (if not NULL) and
+ * free the record. Worker @w's fiber only.
+ */
+void weft__fiber_reap(struct worker *w, struct fiber *f, void **result);
 
 /* Post-switch work for a fiber that ended; runs on the next context. */
 void weft__fiber_finish(struct worker *w, struct fiber *f);

@@ -43,6 +43,7 @@
 #include "fiber.h"
 #include "io.h"
 #include "scheduler.h"
+#include "waitq.h"
 
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/memcheck.h>
@@ -59,11 +60,11 @@ int weft__owned_wait(struct worker *w, struct owned_wait *ow)
 
 	ow->owner = w;
 	ow->cancelled = false;
-	ow->token = weft__park_token();
+	ow->token = weft__park_token(w);
 	/* Read by cancellers after PARKED; the park CAS orders these. */
 	f->owned = ow;
 	ck_pr_store_ptr(&f->wait_owner, w);
-	weft__park(NULL, NULL);
+	weft__park(w, NULL, NULL);
 	/* The owner ended the wait: nobody refers to @ow any more. */
 	ck_pr_store_ptr(&f->wait_owner, NULL);
 	f->owned = NULL;
@@ -111,15 +112,19 @@ static struct fiber *inbox_take(struct worker *w)
 	return ck_pr_fas_ptr(&w->inbox, NULL);
 }
 
-void weft__owned_cancel(struct fiber *f)
+void weft__owned_cancel(struct fiber *f, struct worker *owner)
 {
-	struct worker *owner = ck_pr_load_ptr(&f->wait_owner);
-
-	if (!owner)
+	/* @owner was read once by the caller: the fiber may have moved on
+	 * to another wait since, even one nobody may end early. A stale
+	 * owner is harmless (drain_inbox() checks); these are not. */
+	if (!owner || owner == WAIT_NO_CANCEL)
 		return;
 	/* Atomic RMW: the fiber is in at most one inbox at a time. */
 	if (!ck_pr_cas_uint(&f->cancel_queued, 0, 1))
 		return;
+	/* Pairs with the release in drain_inbox(): the last owner has
+	 * read cancel_next before we write it. */
+	weft__hb_acquire(&f->cancel_queued);
 	inbox_push(owner, f);
 	weft__worker_signal(owner);
 }
@@ -133,7 +138,9 @@ static void cancel_here(struct worker *w, struct fiber *f)
 	/* Consumed by the wait it ends. */
 	ck_pr_store_uint(&f->cancel_req, 0);
 	if (ow->is_timer) {
+		spin_lock(&w->timers_lock);
 		weft__timer_del(&w->timers, &ow->timer);
+		spin_unlock(&w->timers_lock);
 		weft__io_complete(w, ow, -ECANCELED);
 		return;
 	}
@@ -161,6 +168,7 @@ static void drain_inbox(struct worker *w)
 		next = f->cancel_next;
 		/* Full barrier: leave the inbox before looking at the wait,
 		 * so a new request either sees 0 here or is handled below. */
+		weft__hb_release(&f->cancel_queued);
 		ck_pr_fas_uint(&f->cancel_queued, 0);
 		pw = ck_pr_load_uint(&f->park_word);
 		if ((pw & PARK_STATE_MASK) == FIBER_PARKED &&
@@ -181,33 +189,19 @@ static void drain_inbox(struct worker *w)
 bool weft__owned_pending(struct worker *w)
 {
 	/* A racy peek at the inbox; drain_inbox() takes it properly. */
-	return w->io_inflight || w->io_unsubmitted || w->timers.n ||
+	return w->io_inflight || w->io_unsubmitted ||
+	       ck_pr_load_uint(&w->timers.n) ||
 	       w->backlog_n || ck_pr_load_ptr(&w->inbox);
 }
 
 void weft__owned_poll(struct worker *w)
 {
-	struct timer *t;
-	int64_t now;
-
 	/* A racy peek; drain_inbox() takes the stack atomically. */
 	if (ck_pr_load_ptr(&w->inbox))
 		drain_inbox(w);
-	if (w->timers.n) {
-		/* No more than the run queue holds, so that none spills to
-		 * the global queue and sleepers resume in deadline order;
-		 * the rest fire on the next pass, as soon as these ran. */
-		unsigned room = WEFT_RUNQ_SIZE - weft__runq_len(&w->rq);
-
-		now = (int64_t)weft_now_ns();
-		while (room-- > 0 &&
-		       (t = weft__timer_pop_expired(&w->timers, now))) {
-			struct owned_wait *ow =
-				container_of(t, struct owned_wait, timer);
-
-			weft__io_complete(w, ow, ow->expiry_res);
-		}
-	}
+	/* A racy peek too; the heap is read under its lock. */
+	if (ck_pr_load_uint(&w->timers.n))
+		weft__timers_fire(w);
 	if (w->io_inflight || w->io_unsubmitted || w->backlog_n)
 		weft__worker_poll(w, false, 0);
 }
@@ -228,10 +222,10 @@ struct io_call {
  */
 static struct io_uring_sqe *io_begin(struct io_call *c)
 {
-	struct worker *w = weft__worker_self();
+	struct worker *w = weft__may_suspend();
 	struct fiber *f;
 
-	if (!w || !w->cur) {
+	if (!w) {
 		c->err = -EPERM;
 		return NULL;
 	}
@@ -473,10 +467,12 @@ int weft_poll(int fd, short events, int64_t timeout_ns)
 	f = c.w->cur;
 	saved = f->deadline_ns;
 	if (timeout_ns >= 0) {
-		int64_t t = (int64_t)weft_now_ns() + timeout_ns;
+		int64_t now = (int64_t)weft_now_ns();
+		/* A timeout too far off to add is no limit at all. */
+		int64_t t = timeout_ns <= INT64_MAX - now ? now + timeout_ns :
+							    WEFT_FOREVER;
 
-		if (saved == WEFT_FOREVER || t < saved)
-			f->deadline_ns = t;
+		f->deadline_ns = deadline_min(saved, t);
 	}
 	io_uring_prep_poll_add(sqe, fd, (unsigned)(unsigned short)events);
 	res = io_run(&c, sqe);

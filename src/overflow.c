@@ -127,7 +127,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 	struct fiber *f = w ? w->cur : NULL;
 	struct timespec grace = { 0, 50 * 1000 * 1000 };
 
-	if (f && f->stack) {
+	/* Inside a generator the fiber runs on the generator's stack
+	 * (gen.c), which these checks know nothing about. */
+	if (f && f->stack && !f->gen_depth) {
 		if (weft__stack_fault_is_overflow(f->stack, si->si_addr))
 			report_and_abort(f, "fault in the guard page at",
 					 si->si_addr);

@@ -31,7 +31,7 @@
  *      busy worker with any of them pending comes here every 61st
  *      schedule;
  *   6. steal half of a random victim's queue, trying every worker, and
- *      keep searching for up to 20 us (leaving other workers' LIFO
+ *      keep searching for up to 50 us (leaving other workers' LIFO
  *      slots alone for the first 3 us) before giving up;
  *   7. park: announce idleness, re-check every queue, sleep in the ring.
  *
@@ -65,6 +65,14 @@
  * token from the wait structure when it resumes. Go's gopark(unlockf) is
  * the model; the sequence number is what lets weft cancel waits, which Go
  * does not.
+ *
+ * Every wait builds on this. Channels, select and the locks keep their
+ * waiters in spinlocked queues (waitq.h): the unlock callback releases
+ * the queue's lock, and a waker claims a park (weft__claim_park) before
+ * it moves data or hands over a lock, so a waiter that a canceller or a
+ * timer got first is simply skipped. A timed park (time.c) adds a timer
+ * to the worker's heap as one more waker racing for the park. I/O and
+ * sleeps are waits owned by a worker instead (io.c), ended only by it.
  *
  * Waking workers. A worker that makes work ready wakes one idle worker,
  * unless some worker is already spinning (looking for work): that one will
@@ -474,17 +482,16 @@ void weft__exit_current(struct worker *w)
 
 /* Parking ------------------------------------------------------------- */
 
-weft_token weft__park_token(void)
+weft_token weft__park_token(struct worker *w)
 {
-	struct fiber *f = weft__worker_self()->cur;
+	struct fiber *f = w->cur;
 
 	f->park_seq = (f->park_seq + 1) & PARK_SEQ_MASK;
 	return fiber_token(f, f->park_seq);
 }
 
-int weft__park(weft_unlock_fn unlock, void *arg)
+int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg)
 {
-	struct worker *w = weft__worker_self();
 	struct fiber *f = w->cur;
 
 	weft_assert(f);
@@ -535,12 +542,21 @@ bool weft__ready(weft_token token, int res)
 
 /* Yield --------------------------------------------------------------- */
 
-void weft_yield(void)
+struct worker *weft__may_suspend(void)
 {
 	struct worker *w = weft__worker_self();
+
+	if (!w || !w->cur || w->cur->gen_depth)
+		return NULL;
+	return w;
+}
+
+void weft_yield(void)
+{
+	struct worker *w = weft__may_suspend();
 	struct fiber *f;
 
-	if (!w || !w->cur)
+	if (!w)
 		return;
 	f = w->cur;
 	/* Nothing else to run and nothing for the sched ctx to look at

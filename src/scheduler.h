@@ -74,10 +74,17 @@ struct worker {
 	bool idle;			/* on the idle list                 */
 	struct worker *idle_next;	/* idle-list link                   */
 
-	/* I/O and timers; owner only. See io.c and time.c. */
+	/* I/O; owner only. See io.c. */
 	unsigned io_inflight;		/* completions the kernel owes us   */
 	unsigned io_unsubmitted;	/* SQEs prepared, not yet submitted */
-	struct timer_heap timers;	/* sleeping fibers' deadlines       */
+
+	/* Sleeping fibers' deadlines and timed parks' timers. Added and
+	 * fired by the owner; a fiber whose timed park was ended by a
+	 * waker removes its own timer, from whatever worker it resumed on.
+	 * So the heap is guarded by timers_lock (waitq.h's spinlock);
+	 * uncontended, except for those removals. See time.c. */
+	unsigned timers_lock;
+	struct timer_heap timers;
 
 	/* Cancel requests for waits this worker owns (an SQE in flight, a
 	 * timer in its heap): a stack of fibers linked through cancel_next.
@@ -133,6 +140,14 @@ extern struct sched weft__sched;
 struct worker *weft__worker_self(void);
 void weft__worker_set_self(struct worker *w);
 
+/*
+ * The calling worker if the caller is a fiber allowed to suspend here,
+ * else NULL: outside a fiber, or inside a generator body the fiber drives
+ * (it runs on the generator's stack; see gen.c). Every yield point checks
+ * this first and returns -EPERM (or, if void, does nothing) on NULL.
+ */
+struct worker *weft__may_suspend(void);
+
 /* The scheduler loop of @w; returns when the runtime stops. */
 void weft__worker_loop(struct worker *w);
 
@@ -146,13 +161,14 @@ void weft__worker_loop(struct worker *w);
 typedef uint64_t weft_token;
 
 /*
- * Start a park of the calling fiber and return its token, to be put where
- * a waker will find it before calling weft__park(). Fiber context only.
+ * Start a park of the fiber running on @w (the caller's worker) and
+ * return its token, to be put where a waker will find it before calling
+ * weft__park(). Fiber context only.
  */
-weft_token weft__park_token(void);
+weft_token weft__park_token(struct worker *w);
 
 /*
- * Park the calling fiber. The caller has made it findable by a waker
+ * Park the calling fiber, which runs on @w. The caller has made it findable by a waker
  * (put it in a wait queue under a lock, say) but must not let a waker act
  * before the fiber is off its stack, so it passes @unlock: it runs right
  * after the switch, on the next context, and releases the lock or
@@ -164,7 +180,7 @@ weft_token weft__park_token(void);
  * weft__ready(), or -ECANCELED after weft_cancel() or at shutdown.
  * Fiber context only. Yield point.
  */
-int weft__park(weft_unlock_fn unlock, void *arg);
+int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg);
 
 /*
  * Make the fiber parked under @token runnable; weft__park() returns @res
@@ -241,11 +257,18 @@ void weft__owned_poll(struct worker *w);
 /* True if @w has owned waits, queued SQEs or cancel requests to look at. */
 bool weft__owned_pending(struct worker *w);
 
-/* Ask the owner of @f's owned wait to cancel it. Any thread. */
-void weft__owned_cancel(struct fiber *f);
+/*
+ * Ask @owner, which @f's wait_owner named when the caller read it once,
+ * to cancel @f's owned wait; nothing if @owner is NULL or
+ * WAIT_NO_CANCEL. Any thread.
+ */
+void weft__owned_cancel(struct fiber *f, struct worker *owner);
 
 /* Nanoseconds until @w's earliest timer, 0 if due, WEFT_FOREVER if none. */
 int64_t weft__timer_timeout(struct worker *w);
+
+/* End the waits of @w's expired timers. Owner, sched ctx (time.c). */
+void weft__timers_fire(struct worker *w);
 
 /* The blocking pool's life (blocking.c). */
 void weft__blocking_init(unsigned max_threads);

@@ -1,11 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Time: the clock, sleeping, and per-fiber deadlines. A sleeping fiber
- * parks in an owned wait whose timer sits in its worker's heap (timer.c);
- * the worker fires expired timers in its scheduler context and bounds its
- * ring wait by the earliest one, so a sleep costs no kernel timer.
- * Cancellation of a sleep goes through the owner like any owned wait
- * (io.c). Deadlines are a field of the fiber read by io.c and here.
+ * Time: the clock, sleeping, timed parks, and per-fiber deadlines.
+ *
+ * Every timer sits in a worker's heap (timer.c); the worker fires expired
+ * timers in its scheduler context and bounds its ring wait by the
+ * earliest one, so no wait costs a kernel timer. Two kinds:
+ *  - A sleep parks in an owned wait (io.h) whose timer only the owner
+ *    ends: it fires, or a cancellation request reaches the owner (io.c).
+ *  - A timed park (weft__park_until) waits in some wait queue (waitq.h)
+ *    that any thread may wake, with a timer as a backstop. The timer
+ *    holds the park's token; firing it is one more waker racing for the
+ *    park, and a timer that loses does nothing. The fiber, whoever woke
+ *    it, removes the timer before it returns, if it is still queued:
+ *    from the worker it resumed on, which may not be the owner. Hence
+ *    the heap's lock. The owner reads a timer only under that lock, so
+ *    once the fiber has removed it (under the lock), nobody touches the
+ *    record on its stack again.
+ * Deadlines are a field of the fiber read by io.c, waitq users and here.
  */
 #include <errno.h>
 #include <time.h>
@@ -13,6 +24,7 @@
 #include "fiber.h"
 #include "io.h"
 #include "scheduler.h"
+#include "waitq.h"
 
 uint64_t weft_now_ns(void)
 {
@@ -24,12 +36,12 @@ uint64_t weft_now_ns(void)
 
 int weft_sleep_until(int64_t deadline_ns)
 {
-	struct worker *w = weft__worker_self();
+	struct worker *w = weft__may_suspend();
 	struct owned_wait ow;
 	struct fiber *f;
 	int err;
 
-	if (!w || !w->cur)
+	if (!w)
 		return -EPERM;
 	f = w->cur;
 	ow.is_timer = true;
@@ -41,8 +53,10 @@ int weft_sleep_until(int64_t deadline_ns)
 		deadline_ns = f->deadline_ns;
 		ow.expiry_res = -ETIMEDOUT;
 	}
-	weft__timer_init(&ow.timer);
+	weft__timer_init(&ow.timer, TIMER_OWNED);
+	spin_lock(&w->timers_lock);
 	err = weft__timer_add(&w->timers, &ow.timer, deadline_ns);
+	spin_unlock(&w->timers_lock);
 	if (err)
 		return err;
 	return weft__owned_wait(w, &ow);
@@ -71,11 +85,86 @@ int64_t weft_set_deadline(int64_t deadline_ns)
 
 int64_t weft__timer_timeout(struct worker *w)
 {
-	struct timer *t = weft__timer_first(&w->timers);
-	int64_t now;
+	struct timer *t;
+	int64_t first, now;
 
-	if (!t)
+	spin_lock(&w->timers_lock);
+	t = weft__timer_first(&w->timers);
+	first = t ? t->deadline_ns : WEFT_FOREVER;
+	spin_unlock(&w->timers_lock);
+	if (first == WEFT_FOREVER)
 		return WEFT_FOREVER;
 	now = (int64_t)weft_now_ns();
-	return t->deadline_ns > now ? t->deadline_ns - now : 0;
+	return first > now ? first - now : 0;
+}
+
+/* Timed parks ----------------------------------------------------------- */
+
+/* A timed park's timer; on the parked fiber's stack. */
+struct park_timer {
+	struct timer timer;
+	weft_token token;	/* the park it may end                  */
+};
+
+int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
+		     int64_t deadline_ns)
+{
+	struct fiber *f = w->cur;
+	struct park_timer pt;
+	int res, err;
+
+	deadline_ns = deadline_min(deadline_ns, f->deadline_ns);
+	if (deadline_ns == WEFT_FOREVER)
+		return weft__park(w, unlock, arg);
+	weft__timer_init(&pt.timer, TIMER_PARK);
+	pt.token = fiber_token(f, f->park_seq);
+	spin_lock(&w->timers_lock);
+	err = weft__timer_add(&w->timers, &pt.timer, deadline_ns);
+	spin_unlock(&w->timers_lock);
+	if (err) {
+		/* Not parked: a waker that finds the token cannot claim a
+		 * running fiber and skips it, as it skips a cancelled one. */
+		if (unlock)
+			unlock(f, arg);
+		return err;
+	}
+	res = weft__park(w, unlock, arg);
+	/* @w is the owner of the timer, not necessarily ours any more. */
+	spin_lock(&w->timers_lock);
+	weft__timer_del(&w->timers, &pt.timer);
+	spin_unlock(&w->timers_lock);
+	return res;
+}
+
+void weft__timers_fire(struct worker *w)
+{
+	/* No more than the run queue holds, so that none spills to the
+	 * global queue and sleepers resume in deadline order; the rest
+	 * fire on the next pass, as soon as these ran. */
+	unsigned room = WEFT_RUNQ_SIZE - weft__runq_len(&w->rq);
+	int64_t now = (int64_t)weft_now_ns();
+	struct timer *t;
+
+	spin_lock(&w->timers_lock);
+	while (room > 0 && (t = weft__timer_pop_expired(&w->timers, now))) {
+		struct fiber *f;
+
+		if (t->kind == TIMER_OWNED) {
+			struct owned_wait *ow =
+				container_of(t, struct owned_wait, timer);
+
+			weft__io_complete(w, ow, ow->expiry_res);
+			room--;
+			continue;
+		}
+		/* A waker may have won already; then the fiber is on its
+		 * way to take the lock and find its timer gone. */
+		f = weft__claim_park(container_of(t, struct park_timer,
+						  timer)->token, -ETIMEDOUT);
+		if (f) {
+			weft__enqueue_local(w, f);
+			room--;
+		}
+	}
+	spin_unlock(&w->timers_lock);
 }

@@ -13,11 +13,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A timer, embedded in whatever waits for it. Owner worker only. */
+/* What a timer ends when it fires. */
+enum timer_kind {
+	TIMER_OWNED,		/* an owned wait (io.h): a sleep           */
+	TIMER_PARK,		/* a park any waker may end (time.c)       */
+};
+
+/*
+ * A timer, embedded in whatever waits for it. Touched only under the
+ * heap's lock (see struct worker): by the owner worker, and by a fiber
+ * removing the timer of its own timed park, from any worker.
+ */
 struct timer {
 	int64_t deadline_ns;	/* absolute, CLOCK_MONOTONIC              */
 	uint64_t seq;		/* insertion order, breaks deadline ties  */
 	unsigned idx;		/* position in the heap; TIMER_IDLE if none */
+	enum timer_kind kind;
 };
 
 #define TIMER_IDLE (~0u)
@@ -36,9 +47,10 @@ void weft__timer_heap_init(struct timer_heap *h);
 void weft__timer_heap_fini(struct timer_heap *h);
 
 /* Mark @t as in no heap (call once before first use). */
-static inline void weft__timer_init(struct timer *t)
+static inline void weft__timer_init(struct timer *t, enum timer_kind kind)
 {
 	t->idx = TIMER_IDLE;
+	t->kind = kind;
 }
 
 static inline bool weft__timer_queued(const struct timer *t)

@@ -71,11 +71,11 @@ static void foreign_main(void *arg)
 	uint64_t c0, w0;
 	void *ok;
 
-	e.token = weft__park_token();
+	e.token = weft__park_token(weft__worker_self());
 	pthread_create(&t, NULL, fire_when_published, &e);
 	c0 = cpu_ns();
 	w0 = now_ns();
-	r->park_rc = weft__park(publish, &e);
+	r->park_rc = weft__park(weft__worker_self(), publish, &e);
 	r->wall_parked_ns = now_ns() - w0;
 	r->cpu_while_parked_ns = cpu_ns() - c0;
 	pthread_join(t, &ok);
@@ -110,8 +110,8 @@ static int refused_rc = -1;
 static void refuse_main(void *arg)
 {
 	(void)arg;
-	weft__park_token();
-	refused_rc = weft__park(refuse, NULL);
+	weft__park_token(weft__worker_self());
+	refused_rc = weft__park(weft__worker_self(), refuse, NULL);
 }
 
 static void test_park_called_off_by_unlock_resumes_with_zero(void **state)
@@ -143,11 +143,11 @@ static void idle_main(void *arg)
 	pthread_t t;
 	uint64_t c0, w0;
 
-	e.token = weft__park_token();
+	e.token = weft__park_token(weft__worker_self());
 	pthread_create(&t, NULL, fire_later, &e);
 	c0 = cpu_ns();
 	w0 = now_ns();
-	r->park_rc = weft__park(publish, &e);
+	r->park_rc = weft__park(weft__worker_self(), publish, &e);
 	r->wall_parked_ns = now_ns() - w0;
 	r->cpu_while_parked_ns = cpu_ns() - c0;
 	pthread_join(t, NULL);
@@ -249,8 +249,8 @@ static void *park_then_flag(void *arg)
 {
 	struct event *e = arg;
 
-	e->token = weft__park_token();
-	weft__park(publish, e);
+	e->token = weft__park_token(weft__worker_self());
+	weft__park(weft__worker_self(), publish, e);
 	__atomic_store_n(&global_ran, 1, __ATOMIC_RELEASE);
 	return NULL;
 }

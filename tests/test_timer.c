@@ -83,7 +83,7 @@ static void init_all(struct timer *t, unsigned n)
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		weft__timer_init(&t[i]);
+		weft__timer_init(&t[i], TIMER_OWNED);
 }
 
 /* Pop every timer (none may be left unexpired) and count them. */
@@ -109,7 +109,7 @@ static void test_timer_empty_heap(void **state)
 
 	(void)state;
 	weft__timer_heap_init(&h);
-	weft__timer_init(&t);
+	weft__timer_init(&t, TIMER_OWNED);
 	assert_null(h.v);
 	assert_int_equal(h.n, 0);
 	assert_null(weft__timer_first(&h));
@@ -277,7 +277,7 @@ static void test_timer_del_only_timer(void **state)
 
 	(void)state;
 	weft__timer_heap_init(&h);
-	weft__timer_init(&t);
+	weft__timer_init(&t, TIMER_OWNED);
 	assert_int_equal(weft__timer_add(&h, &t, 1), 0);
 	weft__timer_del(&h, &t);
 	assert_false(weft__timer_queued(&t));
@@ -294,7 +294,7 @@ static void test_timer_del_idle_is_noop(void **state)
 
 	(void)state;
 	fill(&h, t, 5);
-	weft__timer_init(&idle);
+	weft__timer_init(&idle, TIMER_OWNED);
 	weft__timer_del(&h, &idle);
 	assert_int_equal(h.n, 5);
 	check_heap(&h);
@@ -421,7 +421,7 @@ static void test_timer_add_queued_aborts(void **state)
 		if (!freopen("/dev/null", "w", stderr))
 			_exit(2);
 		weft__timer_heap_init(&h);
-		weft__timer_init(&t);
+		weft__timer_init(&t, TIMER_OWNED);
 		if (weft__timer_add(&h, &t, 1) != 0)
 			_exit(3);
 		weft__timer_add(&h, &t, 2);

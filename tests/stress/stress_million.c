@@ -216,9 +216,9 @@ static void *gate_waiter(void *arg)
 		__atomic_fetch_add(&res.no_room, 1, __ATOMIC_RELAXED);
 		return arg;
 	}
-	token = weft__park_token();
+	token = weft__park_token(weft__worker_self());
 	g->tokens[g->nr++] = token;
-	r = weft__park(gate_unlock_parked, g);
+	r = weft__park(weft__worker_self(), gate_unlock_parked, g);
 	if (r != GATE_WAKE_RES &&
 	    __atomic_fetch_add(&res.bad_wakes, 1, __ATOMIC_RELAXED) == 0)
 		__atomic_store_n(&res.first_bad_wake, r, __ATOMIC_RELAXED);

@@ -52,10 +52,10 @@ static bool publish_token(struct fiber *f, void *arg)
 static void wait_baton(struct member *m)
 {
 	for (;;) {
-		struct publication p = { m, weft__park_token() };
+		struct publication p = { m, weft__park_token(weft__worker_self()) };
 		int rc;
 
-		rc = weft__park(publish_token, &p);
+		rc = weft__park(weft__worker_self(), publish_token, &p);
 		if (rc == 0)
 			return;
 		m->cancelled++;

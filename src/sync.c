@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Locks and friends that park fibers: mutex, condition variable, wait
+ * group, semaphore, once. Each is a wait queue (waitq.h) plus a little
+ * state; the waiting and waking protocol is the one described there.
+ *
+ * The mutex follows Go's sync.Mutex. Its state word holds LOCKED,
+ * STARVING and the number of queued waiters; the queue itself is guarded
+ * by the mutex's spinlock. In normal mode an unlock frees the lock and
+ * wakes the first waiter, which then competes with fibers arriving
+ * meanwhile (a running fiber usually wins: no switch is needed, which is
+ * what makes the lock fast under contention); a waiter that loses goes
+ * back to the front of the queue. Once a waiter has waited over
+ * STARVE_NS, it sets STARVING: from then on an unlock hands the lock
+ * straight to the first waiter (LOCKED never clears) and newcomers
+ * queue behind, so nobody starves. Handoff mode ends when the waiter
+ * served had waited less than STARVE_NS or was the last. Invariants:
+ * STARVING implies LOCKED; the waiter count equals the queue length
+ * whenever the spinlock is free.
+ *
+ * Locking a mutex is not a cancellation point (the fiber parks as
+ * WAIT_NO_CANCEL, like a blocking-pool call): code between lock and
+ * unlock need not handle a lock that failed. The other waits are
+ * cancellable and bounded by the fiber's deadline.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fiber.h"
+#include "waitq.h"
+
+#define M_LOCKED 1u
+#define M_STARVING 2u
+#define M_WAITER 4u		/* one waiter in the count */
+#define STARVE_NS 1000000	/* Go's starvationThresholdNs */
+
+#define WAKE_WOKEN 0		/* normal mode: try again             */
+#define WAKE_HANDOFF 1		/* handoff mode: the lock is yours    */
+
+/* Mutex ------------------------------------------------------------------ */
+
+void weft_mutex_init(weft_mutex *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+static inline void mutex_acquired(weft_mutex *m)
+{
+	ck_pr_fence_lock();
+	weft__hb_acquire(m);
+}
+
+int weft_mutex_trylock(weft_mutex *m)
+{
+	unsigned s = ck_pr_load_uint(&m->state);
+
+	while (!(s & M_LOCKED)) {
+		/* Full barrier on success. */
+		if (ck_pr_cas_uint_value(&m->state, s, s | M_LOCKED, &s)) {
+			mutex_acquired(m);
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+static int mutex_lock_slow(weft_mutex *m, struct worker *w)
+{
+	struct fiber *self = w->cur;
+	struct waiter me;
+	bool requeue = false;	/* woken once and lost: go first again */
+	bool starving = false;
+	uint64_t since = weft_now_ns();
+	unsigned s;
+	int res;
+
+	me.elem = NULL;
+	me.index = 0;
+	me.since_ns = since;
+	for (;;) {
+		spin_lock(&m->lock);
+		s = ck_pr_load_uint(&m->state);
+		for (;;) {
+			unsigned next;
+
+			if (!(s & M_LOCKED)) {
+				/* STARVING implies LOCKED: free means ours to
+				 * take, in either mode. */
+				if (ck_pr_cas_uint_value(&m->state, s,
+							 s | M_LOCKED, &s)) {
+					spin_unlock(&m->lock);
+					mutex_acquired(m);
+					return 0;
+				}
+				continue;
+			}
+			next = s + M_WAITER;
+			if (starving)
+				next |= M_STARVING;
+			/* Fails if it was unlocked meanwhile: look again. */
+			if (ck_pr_cas_uint_value(&m->state, s, next, &s))
+				break;
+		}
+		me.token = weft__park_token(w);
+		if (requeue)
+			waitq_push_front(&m->q, &me);
+		else
+			waitq_push(&m->q, &me);
+		/* Not cancellable; ordered before PARKED by the park CAS. */
+		ck_pr_store_ptr(&self->wait_owner, WAIT_NO_CANCEL);
+		res = weft__park(w, weft__unlock_spin, &m->lock);
+		/* We may have moved to another worker. */
+		w = weft__worker_self();
+		ck_pr_store_ptr(&self->wait_owner, NULL);
+		if (res == WAKE_HANDOFF) {
+			mutex_acquired(m);
+			return 0;
+		}
+		weft_assert(res == WAKE_WOKEN);
+		requeue = true;
+		starving = starving || weft_now_ns() - since > STARVE_NS;
+	}
+}
+
+int weft_mutex_lock(weft_mutex *m)
+{
+	struct worker *w = weft__may_suspend();
+
+	if (!w)
+		return -EPERM;
+	/* Full barrier on success. */
+	if (likely(ck_pr_cas_uint(&m->state, 0, M_LOCKED))) {
+		mutex_acquired(m);
+		return 0;
+	}
+	return mutex_lock_slow(m, w);
+}
+
+/* Handoff mode: give the lock, still LOCKED, to the first waiter. */
+static void mutex_handoff(weft_mutex *m)
+{
+	struct waiter *first;
+	struct fiber *f;
+	unsigned s, next;
+
+	spin_lock(&m->lock);
+	first = waitq_pop(&m->q);
+	/* STARVING was set by a waiter that is queued until served. */
+	weft_assert(first);
+	s = ck_pr_load_uint(&m->state);
+	do {
+		next = s - M_WAITER;
+		if (waitq_empty(&m->q) ||
+		    weft_now_ns() - first->since_ns < STARVE_NS)
+			next &= ~M_STARVING;
+	} while (!ck_pr_cas_uint_value(&m->state, s, next, &s));
+	/* The critical section happens before the next owner's. */
+	weft__hb_release(m);
+	/* Mutex waiters cannot be cancelled or time out: this wins. */
+	f = weft__claim_park(first->token, WAKE_HANDOFF);
+	weft_assert(f);
+	spin_unlock(&m->lock);
+	weft__make_runnable(f);
+}
+
+int weft_mutex_unlock(weft_mutex *m)
+{
+	unsigned s = ck_pr_load_uint(&m->state);
+	struct fiber *f = NULL;
+
+	for (;;) {
+		if (!(s & M_LOCKED))
+			return -EPERM;
+		if (s & M_STARVING) {
+			mutex_handoff(m);
+			return 0;
+		}
+		weft__hb_release(m);
+		ck_pr_fence_unlock();
+		/* Full barrier: the release, then the waiter count. */
+		if (ck_pr_cas_uint_value(&m->state, s, s & ~M_LOCKED, &s))
+			break;
+	}
+	if (s < M_WAITER)
+		return 0;
+	/* Normal mode: wake the first waiter to compete for the lock. */
+	spin_lock(&m->lock);
+	if (!waitq_empty(&m->q)) {
+		ck_pr_sub_uint(&m->state, M_WAITER);
+		f = waitq_claim_first(&m->q, WAKE_WOKEN, NULL);
+		weft_assert(f);
+	}
+	spin_unlock(&m->lock);
+	if (f)
+		weft__make_runnable(f);
+	return 0;
+}
+
+/* Condition variable ------------------------------------------------------- */
+
+void weft_cond_init(weft_cond *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+struct cond_park {
+	unsigned *lock;
+	weft_mutex *m;
+};
+
+/* Post-switch: let signallers in, then release the mutex. */
+static bool cond_unlock(struct fiber *f, void *arg)
+{
+	struct cond_park *cp = arg;
+	/* Read before the first unlock: a signal may resume the fiber on
+	 * another worker at once, and @cp is on its stack. */
+	weft_mutex *m = cp->m;
+
+	(void)f;
+	spin_unlock(cp->lock);
+	weft_mutex_unlock(m);
+	return true;
+}
+
+int weft_cond_wait_until(weft_cond *c, weft_mutex *m, int64_t deadline_ns)
+{
+	struct worker *w = weft__may_suspend();
+	struct cond_park cp = { &c->lock, m };
+	struct waiter me;
+	int res;
+
+	if (!w)
+		return -EPERM;
+	if (!(ck_pr_load_uint(&m->state) & M_LOCKED))
+		return -EPERM;
+	deadline_ns = deadline_min(deadline_ns, w->cur->deadline_ns);
+	if (deadline_ns != WEFT_FOREVER &&
+	    (int64_t)weft_now_ns() >= deadline_ns)
+		return -ETIMEDOUT;
+	me.elem = NULL;
+	me.index = 0;
+	spin_lock(&c->lock);
+	me.token = weft__park_token(w);
+	waitq_push(&c->q, &me);
+	res = weft__park_until(w, cond_unlock, &cp, deadline_ns);
+	if (res < 0) {
+		spin_lock(&c->lock);
+		if (me.linked)
+			waitq_unlink(&c->q, &me);
+		spin_unlock(&c->lock);
+	}
+	weft_mutex_lock(m);
+	return res < 0 ? res : 0;
+}
+
+int weft_cond_wait(weft_cond *c, weft_mutex *m)
+{
+	return weft_cond_wait_until(c, m, WEFT_FOREVER);
+}
+
+int weft_cond_signal(weft_cond *c)
+{
+	struct fiber *f;
+
+	spin_lock(&c->lock);
+	f = waitq_claim_first(&c->q, 0, NULL);
+	spin_unlock(&c->lock);
+	if (f)
+		weft__make_runnable(f);
+	return 0;
+}
+
+int weft_cond_broadcast(weft_cond *c)
+{
+	struct wake_list wl = { NULL };
+
+	spin_lock(&c->lock);
+	weft__waitq_claim_all(&c->q, 0, &wl);
+	spin_unlock(&c->lock);
+	weft__wake_list_run(&wl);
+	return 0;
+}
+
+/*
+ * Park on @q, whose lock the caller holds, until a waker claims the park
+ * (0), or a timer or canceller ends it (-ETIMEDOUT, -ECANCELED).
+ */
+static int queue_wait(struct worker *w, unsigned *lock,
+		      struct weft__waitq *q)
+{
+	struct waiter me;
+	int res;
+
+	if (w->cur->deadline_ns != WEFT_FOREVER &&
+	    (int64_t)weft_now_ns() >= w->cur->deadline_ns) {
+		spin_unlock(lock);
+		return -ETIMEDOUT;
+	}
+	me.elem = NULL;
+	me.index = 0;
+	me.token = weft__park_token(w);
+	waitq_push(q, &me);
+	res = weft__park_until(w, weft__unlock_spin, lock, WEFT_FOREVER);
+	if (res < 0) {
+		spin_lock(lock);
+		if (me.linked)
+			waitq_unlink(q, &me);
+		spin_unlock(lock);
+	}
+	return res < 0 ? res : 0;
+}
+
+/* Wait group ----------------------------------------------------------------- */
+
+void weft_wg_init(weft_wg *wg)
+{
+	memset(wg, 0, sizeof(*wg));
+}
+
+int weft_wg_add(weft_wg *wg, int delta)
+{
+	struct wake_list wl = { NULL };
+
+	spin_lock(&wg->lock);
+	if (wg->count + delta < 0) {
+		spin_unlock(&wg->lock);
+		return -EINVAL;
+	}
+	wg->count += delta;
+	if (wg->count == 0)
+		weft__waitq_claim_all(&wg->q, 0, &wl);
+	spin_unlock(&wg->lock);
+	weft__wake_list_run(&wl);
+	return 0;
+}
+
+int weft_wg_done(weft_wg *wg)
+{
+	return weft_wg_add(wg, -1);
+}
+
+int weft_wg_wait(weft_wg *wg)
+{
+	struct worker *w = weft__may_suspend();
+
+	if (!w)
+		return -EPERM;
+	spin_lock(&wg->lock);
+	if (wg->count == 0) {
+		spin_unlock(&wg->lock);
+		return 0;
+	}
+	return queue_wait(w, &wg->lock, &wg->q);
+}
+
+/* Semaphore --------------------------------------------------------------------- */
+
+int weft_sem_init(weft_sem *s, int64_t value)
+{
+	if (value < 0)
+		return -EINVAL;
+	memset(s, 0, sizeof(*s));
+	s->count = value;
+	return 0;
+}
+
+int weft_sem_try_acquire(weft_sem *s)
+{
+	int res = -EAGAIN;
+
+	spin_lock(&s->lock);
+	/* Units are handed to waiters directly, so a free unit means
+	 * nobody waits: taking it overtakes no one. */
+	if (s->count > 0) {
+		s->count--;
+		res = 0;
+	}
+	spin_unlock(&s->lock);
+	return res;
+}
+
+int weft_sem_acquire(weft_sem *s)
+{
+	struct worker *w = weft__may_suspend();
+
+	if (!w)
+		return -EPERM;
+	spin_lock(&s->lock);
+	if (s->count > 0) {
+		s->count--;
+		spin_unlock(&s->lock);
+		return 0;
+	}
+	/* A waker hands its unit over with the wake-up. */
+	return queue_wait(w, &s->lock, &s->q);
+}
+
+int weft_sem_release(weft_sem *s)
+{
+	struct fiber *f;
+
+	spin_lock(&s->lock);
+	f = waitq_claim_first(&s->q, 0, NULL);
+	if (!f) {
+		if (s->count == INT64_MAX) {
+			spin_unlock(&s->lock);
+			return -EOVERFLOW;
+		}
+		s->count++;
+	}
+	spin_unlock(&s->lock);
+	if (f)
+		weft__make_runnable(f);
+	return 0;
+}
+
+/* Once --------------------------------------------------------------------------- */
+
+int weft_call_once(weft_once *o, void (*fn)(void *), void *arg)
+{
+	int err;
+
+	if (ck_pr_load_uint(&o->done)) {
+		ck_pr_fence_acquire();
+		weft__hb_acquire(o);
+		return 0;
+	}
+	if (!fn)
+		return -EINVAL;
+	err = weft_mutex_lock(&o->m);
+	if (err)
+		return err;
+	if (!o->done) {
+		fn(arg);
+		weft__hb_release(o);
+		ck_pr_fence_release();
+		ck_pr_store_uint(&o->done, 1);
+	}
+	weft_mutex_unlock(&o->m);
+	return 0;
+}

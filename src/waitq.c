@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The out-of-line half of the wait queues (waitq.h): the unlock callback
+ * every primitive parks with, and waking everything a queue holds.
+ */
+#include "fiber.h"
+#include "waitq.h"
+
+bool weft__unlock_spin(struct fiber *f, void *arg)
+{
+	(void)f;
+	spin_unlock(arg);
+	return true;
+}
+
+static struct fiber *fiber_of_token(weft_token token)
+{
+	return weft__fiber_at((uint32_t)(token >> 32) - 1);
+}
+
+void weft__waitq_claim_all(struct weft__waitq *q, int res,
+			   struct wake_list *wl)
+{
+	struct waiter *w;
+
+	while ((w = waitq_pop(q))) {
+		if (!weft__claim_park(w->token, res + w->index))
+			continue;
+		/* Ours until queued: the fiber cannot run before. */
+		w->next = wl->head;
+		wl->head = w;
+	}
+}
+
+void weft__wake_list_run(struct wake_list *wl)
+{
+	struct waiter *w = wl->head;
+
+	while (w) {
+		/* Read before the fiber can run and its stack move on. */
+		struct waiter *next = w->next;
+
+		weft__make_runnable(fiber_of_token(w->token));
+		w = next;
+	}
+	wl->head = NULL;
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wait queues, the building block of channels, select and the locks in
+ * sync.c: a FIFO of waiter records, each on its waiting fiber's stack,
+ * guarded by a small spinlock that lives in the primitive itself.
+ *
+ * The protocol every primitive follows (see Parking in sched.c):
+ *   waiter: lock; take a park token; append a waiter holding it; park
+ *           with an unlock callback that releases the lock, so no waker
+ *           can see the record before the fiber is off its stack. On
+ *           wake-up the result says who ended the park: a waker passes
+ *           a result >= 0 and has already unlinked the record; a timer
+ *           (-ETIMEDOUT) or a canceller (-ECANCELED) has not, so the
+ *           fiber locks again and unlinks itself if still linked.
+ *   waker:  under the lock, pop the first waiter and claim its park
+ *           (weft__claim_park) *before* acting on it: moving data into
+ *           its buffer, handing it a lock or a unit. A failed claim means
+ *           a timer or canceller got there first: skip that waiter, it
+ *           will find itself unlinked. Queue the claimed fibers only
+ *           after unlocking.
+ * A spinlock is enough: every critical section is a few pointer moves
+ * and one element copy, and a fiber never switches while holding one.
+ */
+#ifndef WEFT_WAITQ_H
+#define WEFT_WAITQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ck_pr.h>
+
+#include "internal.h"
+#include "scheduler.h"
+
+/* Spinlock --------------------------------------------------------------- */
+
+static inline void spin_lock(unsigned *l)
+{
+	while (ck_pr_fas_uint(l, 1)) {
+		do
+			ck_pr_stall();
+		while (ck_pr_load_uint(l));
+	}
+	ck_pr_fence_lock();
+	/* ck's atomics are invisible to TSan: the lock is a hand-off. */
+	weft__hb_acquire(l);
+}
+
+static inline bool spin_trylock(unsigned *l)
+{
+	if (ck_pr_fas_uint(l, 1))
+		return false;
+	ck_pr_fence_lock();
+	weft__hb_acquire(l);
+	return true;
+}
+
+static inline void spin_unlock(unsigned *l)
+{
+	weft__hb_release(l);
+	ck_pr_fence_unlock();
+	ck_pr_store_uint(l, 0);
+}
+
+/* An unlock callback for weft__park(): release the spinlock @arg. */
+bool weft__unlock_spin(struct fiber *f, void *arg);
+
+/* Waiters ---------------------------------------------------------------- */
+
+struct waiter {
+	struct waiter *next, *prev;	/* queue links                     */
+	weft_token token;		/* the park a waker must claim     */
+	void *elem;			/* channel: the element to move    */
+	int index;			/* result a waker passes (select:
+					 * the case index)                 */
+	bool linked;			/* in a queue right now            */
+	uint64_t since_ns;		/* mutex: when it first queued     */
+};
+
+static inline bool waitq_empty(const struct weft__waitq *q)
+{
+	return q->head == NULL;
+}
+
+static inline void waitq_push(struct weft__waitq *q, struct waiter *w)
+{
+	struct waiter *tail = q->tail;
+
+	w->next = NULL;
+	w->prev = tail;
+	if (tail)
+		tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+	w->linked = true;
+}
+
+/* Put @w first (a mutex waiter that lost a race keeps its place). */
+static inline void waitq_push_front(struct weft__waitq *q, struct waiter *w)
+{
+	struct waiter *head = q->head;
+
+	w->prev = NULL;
+	w->next = head;
+	if (head)
+		head->prev = w;
+	else
+		q->tail = w;
+	q->head = w;
+	w->linked = true;
+}
+
+static inline void waitq_unlink(struct weft__waitq *q, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		q->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		q->tail = w->prev;
+	w->next = w->prev = NULL;
+	w->linked = false;
+}
+
+static inline struct waiter *waitq_pop(struct weft__waitq *q)
+{
+	struct waiter *w = q->head;
+
+	if (w)
+		waitq_unlink(q, w);
+	return w;
+}
+
+/*
+ * Pop waiters until one's park is claimed, with the result @res plus the
+ * waiter's index; return its fiber (to be queued by the caller after
+ * unlocking) and the record in *out, or NULL if the queue ran out.
+ * Caller holds the queue's lock.
+ */
+static inline struct fiber *waitq_claim_first(struct weft__waitq *q, int res,
+					       struct waiter **out)
+{
+	struct waiter *w;
+
+	while ((w = waitq_pop(q))) {
+		struct fiber *f = weft__claim_park(w->token, res + w->index);
+
+		if (f) {
+			if (out)
+				*out = w;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Fibers claimed under a lock, queued after it is released. Linked
+ * through their waiter records, which stay valid until the fiber is
+ * queued (it cannot run before).
+ */
+struct wake_list {
+	struct waiter *head;
+};
+
+/* Claim every waiter of @q (result @res plus its index) onto @wl.
+ * Lock held. */
+void weft__waitq_claim_all(struct weft__waitq *q, int res,
+			   struct wake_list *wl);
+
+/* Queue every fiber on @wl. After unlocking. */
+void weft__wake_list_run(struct wake_list *wl);
+
+/*
+ * Park the calling fiber (on @w) as weft__park() does, but end the park with
+ * -ETIMEDOUT at @deadline_ns (WEFT_FOREVER: no limit) or at the fiber's
+ * own deadline if that is earlier. The timer sits in the calling
+ * worker's heap and is removed before this returns, whoever ended the
+ * park. Returns weft__park()'s result, -ETIMEDOUT, or -ENOMEM (the timer
+ * heap could not grow: then @unlock has run, nothing was parked).
+ * Fiber context only; see time.c.
+ */
+int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
+		     int64_t deadline_ns);
+
+/* The earlier of @a and @b, WEFT_FOREVER being the latest. */
+static inline int64_t deadline_min(int64_t a, int64_t b)
+{
+	if (a == WEFT_FOREVER)
+		return b;
+	if (b == WEFT_FOREVER)
+		return a;
+	return a < b ? a : b;
+}
+
+#endif /* WEFT_WAITQ_H */
