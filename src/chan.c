@@ -185,7 +185,7 @@ static int chan_op(struct worker *w, weft_chan *c, void *elem, bool is_send)
 	if (res != -EAGAIN || !w) {
 		spin_unlock(&c->lock);
 		if (wake)
-			weft__make_runnable(wake);
+			weft__make_runnable_on(w ? w : weft__worker_self(), wake);
 		return res;
 	}
 	self = w->cur;

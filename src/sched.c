@@ -364,7 +364,11 @@ void weft__enqueue_local(struct worker *w, struct fiber *f)
 
 void weft__make_runnable(struct fiber *f)
 {
-	struct worker *w = weft__worker_self();
+	weft__make_runnable_on(weft__worker_self(), f);
+}
+
+void weft__make_runnable_on(struct worker *w, struct fiber *f)
+{
 	struct rq_node *old;
 
 	if (likely(w)) {
@@ -542,9 +546,13 @@ bool weft__ready(weft_token token, int res)
 
 /* Yield --------------------------------------------------------------- */
 
-struct worker *weft__may_suspend(void)
+__attribute__((noinline)) struct worker *weft__may_suspend(void)
 {
-	struct worker *w = weft__worker_self();
+	/* As weft__worker_self(), whose rules it follows, minus a call. */
+	struct worker *w;
+
+	__asm__ volatile("");
+	w = tls_worker;
 
 	if (!w || !w->cur || w->cur->gen_depth)
 		return NULL;

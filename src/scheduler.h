@@ -203,6 +203,10 @@ struct fiber *weft__claim_park(weft_token token, int res);
  */
 void weft__make_runnable(struct fiber *f);
 
+/* weft__make_runnable() by a caller that knows its worker @w (the
+ * calling thread's, or NULL on a thread that is not a worker). */
+void weft__make_runnable_on(struct worker *w, struct fiber *f);
+
 /* Queue @f at the tail of the calling worker's run queue. Worker only. */
 void weft__enqueue_local(struct worker *w, struct fiber *f);
 
