@@ -36,6 +36,17 @@
  * weft_spawn_opts.stack_size; sizes are rounded up to whole pages and at
  * least WEFT_STACK_MIN). Only touched pages cost memory.
  *
+ * Small stacks. A spawn asking for at most WEFT_STACK_SMALL bytes gets a
+ * 2 KiB slot, packed two to a page with no guard page; its lowest 64
+ * bytes are a zero canary checked as described below, leaving 1,984
+ * usable bytes. A parked fiber on a small stack costs about 2.3 KB (the
+ * slot plus its record) instead of about 4.4 KB. That is room for a
+ * fiber that waits and moves data, not for printf, deep calls or a
+ * weft_select() over many cases (its records live on the stack). Link
+ * with -Wl,-z,now: a lazily bound call (the first printf, say) saves the
+ * vector registers on the stack and alone can overflow it. Under ASan
+ * and TSan, whose frames are much larger, the request gets 32 KiB.
+ *
  * Guard pages and the map budget. A stack normally has a PROT_NONE guard
  * page below it; overflowing into it stops the process with a message
  * naming the fiber ("weft: fiber 12 "worker" overflowed its 65536-byte
@@ -83,8 +94,13 @@ extern "C" {
 #define WEFT_API
 #endif
 
-/* Smallest fiber stack weft hands out, in bytes. */
+/* Smallest page-sized fiber stack weft hands out, in bytes. */
 #define WEFT_STACK_MIN 4096u
+/*
+ * A stack_size of 1 to WEFT_STACK_SMALL bytes asks for a small stack: a
+ * 2 KiB slot with 1,984 usable bytes and no guard page (see Stacks).
+ */
+#define WEFT_STACK_SMALL 2048u
 /* Stack size used when neither the config nor the spawn names one. */
 #define WEFT_STACK_DEFAULT (64u * 1024u)
 

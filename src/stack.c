@@ -40,6 +40,15 @@
  * at the end. A second wholly free slab is unmapped at once, which gives
  * its mappings and guard budget back.
  *
+ * Small stacks. A request of at most WEFT_STACK_SMALL bytes gets a slot
+ * of exactly that size, packed back to back with no guard page and no
+ * gap page: its lowest SMALL_GAP bytes are its gap (the same zero
+ * canary, checked the same way), the rest is usable. Two parked fibers
+ * then share a page. Under the sanitizers, whose frames are much larger,
+ * the request gets SANITIZER_SMALL instead. Lazy PLT binding would save
+ * the vector registers on the stack (over a kilobyte), so the library
+ * and its users in this tree link with -z now (meson.build).
+ *
  * Tools. A stack is unpoisoned for ASan and made undefined (so writable
  * from any stack) for memcheck when it is freed and when it is handed
  * out; each carved slot is registered as a Valgrind stack until its slab
@@ -68,7 +77,10 @@
 #include <valgrind/valgrind.h>
 #endif
 
-/* Largest usable stack size weft accepts. */
+/* A small stack's gap: the lowest bytes of its slot (see Small stacks). */
+#define SMALL_GAP 64u
+/* What a small stack request gets under a sanitizer. */
+#define SANITIZER_SMALL ((size_t)32 << 10)
 
 /* Most address space one slab reserves (unless one slot needs more). */
 #define SLAB_BYTES_MAX ((size_t)32 << 20)
@@ -195,6 +207,12 @@ static inline void ensure_init(void)
 	pthread_once(&init_once, stack_init);
 }
 
+/* The gap below a stack of usable size @size: a page, or SMALL_GAP. */
+static inline size_t gap_of(size_t size)
+{
+	return size < page_size ? SMALL_GAP : page_size;
+}
+
 /* Add @delta to one of the slot counters. Caller holds pool_lock. */
 static void counter_add(uint64_t *counter, int64_t delta)
 {
@@ -230,6 +248,14 @@ size_t weft__stack_round(size_t size)
 		size = WEFT_STACK_DEFAULT;
 	if (size > STACK_SIZE_MAX)
 		return 0;
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+	/* The park path alone overflows a page under ASan. */
+	if (size <= WEFT_STACK_SMALL)
+		size = SANITIZER_SMALL;
+#else
+	if (size <= WEFT_STACK_SMALL && WEFT_STACK_SMALL < page_size)
+		return WEFT_STACK_SMALL - SMALL_GAP;
+#endif
 	if (size < WEFT_STACK_MIN)
 		size = WEFT_STACK_MIN;
 	return (size + page_size - 1) & ~(page_size - 1);
@@ -290,7 +316,7 @@ static unsigned slab_used(const struct slab *sl)
 /* Find or create the pool for usable size @size. Caller holds pool_lock. */
 static struct pool *pool_get(size_t size)
 {
-	size_t slot = size + page_size;
+	size_t slot = size + gap_of(size);
 	struct pool *p;
 	size_t n;
 
@@ -316,7 +342,7 @@ static struct pool *pool_get(size_t size)
  */
 static struct slab *slab_create(struct pool *p)
 {
-	size_t len = (size_t)p->slab_slots * (p->size + page_size);
+	size_t len = (size_t)p->slab_slots * (p->size + gap_of(p->size));
 	struct slab *sl;
 	void *base;
 
@@ -387,17 +413,20 @@ static int slab_destroy(struct slab *sl)
 static struct stack *slab_carve(struct slab *sl)
 {
 	size_t size = sl->pool->size;
+	size_t gap_len = gap_of(size);
 	uint64_t guarded = ck_pr_load_64(&nr_guarded);
 	unsigned i = sl->nr_carved++;
 	struct stack *s = &sl->slots[i];
-	char *gap = sl->base + (size_t)i * (size + page_size);
+	char *gap = sl->base + (size_t)i * (size + gap_len);
 
-	s->lo = gap + page_size;
+	s->lo = gap + gap_len;
 	s->size = size;
 	s->slab = sl;
 	s->next = NULL;
 	s->guarded = false;
-	if (guarded < guard_budget && guarded < guard_ceiling) {
+	/* A small stack's gap is not a page of its own: never guarded. */
+	if (gap_len == page_size && guarded < guard_budget &&
+	    guarded < guard_ceiling) {
 		if (mprotect(gap, page_size, PROT_NONE) == 0) {
 			s->guarded = true;
 			sl->nr_guarded++;
@@ -535,7 +564,8 @@ bool weft__stack_canary_ok(const struct stack *s)
 
 bool weft__stack_gap_clean(const struct stack *s)
 {
-	const uint64_t *w = (const uint64_t *)((char *)s->lo - page_size);
+	size_t gap_len = gap_of(s->size);
+	const uint64_t *w = (const uint64_t *)((char *)s->lo - gap_len);
 	uint64_t any = 0;
 	size_t i;
 
@@ -543,7 +573,7 @@ bool weft__stack_gap_clean(const struct stack *s)
 		return true;
 	/* Reading a page nobody wrote maps the shared zero page: no cost
 	 * in memory, and a few hundred ns once per fiber. */
-	for (i = 0; i < page_size / sizeof(*w); i++)
+	for (i = 0; i < gap_len / sizeof(*w); i++)
 		any |= w[i];
 	return any == 0;
 }
@@ -554,9 +584,10 @@ bool weft__stack_fault_is_overflow(const struct stack *s, const void *addr)
 	 * page_size was set before @s existed. Unsigned wrap makes an
 	 * address at or above lo compare large.
 	 */
-	uintptr_t gap = (uintptr_t)s->lo - page_size;
+	size_t gap_len = gap_of(s->size);
+	uintptr_t gap = (uintptr_t)s->lo - gap_len;
 
-	return (uintptr_t)addr - gap < page_size;
+	return (uintptr_t)addr - gap < gap_len;
 }
 
 void weft__stack_counts(uint64_t *mapped, uint64_t *guarded)

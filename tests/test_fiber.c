@@ -440,6 +440,60 @@ static void test_spawn_after_main_returned_is_ecanceled(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * Fibers on small stacks (WEFT_STACK_SMALL) park in a channel receive,
+ * sleep, move across workers and end: the whole park path fits in the
+ * 1,984 usable bytes, and no canary is clobbered (an overflow would
+ * abort the test).
+ */
+#define NR_SMALL 10000
+
+static weft_chan *small_gate;
+static long small_sum;
+
+static void *small_fiber(void *arg)
+{
+	long v = -1;
+
+	if (weft_chan_recv(small_gate, &v))
+		return (void *)-1L;
+	if (weft_sleep_ns(1000))
+		return (void *)-1L;
+	weft_yield();
+	return (void *)(v + (long)(intptr_t)arg);
+}
+
+static void small_main(void *arg)
+{
+	static weft_fiber *fs[NR_SMALL];
+	struct weft_spawn_opts o = { WEFT_STACK_SMALL, "small" };
+	static void *res[NR_SMALL];
+
+	(void)arg;
+	if (weft_chan_new(&small_gate, sizeof(long), 16))
+		return;
+	for (long i = 0; i < NR_SMALL; i++)
+		if (weft_spawn(&fs[i], small_fiber, (void *)(intptr_t)i, &o))
+			return;
+	for (long i = 0; i < NR_SMALL; i++)
+		weft_chan_send(small_gate, &i);
+	if (weft_join_all(fs, NR_SMALL, res))
+		return;
+	for (long i = 0; i < NR_SMALL; i++)
+		small_sum += (long)res[i];
+	weft_chan_free(small_gate);
+}
+
+static void test_small_stacks_park_and_wake(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&two, small_main, NULL), 0);
+	/* Each result is a received value plus the fiber's index. */
+	assert_int_equal(small_sum, 2L * (NR_SMALL - 1) * NR_SMALL / 2);
+	watchdog_disarm();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_thread_cancel_breaks_a_join_cycle),
 		cmocka_unit_test(test_shutdown_cancels_every_parked_fiber),
 		cmocka_unit_test(test_spawn_after_main_returned_is_ecanceled),
+		cmocka_unit_test(test_small_stacks_park_and_wake),
 	};
 
 	skip_without_uring();

@@ -111,6 +111,16 @@ static unsigned maps_lines(void)
 	return lines;
 }
 
+/* Built with a sanitizer: small stacks are a page there. */
+static bool sanitized(void)
+{
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+	return true;
+#else
+	return false;
+#endif
+}
+
 static int restore_budget(void **state)
 {
 	(void)state;
@@ -126,7 +136,12 @@ static void test_stack_round_sizes(void **state)
 	(void)state;
 	assert_int_equal(weft__stack_round(0),
 			 round_up(WEFT_STACK_DEFAULT, pg));
-	assert_int_equal(weft__stack_round(1), round_up(WEFT_STACK_MIN, pg));
+	if (sanitized())
+		assert_int_equal(weft__stack_round(1), 32 * KIB);
+	else
+		assert_int_equal(weft__stack_round(1), WEFT_STACK_SMALL - 64);
+	assert_int_equal(weft__stack_round(WEFT_STACK_SMALL + 1),
+			 round_up(WEFT_STACK_MIN, pg));
 	assert_int_equal(weft__stack_round(4096), round_up(4096, pg));
 	assert_int_equal(weft__stack_round(4097), round_up(8192, pg));
 	assert_int_equal(weft__stack_round((size_t)1 << 30), (size_t)1 << 30);
@@ -138,7 +153,7 @@ static void test_stack_round_sizes(void **state)
 
 static void test_stack_whole_range_is_writable(void **state)
 {
-	static const size_t sizes[] = { 1, 4097, 3 * MIB };
+	static const size_t sizes[] = { 2049, 4097, 3 * MIB };
 	size_t pg = page();
 
 	(void)state;
@@ -239,6 +254,54 @@ static void test_stack_beyond_budget_uses_canary(void **state)
 	assert_true(weft__stack_gap_clean(s[0]));
 
 	for (int i = 0; i < 5; i++)
+		weft__stack_free(NULL, s[i]);
+}
+
+/*
+ * Small stacks: 2 KiB slots back to back, the lowest 64 bytes of each a
+ * zero canary, never guarded; fully writable, and an overflow into the
+ * canary is seen by both checks.
+ */
+static void test_stack_small_stacks_pack_two_per_page(void **state)
+{
+	struct stack *s[4];
+	uint64_t *below;
+
+	(void)state;
+	if (sanitized())
+		skip();
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(weft__stack_alloc(NULL, 1000, &s[i]), 0);
+		assert_int_equal(s[i]->size, WEFT_STACK_SMALL - 64);
+		assert_false(s[i]->guarded);
+		assert_int_equal((uintptr_t)weft__stack_top(s[i]) % 16, 0);
+		assert_true(weft__stack_canary_ok(s[i]));
+		assert_true(weft__stack_gap_clean(s[i]));
+		memset(s[i]->lo, 0x5a, s[i]->size);
+	}
+	/* Carved in address order from one slab: slots 2 KiB apart. */
+	for (int i = 1; i < 4; i++)
+		assert_int_equal((char *)s[i]->lo - (char *)s[i - 1]->lo,
+				 WEFT_STACK_SMALL);
+	/* Filling a stack left its neighbours' canaries alone. */
+	for (int i = 0; i < 4; i++)
+		assert_true(weft__stack_canary_ok(s[i]));
+	assert_true(weft__stack_fault_is_overflow(s[2], (char *)s[2]->lo - 1));
+	assert_true(weft__stack_fault_is_overflow(s[2], (char *)s[2]->lo - 64));
+	assert_false(weft__stack_fault_is_overflow(s[2], (char *)s[2]->lo - 65));
+	assert_false(weft__stack_fault_is_overflow(s[2], s[2]->lo));
+
+	below = (uint64_t *)s[2]->lo - 1;
+	*below = 1;
+	assert_false(weft__stack_canary_ok(s[2]));
+	*below = 0;
+	below = (uint64_t *)((char *)s[2]->lo - 64);
+	*below = 1;
+	assert_true(weft__stack_canary_ok(s[2]));
+	assert_false(weft__stack_gap_clean(s[2]));
+	*below = 0;
+	assert_true(weft__stack_gap_clean(s[2]));
+	for (int i = 0; i < 4; i++)
 		weft__stack_free(NULL, s[i]);
 }
 
@@ -534,6 +597,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_stack_guard_page_stops_overflow,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_beyond_budget_uses_canary,
+					  restore_budget),
+		cmocka_unit_test_teardown(test_stack_small_stacks_pack_two_per_page,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_cache_returns_same_stacks,
 					  restore_budget),
