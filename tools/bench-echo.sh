@@ -2,44 +2,55 @@
 # SPDX-License-Identifier: MIT
 #
 # The echo-server comparison (bench/echo): weft-echo, one fiber per
-# connection, against bench/echo_epoll (one thread, epoll) and
-# bench/echo_threads (one OS thread per connection), each driven by the
-# same load generator, weft-load, at each connection count with 64-byte
-# messages, all in this one run. Prints plain-text tables: lines starting
-# with '#' are comments and headers, every other line is a row.
+# connection, against bench/echo_epoll (one thread, epoll),
+# bench/echo_threads (one OS thread per connection) and, when it is
+# given, Go's net server (bench/peers/go: go-peer echo-server, one
+# goroutine per connection), each driven by the same load generator,
+# weft-load, at each connection count with 64-byte messages, all in this
+# one run. Prints plain-text tables: lines starting with '#' are comments
+# and headers, every other line is a row of figures.
 #
-# Servers: weft is weft-echo with its default worker count (one per
-# online CPU, or --weft-workers); weft.w1 is weft-echo --workers 1, the
-# same single core the epoll server uses; epoll and threads are the two
-# servers in bench/. The full run measures all four, --quick skips weft.w1.
+# Servers: weft is weft-echo with --workers N (default: one per online
+# CPU); weft.w1 is weft-echo --workers 1, the same single core the epoll
+# server uses; epoll and threads are the two servers in bench/; go is
+# go-peer echo-server with GOMAXPROCS N. The full run measures weft,
+# weft.w1, epoll, threads and go; --quick skips weft.w1 and measures at
+# 1,000 connections only.
 #
-# Each (server, conns) pair gets a fresh server process, started unpinned;
-# its port comes from its first line. Then weft-load runs N times in a
-# separate process with --workers 1, so the client keeps to one of the
-# machine's cores and the server has the other. Around each run the
-# server's CPU time (user + system, all its threads, from /proc/PID/stat)
-# is read, so a row reports, over its runs: the median round trips per
-# second with min and max, the median p50 and p99 latencies, and the
-# median server CPU seconds per million round trips (the fair efficiency
-# figure when the client takes a core; the window is the whole weft-load
-# process, connecting and closing included; on loopback the sender's CPU
-# also carries the receiver's softirq work). A run whose weft-load exits
-# non-zero or prints no result line counts as failed: it leaves the
-# medians, shows in the ok column and a note, and the script goes on.
-# Between runs it waits (up to 10 s) for the server to close the last
-# run's connections. A second table gives each weft row's ratios to the
-# other servers.
+# Each (server, conns) pair gets a fresh server process, started unpinned
+# with --port 0; its port comes from its first line, "listening on
+# 127.0.0.1:PORT". Then weft-load runs N times in a separate process with
+# --workers 1, so the client keeps to one of the machine's cores and the
+# server has the other. Around each run the server's CPU time (user +
+# system, all its threads, from /proc/PID/stat) is read, so a row
+# reports, over its runs: the median round trips per second with min and
+# max, the median p50 latency, the median p99 latency with min and max,
+# and the median server CPU seconds per million round trips (the fair
+# efficiency figure when the client takes a core; the window is the whole
+# weft-load process, connecting and closing included; on loopback the
+# sender's CPU also carries the receiver's softirq work). A run whose
+# weft-load exits non-zero or prints no result line counts as failed: it
+# leaves the medians, shows in the ok column and a note, and the script
+# goes on; a row with no good run prints "failed" in its figures. Between
+# runs it waits (up to 10 s) for the server to close the last run's
+# connections. Comment lines after the table give each weft row's ratios
+# to the other servers, all medians of this run. The open-file limit is
+# raised (as root, the hard limit too) so that 10,000 connections fit on
+# each side.
 #
 # Usage: tools/bench-echo.sh --build DIR [--quick] [--runs N] [--seconds T]
 #                            [--conns "100 1000 10000"] [--servers "..."]
-#                            [--weft-workers N]
-#   --build         build directory holding bench/echo_* and tools/weft-*
-#   --quick         conns 100 and 1000, 1 s per run, no weft.w1 (~35 s)
-#   --runs          runs per row (default 5, at least 5)
-#   --seconds       seconds per run (default 3)
-#   --conns         connection counts (default "100 1000 10000")
-#   --servers       servers, in order (default "weft weft.w1 epoll threads")
-#   --weft-workers  weft-echo --workers for the weft row (default 0: one per CPU)
+#                            [--workers N] [--go-peer PATH]
+#   --build    build directory holding bench/echo_* and tools/weft-*
+#   --quick    conns 1000 only, 1 s per run, no weft.w1 (~25 s)
+#   --runs     runs per row (default 5, at least 5)
+#   --seconds  seconds per run (default 3)
+#   --conns    connection counts (default "100 1000 10000")
+#   --servers  servers, in order (default "weft weft.w1 epoll threads",
+#              and go when --go-peer is given)
+#   --workers  weft-echo --workers and Go's GOMAXPROCS for the weft and go
+#              rows (default 0: one per online CPU)
+#   --go-peer  the go-peer program (bench/peers/go/build.sh builds it)
 set -u
 
 build=""
@@ -47,7 +58,8 @@ runs=5
 seconds=3
 conns="100 1000 10000"
 servers="weft weft.w1 epoll threads"
-weft_workers=0
+workers=0
+go_peer=""
 quick=0
 seconds_set=0
 conns_set=0
@@ -61,8 +73,9 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; seconds_set=1; shift ;;
 	--conns) conns=$2; conns_set=1; shift ;;
 	--servers) servers=$2; servers_set=1; shift ;;
-	--weft-workers) weft_workers=$2; shift ;;
-	-h|--help) sed -n '3,42p' "$0"; exit 0 ;;
+	--workers|--weft-workers) workers=$2; shift ;;
+	--go-peer) go_peer=$2; shift ;;
+	-h|--help) sed -n '3,55p' "$0"; exit 0 ;;
 	*) echo "tools/bench-echo.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -73,13 +86,20 @@ if [ -z "$build" ]; then
 fi
 if [ "$quick" = 1 ]; then
 	[ "$seconds_set" = 1 ] || seconds=1
-	[ "$conns_set" = 1 ] || conns="100 1000"
+	[ "$conns_set" = 1 ] || conns="1000"
 	[ "$servers_set" = 1 ] || servers="weft epoll threads"
 fi
-if [ "$runs" -lt 5 ]; then
-	echo "tools/bench-echo.sh: --runs must be at least 5" >&2
+[ -n "$go_peer" ] && [ "$servers_set" = 0 ] && servers+=" go"
+if ! [ "$runs" -ge 5 ] 2>/dev/null; then
+	echo "tools/bench-echo.sh: --runs must be a number, at least 5" >&2
 	exit 2
 fi
+if ! [ "$workers" -ge 0 ] 2>/dev/null; then
+	echo "tools/bench-echo.sh: --workers must be a number" >&2
+	exit 2
+fi
+go_workers=$workers
+[ "$go_workers" -gt 0 ] || go_workers=$(nproc)
 
 load="$build/tools/weft-load"
 declare -A exe=(
@@ -87,18 +107,25 @@ declare -A exe=(
 	[weft.w1]="$build/tools/weft-echo"
 	[epoll]="$build/bench/echo_epoll"
 	[threads]="$build/bench/echo_threads"
+	[go]="$go_peer"
 )
+# Arguments after the program; every server also gets --port 0.
 declare -A srv_args=(
-	[weft]="--workers $weft_workers"
+	[weft]="--workers $workers"
 	[weft.w1]="--workers 1"
 	[epoll]=""
 	[threads]=""
+	[go]="echo-server --workers $go_workers"
 )
 if [ ! -x "$load" ]; then
 	echo "tools/bench-echo.sh: $load is missing; build $build first" >&2
 	exit 2
 fi
 for name in $servers; do
+	if [ "$name" = go ] && [ -z "$go_peer" ]; then
+		echo "tools/bench-echo.sh: server go needs --go-peer PATH" >&2
+		exit 2
+	fi
 	if [ -z "${exe[$name]:-}" ]; then
 		echo "tools/bench-echo.sh: no server named $name" >&2
 		exit 2
@@ -108,6 +135,20 @@ for name in $servers; do
 		exit 2
 	fi
 done
+
+# Each side of a row holds one descriptor per connection, plus a few.
+max_conns=0
+for c in $conns; do
+	[ "$c" -gt "$max_conns" ] && max_conns=$c
+done
+need_fds=$((max_conns + 1024))
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$need_fds" ]; then
+	hard=$(ulimit -Hn)
+	if [ "$hard" != unlimited ] && [ "$hard" -lt "$need_fds" ]; then
+		ulimit -Hn "$need_fds" 2>/dev/null
+	fi
+	ulimit -Sn "$need_fds" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+fi
 
 tck=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
@@ -142,7 +183,7 @@ nr_fds() {
 # Returns non-zero if it dies or prints no port within 5 s.
 start_server() {
 	local name=$1 line="" i
-	local args=(--port 0 ${srv_args[$name]})
+	local args=(${srv_args[$name]} --port 0)
 	# Empty both files first: the new process opens them only after
 	# the fork, and the last server's line must not be read as its own.
 	: >"$tmp/srv.out"
@@ -218,11 +259,11 @@ stats() {
 		}'
 }
 
-row_fmt='%-10s %6s %5s %10s %10s %10s %9s %9s %10s\n'
+row_fmt='%-10s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s\n'
 
 # One failed row: name $1, conns $2.
 failed_row() {
-	printf "$row_fmt" "$1" "$2" "0/$runs" failed - - - - -
+	printf "$row_fmt" "$1" "$2" 0 "$runs" failed failed failed failed failed failed failed failed
 }
 
 # One run of weft-load at $c connections against the server; appends its
@@ -262,7 +303,7 @@ run_once() {
 
 # The row for server $name at $c connections: a fresh server, $runs runs.
 measure_row() {
-	local base_fds rm rmin rmax hm pm cm
+	local base_fds rm rmin rmax hm pm pmin pmax cm
 	rps_l=() p50_l=() p99_l=() cpu_l=()
 	nok=0
 	if ! start_server "$name"; then
@@ -288,36 +329,48 @@ measure_row() {
 	fi
 	read -r rm rmin rmax < <(printf '%s\n' "${rps_l[@]}" | stats)
 	read -r hm _ _ < <(printf '%s\n' "${p50_l[@]}" | stats)
-	read -r pm _ _ < <(printf '%s\n' "${p99_l[@]}" | stats)
+	read -r pm pmin pmax < <(printf '%s\n' "${p99_l[@]}" | stats)
 	read -r cm _ _ < <(printf '%s\n' "${cpu_l[@]}" | stats)
 	med_rps[$name,$c]=$rm
 	med_cpu[$name,$c]=$cm
-	printf '%-10s %6s %5s %10.0f %10.0f %10.0f %9.0f %9.0f %10.2f\n' \
-		"$name" "$c" "$nok/$runs" "$rm" "$rmin" "$rmax" "$hm" "$pm" "$cm"
+	med_p99[$name,$c]=$pm
+	printf '%-10s %6s %3s %4s %10.0f %10.0f %10.0f %9.0f %9.0f %9.0f %9.0f %10.2f\n' \
+		"$name" "$c" "$nok" "$runs" "$rm" "$rmin" "$rmax" "$hm" \
+		"$pm" "$pmin" "$pmax" "$cm"
 }
 
 echo "# echo: weft-load --size $size --seconds $seconds --workers 1" \
 	"against each server, a fresh server per row"
-echo "# rps: round trips per second, median of the ok runs (min, max);" \
-	"p50_us, p99_us: median latencies"
+echo "# servers: $(for name in $servers; do
+	printf '%s=%s ' "$name" "${exe[$name]##*/}${srv_args[$name]:+ ${srv_args[$name]}}"
+done)"
+echo "# ok of runs: weft-load runs that succeeded; rps: round trips per" \
+	"second, median of the ok runs (min, max)"
+echo "# p50_us: median p50 latency; p99_us: median p99 latency" \
+	"(p99_min, p99_max over the runs)"
 echo "# cpu_s/Mrt: server CPU seconds (user+sys, all threads)" \
 	"per million round trips, median"
 echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 	"$(awk '$1 == "procs_running" { print $2 - 1 }' /proc/stat) other tasks" \
-	"runnable (other work on the machine skews every figure)"
-printf "# %-8s${row_fmt#%-10s}" \
-	server conns ok rps rps_min rps_max p50_us p99_us 'cpu_s/Mrt'
+	"runnable (other work on the machine skews every figure);" \
+	"open files: $(ulimit -Sn)"
+printf "# %-8s${row_fmt#%-10s}" server conns ok runs rps rps_min rps_max \
+	p50_us p99_us p99_min p99_max 'cpu_s/Mrt'
 
-declare -A med_rps med_cpu
+declare -A med_rps med_cpu med_p99
 notes=()
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$need_fds" ]; then
+	notes+=("open files limited to $(ulimit -Sn), fewer than the $need_fds that $max_conns connections need")
+fi
 for name in $servers; do
 	for c in $conns; do
 		measure_row
 	done
 done
 
-# Each weft row's ratios to each other server: rps (higher is better for
-# weft) and CPU per round trip (lower is better for weft).
+# Each weft row's ratios to each other server, as comments: rps (higher
+# is better for weft), p99 latency and CPU per round trip (lower is
+# better for weft).
 wefts=() others=()
 for name in $servers; do
 	case "$name" in
@@ -327,17 +380,22 @@ for name in $servers; do
 done
 if [ ${#wefts[@]} -gt 0 ] && [ ${#others[@]} -gt 0 ]; then
 	echo "#"
-	echo "# weft over each other server: rps ratio (>1: weft faster), cpu_s/Mrt ratio (<1: weft cheaper)"
-	printf '# %-16s %6s %8s %8s\n' ratio conns rps cpu
+	echo "# weft over each other server, medians of this run: rps ratio" \
+		"(>1: weft faster), p99 and cpu_s/Mrt ratios (<1: weft lower)"
+	printf '# %-16s %6s %8s %8s %8s\n' ratio conns rps p99 cpu
 	for w in "${wefts[@]}"; do
 		for other in "${others[@]}"; do
 			for c in $conns; do
 				awk -v n="$w/$other" -v c="$c" \
 					-v a="${med_rps[$w,$c]:-}" -v b="${med_rps[$other,$c]:-}" \
-					-v x="${med_cpu[$w,$c]:-}" -v y="${med_cpu[$other,$c]:-}" 'BEGIN {
-					r = (a != "" && b != "" && b > 0) ? sprintf("%.2f", a / b) : "-"
-					q = (x != "" && y != "" && y > 0) ? sprintf("%.2f", x / y) : "-"
-					printf "%-18s %6s %8s %8s\n", n, c, r, q
+					-v p="${med_p99[$w,$c]:-}" -v q="${med_p99[$other,$c]:-}" \
+					-v x="${med_cpu[$w,$c]:-}" -v y="${med_cpu[$other,$c]:-}" '
+				function ratio(u, v) {
+					return (u != "" && v != "" && v > 0) ? sprintf("%.2f", u / v) : "-"
+				}
+				BEGIN {
+					printf "# %-16s %6s %8s %8s %8s\n", n, c,
+						ratio(a, b), ratio(p, q), ratio(x, y)
 				}'
 			done
 		done

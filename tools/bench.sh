@@ -2,110 +2,421 @@
 # SPDX-License-Identifier: MIT
 #
 # The benchmark report: cooperative switching between fibers against
-# preemptive switching between OS threads, spawn cost, and weft-echo
-# against an epoll and a thread-per-connection echo server
-# (tools/bench-echo.sh), measured side by side in one run on this
-# machine. Installs what it needs with apt-get, builds a release build,
-# runs each benchmark (every figure a median of several runs, with min
-# and max), prints the tables and writes bench/results/<date>/REPORT.md.
+# preemptive switching between OS threads, and weft against Go's
+# goroutines and Boost.Fiber, measured side by side in one run on this
+# machine. Installs what it needs with apt-get (a peer whose package
+# cannot be installed is left out and the report says so), builds a
+# release build and the Go peer, runs every benchmark with a progress
+# line per step, prints each table as it comes and the summary at the
+# end, and writes bench/results/<date>/REPORT.md with the machine, the
+# exact commands, every table, the targets of issue 5 (met or NOT met,
+# with the measured figure) and PNG charts (tools/bench-report.sh).
+# Every figure is the median of at least 5 runs, with min and max; every
+# ratio divides two medians of this one run.
 #
-# Usage: tools/bench.sh [--quick] [--out DIR] [--runs N] [--only NAME[,NAME]]
-#   --quick   few iterations; the whole run takes under a minute
-#   --out     where REPORT.md goes (default bench/results/<date>)
-#   --runs    runs per figure (default 7, at least 5; echo with --quick: 5)
-#   --only    benchmarks to run: switch, spawn, echo (default: all)
-set -eu
-cd "$(dirname "$0")/.."
+# Usage: tools/bench.sh [--quick] [--out DIR] [--only NAME[,NAME]]
+#                       [--workers N] [--runs N] [--build DIR] [--no-peers]
+#   --quick     few iterations and 1,000 echo connections only: about a
+#               minute on 2 cores, not counting apt-get and the build
+#   --out       where REPORT.md, the charts and the raw tables go
+#               (default bench/results/<date>)
+#   --only      benchmarks to run: switch, spawn, memory, steal, chan,
+#               echo (default: all); each takes its Go and Boost peers along
+#   --workers   workers for the multi-worker rows (default: online CPUs),
+#               passed to every program that takes --workers
+#   --runs      runs per figure, at least 5 (default 7; 5 with --quick and
+#               for the slow memory and echo benchmarks)
+#   --build     use this configured meson build directory (ninja runs in
+#               it) instead of build-bench
+#   --no-peers  leave out Go and Boost.Fiber
+# Exits 0 if every weft benchmark ran, 1 if one failed (a peer that is
+# missing or fails only leaves its cells "not installed" or "not run"),
+# 2 on bad arguments or when the build fails.
+set -u
+caller=$(pwd)
+cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
+all_names="switch,spawn,memory,steal,chan,echo"
 
 quick=""
-runs=7
-runs_set=""
+runs=""
 out=""
-only="switch,spawn,echo"
+only=$all_names
+workers=""
+build=""
+peers=1
+argv=("$@")
+usage_err() {
+	echo "tools/bench.sh: $*" >&2
+	echo "tools/bench.sh --help lists the options" >&2
+	exit 2
+}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick="--quick" ;;
-	--out) out=$2; shift ;;
-	--runs) runs=$2; runs_set=1; shift ;;
-	--only) only=$2; shift ;;
-	-h|--help) sed -n '3,16p' "$0"; exit 0 ;;
-	*) echo "tools/bench.sh: unknown option $1" >&2; exit 2 ;;
+	--out|--runs|--only|--workers|--build)
+		[ $# -ge 2 ] || usage_err "$1 needs a value"
+		case "$1" in
+		--out) out=$2 ;;
+		--runs) runs=$2 ;;
+		--only) only=$2 ;;
+		--workers) workers=$2 ;;
+		--build) build=$2 ;;
+		esac
+		shift ;;
+	--no-peers) peers=0 ;;
+	-h|--help) sed -n '4,/^# 2 on bad arguments/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) usage_err "unknown option $1" ;;
 	esac
 	shift
 done
-if [ "$runs" -lt 5 ]; then
-	echo "tools/bench.sh: --runs must be at least 5" >&2
-	exit 2
+if [ -n "$runs" ] && ! [ "$runs" -ge 5 ] 2>/dev/null; then
+	usage_err "--runs must be a number, at least 5"
 fi
-
-need_pkgs=(meson ninja-build pkg-config gcc liburing-dev libck-dev)
-missing=()
-for p in "${need_pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing+=("$p")
+if [ -n "$workers" ] && ! [ "$workers" -ge 1 ] 2>/dev/null; then
+	usage_err "--workers must be a number, at least 1"
+fi
+# The slow benchmarks (memory, echo), whose figures vary little from run
+# to run, take the fewest runs unless --runs says otherwise.
+slow_runs=${runs:-5}
+[ -n "$runs" ] || { [ -n "$quick" ] && runs=5 || runs=7; }
+step_runs=$runs
+[ -n "$workers" ] || workers=$(nproc)
+# --out and --build are relative to where we were started.
+case "$out" in ""|/*) ;; *) out="$caller/$out" ;; esac
+case "$build" in ""|/*) ;; *) build="$caller/$build" ;; esac
+IFS=, read -r -a names <<<"$only"
+for name in "${names[@]}"; do
+	case ",$all_names," in
+	*",$name,"*) ;;
+	*) usage_err "no benchmark named '$name' (there are $all_names)" ;;
+	esac
 done
+wanted() {
+	case ",$only," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+
+t_start=$(date +%s)
+
+# Packages. The core ones must install; each peer's may fail alone.
+core_pkgs=(meson ninja-build pkg-config gcc liburing-dev libck-dev)
+extra_pkgs=(gnuplot-nox)
+[ "$peers" = 1 ] && extra_pkgs+=(g++ golang-go libboost-fiber-dev libboost-context-dev)
+pkg_ok() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
+}
+apt_install() {
+	local sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo -n"
+	$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" \
+		>/dev/null 2>&1
+}
+missing=()
+for p in "${core_pkgs[@]}" "${extra_pkgs[@]}"; do
+	pkg_ok "$p" || missing+=("$p")
+done
+pkg_notes=()
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "== installing: ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo -n"
+	$sudo_cmd apt-get update -qq >/dev/null 2>&1
+	if ! apt_install "${missing[@]}"; then
+		for p in "${missing[@]}"; do
+			apt_install "$p" || pkg_notes+=("apt-get install $p failed")
+		done
+	fi
+	for p in "${core_pkgs[@]}"; do
+		if ! pkg_ok "$p" && ! { [ "$p" = gcc ] && command -v gcc >/dev/null; }; then
+			echo "tools/bench.sh: could not install $p, which the build needs" >&2
+			exit 2
+		fi
+	done
 fi
 
-dir="$top/build-bench"
-echo "== building (release)"
-if [ -d "$dir" ]; then
-	meson setup --reconfigure "$dir" >/dev/null
+# The release build.
+if [ -n "$build" ]; then
+	dir=$(cd "$build" 2>/dev/null && pwd) || usage_err "--build $build: no such directory"
+	[ -f "$dir/meson-info/intro-buildoptions.json" ] ||
+		usage_err "--build $build is not a configured meson build directory"
+	echo "== building in $dir"
 else
-	meson setup "$dir" --buildtype=release -Dtests=false >/dev/null
+	dir="$top/build-bench"
+	echo "== building (release) in build-bench"
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" >/dev/null
+	else
+		meson setup "$dir" --buildtype=release -Dtests=false -Dbench=true >/dev/null
+	fi || { echo "tools/bench.sh: meson setup failed" >&2; exit 2; }
 fi
-ninja -C "$dir" >/dev/null
+if ! ninja -C "$dir" >"$dir/bench-build.log" 2>&1; then
+	tail -30 "$dir/bench-build.log" >&2
+	echo "tools/bench.sh: the build failed (log: $dir/bench-build.log)" >&2
+	exit 2
+fi
+opt() {
+	grep -o "\"name\": \"$1\", \"value\": [^,]*" \
+		"$dir/meson-info/intro-buildoptions.json" | sed 's/.*"value": //; s/"//g'
+}
+buildtype=$(opt buildtype)
+sanitize=$(opt b_sanitize)
+[ "$(opt bench)" = false ] &&
+	usage_err "$dir is configured with -Dbench=false; it has no benchmarks"
 
 date=$(date -u +%Y-%m-%d)
 [ -n "$out" ] || out="$top/bench/results/$date"
-mkdir -p "$out"
-report="$out/REPORT.md"
+mkdir -p "$out" || usage_err "cannot create $out"
+out=$(cd "$out" && pwd)
+rm -rf "$out/raw" "$out/data"
+rm -f "$out"/*.png "$out/REPORT.md"
+mkdir -p "$out/raw"
 
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-{
-	echo "# weft benchmark report, $date"
-	echo
-	echo "Machine: ${cpu:-unknown CPU}, $(nproc) online CPUs, kernel $(uname -r), $(gcc --version | head -1)."
-	echo "Every figure is the median of $runs runs (min and max beside it), all measured in this one run."
-	[ -n "$quick" ] && echo "Quick mode: few iterations; figures are rough."
-	echo
-} >"$report"
+# A path as the report shows it: relative to the source tree when inside.
+show() {
+	case "$1" in
+	"$top"/*) echo "${1#"$top"/}" ;;
+	*) echo "$1" ;;
+	esac
+}
 
-IFS=, read -r -a names <<<"$only"
-for name in "${names[@]}"; do
-	if [ "$name" = echo ]; then
-		# Servers and load generator run as separate processes. Each
-		# echo run takes a second even in quick mode, so quick mode
-		# keeps to the fewest runs unless --runs says otherwise.
-		echo_runs=$runs
-		[ -n "$quick" ] && [ -z "$runs_set" ] && echo_runs=5
-		cmd="tools/bench-echo.sh --build build-bench --runs $echo_runs $quick"
-		echo "== $name: $cmd"
-		table=$(tools/bench-echo.sh --build "$dir" --runs "$echo_runs" $quick)
+# The peers. Go is built here, Boost by meson (when Boost is installed).
+peer_dir="$dir/bench/peers"
+go_peer="" go_status="" boost_peer="" boost_status=""
+if [ "$peers" = 0 ]; then
+	go_status="not run: --no-peers"
+	boost_status="not run: --no-peers"
+else
+	echo "== building the Go peer: bench/peers/go/build.sh $(show "$peer_dir")"
+	if [ ! -x bench/peers/go/build.sh ]; then
+		go_status="not installed: bench/peers/go/build.sh is not in this tree"
 	else
-		exe="$dir/bench/bench_$name"
-		if [ ! -x "$exe" ]; then
-			echo "tools/bench.sh: no benchmark named $name" >&2
-			exit 2
-		fi
-		cmd="build-bench/bench/bench_$name --runs $runs $quick"
-		echo "== $name: $cmd"
-		table=$("$exe" --runs "$runs" $quick)
+		bench/peers/go/build.sh "$peer_dir" >"$out/raw/go-build.log" 2>&1
+		case $? in
+		0) go_peer="$peer_dir/go-peer" ;;
+		3) go_status="not installed: no go command (package golang-go)" ;;
+		*) go_status="not installed: the build failed (raw/go-build.log)"
+		   tail -5 "$out/raw/go-build.log" >&2 ;;
+		esac
 	fi
-	echo "$table"
-	{
-		echo "## $name"
-		echo
-		echo "Command: \`$cmd\`"
-		echo
-		echo '```'
-		echo "$table"
-		echo '```'
-		echo
-	} >>"$report"
+	if [ -x "$peer_dir/boost-peer" ]; then
+		boost_peer="$peer_dir/boost-peer"
+	elif ! pkg_ok libboost-fiber-dev; then
+		boost_status="not installed: package libboost-fiber-dev is missing"
+	else
+		boost_status="not installed: meson built no bench/peers/boost-peer in $(show "$dir") (configured before Boost was installed? meson setup --reconfigure it)"
+	fi
+fi
+[ -n "$go_peer" ] && go_status="ok"
+[ -n "$boost_peer" ] && boost_status="ok"
+
+# Does program $1 (with subcommand $2) take --workers? Asked of its usage.
+takes_workers() {
+	"$@" --help 2>&1 | grep -q -- '--workers'
+}
+
+# The steps, in order. Each has a group (the --only name), a kind (weft,
+# go or boost), a tag for rows that need one, a status before it runs
+# ("" to run, else why not) and its command.
+st_group=() st_kind=() st_tag=() st_pre=() st_cmd=()
+notes=()
+add_step() {
+	local group=$1 kind=$2 tag=$3 pre=$4
+	shift 4
+	st_group+=("$group")
+	st_kind+=("$kind")
+	st_tag+=("$tag")
+	st_pre+=("$pre")
+	st_cmd+=("$(printf '%q ' "$@")")
+}
+# A weft benchmark program: bench_$1, with --workers if it takes it
+# ($2 = 1) and we asked for it.
+add_weft() {
+	local exe="$dir/bench/bench_$1" pre="" w=()
+	if [ ! -x "$exe" ]; then
+		if [ -f "bench/bench_$1.c" ]; then
+			pre="not run: bench/bench_$1.c is not built in $(show "$dir")"
+		else
+			pre="not run: bench/bench_$1.c is not in this tree yet"
+		fi
+	elif [ "$2" = 1 ]; then
+		if takes_workers "$exe"; then
+			w=(--workers "$workers")
+		else
+			notes+=("bench_$1 takes no --workers yet: its multi-worker rows use its own count (every online CPU, $(nproc))")
+		fi
+	fi
+	add_step "$1" weft "" "$pre" "$exe" --runs "$step_runs" $quick "${w[@]}"
+}
+# A peer subcommand: kind $1, group $2, tag $3, with --workers if $4 = 1.
+add_peer() {
+	local kind=$1 group=$2 tag=$3 wflag=$4 exe pre="" w=()
+	shift 4
+	if [ "$kind" = go ]; then
+		exe=${go_peer:-go-peer}
+		[ -n "$go_peer" ] || pre=$go_status
+	else
+		exe=${boost_peer:-boost-peer}
+		[ -n "$boost_peer" ] || pre=$boost_status
+	fi
+	if [ -z "$pre" ] && [ "$wflag" = 1 ]; then
+		if takes_workers "$exe" "$1"; then
+			w=(--workers "$workers")
+		else
+			notes+=("$kind-peer $1 takes no --workers: it uses its own worker counts")
+		fi
+	fi
+	add_step "$group" "$kind" "$tag" "$pre" "$exe" "$@" --runs "$step_runs" $quick "${w[@]}"
+}
+if wanted switch; then
+	add_weft switch 0
+	if [ "$peers" = 1 ]; then
+		add_peer go switch "" 0 switch
+		add_peer boost switch "" 0 switch
+	fi
+fi
+if wanted spawn; then
+	add_weft spawn 1
+	if [ "$peers" = 1 ]; then
+		add_peer go spawn "" 1 spawn
+		add_peer boost spawn "" 1 spawn
+	fi
+fi
+if wanted memory; then
+	step_runs=$slow_runs
+	add_weft memory 0
+	if [ "$peers" = 1 ]; then
+		# Go parks its goroutines at each count weft does; row
+		# go.memory.parked gets the count as a tag.
+		counts="10000 100000 1000000"
+		[ -n "$quick" ] && counts="10000"
+		for n in $counts; do
+			t=$((n / 1000))k
+			[ "$n" = 1000000 ] && t=1m
+			add_peer go memory "$t" 0 memory "$n"
+		done
+	fi
+	step_runs=$runs
+fi
+if wanted steal; then
+	add_weft steal 1
+	if [ "$peers" = 1 ]; then
+		add_peer go steal "" 1 fib
+		add_peer boost steal "" 1 fib
+	fi
+fi
+if wanted chan; then
+	add_weft chan 1
+	[ "$peers" = 1 ] && add_peer boost chan "" 0 chan
+fi
+if wanted echo; then
+	# Each echo run takes seconds (a second even in quick mode).
+	echo_runs=$slow_runs
+	ego=()
+	[ -n "$go_peer" ] && ego=(--go-peer "$go_peer")
+	add_step echo weft "" "" tools/bench-echo.sh --build "$dir" \
+		--runs "$echo_runs" --workers "$workers" $quick "${ego[@]}"
+fi
+n=${#st_group[@]}
+
+# Everything the report needs besides the tables.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+boost_version=""
+if [ -f /usr/include/boost/version.hpp ]; then
+	boost_version=$(sed -n 's/^#define BOOST_LIB_VERSION "\(.*\)"/\1/p' \
+		/usr/include/boost/version.hpp | tr _ .)
+fi
+{
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "command=tools/bench.sh${argv[*]:+ ${argv[*]}}"
+	echo "quick=${quick:+1}"
+	echo "runs=$runs"
+	echo "slow_runs=$slow_runs"
+	echo "workers=$workers"
+	echo "only=$only"
+	echo "peers=$peers"
+	echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+	echo "online_cpus=$(nproc)"
+	echo "cores=$(lscpu -p=socket,core 2>/dev/null | grep -v '^#' | sort -u | wc -l)"
+	echo "threads_per_core=$(lscpu 2>/dev/null | sed -n 's/^Thread(s) per core: *//p')"
+	echo "memory=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	echo "kernel=$(uname -srm)"
+	echo "compiler=$(gcc --version | head -1)"
+	echo "cxx=$(g++ --version 2>/dev/null | head -1)"
+	echo "go=$(go version 2>/dev/null)"
+	echo "go_status=$go_status"
+	echo "boost=$boost_version"
+	echo "boost_status=$boost_status"
+	echo "gnuplot=$(gnuplot --version 2>/dev/null)"
+	echo "build=$(show "$dir")"
+	echo "buildtype=$buildtype"
+	echo "sanitize=$sanitize"
+	echo "load_before=$load_before"
+	echo "max_map_count=$(cat /proc/sys/vm/max_map_count)"
+	for p in "${pkg_notes[@]}"; do
+		echo "note=$p"
+	done
+	for p in "${notes[@]}"; do
+		echo "note=$p"
+	done
+	if [ "$buildtype" != release ] || [ "$sanitize" != none ]; then
+		echo "note=$(show "$dir") is a $buildtype build (sanitizer: $sanitize), not a plain release build: its figures say little"
+	fi
+} >"$out/meta.txt"
+
+echo "== $n steps, $runs runs per figure, $workers workers for the multi-worker rows${quick:+, quick}"
+printf 'n\tgroup\tkind\ttag\tstatus\trc\tseconds\tfile\tcommand\treason\n' >"$out/steps.tsv"
+weft_failed=0
+for ((i = 0; i < n; i++)); do
+	g=${st_group[$i]}
+	k=${st_kind[$i]}
+	t=${st_tag[$i]}
+	f=$(printf '%02d-%s-%s%s' $((i + 1)) "$g" "$k" "${t:+-$t}")
+	cmd=()
+	eval "cmd=(${st_cmd[$i]})"
+	shown=$(for a in "${cmd[@]}"; do printf '%s ' "$(show "$a")"; done)
+	shown=${shown% }
+	if [ -n "${st_pre[$i]}" ]; then
+		echo "== [$((i + 1))/$n] $g: $shown: ${st_pre[$i]}"
+		status=${st_pre[$i]%%:*}
+		printf '%s\t%s\t%s\t%s\t%s\t-\t0\t-\t%s\t%s\n' $((i + 1)) "$g" "$k" \
+			"$t" "$status" "$shown" "${st_pre[$i]#*: }" >>"$out/steps.tsv"
+		# A weft program that is in the tree but not built is a failure;
+		# one that is not written yet only leaves its rows "not run".
+		case "${st_pre[$i]}" in
+		*"is not built"*) weft_failed=1 ;;
+		esac
+		continue
+	fi
+	echo "== [$((i + 1))/$n] $g: $shown"
+	t0=$(date +%s.%N)
+	"${cmd[@]}" 2>"$out/raw/$f.err" | tee "$out/raw/$f.txt"
+	rc=${PIPESTATUS[0]}
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	if [ -s "$out/raw/$f.err" ]; then
+		sed 's/^/   stderr: /' "$out/raw/$f.err" | tail -20 >&2
+	else
+		rm -f "$out/raw/$f.err"
+	fi
+	status=ok
+	reason=""
+	if [ "$rc" != 0 ]; then
+		status=failed
+		reason="exit $rc: $(tail -1 "$out/raw/$f.err" 2>/dev/null)"
+		[ "$k" = weft ] && weft_failed=1
+		echo "== [$((i + 1))/$n] $g: FAILED ($reason)"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((i + 1)) "$g" "$k" \
+		"$t" "$status" "$rc" "$secs" "raw/$f.txt" "$shown" "$reason" \
+		>>"$out/steps.tsv"
 done
-echo "== report: $report"
+echo "total_seconds=$(($(date +%s) - t_start))" >>"$out/meta.txt"
+
+echo "== report: tools/bench-report.sh $(show "$out")"
+if ! tools/bench-report.sh "$out"; then
+	echo "tools/bench.sh: the report could not be written" >&2
+	exit 1
+fi
+echo "== report: $(show "$out")/REPORT.md"
+exit "$weft_failed"

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+
+// go-peer fib: recursive Fibonacci with a goroutine per call, the Go side
+// of the report's fib figure (fork-join parallelism on the scheduler).
+//
+//	go.fib30.<W>workers          fib(30) on GOMAXPROCS=W, for W = 1 and 2
+//	                             (--workers W replaces the 2): each call
+//	                             with n > 12 computes fib(n-1) in a new
+//	                             goroutine that sends it on a channel,
+//	                             fib(n-2) itself, then receives; n <= 12
+//	                             is computed serially, the same cutoff
+//	                             weft's fib uses
+//	go.fib30.nocutoff.<W>workers a goroutine per call all the way down
+//	                             (every call but fib(1) and fib(0)
+//	                             spawns one for its fib(n-1)), on the
+//	                             larger W
+//
+// Figures are ns per whole fib(30) run, not per call. A cutoff row does
+// several fib(30) runs per measurement (its iterations column), the
+// nocutoff row one. --quick computes fib(25) instead and names the rows
+// fib25. Each measurement is preceded by one unmeasured run, and every
+// run checks its result (832040, or 75025 for fib(25)); a wrong one exits
+// 1. The ratio column is relative to the 1-worker cutoff row.
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
+
+const (
+	fibCutoff    = 12 // compute serially at n <= fibCutoff
+	fibN         = 30
+	fibNQuick    = 25
+	fibReps      = 20 // fib runs per measurement of a cutoff row
+	fibRepsQuick = 20
+	fib30        = 832040
+	fib25        = 75025
+)
+
+func fibSerial(n int) int {
+	if n < 2 {
+		return n
+	}
+	return fibSerial(n-1) + fibSerial(n-2)
+}
+
+// fibPar spawns a goroutine for fib(n-1) in every call with n > cutoff.
+func fibPar(n, cutoff int) int {
+	if n <= cutoff {
+		return fibSerial(n)
+	}
+	ch := make(chan int, 1)
+	go func() { ch <- fibPar(n-1, cutoff) }()
+	b := fibPar(n-2, cutoff)
+	return <-ch + b
+}
+
+func fibCut(n int) int { return fibPar(n, fibCutoff) }
+
+// fibAll is fibPar without a cutoff: only fib(1) and fib(0) return
+// without spawning.
+func fibAll(n int) int { return fibPar(n, 1) }
+
+// measureFib runs f(n) once to warm up, then reps times, on GOMAXPROCS=w.
+func measureFib(name string, f func(int) int, n, want, reps, w int) time.Duration {
+	prev := runtime.GOMAXPROCS(w)
+	defer runtime.GOMAXPROCS(prev)
+	if v := f(n); v != want {
+		fail("%s: fib(%d) = %d, want %d", name, n, v, want)
+	}
+	t0 := time.Now()
+	for i := 0; i < reps; i++ {
+		if v := f(n); v != want {
+			fail("%s: fib(%d) = %d, want %d", name, n, v, want)
+		}
+	}
+	return time.Since(t0)
+}
+
+func benchFib(o *opts) {
+	n, want, reps := fibN, fib30, fibReps
+	if o.quick {
+		n, want, reps = fibNQuick, fib25, fibRepsQuick
+	}
+	wide := 2
+	if o.workers > 0 {
+		wide = o.workers
+	}
+	type fibRow struct {
+		*row
+		f       func(int) int
+		workers int
+	}
+	rows := []fibRow{
+		{newRow(fmt.Sprintf("go.fib%d.1workers", n), uint64(reps)),
+			fibCut, 1},
+		{newRow(fmt.Sprintf("go.fib%d.%dworkers", n, wide),
+			uint64(reps)), fibCut, wide},
+		{newRow(fmt.Sprintf("go.fib%d.nocutoff.%dworkers", n, wide), 1),
+			fibAll, wide},
+	}
+	if wide == 1 {
+		rows = append(rows[:1], rows[2])
+	}
+
+	printMachine("go-peer fib")
+	for r := 0; r < o.runs; r++ {
+		for _, fr := range rows {
+			fr.addElapsed(measureFib(fr.name, fr.f, n, want,
+				int(fr.iters), fr.workers))
+		}
+		runtime.GC()
+	}
+	fmt.Printf("# fib rows: ns per whole fib(%d) run (not per call); "+
+		"cutoff: serial at n <= %d; nothing pinned\n", n, fibCutoff)
+	printHeader(o, fmt.Sprintf("ns per fib(%d)", n), rows[0].name)
+	ref := rows[0].median()
+	for _, fr := range rows {
+		fr.print(ref)
+	}
+}

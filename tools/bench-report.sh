@@ -1,0 +1,762 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Turns the raw tables of one tools/bench.sh run into its report: reads
+# DIR/meta.txt (the machine and the options), DIR/steps.tsv (each step's
+# command, status and time) and DIR/raw/*.txt (each program's output, in
+# the row format of bench/bench_common.h, or tools/bench-echo.sh's), and
+# writes DIR/REPORT.md, the chart data under DIR/data/ and the charts
+# DIR/*.png (gnuplot, tools/plot/*.gp), then prints the summary table.
+# Every figure it shows is read from the raw tables or computed from
+# them (ratios of two medians of the same run); only the goals of the
+# targets, from issue 5, are written here. bench.sh runs it; run it by
+# hand to redraw a report from the raw tables of an earlier run.
+#
+# Cells that hold no figure say why: "not installed" (a peer, Go or
+# Boost.Fiber, that could not be installed or built), "not run" (a step
+# that was left out or failed; the section "Not measured" gives the
+# reason), "-" (no such figure for that column).
+#
+# Usage: tools/bench-report.sh DIR
+set -u
+cd "$(dirname "$0")/.." || exit 2
+if [ $# -ne 1 ] || [ ! -f "$1/meta.txt" ] || [ ! -f "$1/steps.tsv" ]; then
+	echo "usage: tools/bench-report.sh DIR (a tools/bench.sh --out DIR)" >&2
+	exit 2
+fi
+out=$(cd "$1" && pwd)
+data="$out/data"
+mkdir -p "$data"
+
+# meta.txt: key=value lines; note= may repeat.
+declare -A META
+meta_notes=()
+while IFS= read -r line; do
+	k=${line%%=*}
+	v=${line#*=}
+	if [ "$k" = note ]; then
+		meta_notes+=("$v")
+	else
+		META[$k]=$v
+	fi
+done <"$out/meta.txt"
+m() { echo "${META[$1]:-}"; }
+quick=$(m quick)
+workers=$(m workers)
+F=30
+[ -n "$quick" ] && F=25
+
+# The steps.
+declare -a S_GROUP S_KIND S_TAG S_STATUS S_SECS S_FILE S_CMD S_REASON
+ns=0
+while IFS=$'\037' read -r n group kind tag status _ secs file cmd reason; do
+	[ "$n" = n ] && continue
+	S_GROUP[ns]=$group S_KIND[ns]=$kind S_TAG[ns]=$tag
+	S_STATUS[ns]=$status S_SECS[ns]=$secs S_FILE[ns]=$file
+	S_CMD[ns]=$cmd S_REASON[ns]=$reason
+	ns=$((ns + 1))
+done < <(tr '\t' '\037' <"$out/steps.tsv")
+
+# Rows: data/rows.tsv holds step, name, iters, median, min, max, ratio
+# for every row of every program but the echo script, whose rows go to
+# data/echo.tsv (server, conns, ok, runs, rps, min, max, p50, p99, min,
+# max, cpu). A row is a line that is not a comment and has six fields.
+: >"$data/rows.tsv"
+: >"$data/echo.tsv"
+for ((i = 0; i < ns; i++)); do
+	f="$out/${S_FILE[i]}"
+	[ "${S_FILE[i]}" != - ] && [ -f "$f" ] || continue
+	if [ "${S_GROUP[i]}" = echo ]; then
+		awk '!/^#/ && NF == 12 { $1 = $1; gsub(/ /, "\t"); print }' "$f" \
+			>>"$data/echo.tsv"
+	else
+		awk -v s=$i -v tag="${S_TAG[i]}" '!/^#/ && NF == 6 {
+			name = $1 (tag != "" ? "." tag : "")
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s, name, $2, $3, $4, $5, $6
+		}' "$f" >>"$data/rows.tsv"
+	fi
+done
+
+declare -A MED MIN MAX ITERS RATIO
+declare -a ROWS_OF
+while IFS=$'\t' read -r s name it med mn mx ratio; do
+	MED[$name]=$med MIN[$name]=$mn MAX[$name]=$mx ITERS[$name]=$it
+	RATIO[$name]=$ratio
+	ROWS_OF[s]+="$name "
+done <"$data/rows.tsv"
+echo_servers=""
+echo_conns=""
+declare -A ECHO_ROW
+while IFS=$'\t' read -r srv c ok runs rps rmin rmax p50 p99 pmin pmax cpu; do
+	ECHO_ROW[$srv,$c]="$ok $runs $rps $rmin $rmax $p50 $p99 $pmin $pmax $cpu"
+	case " $echo_servers " in *" $srv "*) ;; *) echo_servers+="$srv " ;; esac
+	case " $echo_conns " in *" $c "*) ;; *) echo_conns+="$c " ;; esac
+	if [ "$rps" != failed ]; then
+		MED[echo.$srv.$c.rps]=$rps MIN[echo.$srv.$c.rps]=$rmin MAX[echo.$srv.$c.rps]=$rmax
+		MED[echo.$srv.$c.p99]=$p99 MIN[echo.$srv.$c.p99]=$pmin MAX[echo.$srv.$c.p99]=$pmax
+		MED[echo.$srv.$c.cpu]=$cpu
+	fi
+done <"$data/echo.tsv"
+
+is_num() {
+	[[ $1 =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]]
+}
+# A figure as the report prints it: about three significant digits.
+fmt() {
+	awk -v v="$1" 'BEGIN {
+		a = v < 0 ? -v : v
+		if (a >= 100) printf "%.0f", v
+		else if (a >= 10) printf "%.1f", v
+		else printf "%.2f", v
+	}'
+}
+# $1 / $2, or nothing if either is missing or $2 is 0.
+div() {
+	is_num "${1:-}" && is_num "${2:-}" || return 0
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b != 0) printf "%.6g", a / b }'
+}
+# Which kind (weft, go, boost) of program prints row $1.
+kind_of() {
+	case "$1" in
+	go.*|echo.go.*) echo go ;;
+	boost.*) echo boost ;;
+	*) echo weft ;;
+	esac
+}
+# Why there is no figure for row $1: "not installed" for a peer that is
+# missing, "not run" otherwise.
+why_not() {
+	local k
+	k=$(kind_of "$1")
+	case "$k" in
+	go) [[ $(m go_status) == "not installed"* ]] && { echo "not installed"; return; } ;;
+	boost) [[ $(m boost_status) == "not installed"* ]] && { echo "not installed"; return; } ;;
+	esac
+	echo "not run"
+}
+# The median of row $1 scaled by 1/$2 (default 1) and formatted, or why not.
+cell() {
+	local v=${MED[$1]:-}
+	if is_num "$v"; then
+		fmt "$(div "$v" "${2:-1}")"
+	else
+		why_not "$1"
+	fi
+}
+# The multi-worker row of a family: the name $1<N>$2 with the largest N.
+multi() {
+	local name best="" bn=1 k
+	for name in "${!MED[@]}"; do
+		[[ $name == "$1"*"$2" ]] || continue
+		k=${name#"$1"}
+		k=${k%"$2"}
+		[[ $k =~ ^[0-9]+$ ]] && [ "$k" -gt "$bn" ] && { bn=$k; best=$name; }
+	done
+	echo "${best:-$1$workers$2}"
+}
+# A human count: 10000 -> 10,000.
+commas() {
+	echo "$1" | sed ':a; s/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/; ta'
+}
+
+# Figures the summary, the targets and the charts share. The multi-worker
+# rows are found by name, whatever --workers said.
+fib_w=$(multi "steal.fib$F." workers)
+W=${fib_w#steal.fib$F.}
+W=${W%workers}
+go_fib_w=$(multi "go.fib$F." workers)
+boost_fib_w=$(multi "boost.fib$F." threads)
+uts_w=$(multi steal.uts. workers)
+speedup() {
+	local s
+	s=$(div "${MED[$1]:-}" "${MED[$2]:-}")
+	[ -n "$s" ] && echo "$s"
+}
+sp_weft=$(speedup "steal.fib$F.1worker" "$fib_w")
+sp_uts=$(speedup steal.uts.1worker "$uts_w")
+sp_go=$(speedup "go.fib$F.1workers" "$go_fib_w")
+sp_boost=$(speedup "boost.fib$F.1threads" "$boost_fib_w")
+# Memory: the largest count at which both weft and Go parked their tasks
+# (1m in a full run), else weft's largest.
+mem_c=""
+for c in 1m 100k 10k; do
+	if [ -n "${MED[memory.fiber.$c]:-}" ] && [ -n "${MED[go.memory.parked.$c]:-}" ]; then
+		mem_c=$c
+		break
+	fi
+done
+if [ -z "$mem_c" ]; then
+	for c in 1m 100k 10k; do
+		[ -n "${MED[memory.fiber.$c]:-}" ] && { mem_c=$c; break; }
+	done
+fi
+[ -n "$mem_c" ] || mem_c=1m
+mem_words() {
+	case "$1" in
+	1m) echo "1,000,000" ;;
+	100k) echo "100,000" ;;
+	10k) echo "10,000" ;;
+	*) echo "$1" ;;
+	esac
+}
+echo_c=1000
+million=$(commas "${ITERS[spawn.million.1worker]:-1000000}")
+
+# The summary: one line per figure. Fields: label | unit | scale | weft
+# row | plain C row | Go row | Boost row | cost or rate. For a cost the
+# edge is other / weft, for a rate weft / other: above 1 favours weft.
+summary_spec=(
+	"switch: yield ping-pong vs futex, same core|ns per switch|1|switch.yield|switch.futex.same|go.gosched|boost.fiber.yield|cost"
+	"switch: yield vs futex, threads on two cores|ns per switch|1|switch.yield|switch.futex.cross|-|-|cost"
+	"switch: raw context switch|ns per switch|1|switch.raw|-|-|boost.context.switch|cost"
+	"channel ping-pong (C: condvar handoff)|ns per handoff|1|chan.pingpong|chan.pingpong.condvar|go.chan.pingpong|boost.chan.pingpong|cost"
+	"buffered channel, 1 pair (C: mutex+condvar queue)|ns per item|1|chan.buffered.1pair|chan.buffered.pthread.1pair|-|-|cost"
+	"contended mutex|ns per lock|1|mutex.contended|mutex.contended.pthread|-|-|cost"
+	"spawn + join, weft on 1 worker (C: pthread_create + join)|ns per task|1|spawn.join.1worker|spawn.pthread|go.spawn.join|boost.fiber.spawn.join|cost"
+	"spawn + join, weft on all workers|ns per task|1|spawn.join.allworkers|spawn.pthread|go.spawn.join|-|cost"
+	"$million spawned, then joined, weft on 1 worker|ns per task|1|spawn.million.1worker|-|go.spawn.million|-|cost"
+	"memory per parked task at $(mem_words $mem_c) (C: 10,000 pthreads)|bytes per task|1|memory.fiber.$mem_c|memory.pthread.10k|go.memory.parked.$mem_c|-|cost"
+	"memory per parked task at $(mem_words $mem_c), 2 KiB small fiber stacks (C: 64 KiB thread stacks)|bytes per task|1|memory.fiber.small.$mem_c|memory.pthread.64k.10k|go.memory.parked.$mem_c|-|cost"
+	"fib($F), a task per call, $W workers|ms per run|1e6|$fib_w|-|$go_fib_w|$boost_fib_w|cost"
+	"fib($F), 1 worker|ms per run|1e6|steal.fib$F.1worker|-|go.fib$F.1workers|boost.fib$F.1threads|cost"
+	"echo round trips at $(commas $echo_c) connections (C: threads)|round trips per s|1|echo.weft.$echo_c.rps|echo.threads.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
+	"echo round trips at $(commas $echo_c) connections (C: epoll)|round trips per s|1|echo.weft.$echo_c.rps|echo.epoll.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
+	"echo p99 latency at $(commas $echo_c) connections (C: threads)|us|1|echo.weft.$echo_c.p99|echo.threads.$echo_c.p99|echo.go.$echo_c.p99|-|cost"
+)
+# Cells of one summary line, tab-separated: label, unit, weft, C, Go,
+# Boost, and weft's edge over each.
+summary_cells() {
+	local label unit scale wr cr gr br dir c edge
+	IFS='|' read -r label unit scale wr cr gr br dir <<<"$1"
+	printf '%s\t%s\t%s' "$label" "$unit" "$(cell "$wr" "$scale")"
+	for c in "$cr" "$gr" "$br"; do
+		if [ "$c" = - ]; then printf '\t-'; else printf '\t%s' "$(cell "$c" "$scale")"; fi
+	done
+	for c in "$cr" "$gr" "$br"; do
+		if [ "$c" = - ]; then
+			printf '\t-'
+			continue
+		fi
+		if [ "$dir" = cost ]; then
+			edge=$(div "${MED[$c]:-}" "${MED[$wr]:-}")
+		else
+			edge=$(div "${MED[$wr]:-}" "${MED[$c]:-}")
+		fi
+		if [ -n "$edge" ]; then
+			printf '\t%s' "$(fmt "$edge")"
+		elif [ -z "${MED[$wr]:-}" ]; then
+			printf '\t%s' "$(why_not "$wr")"
+		else
+			printf '\t%s' "$(why_not "$c")"
+		fi
+	done
+	printf '\n'
+}
+# The speed-up line: figures, no edge.
+speedup_cells() {
+	local v c
+	printf '%s\t%s' "fib($F) speed-up, 1 to $W workers" "x"
+	for v in "$sp_weft:steal.fib$F.1worker" "-:-" "$sp_go:go.fib$F.1workers" "$sp_boost:boost.fib$F.1threads"; do
+		c=${v#*:}
+		v=${v%%:*}
+		if [ "$c" = - ]; then printf '\t-'
+		elif [ -n "$v" ]; then printf '\t%s' "$(fmt "$v")"
+		else printf '\t%s' "$(why_not "$c")"
+		fi
+	done
+	printf '\t-\t-\t-\n'
+	printf '%s\t%s\t%s\t-\t-\t-\t-\t-\t-\n' "uts (unbalanced tree) speed-up, 1 to $W workers" x \
+		"$([ -n "$sp_uts" ] && fmt "$sp_uts" || why_not steal.uts.1worker)"
+}
+{
+	for s in "${summary_spec[@]}"; do
+		summary_cells "$s"
+	done
+	speedup_cells
+} >"$data/summary.tsv"
+
+# Targets of issue 5. Fields: id | text | measured | goal | at most or
+# at least. measured and goal are figures or a row name whose absence
+# says why.
+target() {
+	local id=$1 text=$2 v=$3 goal=$4 cmp=$5 miss=$6 st
+	if is_num "$v" && is_num "$goal"; then
+		st=$(awk -v v="$v" -v g="$goal" -v c="$cmp" 'BEGIN {
+			ok = (c == "most") ? (v <= g) : (v >= g)
+			print ok ? "met" : "NOT met"
+		}')
+		printf '%s. %s, at %s\t%s\t%s\t%s\n' "$id" "$text" "$cmp" "$(fmt "$goal")" "$(fmt "$v")" "$st"
+	else
+		is_num "$goal" && goal=$(fmt "$goal") || goal=$(why_not "$miss")
+		printf '%s. %s, at %s\t%s\t%s\t%s\n' "$id" "$text" "$cmp" "$goal" "$(why_not "$miss")" "not measured"
+	fi
+}
+# The row name of the first of $@ that has no figure (for why_not).
+first_missing() {
+	local r
+	for r in "$@"; do
+		[ -n "${MED[$r]:-}" ] || { echo "$r"; return; }
+	done
+	echo "$1"
+}
+fibtxt="fib($F)"
+{
+	target 1a "fiber switch (weft_yield ping-pong), ns" "${MED[switch.yield]:-}" 10 most switch.yield
+	target 1b "same-core futex ping-pong / fiber switch" "$(div "${MED[switch.futex.same]:-}" "${MED[switch.yield]:-}")" 100 least "$(first_missing switch.yield switch.futex.same)"
+	target 1c "Boost.Fiber yield / fiber switch (several times: 3)" "$(div "${MED[boost.fiber.yield]:-}" "${MED[switch.yield]:-}")" 3 least "$(first_missing switch.yield boost.fiber.yield)"
+	target 1d "Go Gosched / fiber switch (several times: 3)" "$(div "${MED[go.gosched]:-}" "${MED[switch.yield]:-}")" 3 least "$(first_missing switch.yield go.gosched)"
+	target 2a "fiber spawn + join (1 worker), ns" "${MED[spawn.join.1worker]:-}" 50 most spawn.join.1worker
+	target 2b "Go go + WaitGroup / fiber spawn + join" "$(div "${MED[go.spawn.join]:-}" "${MED[spawn.join.1worker]:-}")" 10 least "$(first_missing spawn.join.1worker go.spawn.join)"
+	target 2c "Boost.Fiber spawn + join / fiber spawn + join" "$(div "${MED[boost.fiber.spawn.join]:-}" "${MED[spawn.join.1worker]:-}")" 10 least "$(first_missing spawn.join.1worker boost.fiber.spawn.join)"
+	target 2d "pthread_create + join / fiber spawn + join" "$(div "${MED[spawn.pthread]:-}" "${MED[spawn.join.1worker]:-}")" 500 least "$(first_missing spawn.join.1worker spawn.pthread)"
+	target 3a "bytes per parked fiber at $(mem_words $mem_c), 2 KiB small stacks (goal: Go's bytes per parked goroutine, measured)" \
+		"${MED[memory.fiber.small.$mem_c]:-}" "${MED[go.memory.parked.$mem_c]:-}" most "$(first_missing memory.fiber.small.$mem_c go.memory.parked.$mem_c)"
+	target 3b "bytes per parked fiber at $(mem_words $mem_c), default stack (goal: Go's, measured)" \
+		"${MED[memory.fiber.$mem_c]:-}" "${MED[go.memory.parked.$mem_c]:-}" most "$(first_missing memory.fiber.$mem_c go.memory.parked.$mem_c)"
+	target 4a "Go $fibtxt / weft $fibtxt, both on $W workers" "$(div "${MED[$go_fib_w]:-}" "${MED[$fib_w]:-}")" 2 least "$(first_missing "$fib_w" "$go_fib_w")"
+	target 4b "weft $fibtxt speed-up from 1 to $W workers (goal: 0.9 x $W)" "$sp_weft" "$(awk -v w="$W" 'BEGIN { print 0.9 * w }')" least "$(first_missing "steal.fib$F.1worker" "$fib_w")"
+	target 5 "Go channel ping-pong / weft channel ping-pong" "$(div "${MED[go.chan.pingpong]:-}" "${MED[chan.pingpong]:-}")" 5 least "$(first_missing chan.pingpong go.chan.pingpong)"
+	target 6a "echo round trips per s at 1,000 connections, weft / Go net" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.go.1000.rps]:-}")" 1 least "$(first_missing echo.weft.1000.rps echo.go.1000.rps)"
+	target 6b "echo round trips per s at 1,000 connections, weft / epoll" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.epoll.1000.rps]:-}")" 1 least "$(first_missing echo.weft.1000.rps echo.epoll.1000.rps)"
+	target 6c "echo round trips per s at 1,000 connections, weft / threads" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.threads.1000.rps]:-}")" 1.5 least "$(first_missing echo.weft.1000.rps echo.threads.1000.rps)"
+} >"$data/targets.tsv"
+
+# Chart data ------------------------------------------------------------
+
+# Bars: label, median, min, max, class (0 weft, 1 Go or Boost, 2 OS
+# threads). A missing figure is NaN and its label says why.
+bar() {
+	local label=$1 row=$2 class=$3
+	if is_num "${MED[$row]:-}"; then
+		printf '%s\t%s\t%s\t%s\t%s\n' "$label" "${MED[$row]}" "${MIN[$row]}" "${MAX[$row]}" "$class"
+	else
+		printf '%s\\n(%s)\tNaN\tNaN\tNaN\t%s\n' "$label" "$(why_not "$row")" "$class"
+	fi
+}
+{
+	bar "weft raw switch" switch.raw 0
+	bar "weft yield" switch.yield 0
+	bar "Boost context switch" boost.context.switch 1
+	bar "Boost.Fiber yield" boost.fiber.yield 1
+	bar "Go Gosched" go.gosched 1
+	bar "futex, same core" switch.futex.same 2
+	bar "futex, two cores" switch.futex.cross 2
+	bar "mutex + condvar" switch.condvar 2
+	bar "pipe" switch.pipe 2
+} >"$data/switch.dat"
+{
+	bar "weft spawn+join\\n1 worker" spawn.join.1worker 0
+	bar "weft spawn+join\\nall workers" spawn.join.allworkers 0
+	bar "weft $million\\nspawned, 1 worker" spawn.million.1worker 0
+	bar "Boost.Fiber\\nspawn+join" boost.fiber.spawn.join 1
+	bar "Go go+WaitGroup" go.spawn.join 1
+	bar "Go $million\\ngoroutines" go.spawn.million 1
+	bar "pthread_create\\n+join" spawn.pthread 2
+} >"$data/spawn.dat"
+# Series: count, median, min, max; one file each.
+series() {
+	local file=$1 prefix=$2 c n
+	: >"$data/$file"
+	for c in 10k 100k 1m; do
+		case $c in 10k) n=10000 ;; 100k) n=100000 ;; 1m) n=1000000 ;; esac
+		is_num "${MED[$prefix$c]:-}" &&
+			printf '%s\t%s\t%s\t%s\n' "$n" "${MED[$prefix$c]}" "${MIN[$prefix$c]}" "${MAX[$prefix$c]}" >>"$data/$file"
+	done
+}
+series memory-weft.dat memory.fiber.
+series memory-small.dat memory.fiber.small.
+series memory-go.dat go.memory.parked.
+series memory-pthread.dat memory.pthread.
+series memory-pthread64k.dat memory.pthread.64k.
+# Speed-up against workers: workers, speed-up (1 worker is 1 by definition).
+sp_series() {
+	local file=$1 one=$2 multi=$3 n
+	: >"$data/$file"
+	[ -n "$(speedup "$one" "$multi")" ] || return 0
+	n=${multi##*.}
+	n=${n%workers}
+	n=${n%threads}
+	printf '1\t1\n%s\t%s\n' "$n" "$(speedup "$one" "$multi")" >"$data/$file"
+}
+sp_series speedup-weft-fib.dat "steal.fib$F.1worker" "$fib_w"
+sp_series speedup-weft-uts.dat steal.uts.1worker "$uts_w"
+sp_series speedup-go-fib.dat "go.fib$F.1workers" "$go_fib_w"
+sp_series speedup-boost-fib.dat "boost.fib$F.1threads" "$boost_fib_w"
+# Echo per server: conns, rps, min, max, p99, min, max.
+for srv in weft weft.w1 epoll threads go; do
+	: >"$data/echo-$srv.dat"
+	for c in $echo_conns; do
+		[ -n "${MED[echo.$srv.$c.rps]:-}" ] || continue
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" \
+			"${MED[echo.$srv.$c.rps]}" "${MIN[echo.$srv.$c.rps]}" "${MAX[echo.$srv.$c.rps]}" \
+			"${MED[echo.$srv.$c.p99]}" "${MIN[echo.$srv.$c.p99]}" "${MAX[echo.$srv.$c.p99]}" \
+			>>"$data/echo-$srv.dat"
+	done
+done
+
+# Charts ------------------------------------------------------------------
+
+# A series' legend title: its name, or why it has no points.
+title_of() {
+	local file=$1 name=$2 row=$3
+	if [ -s "$data/$file" ]; then echo "$name"; else echo "$name ($(why_not "$row"))"; fi
+}
+charts=(switch spawn memory speedup echo)
+declare -A CHART_TITLE=(
+	[switch]="Switch cost per mechanism"
+	[spawn]="Spawn + join cost"
+	[memory]="Memory per parked task"
+	[speedup]="Speed-up against workers"
+	[echo]="Echo servers: round trips and p99 latency"
+)
+has_data() {
+	local f
+	for f in "$@"; do
+		[ -s "$data/$f" ] && awk -F'\t' '$2 != "NaN" { found = 1 } END { exit !found }' "$data/$f" && return 0
+	done
+	return 1
+}
+chart_notes=()
+term=""
+if command -v gnuplot >/dev/null; then
+	if gnuplot -e 'set terminal pngcairo' 2>/dev/null; then
+		term=pngcairo
+	elif gnuplot -e 'set terminal png' 2>/dev/null; then
+		term=png
+	else
+		chart_notes+=("gnuplot has neither the pngcairo nor the png terminal: no charts")
+	fi
+else
+	chart_notes+=("gnuplot is not installed (package gnuplot-nox): no charts")
+fi
+gp_str() {
+	printf '%s' "$1" | sed "s/'/''/g"
+}
+for ch in "${charts[@]}"; do
+	rm -f "$out/$ch.png"
+	[ -n "$term" ] || continue
+	case $ch in
+	switch) has_data switch.dat && nd=0 || nd=1 ;;
+	spawn) has_data spawn.dat && nd=0 || nd=1 ;;
+	memory) has_data memory-weft.dat memory-small.dat memory-go.dat memory-pthread.dat memory-pthread64k.dat && nd=0 || nd=1 ;;
+	speedup) has_data speedup-weft-fib.dat speedup-weft-uts.dat speedup-go-fib.dat speedup-boost-fib.dat && nd=0 || nd=1 ;;
+	echo) has_data echo-weft.dat echo-weft.w1.dat echo-epoll.dat echo-threads.dat echo-go.dat && nd=0 || nd=1 ;;
+	esac
+	vars="plotdir='tools/plot'; term='$term'; out='$(gp_str "$out/$ch.png")'; data='$(gp_str "$data")'; nodata=$nd"
+	vars+="; chart_title='$(gp_str "${CHART_TITLE[$ch]}")'"
+	case $ch in
+	memory)
+		vars+="; t_weft='$(gp_str "$(title_of memory-weft.dat "weft fibers, default stack" memory.fiber.10k)")'"
+		vars+="; t_small='$(gp_str "$(title_of memory-small.dat "weft fibers, 2 KiB small stacks" memory.fiber.small.10k)")'"
+		vars+="; t_go='$(gp_str "$(title_of memory-go.dat "Go goroutines" go.memory.parked.10k)")'"
+		vars+="; t_pth='$(gp_str "$(title_of memory-pthread.dat "pthreads, default stack" memory.pthread.10k)")'"
+		vars+="; t_pth64='$(gp_str "$(title_of memory-pthread64k.dat "pthreads, 64 KiB stacks" memory.pthread.64k.10k)")'"
+		;;
+	speedup)
+		# The legend carries each speed-up, as labels by the points overlap.
+		sx() { [ -n "$1" ] && echo ": $(fmt "$1")x on $W"; }
+		vars+="; t_wfib='$(gp_str "$(title_of speedup-weft-fib.dat "weft fib($F)$(sx "$sp_weft")" "steal.fib$F.1worker")")'"
+		vars+="; t_wuts='$(gp_str "$(title_of speedup-weft-uts.dat "weft uts$(sx "$sp_uts")" steal.uts.1worker)")'"
+		vars+="; t_go='$(gp_str "$(title_of speedup-go-fib.dat "Go fib($F)$(sx "$sp_go")" "go.fib$F.1workers")")'"
+		vars+="; t_boost='$(gp_str "$(title_of speedup-boost-fib.dat "Boost.Fiber fib($F)$(sx "$sp_boost")" "boost.fib$F.1threads")")'"
+		vars+="; maxw=$W"
+		;;
+	echo)
+		vars+="; t_go='$(gp_str "$(title_of echo-go.dat "go (net, goroutines)" echo.go.1000.rps)")'"
+		w1="weft, 1 worker"
+		if [ ! -s "$data/echo-weft.w1.dat" ]; then
+			[ -n "$quick" ] && w1+=" (full run only)" || w1+=" (not run)"
+		fi
+		vars+="; t_w1='$(gp_str "$w1")'"
+		;;
+	esac
+	if ! gnuplot -e "$vars" tools/plot/"$ch".gp >"$data/$ch.gnuplot.log" 2>&1; then
+		chart_notes+=("gnuplot failed on $ch.png: $(grep -m1 -i 'error\|line' "$data/$ch.gnuplot.log")")
+	fi
+	[ -s "$data/$ch.gnuplot.log" ] || rm -f "$data/$ch.gnuplot.log"
+done
+
+# REPORT.md -------------------------------------------------------------
+
+# A tab-separated table on stdin as markdown; $1 is the header line.
+md_table() {
+	local h=$1
+	printf '| %s |\n' "${h//$'\t'/ | }"
+	printf '%s' "$h" | awk -F'\t' '{ for (i = 1; i <= NF; i++) printf "|---"; print "|" }'
+	awk -F'\t' '{ s = "|"; for (i = 1; i <= NF; i++) s = s " " $i " |"; print s }'
+}
+# The same as aligned plain text for the terminal.
+text_table() {
+	{ printf '%s\n' "$1"; cat; } | awk -F'\t' '
+		{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n[NR] = NF }
+		END {
+			for (r = 1; r <= NR; r++) {
+				s = ""
+				for (i = 1; i <= n[r]; i++)
+					s = s sprintf(i == 1 ? "%-" w[i] "s" : "  %" w[i] "s", c[r, i])
+				print s
+			}
+		}'
+}
+unit_of() {
+	case "$1" in
+	memory.*|go.memory.*) echo "bytes per task" ;;
+	steal.*|go.fib[0-9]*|boost.fib[0-9]*) echo "ns per run" ;;
+	chan.buffered*) echo "ns per item" ;;
+	mutex.*) echo "ns per lock" ;;
+	chan.*|go.chan.*|boost.chan.*) echo "ns per handoff" ;;
+	switch.*|go.gosched|boost.context.*|boost.fiber.yield) echo "ns per switch" ;;
+	spawn.*|go.spawn.*|boost.fiber.spawn*) echo "ns per task" ;;
+	*) echo "ns per op" ;;
+	esac
+}
+# Rows a step prints, for the cells of a step that printed none.
+expected_rows() {
+	local g=$1 k=$2 t=$3
+	case "$g/$k" in
+	switch/weft) echo switch.raw switch.yield switch.futex.same switch.futex.cross switch.condvar switch.pipe ;;
+	switch/go) echo go.gosched go.chan.pingpong ;;
+	switch/boost) echo boost.context.switch boost.fiber.yield ;;
+	spawn/weft) echo spawn.join.1worker spawn.join.allworkers spawn.pthread spawn.million.1worker ;;
+	spawn/go) echo go.spawn.join go.spawn.million ;;
+	spawn/boost) echo boost.fiber.spawn.join ;;
+	memory/weft) echo memory.fiber.10k memory.fiber.100k memory.fiber.small.10k memory.fiber.small.100k memory.pthread.10k memory.pthread.64k.10k ;;
+	memory/go) echo "go.memory.parked.$t" ;;
+	steal/weft) echo "steal.fib$F.1worker steal.fib$F.${workers}workers steal.uts.1worker steal.uts.${workers}workers" ;;
+	steal/go) echo "go.fib$F.1workers go.fib$F.${workers}workers" ;;
+	steal/boost) echo "boost.fib$F.1threads boost.fib$F.${workers}threads" ;;
+	chan/weft) echo chan.pingpong chan.pingpong.condvar chan.buffered.1pair chan.buffered.4pairs chan.buffered.16pairs \
+		chan.buffered.pthread.1pair chan.buffered.pthread.4pairs chan.buffered.pthread.16pairs \
+		mutex.contended mutex.contended.pthread ;;
+	chan/boost) echo boost.chan.pingpong ;;
+	esac
+}
+prog_name() {
+	case "$1/$2" in
+	echo/*) echo "tools/bench-echo.sh" ;;
+	*/weft) echo "bench_$1" ;;
+	*/go) echo "go-peer" ;;
+	*/boost) echo "boost-peer" ;;
+	esac
+}
+kind_title() {
+	case "$1" in
+	weft) echo "weft" ;;
+	go) echo "Go" ;;
+	boost) echo "Boost.Fiber" ;;
+	esac
+}
+not_measured=()
+for ((i = 0; i < ns; i++)); do
+	[ "${S_STATUS[i]}" = ok ] && continue
+	not_measured+=("$(kind_title "${S_KIND[i]}"), ${S_GROUP[i]} ($(prog_name "${S_GROUP[i]}" "${S_KIND[i]}")${S_TAG[i]:+ ${S_TAG[i]}}): ${S_STATUS[i]}: ${S_REASON[i]:-no reason given}")
+done
+left_out=""
+for g in switch spawn memory steal chan echo; do
+	case ",$(m only)," in *",$g,"*) ;; *) left_out+="${left_out:+, }$g" ;; esac
+done
+[ -n "$left_out" ] && not_measured+=("left out with --only: $left_out (their cells say \"not run\")")
+[ "$(m peers)" = 0 ] && not_measured+=("Go and Boost.Fiber: left out with --no-peers (their cells say \"not run\")")
+# A step's table: its rows, and for a step that printed none (or failed
+# halfway) the rows it should have printed, saying why they are missing.
+step_table() {
+	local i=$1 name have=" " miss
+	miss="not run"
+	[ "${S_STATUS[i]}" = "not installed" ] && miss="not installed"
+	{
+		for name in ${ROWS_OF[i]:-}; do
+			have+="$name "
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${ITERS[$name]}" \
+				"${MED[$name]}" "${MIN[$name]}" "${MAX[$name]}" "${RATIO[$name]}" "$(unit_of "$name")"
+		done
+		if [ "${S_STATUS[i]}" != ok ]; then
+			for name in $(expected_rows "${S_GROUP[i]}" "${S_KIND[i]}" "${S_TAG[i]}"); do
+				[[ $have == *" $name "* ]] && continue
+				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$miss" "$miss" "$miss" "$miss" "$miss" "$(unit_of "$name")"
+			done
+		fi
+	} | md_table $'name\titers\tmedian\tmin\tmax\tratio\tunit'
+}
+echo_tables() {
+	local srv c r
+	{
+		for srv in $echo_servers; do
+			for c in $echo_conns; do
+				r=${ECHO_ROW[$srv,$c]:-}
+				[ -n "$r" ] || continue
+				printf '%s\t%s\t%s\n' "$srv" "$c" "${r// /$'\t'}"
+			done
+		done
+		if [[ " $echo_servers " != *" go "* ]] && [ -n "$echo_servers" ] && [ "$(m peers)" = 1 ]; then
+			r=$(why_not echo.go.1000.rps)
+			for c in $echo_conns; do
+				printf 'go\t%s' "$c"
+				printf "\t$r%.0s" 1 2 3 4 5 6 7 8 9 10
+				printf '\n'
+			done
+		fi
+	} | md_table $'server\tconns\tok runs\truns\trps\trps min\trps max\tp50 us\tp99 us\tp99 min\tp99 max\tcpu s per M round trips'
+	echo
+	echo "Ratios of medians of this run: round trips per second (above 1: weft faster), p99 latency and server CPU per round trip (below 1: weft lower)."
+	echo
+	{
+		for w in weft weft.w1; do
+			[[ " $echo_servers " == *" $w "* ]] || continue
+			for srv in epoll threads go; do
+				[ "$srv" = go ] && [ "$(m peers)" != 1 ] && continue
+				for c in $echo_conns; do
+					printf '%s/%s\t%s' "$w" "$srv" "$c"
+					for k in rps p99 cpu; do
+						r=$(div "${MED[echo.$w.$c.$k]:-}" "${MED[echo.$srv.$c.$k]:-}")
+						if [ -n "$r" ]; then
+							printf '\t%s' "$(fmt "$r")"
+						elif [ -z "${MED[echo.$w.$c.$k]:-}" ]; then
+							printf '\t%s' "$(why_not "echo.$w.$c.$k")"
+						else
+							printf '\t%s' "$(why_not "echo.$srv.$c.$k")"
+						fi
+					done
+					printf '\n'
+				done
+			done
+		done
+	} | md_table $'ratio\tconns\trps\tp99\tcpu'
+}
+
+summary_header=$'figure\tunit\tweft\tplain C\tGo\tBoost.Fiber\tedge over C\tedge over Go\tedge over Boost'
+target_header=$'target\tgoal\tmeasured\tstatus'
+nmet=$(awk -F'\t' '$4 == "met"' "$data/targets.tsv" | wc -l)
+nnot=$(awk -F'\t' '$4 == "NOT met"' "$data/targets.tsv" | wc -l)
+nnm=$(awk -F'\t' '$4 == "not measured"' "$data/targets.tsv" | wc -l)
+ntg=$(wc -l <"$data/targets.tsv")
+
+{
+	echo "# weft benchmark report"
+	echo
+	echo "$(m date): \`$(m command)\` on this machine. Cooperative switching between"
+	echo "fibers against preemptive switching between OS threads, and weft against Go's"
+	echo "goroutines and Boost.Fiber, measured side by side in this one run."
+	if [ "$(m slow_runs)" = "$(m runs)" ] || [ -z "$(m slow_runs)" ]; then
+		echo "Every figure is the median of $(m runs) runs (min and max in the tables"
+	else
+		echo "Every figure is the median of $(m runs) runs ($(m slow_runs) for the memory and"
+		echo "echo benchmarks, whose runs are long and vary little; min and max in the tables"
+	fi
+	echo "below); every ratio divides two medians of this run. Nothing here is typed in"
+	echo "but the goals of the targets."
+	if [ -n "$quick" ]; then
+		echo
+		echo "**Quick mode** (\`--quick\`): few iterations, fib($F) instead of fib(30), no"
+		echo "1,000,000-task rows (the memory comparison is at $(mem_words $mem_c) tasks), echo at"
+		echo "1,000 connections only, 1 s per echo run. The figures are rough; run"
+		echo "\`tools/bench.sh\` for the real report."
+	fi
+	echo
+	echo "## Machine"
+	echo
+	echo "- CPU: $(m cpu), $(m online_cpus) online CPUs ($(m cores) cores, $(m threads_per_core) thread(s) per core), $(m memory) memory"
+	echo "- Kernel: $(m kernel); vm.max_map_count $(m max_map_count)"
+	echo "- Compiler: $(m compiler)${META[cxx]:+; C++: $(m cxx)}"
+	echo "- Go: $(if [ "$(m go_status)" = ok ]; then m go; else echo "$(m go_status) $(m go)"; fi)"
+	echo "- Boost: $(if [ "$(m boost_status)" = ok ]; then echo "$(m boost) (Boost.Fiber, Boost.Context)"; else echo "$(m boost_status)${META[boost]:+ (headers $(m boost))}"; fi)"
+	echo "- gnuplot: $(m gnuplot)"
+	echo "- Build: \`$(m build)\`, buildtype $(m buildtype), sanitizer $(m sanitize)"
+	echo "- Workers for the multi-worker rows: $workers; runs per figure: $(m runs)"
+	echo "- Load average before the run: $(m load_before) (other work on the machine skews every figure; compare ratios within one run)"
+	echo "- Time: $(awk -F'\t' 'NR > 1 { s += $7 } END { printf "%.0f", s }' "$out/steps.tsv") s measuring, $(m total_seconds) s in all (with apt-get, the build and the Go peer's build)"
+	echo
+	echo "## Summary"
+	echo
+	echo "The edge columns say how many times better weft's figure is than the other's:"
+	echo "the other's cost over weft's, or weft's round trips over the other's. Above 1"
+	echo "favours weft. \"plain C\" is the same work without a runtime: OS threads and"
+	echo "the kernel's futex, condvar, pipe and pthread_create, or the epoll and"
+	echo "thread-per-connection echo servers."
+	echo
+	md_table "$summary_header" <"$data/summary.tsv"
+	echo
+	echo "## Targets (issue 5)"
+	echo
+	echo "$nmet of $ntg targets met, $nnot NOT met, $nnm not measured. The measured"
+	echo "column is this run's figure; a goal that names a peer is that peer's figure"
+	echo "in this run."
+	echo
+	md_table "$target_header" <"$data/targets.tsv"
+	echo
+	echo "## Charts"
+	echo
+	for ch in "${charts[@]}"; do
+		if [ -f "$out/$ch.png" ]; then
+			echo "![${CHART_TITLE[$ch]}]($ch.png)"
+		else
+			echo "${CHART_TITLE[$ch]}: not drawn (see Not measured)."
+		fi
+		echo
+	done
+	echo "## Tables"
+	echo
+	echo "One section per benchmark, one table per program, in the order they ran."
+	echo "Each program's own notes (what is pinned, how figures are counted, its"
+	echo "checks) follow its table."
+	for g in switch spawn memory steal chan echo; do
+		first=1
+		for ((i = 0; i < ns; i++)); do
+			[ "${S_GROUP[i]}" = "$g" ] || continue
+			if [ "$first" = 1 ]; then
+				echo
+				echo "### $g"
+				first=0
+			fi
+			echo
+			echo "**$(kind_title "${S_KIND[i]}")**: \`${S_CMD[i]}\` (${S_STATUS[i]}, ${S_SECS[i]} s)"
+			echo
+			if [ "$g" = echo ]; then
+				echo_tables
+			else
+				step_table "$i"
+			fi
+			if [ "${S_FILE[i]}" != - ] && grep -q '^#' "$out/${S_FILE[i]}"; then
+				echo
+				echo '```'
+				grep '^#' "$out/${S_FILE[i]}"
+				echo '```'
+			fi
+		done
+	done
+	echo
+	echo "## Not measured"
+	echo
+	if [ ${#not_measured[@]} -eq 0 ] && [ ${#chart_notes[@]} -eq 0 ]; then
+		echo "Everything ran."
+	fi
+	for l in "${not_measured[@]}" "${chart_notes[@]}"; do
+		echo "- $l"
+	done
+	if [ ${#meta_notes[@]} -gt 0 ]; then
+		echo
+		echo "## Notes"
+		echo
+		for l in "${meta_notes[@]}"; do
+			echo "- $l"
+		done
+	fi
+	echo
+	echo "## Steps"
+	echo
+	echo "Raw outputs are in \`raw/\`, chart data in \`data/\`."
+	echo
+	awk -F'\t' -v OFS='\t' 'NR > 1 { print $1, $2, $9, $5, $7 }' "$out/steps.tsv" |
+		md_table $'step\tbenchmark\tcommand\tstatus\tseconds'
+} >"$out/REPORT.md"
+
+# The terminal: the summary and the targets.
+echo
+echo "== summary ($(m runs) runs per figure; edge: how many times better weft is, above 1 favours weft)"
+text_table "$summary_header" <"$data/summary.tsv"
+echo
+echo "== targets: $nmet of $ntg met, $nnot NOT met, $nnm not measured"
+text_table "$target_header" <"$data/targets.tsv"
+for l in "${not_measured[@]}" "${chart_notes[@]}"; do
+	echo "== not measured: $l"
+done
+exit 0
