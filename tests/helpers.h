@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -159,6 +160,8 @@ static __attribute__((unused)) void watchdog_fire(int sig)
  * of the thread that calls weft_run(), so the first watchdog_arm() must
  * come before the first weft_run() of that thread.
  */
+static int watchdog_ready;
+
 static __attribute__((unused)) void *watchdog_thread(void *arg)
 {
 	sigset_t set;
@@ -166,6 +169,7 @@ static __attribute__((unused)) void *watchdog_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGALRM);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	__atomic_store_n(&watchdog_ready, 1, __ATOMIC_RELEASE);
 	for (;;)
 		pause();
 	return arg;
@@ -184,10 +188,17 @@ static __attribute__((unused)) void watchdog_install(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGALRM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (pthread_create(&thread, NULL, watchdog_thread, NULL) == 0)
+	if (pthread_create(&thread, NULL, watchdog_thread, NULL) == 0) {
 		pthread_detach(thread);
-	else
+		/* Until the thread has started it may hold a lock of the
+		 * allocator (ASan's, or libc's for its TLS), and a death
+		 * test forking meanwhile would give its child a lock nobody
+		 * will release: test_nouring's child hung in calloc so. */
+		while (!__atomic_load_n(&watchdog_ready, __ATOMIC_ACQUIRE))
+			sched_yield();
+	} else {
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
 	watchdog_installed = true;
 }
 
