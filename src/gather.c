@@ -74,6 +74,7 @@ static bool publish_any(struct fiber *self, void *arg)
 
 	(void)self;
 	for (size_t i = 0; i < n; i++)
+		/* Full barrier; fails if the fiber ended (DONE or-ed in). */
 		if (!ck_pr_cas_64(&fs[i]->join_word, JOIN_CLAIMED,
 				  JOIN_CLAIMED | token))
 			return false;
@@ -133,6 +134,8 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 	for (i = 0; i < claimed; i++) {
 		uint64_t old;
 
+		/* Take the claim (and token) back with a full-barrier CAS,
+		 * unless the fiber ended first: then DONE is set. */
 		do {
 			old = ck_pr_load_64(&recs[i]->join_word);
 		} while (!(old & JOIN_DONE) &&

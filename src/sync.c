@@ -46,6 +46,8 @@ void weft_mutex_init(weft_mutex *m)
 
 static inline void mutex_acquired(weft_mutex *m)
 {
+	/* Acquire: pairs with the fence in weft_mutex_unlock() or the
+	 * hand-off in mutex_handoff(). */
 	ck_pr_fence_lock();
 	weft__hb_acquire(m);
 }
@@ -153,6 +155,8 @@ static void mutex_handoff(weft_mutex *m)
 		if (waitq_empty(&m->q) ||
 		    weft_now_ns() - first->since_ns < STARVE_NS)
 			next &= ~M_STARVING;
+		/* Only lockers adding themselves race us, under the
+		 * spinlock we hold, so this settles at once. */
 	} while (!ck_pr_cas_uint_value(&m->state, s, next, &s));
 	/* The critical section happens before the next owner's. */
 	weft__hb_release(m);
@@ -176,8 +180,10 @@ int weft_mutex_unlock(weft_mutex *m)
 			return 0;
 		}
 		weft__hb_release(m);
+		/* Release: the critical section before LOCKED clears; the
+		 * CAS below is a full barrier: the release, then the
+		 * waiter count. */
 		ck_pr_fence_unlock();
-		/* Full barrier: the release, then the waiter count. */
 		if (ck_pr_cas_uint_value(&m->state, s, s & ~M_LOCKED, &s))
 			break;
 	}
@@ -421,6 +427,7 @@ int weft_call_once(weft_once *o, void (*fn)(void *), void *arg)
 	int err;
 
 	if (ck_pr_load_uint(&o->done)) {
+		/* Acquire: fn's effects; pairs with the release below. */
 		ck_pr_fence_acquire();
 		weft__hb_acquire(o);
 		return 0;
@@ -433,6 +440,7 @@ int weft_call_once(weft_once *o, void (*fn)(void *), void *arg)
 	if (!o->done) {
 		fn(arg);
 		weft__hb_release(o);
+		/* Release: fn's effects before done, for the fast path. */
 		ck_pr_fence_release();
 		ck_pr_store_uint(&o->done, 1);
 	}

@@ -41,6 +41,7 @@ static inline void spin_lock(unsigned *l)
 			ck_pr_stall();
 		while (ck_pr_load_uint(l));
 	}
+	/* Acquire: the critical section after the swap that won. */
 	ck_pr_fence_lock();
 	/* ck's atomics are invisible to TSan: the lock is a hand-off. */
 	weft__hb_acquire(l);
@@ -48,8 +49,10 @@ static inline void spin_lock(unsigned *l)
 
 static inline bool spin_trylock(unsigned *l)
 {
+	/* Swap, full barrier on x86; the fence below makes it acquire. */
 	if (ck_pr_fas_uint(l, 1))
 		return false;
+	/* Acquire, as in spin_lock(). */
 	ck_pr_fence_lock();
 	weft__hb_acquire(l);
 	return true;
@@ -58,6 +61,7 @@ static inline bool spin_trylock(unsigned *l)
 static inline void spin_unlock(unsigned *l)
 {
 	weft__hb_release(l);
+	/* Release: the critical section before the store that frees it. */
 	ck_pr_fence_unlock();
 	ck_pr_store_uint(l, 0);
 }
