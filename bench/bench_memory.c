@@ -76,6 +76,15 @@
  */
 #define SMALL_STACK WEFT_STACK_SMALL
 
+/* Whether this is a sanitized build: gcc and clang say so differently. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BENCH_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define BENCH_SANITIZED 1
+#endif
+#endif
+
 /* A parked Go goroutine, for the summary (bytes; not measured here). */
 #define GO_PARKED_BYTES 2737.0
 
@@ -575,7 +584,7 @@ int main(int argc, char **argv)
 	printf("# stacks: fiber %u, fiber.small %u, pthread default "
 	       "(RLIMIT_STACK), pthread.64k %u bytes\n", WEFT_STACK_DEFAULT,
 	       SMALL_STACK, PTHREAD_SMALL_STACK);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef BENCH_SANITIZED
 	printf("# sanitizer build: weft gives fiber.small 32 KiB stacks\n");
 #endif
 	printf("# runs=%d%s; figures are BYTES per parked task (not ns) over "
