@@ -154,6 +154,7 @@ void weft__runq_init(struct runq *rq)
 	ck_pr_store_uint(&rq->head, 0);
 	ck_pr_store_uint(&rq->tail, 0);
 	ck_pr_store_ptr(&rq->lifo, NULL);
+	rq->solo = false;
 	for (i = 0; i < WEFT_RUNQ_SIZE; i++)
 		ck_pr_store_ptr(&rq->slots[i], NULL);
 }
@@ -191,6 +192,19 @@ bool weft__runq_push(struct runq *rq, struct rq_node *n,
 
 struct rq_node *weft__runq_pop(struct runq *rq)
 {
+	if (rq->solo) {
+		/* Nobody else consumes: a plain pop, as from a private
+		 * ring (the loads and store stay atomic for readers of
+		 * the length). */
+		unsigned h = ck_pr_load_uint(&rq->head);
+		struct rq_node *x;
+
+		if (h == ck_pr_load_uint(&rq->tail))
+			return NULL;
+		x = ck_pr_load_ptr(slot(rq, h));
+		ck_pr_store_uint(&rq->head, h + 1);
+		return x;
+	}
 	for (;;) {
 		/* Consumers' CAS target; the CAS below validates it. */
 		unsigned h = ck_pr_load_uint(&rq->head);
@@ -241,6 +255,12 @@ struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n)
 		ck_pr_store_ptr(&rq->lifo, n);
 		return NULL;
 	}
+	if (rq->solo) {
+		/* No thief: a plain exchange. */
+		old = ck_pr_load_ptr(&rq->lifo);
+		ck_pr_store_ptr(&rq->lifo, n);
+		return old;
+	}
 	/*
 	 * Swap, not store: a thief may empty the slot at any time, and its
 	 * CAS and our swap decide who owns the displaced node.
@@ -262,6 +282,12 @@ struct rq_node *weft__runq_lifo_take(struct runq *rq)
 	 */
 	if (ck_pr_load_ptr(&rq->lifo) == NULL)
 		return NULL;
+	if (rq->solo) {
+		/* No thief to race: take it with a plain store. */
+		x = ck_pr_load_ptr(&rq->lifo);
+		ck_pr_store_ptr(&rq->lifo, NULL);
+		return x;
+	}
 	/*
 	 * Swap with NULL: races with the CAS of weft__runq_steal(), and
 	 * exactly one of them gets the node. No fence: only this thread

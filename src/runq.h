@@ -30,6 +30,9 @@ struct runq {
 	unsigned head CK_CC_CACHELINE;
 	/* Written by the owner only, read by thieves. */
 	unsigned tail CK_CC_CACHELINE;
+	/* Set before the owner starts, then read-only: no thief exists (the
+	 * runtime has one worker), so the owner's pops need no atomic RMW. */
+	bool solo;
 	/* LIFO slot: owner fas; thieves cas it to NULL. */
 	struct rq_node *lifo CK_CC_CACHELINE;
 	/* Slots [head, tail) hold queued nodes; written by the owner only. */

@@ -83,6 +83,8 @@ static struct worker *worker_create(unsigned id)
 	w->efd = -1;
 	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
 	weft__runq_init(&w->rq);
+	/* One worker: nobody steals from it. */
+	w->rq.solo = weft__sched.nr_workers == 1;
 	weft__stack_cache_init(&w->stacks, weft__sched.stack_size);
 	weft__timer_heap_init(&w->timers);
 	return w;

@@ -37,7 +37,8 @@
  *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
  * slot, steal-half in one CAS, and a spinlocked global list for overflow
- * and for fibers made ready outside the workers.
+ * and for fibers made ready outside the workers. With one worker there
+ * is no thief, and the owner pops without atomic read-modify-writes.
  *
  * Parking a fiber (weft__park / weft__ready). No wake-up may be lost
  * between "register as a waiter" and "off the stack", no waker may resume
