@@ -279,4 +279,60 @@ static __attribute__((unused)) void skip_without_uring(void)
 	}
 }
 
+/* Checks made inside fibers and threads --------------------------------- */
+
+/*
+ * cmocka's assertions longjmp, which must not happen on a fiber's stack
+ * or another thread; fibers record failed checks instead, and the test
+ * asserts them once weft_run() has returned.
+ */
+
+static unsigned nr_failed __attribute__((unused));
+/* Written by the first failure only, read after weft_run(). */
+static const char *failed_what __attribute__((unused));
+static int failed_line __attribute__((unused));
+static long long failed_got __attribute__((unused));
+static long long failed_want __attribute__((unused));
+
+static __attribute__((unused)) void check_at(bool ok, const char *what, int line, long long got,
+		     long long want)
+{
+	if (ok)
+		return;
+	/* The first failure keeps its details; any thread. */
+	if (__atomic_fetch_add(&nr_failed, 1, __ATOMIC_RELAXED) == 0) {
+		failed_what = what;
+		failed_line = line;
+		failed_got = got;
+		failed_want = want;
+	}
+}
+
+static __attribute__((unused)) void check_eq_at(long long got, long long want, const char *what,
+			int line)
+{
+	check_at(got == want, what, line, got, want);
+}
+
+/* Each argument is evaluated once. */
+#define check(cond) check_at((cond), #cond, __LINE__, 0, 0)
+#define check_eq(got, want) \
+	check_eq_at((long long)(got), (long long)(want), #got " == " #want, \
+		    __LINE__)
+
+/*
+ * Run @fn as the main fiber on @cfg; fail the test if a check failed.
+ * For files that include <cmocka.h> before this header.
+ */
+static __attribute__((unused)) void run_checked(const struct weft_config *cfg,
+						void (*fn)(void *), void *arg)
+{
+	__atomic_store_n(&nr_failed, 0, __ATOMIC_RELAXED);
+	assert_int_equal(weft_run(cfg, fn, arg), 0);
+	if (nr_failed)
+		fail_msg("%u failed checks; first at line %d: %s (got %lld, "
+			 "want %lld)", nr_failed, failed_line, failed_what,
+			 failed_got, failed_want);
+}
+
 #endif /* WEFT_TEST_HELPERS_H */

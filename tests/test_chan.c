@@ -35,51 +35,6 @@
 static struct weft_config one = { .workers = 1 };
 static struct weft_config two = { .workers = 2 };
 
-/* Checks made inside fibers and threads ------------------------------------ */
-
-static unsigned nr_failed;
-/* Written by the first failure only, read after weft_run(). */
-static const char *failed_what;
-static int failed_line;
-static long long failed_got, failed_want;
-
-static void check_at(bool ok, const char *what, int line, long long got,
-		     long long want)
-{
-	if (ok)
-		return;
-	/* The first failure keeps its details; any thread. */
-	if (__atomic_fetch_add(&nr_failed, 1, __ATOMIC_RELAXED) == 0) {
-		failed_what = what;
-		failed_line = line;
-		failed_got = got;
-		failed_want = want;
-	}
-}
-
-static void check_eq_at(long long got, long long want, const char *what,
-			int line)
-{
-	check_at(got == want, what, line, got, want);
-}
-
-/* Each argument is evaluated once. */
-#define check(cond) check_at((cond), #cond, __LINE__, 0, 0)
-#define check_eq(got, want) \
-	check_eq_at((long long)(got), (long long)(want), #got " == " #want, \
-		    __LINE__)
-
-/* Run @fn as the main fiber on @cfg; fail the test if a check failed. */
-static void run(const struct weft_config *cfg, void (*fn)(void *), void *arg)
-{
-	__atomic_store_n(&nr_failed, 0, __ATOMIC_RELAXED);
-	assert_int_equal(weft_run(cfg, fn, arg), 0);
-	if (nr_failed)
-		fail_msg("%u failed checks; first at line %d: %s (got %lld, "
-			 "want %lld)", nr_failed, failed_line, failed_what,
-			 failed_got, failed_want);
-}
-
 /* Small helpers for fibers ------------------------------------------------- */
 
 static weft_chan *new_chan(size_t elem_size, size_t cap)
@@ -281,9 +236,9 @@ static void test_chan_unbuffered_send_waits_for_receiver(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, rendezvous_main, NULL);
-	run(&two, rendezvous_main, NULL);
-	run(&one, try_send_to_waiting_main, NULL);
+	run_checked(&one, rendezvous_main, NULL);
+	run_checked(&two, rendezvous_main, NULL);
+	run_checked(&one, try_send_to_waiting_main, NULL);
 	watchdog_disarm();
 }
 
@@ -329,8 +284,8 @@ static void test_chan_ping_pong(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, pingpong_main, NULL);
-	run(&two, pingpong_main, NULL);
+	run_checked(&one, pingpong_main, NULL);
+	run_checked(&two, pingpong_main, NULL);
 	watchdog_disarm();
 }
 
@@ -513,8 +468,8 @@ static void test_chan_every_capacity_go_testchan(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 120);
-	run(&one, go_testchan_main, NULL);
-	run(&two, go_testchan_main, NULL);
+	run_checked(&one, go_testchan_main, NULL);
+	run_checked(&two, go_testchan_main, NULL);
 	watchdog_disarm();
 }
 
@@ -566,8 +521,8 @@ static void test_chan_zero_size_elements(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, zero_size_main, NULL);
-	run(&two, zero_size_main, NULL);
+	run_checked(&one, zero_size_main, NULL);
+	run_checked(&two, zero_size_main, NULL);
 	watchdog_disarm();
 }
 
@@ -724,8 +679,8 @@ static void test_chan_close_wakes_blocked_receivers(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, close_wakes_receivers_main, NULL);
-	run(&two, close_wakes_receivers_main, NULL);
+	run_checked(&one, close_wakes_receivers_main, NULL);
+	run_checked(&two, close_wakes_receivers_main, NULL);
 	watchdog_disarm();
 }
 
@@ -733,8 +688,8 @@ static void test_chan_close_wakes_blocked_senders(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, close_wakes_senders_main, NULL);
-	run(&two, close_wakes_senders_main, NULL);
+	run_checked(&one, close_wakes_senders_main, NULL);
+	run_checked(&two, close_wakes_senders_main, NULL);
 	watchdog_disarm();
 }
 
@@ -742,7 +697,7 @@ static void test_chan_close_drains_buffer_then_epipe(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, close_drain_main, NULL);
+	run_checked(&one, close_drain_main, NULL);
 	watchdog_disarm();
 }
 
@@ -750,7 +705,7 @@ static void test_chan_close_from_a_plain_thread(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, close_from_thread_main, NULL);
+	run_checked(&two, close_from_thread_main, NULL);
 	watchdog_disarm();
 }
 
@@ -839,8 +794,8 @@ static void test_chan_four_producers_each_value_received_once(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&two, mp_main, NULL);
-	run(&one, mp_main, NULL);
+	run_checked(&two, mp_main, NULL);
+	run_checked(&one, mp_main, NULL);
 	watchdog_disarm();
 }
 
@@ -978,8 +933,8 @@ static void test_chan_plain_thread_feeds_fibers(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&two, plain_thread_main, NULL);
-	run(&one, plain_thread_main, NULL);
+	run_checked(&two, plain_thread_main, NULL);
+	run_checked(&one, plain_thread_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1067,8 +1022,8 @@ static void test_chan_cancel_blocked_send_transfers_nothing(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, cancel_send_main, NULL);
-	run(&two, cancel_send_main, NULL);
+	run_checked(&one, cancel_send_main, NULL);
+	run_checked(&two, cancel_send_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1076,8 +1031,8 @@ static void test_chan_cancel_blocked_recv_transfers_nothing(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, cancel_recv_main, NULL);
-	run(&two, cancel_recv_main, NULL);
+	run_checked(&one, cancel_recv_main, NULL);
+	run_checked(&two, cancel_recv_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1230,12 +1185,12 @@ static void test_chan_cancel_and_timeout_races_lose_nothing(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&two, cancel_race_main, (void *)0);
-	run(&two, cancel_race_main, (void *)2);
-	run(&one, cancel_race_main, (void *)0);
-	run(&two, cancel_race_main, (void *)0x100);
-	run(&two, cancel_race_main, (void *)0x102);
-	run(&one, cancel_race_main, (void *)0x100);
+	run_checked(&two, cancel_race_main, (void *)0);
+	run_checked(&two, cancel_race_main, (void *)2);
+	run_checked(&one, cancel_race_main, (void *)0);
+	run_checked(&two, cancel_race_main, (void *)0x100);
+	run_checked(&two, cancel_race_main, (void *)0x102);
+	run_checked(&one, cancel_race_main, (void *)0x100);
 	watchdog_disarm();
 }
 
@@ -1327,8 +1282,8 @@ static void test_chan_deadline_times_out_blocked_ops(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, deadline_main, NULL);
-	run(&two, deadline_main, NULL);
+	run_checked(&one, deadline_main, NULL);
+	run_checked(&two, deadline_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1374,7 +1329,7 @@ static void test_chan_blocking_calls_outside_a_fiber_are_eperm(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, outside_main, &o);
+	run_checked(&two, outside_main, &o);
 	assert_int_equal(o.send_rc, -EPERM);
 	assert_int_equal(o.recv_rc, -EPERM);
 	assert_int_equal(o.sel_block_rc, -EPERM);
@@ -1422,7 +1377,7 @@ static void test_chan_blocking_calls_in_a_generator_are_eperm(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, gen_main, NULL);
+	run_checked(&one, gen_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1474,7 +1429,7 @@ static void test_select_takes_the_ready_case(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_ready_main, NULL);
+	run_checked(&one, select_ready_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1517,7 +1472,7 @@ static void test_select_times_out(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, select_timeout_main, NULL);
+	run_checked(&two, select_timeout_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1553,7 +1508,7 @@ static void test_select_closed_channel_is_epipe(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_closed_main, NULL);
+	run_checked(&one, select_closed_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1646,8 +1601,8 @@ static void test_select_blocked_is_woken_by_partner_or_close(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_blocked_main, NULL);
-	run(&two, select_blocked_main, NULL);
+	run_checked(&one, select_blocked_main, NULL);
+	run_checked(&two, select_blocked_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1700,8 +1655,8 @@ static void test_select_null_channels_never_fire(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_null_main, NULL);
-	run(&two, select_null_main, NULL);
+	run_checked(&one, select_null_main, NULL);
+	run_checked(&two, select_null_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1742,8 +1697,8 @@ static void test_select_with_no_cases_waits_for_timeout(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_empty_main, NULL);
-	run(&two, select_empty_forever_main, NULL);
+	run_checked(&one, select_empty_main, NULL);
+	run_checked(&two, select_empty_forever_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1791,7 +1746,7 @@ static void test_select_rejects_bad_arguments(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_args_main, NULL);
+	run_checked(&one, select_args_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1895,9 +1850,9 @@ static void test_select_duplicate_channel(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&one, select_dup_main, (void *)(uintptr_t)iters);
-	run(&two, select_dup_main, (void *)(uintptr_t)iters);
-	run(&one, select_dup_ready_main, NULL);
+	run_checked(&one, select_dup_main, (void *)(uintptr_t)iters);
+	run_checked(&two, select_dup_main, (void *)(uintptr_t)iters);
+	run_checked(&one, select_dup_ready_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1979,9 +1934,9 @@ static void test_select_nonblocking_never_misses_a_ready_case(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 120);
-	run(&two, nb_simple_main, NULL);
-	run(&two, nb_race_main, NULL);
-	run(&two, nb_race_main, (void *)1);
+	run_checked(&two, nb_simple_main, NULL);
+	run_checked(&two, nb_race_main, NULL);
+	run_checked(&two, nb_race_main, (void *)1);
 	watchdog_disarm();
 }
 
@@ -2088,9 +2043,9 @@ static void test_select_chooses_fairly_among_ready_cases(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&one, fair_ready_main, (void *)1000);
-	run(&two, fair_ready_main, (void *)1000);
-	run(&two, fair_ready_main, (void *)10000);
+	run_checked(&one, fair_ready_main, (void *)1000);
+	run_checked(&two, fair_ready_main, (void *)1000);
+	run_checked(&two, fair_ready_main, (void *)10000);
 	watchdog_disarm();
 }
 
@@ -2103,7 +2058,7 @@ static void test_select_pseudo_random_send(void **state)
 	unsigned counts[2][4] = { { 0 } };
 
 	for (int i = 0; i < 2; i++) {
-		run(cfgs[i], prs_main, counts[i]);
+		run_checked(cfgs[i], prs_main, counts[i]);
 		print_message("%u worker(s): cap 0: %u zeros, %u ones; cap %d: "
 			      "%u zeros, %u ones\n", cfgs[i]->workers,
 			      counts[i][0], counts[i][1], PRS_N, counts[i][2],
@@ -2181,8 +2136,8 @@ static void test_select_self_select(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&two, self_select_main, NULL);
-	run(&one, self_select_main, NULL);
+	run_checked(&two, self_select_main, NULL);
+	run_checked(&one, self_select_main, NULL);
 	watchdog_disarm();
 }
 
@@ -2235,8 +2190,8 @@ static void test_select_cancelled_while_blocked(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_cancel_main, NULL);
-	run(&two, select_cancel_main, NULL);
+	run_checked(&one, select_cancel_main, NULL);
+	run_checked(&two, select_cancel_main, NULL);
 	watchdog_disarm();
 }
 
@@ -2280,7 +2235,7 @@ static void test_select_honours_the_fiber_deadline(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, select_deadline_main, NULL);
+	run_checked(&two, select_deadline_main, NULL);
 	watchdog_disarm();
 }
 
@@ -2311,7 +2266,7 @@ static void test_select_huge_timeout_waits(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, select_huge_timeout_main, NULL);
+	run_checked(&one, select_huge_timeout_main, NULL);
 	watchdog_disarm();
 }
 
@@ -2369,8 +2324,8 @@ static void test_select_many_waiters_on_one_channel(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, many_sel_main, NULL);
-	run(&two, many_sel_main, NULL);
+	run_checked(&one, many_sel_main, NULL);
+	run_checked(&two, many_sel_main, NULL);
 	watchdog_disarm();
 }
 

@@ -32,51 +32,6 @@
 static struct weft_config one = { .workers = 1 };
 static struct weft_config two = { .workers = 2 };
 
-/* Checks made inside fibers and threads ------------------------------------ */
-
-static unsigned nr_failed;
-/* Written by the first failure only, read after weft_run(). */
-static const char *failed_what;
-static int failed_line;
-static long long failed_got, failed_want;
-
-static void check_at(bool ok, const char *what, int line, long long got,
-		     long long want)
-{
-	if (ok)
-		return;
-	/* The first failure keeps its details; any thread. */
-	if (__atomic_fetch_add(&nr_failed, 1, __ATOMIC_RELAXED) == 0) {
-		failed_what = what;
-		failed_line = line;
-		failed_got = got;
-		failed_want = want;
-	}
-}
-
-static void check_eq_at(long long got, long long want, const char *what,
-			int line)
-{
-	check_at(got == want, what, line, got, want);
-}
-
-/* Each argument is evaluated once. */
-#define check(cond) check_at((cond), #cond, __LINE__, 0, 0)
-#define check_eq(got, want) \
-	check_eq_at((long long)(got), (long long)(want), #got " == " #want, \
-		    __LINE__)
-
-/* Run @fn as the main fiber on @cfg; fail the test if a check failed. */
-static void run(const struct weft_config *cfg, void (*fn)(void *), void *arg)
-{
-	__atomic_store_n(&nr_failed, 0, __ATOMIC_RELAXED);
-	assert_int_equal(weft_run(cfg, fn, arg), 0);
-	if (nr_failed)
-		fail_msg("%u failed checks; first at line %d: %s (got %lld, "
-			 "want %lld)", nr_failed, failed_line, failed_what,
-			 failed_got, failed_want);
-}
-
 static weft_fiber *spawn(void *(*fn)(void *), void *arg)
 {
 	weft_fiber *f = NULL;
@@ -191,8 +146,8 @@ static void test_mutex_lock_trylock_unlock(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, mutex_basics_main, NULL);
-	run(&two, mutex_basics_main, NULL);
+	run_checked(&one, mutex_basics_main, NULL);
+	run_checked(&two, mutex_basics_main, NULL);
 	watchdog_disarm();
 }
 
@@ -261,7 +216,7 @@ static void test_mutex_from_plain_threads(void **state)
 	assert_int_equal(weft_mutex_unlock(&m), -EPERM);
 
 	watchdog_arm(__func__, 30);
-	run(&two, thread_mutex_main, &tm);
+	run_checked(&two, thread_mutex_main, &tm);
 	assert_int_equal(tm.rcs[0], -EBUSY);
 	assert_int_equal(tm.rcs[1], 0);
 	assert_int_equal(tm.rcs[2], 0);
@@ -335,7 +290,7 @@ static void test_mutex_exclusive_across_workers(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 60);
-	run(&two, excl_main, &x);
+	run_checked(&two, excl_main, &x);
 	print_message("%lu critical sections; the lock went to the other "
 		      "worker %lu times, %lu holders moved while holding it\n",
 		      x.counter, x.crossed, x.migrated);
@@ -421,7 +376,7 @@ static void test_mutex_waiter_is_not_starved(void **state)
 		struct starve s = { .m = WEFT_MUTEX_INIT,
 				    .give_up_ns = 10000 * MS };
 
-		run(cfgs[i], starve_main, &s);
+		run_checked(cfgs[i], starve_main, &s);
 		print_message("%u worker(s): waited %.3f ms while the hogs "
 			      "went %lu rounds\n", cfgs[i]->workers,
 			      s.waited_ns / 1e6, s.hog_rounds);
@@ -481,9 +436,9 @@ static void test_mutex_lock_is_not_a_cancellation_point(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, nocancel_main, &nc);
+	run_checked(&one, nocancel_main, &nc);
 	memset(&nc, 0, sizeof(nc));
-	run(&two, nocancel_main, &nc);
+	run_checked(&two, nocancel_main, &nc);
 	watchdog_disarm();
 }
 
@@ -566,7 +521,7 @@ static void test_cond_signal_wakes_one_broadcast_all(void **state)
 	for (int i = 0; i < 2; i++) {
 		struct condw cw = { WEFT_MUTEX_INIT, WEFT_COND_INIT };
 
-		run(cfgs[i], cond_signal_main, &cw);
+		run_checked(cfgs[i], cond_signal_main, &cw);
 		assert_int_equal(cw.returned, COND_N);
 		/* Signals served the longest waiters first. */
 		for (unsigned k = 0; k < COND_N / 2; k++)
@@ -672,8 +627,8 @@ static void test_cond_wait_holds_mutex_after_cancel_and_timeout(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, cond_abort_main, &ca);
-	run(&two, cond_abort_main, &ca);
+	run_checked(&one, cond_abort_main, &ca);
+	run_checked(&two, cond_abort_main, &ca);
 	watchdog_disarm();
 }
 
@@ -712,7 +667,7 @@ static void test_cond_wait_needs_a_locked_mutex_and_a_fiber(void **state)
 	assert_int_equal(weft_cond_broadcast(&ce.c), 0);
 
 	watchdog_arm(__func__, 30);
-	run(&one, cond_eperm_main, &ce);
+	run_checked(&one, cond_eperm_main, &ce);
 	assert_int_equal(ce.unlocked_rc, -EPERM);
 	assert_int_equal(ce.until_rc, -EPERM);
 	assert_int_equal(ce.trylock_rc, 0);
@@ -777,7 +732,7 @@ static void test_cond_signalled_from_a_plain_thread(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, cond_thread_main, &ct);
+	run_checked(&two, cond_thread_main, &ct);
 	watchdog_disarm();
 }
 
@@ -853,8 +808,8 @@ static void test_wg_add_done_wait(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, wg_main, NULL);
-	run(&two, wg_main, NULL);
+	run_checked(&one, wg_main, NULL);
+	run_checked(&two, wg_main, NULL);
 	assert_int_equal(weft_wg_wait(&wg_static), -EPERM);
 	watchdog_disarm();
 }
@@ -895,7 +850,7 @@ static void test_wg_done_from_a_plain_thread(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, wg_thread_main, &wt);
+	run_checked(&two, wg_thread_main, &wt);
 	watchdog_disarm();
 }
 
@@ -935,8 +890,8 @@ static void test_wg_wait_cancel_and_deadline(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, wg_abort_main, NULL);
-	run(&two, wg_abort_main, NULL);
+	run_checked(&one, wg_abort_main, NULL);
+	run_checked(&two, wg_abort_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1029,7 +984,7 @@ static void test_sem_fifo_handoff(void **state)
 	(void)state;
 	watchdog_arm(__func__, 30);
 	/* One worker: arrival order is the order of queueing. */
-	run(&one, sem_fifo_main, &sf);
+	run_checked(&one, sem_fifo_main, &sf);
 	for (unsigned i = 0; i < SEM_WAITERS; i++)
 		assert_int_equal(sf.order[i], sf.arrival[i]);
 	watchdog_disarm();
@@ -1092,7 +1047,7 @@ static void test_sem_limits_concurrency(void **state)
 	for (int i = 0; i < 2; i++) {
 		struct sem_limit sl = { WEFT_SEM_INIT(3) };
 
-		run(cfgs[i], sem_limit_main, &sl);
+		run_checked(cfgs[i], sem_limit_main, &sl);
 		assert_int_equal(sl.total, LIMIT_FIBERS * LIMIT_ITERS);
 		assert_int_equal(sl.max, 3);
 	}
@@ -1160,8 +1115,8 @@ static void test_sem_acquire_cancel_deadline_and_thread_release(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, sem_abort_main, NULL);
-	run(&two, sem_abort_main, NULL);
+	run_checked(&one, sem_abort_main, NULL);
+	run_checked(&two, sem_abort_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1218,13 +1173,13 @@ static void test_once_runs_exactly_once(void **state)
 	assert_int_equal(oc.calls, 0);
 
 	watchdog_arm(__func__, 30);
-	run(&two, once_main, &oc);
+	run_checked(&two, once_main, &oc);
 	assert_int_equal(oc.calls, 1);
 	assert_int_equal(oc.finished, 1);
 	assert_int_equal(oc.early, 0);
 	/* Once it has run, any thread gets 0 and nothing runs. */
 	assert_int_equal(weft_call_once(&once_static, once_fn, &oc), 0);
-	run(&one, once_main, &oc);
+	run_checked(&one, once_main, &oc);
 	assert_int_equal(oc.calls, 1);
 	watchdog_disarm();
 }
@@ -1281,7 +1236,7 @@ static void test_static_initialisers(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, init_main, NULL);
+	run_checked(&two, init_main, NULL);
 	assert_int_equal(init_once_runs, 1);
 	assert_int_equal(weft_sem_try_acquire(&init_sem), 0);
 	assert_int_equal(weft_sem_try_acquire(&init_sem), -EAGAIN);
@@ -1408,8 +1363,8 @@ static void test_join_all_results_in_order(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, join_all_main, NULL);
-	run(&two, join_all_main, NULL);
+	run_checked(&one, join_all_main, NULL);
+	run_checked(&two, join_all_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1417,8 +1372,8 @@ static void test_join_all_skips_bad_handles(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, join_all_bad_main, NULL);
-	run(&two, join_all_bad_main, NULL);
+	run_checked(&one, join_all_bad_main, NULL);
+	run_checked(&two, join_all_bad_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1431,7 +1386,7 @@ static void test_join_all_cancelled_cancels_children(void **state)
 	for (int k = 0; k < 2; k++) {
 		struct gather_cancel gc = { 0 };
 
-		run(cfgs[k], join_all_cancel_main, &gc);
+		run_checked(cfgs[k], join_all_cancel_main, &gc);
 		assert_int_equal(gc.rc, -ECANCELED);
 		for (int i = 0; i < 3; i++)
 			assert_int_equal((intptr_t)gc.res[i], -ECANCELED);
@@ -1514,9 +1469,9 @@ static void test_join_any_returns_the_first_to_end(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&two, join_any_sleep_main, NULL);
-	run(&one, join_any_order_main, NULL);
-	run(&two, join_any_order_main, NULL);
+	run_checked(&two, join_any_sleep_main, NULL);
+	run_checked(&one, join_any_order_main, NULL);
+	run_checked(&two, join_any_order_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1576,8 +1531,8 @@ static void test_join_any_rejects_bad_arguments(void **state)
 	assert_int_equal(weft_join_any(NULL, 0, NULL), -EPERM);
 	assert_int_equal(weft_join_all(NULL, 0, NULL), -EPERM);
 	watchdog_arm(__func__, 30);
-	run(&one, join_any_args_main, NULL);
-	run(&two, join_any_args_main, NULL);
+	run_checked(&one, join_any_args_main, NULL);
+	run_checked(&two, join_any_args_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1657,8 +1612,8 @@ static void test_join_any_cancelled_joins_nothing(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, join_any_cancel_main, NULL);
-	run(&two, join_any_cancel_main, NULL);
+	run_checked(&one, join_any_cancel_main, NULL);
+	run_checked(&two, join_any_cancel_main, NULL);
 	watchdog_disarm();
 }
 
@@ -1666,8 +1621,8 @@ static void test_join_any_with_ended_fibers_returns_at_once(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run(&one, join_any_ended_main, NULL);
-	run(&two, join_any_ended_main, NULL);
+	run_checked(&one, join_any_ended_main, NULL);
+	run_checked(&two, join_any_ended_main, NULL);
 	watchdog_disarm();
 }
 

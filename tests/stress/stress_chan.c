@@ -31,48 +31,6 @@
 
 static struct weft_config two = { .workers = 2 };
 
-static unsigned nr_failed;
-/* Written by the first failure only, read after weft_run(). */
-static const char *failed_what;
-static int failed_line;
-static long long failed_got, failed_want;
-
-static void check_at(bool ok, const char *what, int line, long long got,
-		     long long want)
-{
-	if (ok)
-		return;
-	/* The first failure keeps its details; any thread. */
-	if (__atomic_fetch_add(&nr_failed, 1, __ATOMIC_RELAXED) == 0) {
-		failed_what = what;
-		failed_line = line;
-		failed_got = got;
-		failed_want = want;
-	}
-}
-
-static void check_eq_at(long long got, long long want, const char *what,
-			int line)
-{
-	check_at(got == want, what, line, got, want);
-}
-
-/* Each argument is evaluated once. */
-#define check(cond) check_at((cond), #cond, __LINE__, 0, 0)
-#define check_eq(got, want) \
-	check_eq_at((long long)(got), (long long)(want), #got " == " #want, \
-		    __LINE__)
-
-static void run(void (*fn)(void *), void *arg)
-{
-	__atomic_store_n(&nr_failed, 0, __ATOMIC_RELAXED);
-	assert_int_equal(weft_run(&two, fn, arg), 0);
-	if (nr_failed)
-		fail_msg("%u failed checks; first at line %d: %s (got %lld, "
-			 "want %lld)", nr_failed, failed_line, failed_what,
-			 failed_got, failed_want);
-}
-
 static weft_fiber *spawn(void *(*fn)(void *), void *arg)
 {
 	weft_fiber *f = NULL;
@@ -291,7 +249,7 @@ static void flow_through(size_t cap, uint64_t total)
 	fl.seen = calloc(words, sizeof(uint64_t));
 	assert_non_null(fl.seen);
 	assert_int_equal(weft_chan_new(&fl.c, sizeof(uint64_t), cap), 0);
-	run(flow_main, &fl);
+	run_checked(&two, flow_main, &fl);
 	for (uint64_t p = 0; p < PRODUCERS; p++)
 		for (uint64_t s = 0; s < (p < FIBER_PRODUCERS ? per :
 					  per / THREAD_SHARE); s++) {
@@ -476,7 +434,7 @@ static void test_select_stress(void **state)
 		assert_int_equal(weft_chan_new(&ss.c[k], sizeof(uint64_t),
 					       caps[k]), 0);
 	watchdog_arm(__func__, 60);
-	run(select_stress_main, &ss);
+	run_checked(&two, select_stress_main, &ss);
 	watchdog_disarm();
 	print_message("%u per fiber per channel in %.2f s\n", ss.n,
 		      (now_ns() - t0) / 1e9);
@@ -639,7 +597,7 @@ static void test_chan_stress_close_while_blocked(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 120);
-	run(close_rounds_main, &rounds);
+	run_checked(&two, close_rounds_main, &rounds);
 	watchdog_disarm();
 	print_message("%u rounds in %.2f s\n", rounds, (now_ns() - t0) / 1e9);
 }

@@ -30,48 +30,6 @@
 
 static struct weft_config two = { .workers = 2 };
 
-static unsigned nr_failed;
-/* Written by the first failure only, read after weft_run(). */
-static const char *failed_what;
-static int failed_line;
-static long long failed_got, failed_want;
-
-static void check_at(bool ok, const char *what, int line, long long got,
-		     long long want)
-{
-	if (ok)
-		return;
-	/* The first failure keeps its details; any thread. */
-	if (__atomic_fetch_add(&nr_failed, 1, __ATOMIC_RELAXED) == 0) {
-		failed_what = what;
-		failed_line = line;
-		failed_got = got;
-		failed_want = want;
-	}
-}
-
-static void check_eq_at(long long got, long long want, const char *what,
-			int line)
-{
-	check_at(got == want, what, line, got, want);
-}
-
-/* Each argument is evaluated once. */
-#define check(cond) check_at((cond), #cond, __LINE__, 0, 0)
-#define check_eq(got, want) \
-	check_eq_at((long long)(got), (long long)(want), #got " == " #want, \
-		    __LINE__)
-
-static void run(void (*fn)(void *), void *arg)
-{
-	__atomic_store_n(&nr_failed, 0, __ATOMIC_RELAXED);
-	assert_int_equal(weft_run(&two, fn, arg), 0);
-	if (nr_failed)
-		fail_msg("%u failed checks; first at line %d: %s (got %lld, "
-			 "want %lld)", nr_failed, failed_line, failed_what,
-			 failed_got, failed_want);
-}
-
 static weft_fiber *spawn(void *(*fn)(void *), void *arg)
 {
 	weft_fiber *f = NULL;
@@ -148,7 +106,7 @@ static void test_mutex_counter_from_100000_fibers(void **state)
 	(void)state;
 	c.fibers = (unsigned)stress_iters(100000);
 	watchdog_arm(__func__, 120);
-	run(counter_main, &c);
+	run_checked(&two, counter_main, &c);
 	watchdog_disarm();
 	print_message("%u fibers in %.2f s\n", c.fibers, (now_ns() - t0) / 1e9);
 	assert_int_equal(c.spawn_errs, 0);
@@ -200,7 +158,7 @@ static void test_mutex_million_critical_sections(void **state)
 	(void)state;
 	c.fibers = (unsigned)stress_iters(1000000 / sanitizer_scale());
 	watchdog_arm(__func__, 120);
-	run(hot_main, &c);
+	run_checked(&two, hot_main, &c);
 	watchdog_disarm();
 	print_message("%u critical sections in %.2f s\n", c.fibers,
 		      (now_ns() - t0) / 1e9);
@@ -269,7 +227,7 @@ static void test_mutex_counter_with_cancelled_lockers(void **state)
 	(void)state;
 	cc.per_fiber = (unsigned)stress_iters(100000 / sanitizer_scale());
 	watchdog_arm(__func__, 120);
-	run(cancel_count_main, &cc);
+	run_checked(&two, cancel_count_main, &cc);
 	watchdog_disarm();
 	print_message("%u locks, %u cancels reported\n",
 		      cc.per_fiber * CANCEL_FIBERS, cc.cancelled);
@@ -424,7 +382,7 @@ static void queue_through(bool timed)
 	q.seen = calloc((Q_PRODUCERS * q.per_producer + 63) / 64,
 			sizeof(uint64_t));
 	assert_non_null(q.seen);
-	run(queue_main, &q);
+	run_checked(&two, queue_main, &q);
 	for (uint64_t p = 0; p < Q_PRODUCERS; p++)
 		for (uint64_t s = 0; s < q.per_producer; s++) {
 			uint64_t bit = p * q.per_producer + s;
@@ -588,7 +546,7 @@ static void test_sem_limits_concurrency_under_load(void **state)
 	(void)state;
 	sl.iters = (unsigned)stress_iters(500 / sanitizer_scale());
 	watchdog_arm(__func__, 120);
-	run(sem_load_main, &sl);
+	run_checked(&two, sem_load_main, &sl);
 	watchdog_disarm();
 	print_message("%llu entries in %.2f s; %llu timeouts, %llu cancels; "
 		      "at most %u inside\n", (unsigned long long)sl.entered,
