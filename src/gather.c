@@ -53,32 +53,41 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 
 /* What weft_join_any publishes in each claimed fiber; on its stack. */
 struct any_wait {
-	struct fiber **fs;
+	struct fiber **fs;	/* the claimed records, on the waiter's stack */
 	size_t n;
 	weft_token token;
+	unsigned done;		/* atomic: publish_any() is finished with us */
 };
 
 /*
  * Post-switch: publish the token in every claimed fiber. If one has
  * ended meanwhile, call the park off (the fiber resumes at once); the
  * tokens already published are harmless, the fiber takes them back.
+ *
+ * Unlike other unlock callbacks this one reads the waiter's stack after
+ * its first publication, when a fiber ending may already have resumed
+ * the waiter elsewhere. So the waiter does not touch its claims or leave
+ * before @done is set (a short spin, on another worker if at all), and
+ * nothing here touches @aw after setting it.
  */
 static bool publish_any(struct fiber *self, void *arg)
 {
 	struct any_wait *aw = arg;
-	/* Copied first: once a token is out, a waker may resume the
-	 * fiber and @aw may go. */
-	struct fiber **fs = aw->fs;
-	size_t n = aw->n;
-	weft_token token = aw->token;
+	bool parked = true;
 
 	(void)self;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < aw->n; i++)
 		/* Full barrier; fails if the fiber ended (DONE or-ed in). */
-		if (!ck_pr_cas_64(&fs[i]->join_word, JOIN_CLAIMED,
-				  JOIN_CLAIMED | token))
-			return false;
-	return true;
+		if (!ck_pr_cas_64(&aw->fs[i]->join_word, JOIN_CLAIMED,
+				  JOIN_CLAIMED | aw->token)) {
+			parked = false;
+			break;
+		}
+	weft__hb_release(aw);
+	/* Release: our reads of @aw before the waiter may reuse it. */
+	ck_pr_fence_release();
+	ck_pr_store_uint(&aw->done, 1);
+	return parked;
 }
 
 int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
@@ -124,10 +133,16 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 		/* All were running: wait for the first to end. */
 		aw.fs = recs;
 		aw.n = n;
+		aw.done = 0;
 		aw.token = weft__park_token(w);
 		if (weft__park(w, publish_any, &aw) == -ECANCELED)
 			err = -ECANCELED;
 		w = weft__worker_self();
+		while (!ck_pr_load_uint(&aw.done))
+			ck_pr_stall();
+		/* Acquire: pairs with the release in publish_any(). */
+		ck_pr_fence_acquire();
+		weft__hb_acquire(&aw);
 	}
 	/* Give back every claim but the winner's (the first ended one,
 	 * unless we were cancelled or met a bad handle). */
