@@ -222,16 +222,26 @@ static void cancel_count_main(void *arg)
 
 static void test_mutex_counter_with_cancelled_lockers(void **state)
 {
-	struct cancel_count cc = { .c = { .m = WEFT_MUTEX_INIT } };
+	struct cancel_count cc;
 
 	(void)state;
-	cc.per_fiber = (unsigned)stress_iters(100000 / sanitizer_scale());
-	watchdog_arm(__func__, 120);
-	run_checked(&two, cancel_count_main, &cc);
+	watchdog_arm(__func__, 300);
+	/* The count must be exact in every round; a round the canceller
+	 * never caught (a loaded machine) is run again, up to five. */
+	for (int round = 0; round < 5; round++) {
+		memset(&cc, 0, sizeof(cc));
+		weft_mutex_init(&cc.c.m);
+		cc.per_fiber = (unsigned)stress_iters(100000 /
+						      sanitizer_scale());
+		run_checked(&two, cancel_count_main, &cc);
+		print_message("%u locks, %u cancels reported\n",
+			      cc.per_fiber * CANCEL_FIBERS, cc.cancelled);
+		assert_int_equal(cc.c.value,
+				 (uint64_t)cc.per_fiber * CANCEL_FIBERS);
+		if (cc.cancelled > 0)
+			break;
+	}
 	watchdog_disarm();
-	print_message("%u locks, %u cancels reported\n",
-		      cc.per_fiber * CANCEL_FIBERS, cc.cancelled);
-	assert_int_equal(cc.c.value, (uint64_t)cc.per_fiber * CANCEL_FIBERS);
 	assert_true(cc.cancelled > 0);
 }
 
@@ -540,19 +550,31 @@ static void sem_load_main(void *arg)
 
 static void test_sem_limits_concurrency_under_load(void **state)
 {
-	struct sem_load sl = { .s = WEFT_SEM_INIT(SEM_UNITS) };
-	uint64_t t0 = now_ns();
+	struct sem_load sl;
 
 	(void)state;
-	sl.iters = (unsigned)stress_iters(500 / sanitizer_scale());
-	watchdog_arm(__func__, 120);
-	run_checked(&two, sem_load_main, &sl);
+	watchdog_arm(__func__, 300);
+	/* The limit must hold in every round; a round in which no timeout
+	 * or no cancel hit a waiter (a loaded machine) proves less, so up
+	 * to five are run until both happened. */
+	for (int round = 0; round < 5; round++) {
+		uint64_t t0 = now_ns();
+
+		memset(&sl, 0, sizeof(sl));
+		weft_sem_init(&sl.s, SEM_UNITS);
+		sl.iters = (unsigned)stress_iters(500 / sanitizer_scale());
+		run_checked(&two, sem_load_main, &sl);
+		print_message("%llu entries in %.2f s; %llu timeouts, %llu "
+			      "cancels; at most %u inside\n",
+			      (unsigned long long)sl.entered,
+			      (now_ns() - t0) / 1e9,
+			      (unsigned long long)sl.timeouts,
+			      (unsigned long long)sl.cancels, sl.max);
+		assert_true(sl.max <= SEM_UNITS);
+		if (sl.timeouts > 0 && sl.cancels > 0 && sl.max == SEM_UNITS)
+			break;
+	}
 	watchdog_disarm();
-	print_message("%llu entries in %.2f s; %llu timeouts, %llu cancels; "
-		      "at most %u inside\n", (unsigned long long)sl.entered,
-		      (now_ns() - t0) / 1e9, (unsigned long long)sl.timeouts,
-		      (unsigned long long)sl.cancels, sl.max);
-	assert_true(sl.max <= SEM_UNITS);
 	assert_int_equal(sl.max, SEM_UNITS);
 	assert_true(sl.timeouts > 0);
 	assert_true(sl.cancels > 0);
