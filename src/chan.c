@@ -189,8 +189,7 @@ static int chan_op(struct worker *w, weft_chan *c, void *elem, bool is_send)
 		return res;
 	}
 	self = w->cur;
-	if (self->deadline_ns != WEFT_FOREVER &&
-	    (int64_t)weft_now_ns() >= self->deadline_ns) {
+	if (deadline_passed(self->deadline_ns)) {
 		spin_unlock(&c->lock);
 		return -ETIMEDOUT;
 	}
@@ -373,7 +372,7 @@ static int select_checked(struct weft_select_case *cases, size_t n,
 	}
 	self = w->cur;
 	deadline = deadline_min(deadline, self->deadline_ns);
-	if (deadline != WEFT_FOREVER && (int64_t)weft_now_ns() >= deadline) {
+	if (deadline_passed(deadline)) {
 		sel_unlock(&sl);
 		return -ETIMEDOUT;
 	}

@@ -230,8 +230,7 @@ static struct io_uring_sqe *io_begin(struct io_call *c)
 		return NULL;
 	}
 	f = w->cur;
-	if (f->deadline_ns != WEFT_FOREVER &&
-	    (int64_t)weft_now_ns() >= f->deadline_ns) {
+	if (deadline_passed(f->deadline_ns)) {
 		c->err = -ETIMEDOUT;
 		return NULL;
 	}
@@ -269,8 +268,7 @@ static int io_run(struct io_call *c, struct io_uring_sqe *sqe)
 	}
 	res = weft__owned_wait(w, ow);
 	/* Cut short by the linked timeout rather than by weft_cancel(). */
-	if (res == -ECANCELED && !ow->cancelled && deadline != WEFT_FOREVER &&
-	    (int64_t)weft_now_ns() >= deadline)
+	if (res == -ECANCELED && !ow->cancelled && deadline_passed(deadline))
 		res = -ETIMEDOUT;
 	return res;
 }

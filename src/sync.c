@@ -240,8 +240,7 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, int64_t deadline_ns)
 	if (!(ck_pr_load_uint(&m->state) & M_LOCKED))
 		return -EPERM;
 	deadline_ns = deadline_min(deadline_ns, w->cur->deadline_ns);
-	if (deadline_ns != WEFT_FOREVER &&
-	    (int64_t)weft_now_ns() >= deadline_ns)
+	if (deadline_passed(deadline_ns))
 		return -ETIMEDOUT;
 	me.elem = NULL;
 	me.index = 0;
@@ -297,8 +296,7 @@ static int queue_wait(struct worker *w, unsigned *lock,
 	struct waiter me;
 	int res;
 
-	if (w->cur->deadline_ns != WEFT_FOREVER &&
-	    (int64_t)weft_now_ns() >= w->cur->deadline_ns) {
+	if (deadline_passed(w->cur->deadline_ns)) {
 		spin_unlock(lock);
 		return -ETIMEDOUT;
 	}

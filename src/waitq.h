@@ -47,17 +47,6 @@ static inline void spin_lock(unsigned *l)
 	weft__hb_acquire(l);
 }
 
-static inline bool spin_trylock(unsigned *l)
-{
-	/* Swap, full barrier on x86; the fence below makes it acquire. */
-	if (ck_pr_fas_uint(l, 1))
-		return false;
-	/* Acquire, as in spin_lock(). */
-	ck_pr_fence_lock();
-	weft__hb_acquire(l);
-	return true;
-}
-
 static inline void spin_unlock(unsigned *l)
 {
 	weft__hb_release(l);
@@ -189,6 +178,13 @@ void weft__wake_list_run(struct wake_list *wl);
  */
 int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 		     int64_t deadline_ns);
+
+/* Whether @deadline_ns (WEFT_FOREVER: never) has come. */
+static inline bool deadline_passed(int64_t deadline_ns)
+{
+	return deadline_ns != WEFT_FOREVER &&
+	       (int64_t)weft_now_ns() >= deadline_ns;
+}
 
 /* The earlier of @a and @b, WEFT_FOREVER being the latest. */
 static inline int64_t deadline_min(int64_t a, int64_t b)
