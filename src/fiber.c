@@ -306,6 +306,8 @@ struct fiber *weft__fiber_claim_joiner(struct fiber *f)
 
 	if (!(word & ~JOIN_FLAGS))
 		return NULL;
+	/* Pairs with the release in publish_joiner(). */
+	weft__hb_acquire(&f->join_word);
 	return weft__claim_park(word & ~JOIN_FLAGS, 0);
 }
 
@@ -334,10 +336,13 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 		old = ck_pr_load_64(&f->join_word);
 	} while (!ck_pr_cas_64(&f->join_word, old, old | JOIN_DONE));
 
-	if (old == JOIN_DETACHED)
+	if (old == JOIN_DETACHED) {
 		record_free(w, f);
-	else if (old & ~JOIN_FLAGS)
+	} else if (old & ~JOIN_FLAGS) {
+		/* Pairs with the release in publish_joiner(). */
+		weft__hb_acquire(&f->join_word);
 		weft__ready(old & ~JOIN_FLAGS, 0);
+	}
 
 	if (is_main)
 		begin_shutdown();
@@ -362,12 +367,18 @@ struct join_wait {
 static bool publish_joiner(struct fiber *self, void *arg)
 {
 	struct join_wait *jw = arg;
+	uint64_t *word = &jw->target->join_word;
+	weft_token token = jw->token;
 
 	(void)self;
+	/* Our reads of @jw (above) happen before the ender that takes the
+	 * token resumes us and reuses the stack (TSan cannot see the CAS);
+	 * pairs with the acquires in weft__fiber_claim_joiner() and
+	 * weft__fiber_finish(). */
+	weft__hb_release(word);
 	/* Fails only if the fiber ended meanwhile (DONE was or-ed in):
 	 * then the park is called off. Full barrier. */
-	return ck_pr_cas_64(&jw->target->join_word, JOIN_CLAIMED,
-			    JOIN_CLAIMED | jw->token);
+	return ck_pr_cas_64(word, JOIN_CLAIMED, JOIN_CLAIMED | token);
 }
 
 int weft_join(weft_fiber *h, void **result)
