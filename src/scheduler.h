@@ -102,6 +102,7 @@ struct worker {
 	unsigned backlog_cap;
 	int efd;			/* eventfd foreign threads write    */
 	uint64_t efd_buf;		/* target of the armed eventfd read */
+	uint64_t fault_state;		/* fault injection's random state   */
 
 	pthread_t thread;		/* set before the thread starts     */
 	void *altstack;			/* this thread's signal stack       */
@@ -229,6 +230,20 @@ void weft__check_quiescent(void);
 int weft__worker_ring_init(struct worker *w);
 void weft__worker_ring_fini(struct worker *w);
 void weft__worker_signal(struct worker *target);
+
+/*
+ * Fault injection, for the tests of paths the kernel takes only under
+ * memory pressure or on old kernels. While weft__fault_submit_err is
+ * non-zero, one in weft__fault_submit_period (>= 2) of the times a worker
+ * would enter its ring with submissions, at random, the call fails with
+ * -weft__fault_submit_err before the kernel sees it, as the kernel fails
+ * a submission it refuses (-EBUSY: completions backed up; -EBADR: one was
+ * dropped); weft__fault_submit_hits counts them. Set before weft_run();
+ * zero otherwise.
+ */
+extern int weft__fault_submit_err;
+extern unsigned weft__fault_submit_period;
+extern unsigned long weft__fault_submit_hits;
 
 /*
  * Submit what is queued, then reap completions; with @timeout_ns >= 0

@@ -38,6 +38,48 @@ static const unsigned ring_flags[] = {
 
 static void stash(struct worker *w);
 
+int weft__fault_submit_err;
+unsigned weft__fault_submit_period;
+unsigned long weft__fault_submit_hits;
+
+/* The injected failure for this entry of @w's ring, or 0 (scheduler.h). */
+static inline int injected_fault(struct worker *w)
+{
+	if (likely(!weft__fault_submit_err))
+		return 0;
+	/* A pseudo-random one in period, so that no call site is skipped
+	 * by a regular pattern of calls (Knuth's MMIX LCG, high bits). */
+	w->fault_state = w->fault_state * 6364136223846793005ull +
+			 1442695040888963407ull;
+	if ((w->fault_state >> 33) % weft__fault_submit_period)
+		return 0;
+	__atomic_add_fetch(&weft__fault_submit_hits, 1, __ATOMIC_RELAXED);
+	return -weft__fault_submit_err;
+}
+
+/*
+ * Check what entering the ring returned. -EBADR means the kernel dropped
+ * a completion, which IORING_FEAT_NODROP rules out unless it could not
+ * allocate the overflow record: some fiber would wait forever, so stop
+ * with a clear message. -EBUSY (completions backed up), -EAGAIN (no
+ * memory for requests), -EINTR and -ETIME only end the call early, and
+ * what it left unsubmitted is flushed later. Anything else is a bug.
+ */
+static void check_enter(int ret)
+{
+	if (ret >= 0 || ret == -EBUSY || ret == -EAGAIN || ret == -EINTR ||
+	    ret == -ETIME)
+		return;
+	if (ret == -EBADR)
+		weft__die_msg("the kernel dropped an io_uring completion",
+			      " (out of memory for its overflow list)",
+			      "; a fiber would wait forever; aborting\n");
+	else
+		weft__die_msg("entering the io_uring failed: ", strerror(-ret),
+			      "; aborting\n");
+	abort();
+}
+
 /*
  * Submit everything queued. -EBUSY means completions are backed up in
  * the kernel (CQ overflow, with IORING_FEAT_NODROP nothing is lost):
@@ -51,19 +93,12 @@ static void flush(struct worker *w)
 	int ret;
 
 	for (;;) {
-		ret = io_uring_submit(&w->ring);
+		ret = injected_fault(w);
+		if (!ret)
+			ret = io_uring_submit(&w->ring);
+		check_enter(ret);
 		if (ret >= 0)
 			break;
-		if (ret == -EINTR)
-			continue;
-		if (ret != -EBUSY && ret != -EAGAIN) {
-			/* -EBADR: the kernel dropped a completion, which
-			 * IORING_FEAT_NODROP rules out; a fiber would wait
-			 * forever. Nothing sane is left to do. */
-			weft__die_msg("io_uring_submit failed: ", strerror(-ret),
-				      " (a completion may be lost); aborting\n");
-			abort();
-		}
 		io_uring_get_events(&w->ring);
 		stash(w);
 	}
@@ -148,9 +183,13 @@ void weft__worker_signal(struct worker *target)
 		/* No completion on our ring unless the message fails. */
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 		io_uring_sqe_set_data64(sqe, TAG_MSG | (uint64_t)target->id << 8);
-		ret = io_uring_submit(&self->ring);
+		ret = injected_fault(self);
+		if (!ret)
+			ret = io_uring_submit(&self->ring);
+		check_enter(ret);
 		if (ret >= 0)
 			return;
+		/* The message stays queued; the next flush sends it. */
 	}
 	/* No ring of our own (a foreign thread), or it failed: eventfd. */
 	for (;;) {
@@ -276,6 +315,7 @@ void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
+	int ret;
 
 	if (wait) {
 		if (timeout_ns >= 0) {
@@ -284,13 +324,20 @@ void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 			tsp = &ts;
 		}
 		/* Submits what is queued (a re-armed read, fibers' SQEs),
-		 * then sleeps until a completion or the timeout; -EINTR and
-		 * -ETIME just end the wait. */
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, tsp, NULL);
+		 * then sleeps until a completion or the timeout; a failure
+		 * that check_enter() lets pass just ends the wait. */
+		ret = injected_fault(w);
+		if (!ret)
+			ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1,
+							       tsp, NULL);
+		check_enter(ret);
 		w->io_unsubmitted = 0;
 	} else if (w->io_unsubmitted) {
 		/* Submit, and let DEFER_TASKRUN post what has completed. */
-		io_uring_submit_and_get_events(&w->ring);
+		ret = injected_fault(w);
+		if (!ret)
+			ret = io_uring_submit_and_get_events(&w->ring);
+		check_enter(ret);
 		w->io_unsubmitted = 0;
 	} else if (!w->ring_taskrun_flag ||
 		   (IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
@@ -299,7 +346,8 @@ void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 	}
 	reap(w);
 	/* Submit a re-armed read now, so a foreign wake-up is never missed
-	 * while we run fibers and until we sleep again. */
+	 * while we run fibers and until we sleep again; and anything a
+	 * failed call above left queued. */
 	if (io_uring_sq_ready(&w->ring))
 		flush(w);
 }

@@ -16,10 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "scheduler.h"
 
 static struct weft_config two = { .workers = 2 };
 
@@ -530,6 +532,94 @@ static void test_tiny_ring_loses_no_completion(void **state)
 	}
 }
 
+/*
+ * The kernel refusing a submission (-EBUSY: its completions are backed up)
+ * is rare on new kernels, so it is injected: every second entry of a
+ * ring fails before the kernel sees it. The 2,000 reads above must still
+ * each get their own byte, on one worker and across two (where wake-ups
+ * between workers go through the rings too), and the injection must
+ * really have hit.
+ */
+static void run_pressure_with_ebusy(const struct weft_config *cfg)
+{
+	int i;
+
+	for (i = 0; i < PRESSURE; i++)
+		assert_int_equal(pipe(pressure_pipes[i]), 0);
+	pressure_bad = 0;
+	weft__fault_submit_hits = 0;
+	weft__fault_submit_period = 2;
+	weft__fault_submit_err = EBUSY;
+	assert_int_equal(weft_run(cfg, pressure_main, NULL), 0);
+	weft__fault_submit_err = 0;
+	assert_int_equal(pressure_bad, 0);
+	assert_true(weft__fault_submit_hits > 0);
+	for (i = 0; i < PRESSURE; i++) {
+		close(pressure_pipes[i][0]);
+		close(pressure_pipes[i][1]);
+	}
+}
+
+static void test_refused_submissions_lose_no_completion(void **state)
+{
+	struct weft_config tiny = { .workers = 1, .ring_entries = 8 };
+	struct weft_config tiny2 = { .workers = 2, .ring_entries = 8 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	run_pressure_with_ebusy(&tiny);
+	run_pressure_with_ebusy(&tiny2);
+	watchdog_disarm();
+}
+
+/* Sleeps, so that the worker enters its ring to wait, again and again. */
+static void sleep_a_little_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 10; i++)
+		weft_sleep_ns(MS);
+}
+
+/*
+ * A dropped completion (-EBADR) would leave some fiber waiting forever:
+ * the process must stop at once with a line that says why, not hang. In a
+ * child process, with the failure injected.
+ */
+static void test_dropped_completion_aborts_with_a_clear_line(void **state)
+{
+	struct weft_config one = { .workers = 1 };
+	char out[1024] = { 0 };
+	int pipefd[2], status;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		weft__fault_submit_period = 2;
+		weft__fault_submit_err = EBADR;
+		weft_run(&one, sleep_a_little_main, NULL);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += n;
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	watchdog_disarm();
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_non_null(strstr(out, "weft: the kernel dropped an io_uring "
+				    "completion"));
+}
+
 static void test_io_outside_a_fiber_is_eperm(void **state)
 {
 	char c;
@@ -554,6 +644,8 @@ int main(void)
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
 		cmocka_unit_test(test_tiny_ring_loses_no_completion),
+		cmocka_unit_test(test_refused_submissions_lose_no_completion),
+		cmocka_unit_test(test_dropped_completion_aborts_with_a_clear_line),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
 	};
 
