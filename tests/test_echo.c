@@ -245,6 +245,11 @@ static uint64_t load_ok(unsigned port, unsigned conns, unsigned secs)
 	assert_int_equal(field(out, "connect_failures"), 0);
 	rts = field(out, "round_trips");
 	assert_true(rts > 0);
+	/* It did work in the window, and no process has more than
+	 * 100% per CPU. */
+	assert_true(field(out, "cpu_pct") > 0);
+	assert_true(field(out, "cpu_pct") <=
+		    100 * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN) + 10);
 	return rts;
 }
 

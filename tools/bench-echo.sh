@@ -25,10 +25,12 @@
 # system, all its threads, from /proc/PID/stat) is read, so a row
 # reports, over its runs: the median round trips per second with min and
 # max, the median p50 latency, the median p99 latency with min and max,
-# and the median server CPU seconds per million round trips (the fair
+# the median server CPU seconds per million round trips (the fair
 # efficiency figure when the client takes a core; the window is the whole
 # weft-load process, connecting and closing included; on loopback the
-# sender's CPU also carries the receiver's softirq work). A run whose
+# sender's CPU also carries the receiver's softirq work), and the median
+# CPU the client spent in its window, in percent of one core (near 100:
+# the client, not the server, is what limits the row). A run whose
 # weft-load exits non-zero or prints no result line counts as failed: it
 # leaves the medians, shows in the ok column and a note, and the script
 # goes on; a row with no good run prints "failed" in its figures. Between
@@ -259,11 +261,11 @@ stats() {
 		}'
 }
 
-row_fmt='%-10s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s\n'
+row_fmt='%-10s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s %8s\n'
 
 # One failed row: name $1, conns $2.
 failed_row() {
-	printf "$row_fmt" "$1" "$2" 0 "$runs" failed failed failed failed failed failed failed failed
+	printf "$row_fmt" "$1" "$2" 0 "$runs" failed failed failed failed failed failed failed failed failed
 }
 
 # One run of weft-load at $c connections against the server; appends its
@@ -286,6 +288,7 @@ run_once() {
 		p99_l+=("$(field p99_us "$line")")
 		cpu_l+=("$(awk -v d=$((t1 - t0)) -v hz="$tck" -v n="$rt" \
 			'BEGIN { printf "%.3f", (n > 0 ? d / hz / n * 1e6 : 0) }')")
+		cli_l+=("$(field cpu_pct "$line")")
 		return 0
 	fi
 	why="exit $rc"
@@ -303,8 +306,8 @@ run_once() {
 
 # The row for server $name at $c connections: a fresh server, $runs runs.
 measure_row() {
-	local base_fds rm rmin rmax hm pm pmin pmax cm
-	rps_l=() p50_l=() p99_l=() cpu_l=()
+	local base_fds rm rmin rmax hm pm pmin pmax cm um
+	rps_l=() p50_l=() p99_l=() cpu_l=() cli_l=()
 	nok=0
 	if ! start_server "$name"; then
 		notes+=("$name conns=$c: server did not start")
@@ -331,12 +334,13 @@ measure_row() {
 	read -r hm _ _ < <(printf '%s\n' "${p50_l[@]}" | stats)
 	read -r pm pmin pmax < <(printf '%s\n' "${p99_l[@]}" | stats)
 	read -r cm _ _ < <(printf '%s\n' "${cpu_l[@]}" | stats)
+	read -r um _ _ < <(printf '%s\n' "${cli_l[@]}" | stats)
 	med_rps[$name,$c]=$rm
 	med_cpu[$name,$c]=$cm
 	med_p99[$name,$c]=$pm
-	printf '%-10s %6s %3s %4s %10.0f %10.0f %10.0f %9.0f %9.0f %9.0f %9.0f %10.2f\n' \
+	printf '%-10s %6s %3s %4s %10.0f %10.0f %10.0f %9.0f %9.0f %9.0f %9.0f %10.2f %8.0f\n' \
 		"$name" "$c" "$nok" "$runs" "$rm" "$rmin" "$rmax" "$hm" \
-		"$pm" "$pmin" "$pmax" "$cm"
+		"$pm" "$pmin" "$pmax" "$cm" "$um"
 }
 
 echo "# echo: weft-load --size $size --seconds $seconds --workers 1" \
@@ -350,12 +354,14 @@ echo "# p50_us: median p50 latency; p99_us: median p99 latency" \
 	"(p99_min, p99_max over the runs)"
 echo "# cpu_s/Mrt: server CPU seconds (user+sys, all threads)" \
 	"per million round trips, median"
+echo "# cli_cpu%: the client's CPU in its window, percent of one core," \
+	"median (near 100: the client limits the row)"
 echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 	"$(awk '$1 == "procs_running" { print $2 - 1 }' /proc/stat) other tasks" \
 	"runnable (other work on the machine skews every figure);" \
 	"open files: $(ulimit -Sn)"
 printf "# %-8s${row_fmt#%-10s}" server conns ok runs rps rps_min rps_max \
-	p50_us p99_us p99_min p99_max 'cpu_s/Mrt'
+	p50_us p99_us p99_min p99_max 'cpu_s/Mrt' 'cli_cpu%'
 
 declare -A med_rps med_cpu med_p99
 notes=()

@@ -60,14 +60,15 @@ done < <(tr '\t' '\037' <"$out/steps.tsv")
 # Rows: data/rows.tsv holds step, name, iters, median, min, max, ratio
 # for every row of every program but the echo script, whose rows go to
 # data/echo.tsv (server, conns, ok, runs, rps, min, max, p50, p99, min,
-# max, cpu). A row is a line that is not a comment and has six fields.
+# max, cpu, client cpu). A row is a line that is not a comment and has
+# six fields (13 for echo).
 : >"$data/rows.tsv"
 : >"$data/echo.tsv"
 for ((i = 0; i < ns; i++)); do
 	f="$out/${S_FILE[i]}"
 	[ "${S_FILE[i]}" != - ] && [ -f "$f" ] || continue
 	if [ "${S_GROUP[i]}" = echo ]; then
-		awk '!/^#/ && NF == 12 { $1 = $1; gsub(/ /, "\t"); print }' "$f" \
+		awk '!/^#/ && NF == 13 { $1 = $1; gsub(/ /, "\t"); print }' "$f" \
 			>>"$data/echo.tsv"
 	else
 		awk -v s=$i -v tag="${S_TAG[i]}" '!/^#/ && NF == 6 {
@@ -87,8 +88,8 @@ done <"$data/rows.tsv"
 echo_servers=""
 echo_conns=""
 declare -A ECHO_ROW
-while IFS=$'\t' read -r srv c ok runs rps rmin rmax p50 p99 pmin pmax cpu; do
-	ECHO_ROW[$srv,$c]="$ok $runs $rps $rmin $rmax $p50 $p99 $pmin $pmax $cpu"
+while IFS=$'\t' read -r srv c ok runs rps rmin rmax p50 p99 pmin pmax cpu cli; do
+	ECHO_ROW[$srv,$c]="$ok $runs $rps $rmin $rmax $p50 $p99 $pmin $pmax $cpu $cli"
 	case " $echo_servers " in *" $srv "*) ;; *) echo_servers+="$srv " ;; esac
 	case " $echo_conns " in *" $c "*) ;; *) echo_conns+="$c " ;; esac
 	if [ "$rps" != failed ]; then
@@ -591,11 +592,13 @@ echo_tables() {
 			r=$(why_not echo.go.1000.rps)
 			for c in $echo_conns; do
 				printf 'go\t%s' "$c"
-				printf "\t$r%.0s" 1 2 3 4 5 6 7 8 9 10
+				printf "\t$r%.0s" 1 2 3 4 5 6 7 8 9 10 11
 				printf '\n'
 			done
 		fi
-	} | md_table $'server\tconns\tok runs\truns\trps\trps min\trps max\tp50 us\tp99 us\tp99 min\tp99 max\tcpu s per M round trips'
+	} | md_table $'server\tconns\tok runs\truns\trps\trps min\trps max\tp50 us\tp99 us\tp99 min\tp99 max\tcpu s per M round trips\tclient cpu %'
+	echo
+	echo "The client (weft-load, one worker) gets one of the machine's cores; its CPU in the window is the last column. Near 100%, the client is what limits a row's rate, and the server's CPU per round trip is the fairer comparison."
 	echo
 	echo "Ratios of medians of this run: round trips per second (above 1: weft faster), p99 latency and server CPU per round trip (below 1: weft lower)."
 	echo

@@ -10,9 +10,11 @@
  * check them byte for byte. It prints one line on stdout,
  *
  *	conns=C size=S seconds=T round_trips=N rps=X p50_us=A p99_us=B
- *	p999_us=D errors=E mismatches=M connect_failures=F
+ *	p999_us=D errors=E mismatches=M connect_failures=F cpu_pct=U
  *
- * (as one line), and exits 0 if E, M and F are all 0, else 1; bad
+ * (as one line; U is the CPU time this process spent in the window, all
+ * threads, in percent of one core: near 100 per worker, the client is
+ * what limits the rate), and exits 0 if E, M and F are all 0, else 1; bad
  * arguments print the usage on stderr and exit 2.
  *
  * Phases. The main fiber spawns the connection fibers with at most
@@ -58,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -123,6 +126,9 @@ struct load {
 	uint64_t end_ns;	 /* window end; released before the pipe   */
 	unsigned reports;	 /* errors described so far; relaxed       */
 
+	/* The main fiber's only. */
+	uint64_t cpu_start_ns;	 /* process CPU time when the window opened */
+	uint64_t cpu_window_ns;	 /* process CPU time spent in the window    */
 	int status;		 /* exit status the main fiber leaves      */
 };
 
@@ -446,12 +452,24 @@ static unsigned long spawn_conns(struct load *ld)
 	return spawned;
 }
 
+/* CPU time of this process so far, every thread, user and system. */
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * SEC +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
 /* Open the window: set its end, then let every connection fiber go. */
 static int open_window(struct load *ld)
 {
 	uint64_t end_ns = weft_now_ns() + ld->seconds * SEC;
 	ssize_t n;
 
+	ld->cpu_start_ns = cpu_ns();
 	/* Release: the end before the byte that lets readers look at it.
 	 * Pairs with the acquire load in conn_main(). */
 	__atomic_store_n(&ld->end_ns, end_ns, __ATOMIC_RELEASE);
@@ -470,6 +488,7 @@ static void finish(struct load *ld, unsigned long spawned)
 	unsigned long i;
 
 	weft_sleep_until((int64_t)end_ns);
+	ld->cpu_window_ns = cpu_ns() - ld->cpu_start_ns;
 	/* Joins ignore deadlines, so watch the count of finished fibers. */
 	while (__atomic_load_n(&ld->finished, __ATOMIC_RELAXED) < spawned &&
 	       weft_now_ns() < end_ns + GRACE_NS)
@@ -504,12 +523,14 @@ static int summarize(struct load *ld)
 			h->count[b] += ld->hists[w].count[b];
 	printf("conns=%lu size=%lu seconds=%lu round_trips=%llu rps=%.1f "
 	       "p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%llu "
-	       "mismatches=%llu connect_failures=%llu\n",
+	       "mismatches=%llu connect_failures=%llu cpu_pct=%.0f\n",
 	       ld->conns, ld->size, ld->seconds, (unsigned long long)rts,
 	       (double)rts / (double)ld->seconds,
 	       hist_quantile_us(h, rts, 0.50), hist_quantile_us(h, rts, 0.99),
 	       hist_quantile_us(h, rts, 0.999), (unsigned long long)errors,
-	       (unsigned long long)mismatches, (unsigned long long)failures);
+	       (unsigned long long)mismatches, (unsigned long long)failures,
+	       100.0 * (double)ld->cpu_window_ns /
+		       (double)(ld->seconds * SEC));
 	fflush(stdout);
 	return errors || mismatches || failures ? 1 : 0;
 }
