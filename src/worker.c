@@ -26,6 +26,9 @@
  * Setup flags to try, best first. DEFER_TASKRUN runs completions only
  * when the owner enters the ring, which suits a thread that either runs
  * fibers or sleeps in the ring; older kernels refuse it with -EINVAL.
+ * Measured against COOP_TASKRUN with tools/profile-echo.sh at 1,000
+ * connections: 1.5 to 3 points less of weft-echo's CPU outside the TCP
+ * code, on one worker and on two.
  */
 static const unsigned ring_flags[] = {
 	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
