@@ -238,10 +238,13 @@ void weft__worker_signal(struct worker *target);
  * would enter its ring with submissions, at random, the call fails with
  * -weft__fault_submit_err before the kernel sees it, as the kernel fails
  * a submission it refuses (-EBUSY: completions backed up; -EBADR: one was
- * dropped); weft__fault_submit_hits counts them. Set before weft_run();
- * zero otherwise.
+ * dropped); weft__fault_submit_hits counts them. And rings are set up
+ * without trying the first weft__fault_ring_setup_skip sets of setup
+ * flags (worker.c), as on a kernel that refuses them. Set before
+ * weft_run(); zero otherwise.
  */
 extern int weft__fault_submit_err;
+extern unsigned weft__fault_ring_setup_skip;
 extern unsigned weft__fault_submit_period;
 extern unsigned long weft__fault_submit_hits;
 

@@ -36,6 +36,26 @@
 #endif
 #endif
 
+/*
+ * WEFT_TEST_RING_SKIP=N runs a test binary on the io_uring rings older
+ * kernels give: each worker's ring is set up without the first N sets of
+ * setup flags (worker.c), as if the kernel had refused them. Read before
+ * main(), so every test binary honours it.
+ */
+#if defined(__has_include)
+#if __has_include("scheduler.h")
+#include "scheduler.h"
+
+__attribute__((constructor)) static void ring_skip_from_env(void)
+{
+	const char *skip = getenv("WEFT_TEST_RING_SKIP");
+
+	if (skip)
+		weft__fault_ring_setup_skip = (unsigned)atoi(skip);
+}
+#endif
+#endif
+
 /* Sanitizers and sizes ------------------------------------------------ */
 
 /* Whether meson's b_sanitize, passed in WEFT_SANITIZE, names @what. */

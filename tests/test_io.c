@@ -21,7 +21,6 @@
 #include <cmocka.h>
 
 #include "helpers.h"
-#include "scheduler.h"
 
 static struct weft_config two = { .workers = 2 };
 
@@ -620,6 +619,37 @@ static void test_dropped_completion_aborts_with_a_clear_line(void **state)
 				    "completion"));
 }
 
+/*
+ * Run as io_ring_coop, io_ring_coop_plain and io_ring_plain, this whole
+ * suite runs on the rings older kernels give (WEFT_TEST_RING_SKIP in
+ * helpers.h). Here: the rings really are set up so.
+ */
+static unsigned ring_flags_seen;
+
+static void read_ring_flags(void *arg)
+{
+	(void)arg;
+	ring_flags_seen = weft__worker_self()->ring.flags;
+}
+
+static void test_rings_use_the_flags_asked_for(void **state)
+{
+	unsigned skip = weft__fault_ring_setup_skip;
+
+	(void)state;
+	assert_int_equal(weft_run(&two, read_ring_flags, NULL), 0);
+	if (skip >= 1)
+		assert_false(ring_flags_seen & IORING_SETUP_DEFER_TASKRUN);
+	if (skip == 1)
+		assert_true(ring_flags_seen & IORING_SETUP_COOP_TASKRUN);
+	if (skip >= 2)
+		assert_false(ring_flags_seen & IORING_SETUP_SINGLE_ISSUER);
+	if (skip == 2)
+		assert_true(ring_flags_seen & IORING_SETUP_COOP_TASKRUN);
+	if (skip >= 3)
+		assert_false(ring_flags_seen & IORING_SETUP_COOP_TASKRUN);
+}
+
 static void test_io_outside_a_fiber_is_eperm(void **state)
 {
 	char c;
@@ -647,6 +677,7 @@ int main(void)
 		cmocka_unit_test(test_refused_submissions_lose_no_completion),
 		cmocka_unit_test(test_dropped_completion_aborts_with_a_clear_line),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
+		cmocka_unit_test(test_rings_use_the_flags_asked_for),
 	};
 
 	skip_without_uring();
