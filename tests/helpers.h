@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -297,6 +299,58 @@ static __attribute__((unused)) void skip_without_uring(void)
 		fprintf(stderr, "weft_run: %s\n", strerror(-err));
 		exit(1);
 	}
+}
+
+/* Death tests -------------------------------------------------------- */
+
+/*
+ * Run @child(@arg) in a forked process, with no core file and its stderr
+ * going into @out (@cap bytes, kept NUL-terminated; whatever does not fit
+ * is read and dropped, so the child never dies of SIGPIPE), and return
+ * its wait status. @child should end with _exit(); returning exits 0.
+ * -1 if the child could not be started.
+ */
+static __attribute__((unused)) int run_in_child(void (*child)(void *),
+						void *arg, char *out,
+						size_t cap)
+{
+	size_t len = 0;
+	int pipefd[2], status;
+	pid_t pid;
+
+	if (pipe(pipefd))
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		child(arg);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		char sink[4096];
+		size_t room = cap - 1 - len;
+		ssize_t n = read(pipefd[0], room ? out + len : sink,
+				 room ? room : sizeof(sink));
+
+		if (n <= 0)
+			break;
+		if (room)
+			len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(pipefd[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
 }
 
 /* Checks made inside fibers and threads --------------------------------- */

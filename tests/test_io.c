@@ -586,34 +586,26 @@ static void sleep_a_little_main(void *arg)
  * the process must stop at once with a line that says why, not hang. In a
  * child process, with the failure injected.
  */
-static void test_dropped_completion_aborts_with_a_clear_line(void **state)
+static void drop_a_completion(void *arg)
 {
 	struct weft_config one = { .workers = 1 };
-	char out[1024] = { 0 };
-	int pipefd[2], status;
-	ssize_t n, len = 0;
-	pid_t pid;
+
+	(void)arg;
+	weft__fault_submit_period = 2;
+	weft__fault_submit_err = EBADR;
+	weft_run(&one, sleep_a_little_main, NULL);
+}
+
+static void test_dropped_completion_aborts_with_a_clear_line(void **state)
+{
+	char out[1024];
+	int status;
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		weft__fault_submit_period = 2;
-		weft__fault_submit_err = EBADR;
-		weft_run(&one, sleep_a_little_main, NULL);
-		_exit(0);
-	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += n;
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	status = run_in_child(drop_a_completion, NULL, out, sizeof(out));
 	watchdog_disarm();
-	assert_true(WIFSIGNALED(status));
+	assert_true(status != -1 && WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 	assert_non_null(strstr(out, "weft: the kernel dropped an io_uring "
 				    "completion"));

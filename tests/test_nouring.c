@@ -52,36 +52,27 @@ static void mark_main(void *arg)
 	main_ran = 1;
 }
 
+/* In the child: refuse io_uring with *@arg and try to run, twice. */
+static void run_refused_child(void *arg)
+{
+	struct weft_config two = { .workers = 2 };
+	int rc;
+
+	if (refuse_io_uring(*(int *)arg))
+		_exit(100);
+	rc = weft_run(&two, mark_main, NULL);
+	/* -ENOSYS, main never ran, and a second try behaves the same. */
+	if (rc != -ENOSYS || main_ran)
+		_exit(101);
+	_exit(weft_run(&two, mark_main, NULL) == -ENOSYS ? 0 : 102);
+}
+
 static void run_refused(int err)
 {
-	char out[1024] = { 0 };
-	int pipefd[2], status;
-	ssize_t n, len = 0;
-	pid_t pid;
+	char out[1024];
+	int status = run_in_child(run_refused_child, &err, out, sizeof(out));
 
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct weft_config two = { .workers = 2 };
-		int rc;
-
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		if (refuse_io_uring(err))
-			_exit(100);
-		rc = weft_run(&two, mark_main, NULL);
-		/* -ENOSYS, main never ran, and a second try behaves the same. */
-		if (rc != -ENOSYS || main_ran)
-			_exit(101);
-		_exit(weft_run(&two, mark_main, NULL) == -ENOSYS ? 0 : 102);
-	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += n;
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
+	assert_true(status != -1 && WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_non_null(strstr(out, "weft: io_uring is not available"));
 	assert_non_null(strstr(out, "seccomp"));

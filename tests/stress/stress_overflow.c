@@ -16,7 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -137,46 +136,27 @@ static void child_main(void *arg)
 	_exit(3);
 }
 
-/* Run the scenario in a child; return its stderr, check how it died. */
+/* In the child: run scenario *@arg, which must die of the overflow. */
+static void run_scenario(void *arg)
+{
+	const struct scenario *sc = arg;
+	struct weft_config two = { .workers = 2 };
+
+	cur = *sc;
+	if (sc->shape == SHALLOW_UNGUARDED || sc->shape == DEEP_UNGUARDED)
+		weft__stack_set_guard_budget(1);
+	weft_run(&two, child_main, NULL);
+	_exit(0);	/* not reached: the overflow aborts */
+}
+
+/* Run the scenario in a child; check how it died and what it said. */
 static void expect_report(const struct scenario *sc, const char *how)
 {
-	struct rlimit no_core = { 0, 0 };
-	char out[4096] = { 0 };
-	int pipefd[2], status;
-	ssize_t n, len = 0;
-	pid_t pid;
+	char out[4096];
+	int status;
 
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct weft_config two = { .workers = 2 };
-
-		setrlimit(RLIMIT_CORE, &no_core);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		cur = *sc;
-		if (sc->shape == SHALLOW_UNGUARDED ||
-		    sc->shape == DEEP_UNGUARDED)
-			weft__stack_set_guard_budget(1);
-		weft_run(&two, child_main, NULL);
-		_exit(0);	/* not reached: the overflow aborts */
-	}
-	close(pipefd[1]);
-	/* Keep the start; drain the rest so the child never gets SIGPIPE. */
-	for (;;) {
-		char sink[4096];
-		size_t room = sizeof(out) - 1 - (size_t)len;
-
-		n = read(pipefd[0], room ? out + len : sink,
-			 room ? room : sizeof(sink));
-		if (n <= 0)
-			break;
-		if (room)
-			len += n;
-	}
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	status = run_in_child(run_scenario, (void *)sc, out, sizeof(out));
+	assert_true(status != -1);
 	/* Under TSan a deep overflow that tramples a fiber running on the
 	 * other worker is (rightly) reported as a data race before our
 	 * handler runs; either report is a loud one. */
