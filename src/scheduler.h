@@ -244,9 +244,9 @@ void weft__worker_signal(struct worker *target);
  * weft_run(); zero otherwise.
  */
 extern int weft__fault_submit_err;
-extern unsigned weft__fault_ring_setup_skip;
 extern unsigned weft__fault_submit_period;
 extern unsigned long weft__fault_submit_hits;
+extern unsigned weft__fault_ring_setup_skip;
 
 /*
  * Submit what is queued, then reap completions; with @timeout_ns >= 0

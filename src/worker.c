@@ -41,10 +41,10 @@ static const unsigned ring_flags[] = {
 
 static void stash(struct worker *w);
 
-unsigned weft__fault_ring_setup_skip;
 int weft__fault_submit_err;
 unsigned weft__fault_submit_period;
 unsigned long weft__fault_submit_hits;
+unsigned weft__fault_ring_setup_skip;
 
 /* The injected failure for this entry of @w's ring, or 0 (scheduler.h). */
 static inline int injected_fault(struct worker *w)
