@@ -278,8 +278,15 @@ WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
  * buffer: if the operation completed first, its real result is returned);
  * -ETIMEDOUT past the fiber's deadline; -EPERM outside a fiber.
  * Submission is batched: a worker submits the calls of all its fibers
- * once per scheduling round. A file offset of -1 means "the current file
- * position", as read(2) and write(2) use it. All are yield points.
+ * once per scheduling round. A full submission queue or a backed-up
+ * completion queue never fails a call: the worker flushes, makes room
+ * and retries, and no completion is lost (IORING_FEAT_NODROP). Should the
+ * kernel still report a dropped completion (-EBADR, when it could not
+ * allocate), the process stops with "weft: the kernel dropped an io_uring
+ * completion ..." rather than leave a fiber waiting forever. Older
+ * kernels without DEFER_TASKRUN or SINGLE_ISSUER get rings without them.
+ * A file offset of -1 means "the current file position", as read(2) and
+ * write(2) use it. All are yield points.
  */
 WEFT_API ssize_t weft_read(int fd, void *buf, size_t len);
 WEFT_API ssize_t weft_write(int fd, const void *buf, size_t len);
