@@ -322,8 +322,11 @@ static __attribute__((unused)) int run_in_child(void (*child)(void *),
 		return -1;
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
 		return -1;
+	}
 	if (pid == 0) {
 		struct rlimit no_core = { 0, 0 };
 
