@@ -412,4 +412,43 @@ static __attribute__((unused)) void run_checked(const struct weft_config *cfg,
 			 failed_got, failed_want);
 }
 
+/* Spawn @fn(@arg) in a fiber; a failure is a failed check. Fiber context. */
+static __attribute__((unused)) weft_fiber *check_spawn(void *(*fn)(void *),
+							void *arg)
+{
+	weft_fiber *f = NULL;
+
+	check_eq(weft_spawn(&f, fn, arg, NULL), 0);
+	return f;
+}
+
+/* Join @f, ignoring its result; a failure is a failed check. */
+static __attribute__((unused)) void check_join(weft_fiber *f)
+{
+	check_eq(weft_join(f, NULL), 0);
+}
+
+/*
+ * Let the other fibers run until they block: on one worker the yields
+ * are enough, on two the 2 ms sleep gives the other worker time.
+ * Whatever is checked afterwards must hold even if it was not enough.
+ */
+static __attribute__((unused)) void settle(void)
+{
+	for (int i = 0; i < 4; i++)
+		weft_yield();
+	weft_sleep_ns(2000000);
+	for (int i = 0; i < 4; i++)
+		weft_yield();
+}
+
+/* Marsaglia's 32-bit xorshift: the next of the sequence in *@s (not 0). */
+static __attribute__((unused)) unsigned xorshift32(unsigned *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
 #endif /* WEFT_TEST_HELPERS_H */

@@ -45,33 +45,6 @@ static weft_chan *new_chan(size_t elem_size, size_t cap)
 	return c;
 }
 
-static weft_fiber *spawn(void *(*fn)(void *), void *arg)
-{
-	weft_fiber *f = NULL;
-
-	check_eq(weft_spawn(&f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void join(weft_fiber *f)
-{
-	check_eq(weft_join(f, NULL), 0);
-}
-
-/*
- * Let the other fibers run until they block: on one worker the yields
- * are enough, on two the sleep gives the other worker time. Whatever is
- * checked afterwards must hold even if it was not enough.
- */
-static void settle(void)
-{
-	for (int i = 0; i < 4; i++)
-		weft_yield();
-	weft_sleep_ns(2 * MS);
-	for (int i = 0; i < 4; i++)
-		weft_yield();
-}
-
 /* One channel operation in a fiber of its own. */
 struct op {
 	weft_chan *c;
@@ -182,25 +155,25 @@ static void rendezvous_main(void *arg)
 	s.c = new_chan(sizeof(int), 0);
 	s.val = 42;
 	/* A send waits for a receiver. */
-	weft_fiber *f = spawn(send_op, &s);
+	weft_fiber *f = check_spawn(send_op, &s);
 	settle();
 	check(stage_of(&s) != 2);
 	check_eq(weft_chan_len(s.c), 0);
 	check_eq(weft_chan_recv(s.c, &v), 0);
 	check_eq(v, 42);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 0);
 	check_eq(stage_of(&s), 2);
 
 	/* A receive waits for a sender. */
 	r.c = s.c;
 	r.val = -1;
-	f = spawn(recv_op, &r);
+	f = check_spawn(recv_op, &r);
 	settle();
 	check(stage_of(&r) != 2);
 	v = 7;
 	check_eq(weft_chan_send(r.c, &v), 0);
-	join(f);
+	check_join(f);
 	check_eq(r.rc, 0);
 	check_eq(r.val, 7);
 
@@ -223,10 +196,10 @@ static void try_send_to_waiting_main(void *arg)
 	(void)arg;
 	r.c = new_chan(sizeof(int), 0);
 	r.val = -1;
-	f = spawn(recv_op, &r);
+	f = check_spawn(recv_op, &r);
 	settle();
 	check_eq(weft_chan_try_send(r.c, &v), 0);
-	join(f);
+	check_join(f);
 	check_eq(r.rc, 0);
 	check_eq(r.val, 5);
 	weft_chan_free(r.c);
@@ -268,14 +241,14 @@ static void pingpong_main(void *arg)
 	(void)arg;
 	pp.ping = new_chan(sizeof(int), 0);
 	pp.pong = new_chan(sizeof(int), 0);
-	f = spawn(ponger, &pp);
+	f = check_spawn(ponger, &pp);
 	for (int i = 0; i < PINGS; i++) {
 		check_eq(weft_chan_send(pp.ping, &i), 0);
 		check_eq(weft_chan_recv(pp.pong, &v), 0);
 		check_eq(v, i + 1);
 	}
 	check_eq(weft_chan_close(pp.ping), 0);
-	join(f);
+	check_join(f);
 	weft_chan_free(pp.ping);
 	weft_chan_free(pp.pong);
 }
@@ -354,7 +327,7 @@ static void go_testchan_one_cap(size_t cap)
 	check_eq(weft_chan_len(c), 0);
 	o.c = c;
 	o.val = -1;
-	f = spawn(recv_op, &o);
+	f = check_spawn(recv_op, &o);
 	settle();
 	check(stage_of(&o) != 2);
 	/* Non-blocking receives do not block. */
@@ -363,7 +336,7 @@ static void go_testchan_one_cap(size_t cap)
 	check_eq(weft_select(&sc, 1, 0), -EAGAIN);
 	v = 0;
 	check_eq(weft_chan_send(c, &v), 0);
-	join(f);
+	check_join(f);
 	check_eq(o.rc, 0);
 	check_eq(o.val, 0);
 	check_eq(weft_chan_len(c), 0);
@@ -380,7 +353,7 @@ static void go_testchan_one_cap(size_t cap)
 	check_eq(weft_select(&sc, 1, 0), -EAGAIN);
 	check_eq(weft_chan_len(c), cap);
 	o = (struct op){ .c = c, .val = (int)cap };
-	f = spawn(send_op, &o);
+	f = check_spawn(send_op, &o);
 	settle();
 	check(stage_of(&o) != 2);
 	check_eq(weft_chan_len(c), cap);
@@ -389,7 +362,7 @@ static void go_testchan_one_cap(size_t cap)
 		check_eq(weft_chan_recv(c, &v), 0);
 		check_eq(v, i);
 	}
-	join(f);
+	check_join(f);
 	check_eq(o.rc, 0);
 	check_eq(weft_chan_len(c), 0);
 
@@ -410,34 +383,34 @@ static void go_testchan_one_cap(size_t cap)
 	/* Close unblocks a receiver. */
 	c = new_chan(sizeof(int), cap);
 	o = (struct op){ .c = c, .val = -1 };
-	f = spawn(recv_op, &o);
+	f = check_spawn(recv_op, &o);
 	settle();
 	check(stage_of(&o) != 2);
 	check_eq(weft_chan_close(c), 0);
-	join(f);
+	check_join(f);
 	check_eq(o.rc, -EPIPE);
 	check_eq(o.val, -1);
 	weft_chan_free(c);
 
 	/* 100 values arrive uncorrupted and in FIFO order. */
 	c = new_chan(sizeof(int), cap);
-	f = spawn(fifo_sender, c);
+	f = check_spawn(fifo_sender, c);
 	for (int i = 0; i < 100; i++) {
 		check_eq(weft_chan_recv(c, &v), 0);
 		check_eq(v, i);
 	}
-	join(f);
+	check_join(f);
 	weft_chan_free(c);
 
 	/* 4 senders of 0..999 and 4 receivers: each value exactly 4 times. */
 	g = calloc(1, sizeof(*g));
 	g->c = new_chan(sizeof(int), cap);
 	for (int i = 0; i < GO_P; i++) {
-		fs[i] = spawn(go_sender, g);
-		fs[GO_P + i] = spawn(go_receiver, g);
+		fs[i] = check_spawn(go_sender, g);
+		fs[GO_P + i] = check_spawn(go_receiver, g);
 	}
 	for (int i = 0; i < 2 * GO_P; i++)
-		join(fs[i]);
+		check_join(fs[i]);
 	for (int i = 0; i < GO_L; i++)
 		check_eq(g->recv_count[i], GO_P);
 	check_eq(weft_chan_len(g->c), 0);
@@ -504,12 +477,12 @@ static void zero_size_main(void *arg)
 
 	/* Unbuffered: a pure rendezvous. */
 	c = new_chan(0, 0);
-	f = spawn(signal_recv, c);
+	f = check_spawn(signal_recv, c);
 	settle();
 	check_eq(weft_chan_send(c, NULL), 0);
 	check_eq(weft_join(f, &r), 0);
 	check_eq((intptr_t)r, 0);
-	f = spawn(signal_recv, c);
+	f = check_spawn(signal_recv, c);
 	settle();
 	check_eq(weft_chan_close(c), 0);
 	check_eq(weft_join(f, &r), 0);
@@ -542,14 +515,14 @@ static void close_wakes_receivers_main(void *arg)
 
 		for (int i = 0; i < CLOSE_N; i++) {
 			o[i] = (struct op){ .c = c, .val = -1 };
-			f[i] = spawn(recv_op, &o[i]);
+			f[i] = check_spawn(recv_op, &o[i]);
 		}
 		settle();
 		for (int i = 0; i < CLOSE_N; i++)
 			check(stage_of(&o[i]) != 2);
 		check_eq(weft_chan_close(c), 0);
 		for (int i = 0; i < CLOSE_N; i++) {
-			join(f[i]);
+			check_join(f[i]);
 			check_eq(o[i].rc, -EPIPE);
 			check_eq(o[i].val, -1);
 		}
@@ -573,14 +546,14 @@ static void close_wakes_senders_main(void *arg)
 				 0);
 		for (int i = 0; i < CLOSE_N; i++) {
 			o[i] = (struct op){ .c = c, .val = i };
-			f[i] = spawn(send_op, &o[i]);
+			f[i] = check_spawn(send_op, &o[i]);
 		}
 		settle();
 		for (int i = 0; i < CLOSE_N; i++)
 			check(stage_of(&o[i]) != 2);
 		check_eq(weft_chan_close(c), 0);
 		for (int i = 0; i < CLOSE_N; i++) {
-			join(f[i]);
+			check_join(f[i]);
 			check_eq(o[i].rc, -EPIPE);
 		}
 		/* What was buffered before the close, and nothing else. */
@@ -655,11 +628,11 @@ static void close_from_thread_main(void *arg)
 	c = new_chan(sizeof(int), 0);
 	for (int i = 0; i < CLOSE_N; i++) {
 		o[i] = (struct op){ .c = c, .val = i };
-		f[i] = spawn(i % 2 ? send_op : recv_op, &o[i]);
+		f[i] = check_spawn(i % 2 ? send_op : recv_op, &o[i]);
 	}
 	check_eq(pthread_create(&t, NULL, close_from_thread, c), 0);
 	for (int i = 0; i < CLOSE_N; i++)
-		join(f[i]);
+		check_join(f[i]);
 	pthread_join(t, NULL);
 	/* Senders and receivers may have met before the close: pairs. */
 	int ok_send = 0, ok_recv = 0;
@@ -772,16 +745,16 @@ static void mp_main(void *arg)
 		mp = calloc(1, sizeof(*mp));
 		mp->c = new_chan(sizeof(int), caps[k]);
 		for (int i = 0; i < MP_CONSUMERS; i++)
-			cf[i] = spawn(mp_consume, mp);
+			cf[i] = check_spawn(mp_consume, mp);
 		for (int i = 0; i < MP_PRODUCERS; i++) {
 			prod[i] = (struct mp_producer){ mp, i };
-			pf[i] = spawn(mp_produce, &prod[i]);
+			pf[i] = check_spawn(mp_produce, &prod[i]);
 		}
 		for (int i = 0; i < MP_PRODUCERS; i++)
-			join(pf[i]);
+			check_join(pf[i]);
 		check_eq(weft_chan_close(mp->c), 0);
 		for (int i = 0; i < MP_CONSUMERS; i++)
-			join(cf[i]);
+			check_join(cf[i]);
 		check_eq(mp->received, MP_PRODUCERS * MP_VALUES);
 		for (int i = 0; i < MP_PRODUCERS * MP_VALUES; i++)
 			check_eq(mp->seen[i], 1);
@@ -901,10 +874,10 @@ static void plain_thread_main(void *arg)
 	fd = calloc(1, sizeof(*fd));
 	fd->c = new_chan(sizeof(int), 16);
 	for (int i = 0; i < FEED_FIBERS; i++)
-		f[i] = spawn(fed_fiber, fd);
+		f[i] = check_spawn(fed_fiber, fd);
 	check_eq(pthread_create(&t, NULL, feeder_thread, fd), 0);
 	for (int i = 0; i < FEED_FIBERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 	pthread_join(t, NULL);
 	feed_check(fd);
 	weft_chan_free(fd->c);
@@ -918,10 +891,10 @@ static void plain_thread_main(void *arg)
 		ranges[i] = (struct feed_range){
 			fd, i * FEED_N / FEED_FIBERS,
 			(i + 1) * FEED_N / FEED_FIBERS };
-		f[i] = spawn(range_sender, &ranges[i]);
+		f[i] = check_spawn(range_sender, &ranges[i]);
 	}
 	for (int i = 0; i < FEED_FIBERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 	check_eq(weft_chan_close(fd->c), 0);
 	pthread_join(t, NULL);
 	feed_check(fd);
@@ -951,11 +924,11 @@ static void cancel_send_main(void *arg)
 	/* Unbuffered: the value must not reach a later receiver. */
 	c = new_chan(sizeof(int), 0);
 	o = (struct op){ .c = c, .val = 5 };
-	f = spawn(send_op, &o);
+	f = check_spawn(send_op, &o);
 	settle();
 	check(stage_of(&o) != 2);
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(o.rc, -ECANCELED);
 	check_eq(weft_chan_try_recv(c, &v), -EAGAIN);
 	check_eq(v, -1);
@@ -965,10 +938,10 @@ static void cancel_send_main(void *arg)
 	c = new_chan(sizeof(int), 1);
 	check_eq(weft_chan_send(c, &(int){ 1 }), 0);
 	o = (struct op){ .c = c, .val = 2 };
-	f = spawn(send_op, &o);
+	f = check_spawn(send_op, &o);
 	settle();
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(o.rc, -ECANCELED);
 	check_eq(weft_chan_len(c), 1);
 	check_eq(weft_chan_recv(c, &v), 0);
@@ -992,11 +965,11 @@ static void cancel_recv_main(void *arg)
 	/* Unbuffered: no receiver is left to take a try_send. */
 	c = new_chan(sizeof(int), 0);
 	o = (struct op){ .c = c, .val = -1 };
-	f = spawn(recv_op, &o);
+	f = check_spawn(recv_op, &o);
 	settle();
 	check(stage_of(&o) != 2);
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(o.rc, -ECANCELED);
 	check_eq(o.val, -1);
 	check_eq(weft_chan_try_send(c, &(int){ 9 }), -EAGAIN);
@@ -1005,10 +978,10 @@ static void cancel_recv_main(void *arg)
 	/* Buffered: a later value stays in the buffer. */
 	c = new_chan(sizeof(int), 2);
 	o = (struct op){ .c = c, .val = -1 };
-	f = spawn(recv_op, &o);
+	f = check_spawn(recv_op, &o);
 	settle();
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(o.rc, -ECANCELED);
 	check_eq(weft_chan_try_send(c, &(int){ 9 }), 0);
 	check_eq(weft_chan_len(c), 1);
@@ -1177,13 +1150,13 @@ static void cancel_race_main(void *arg)
 		cr.timed = (uintptr_t)arg & 0x100;
 		cr.c = new_chan(sizeof(unsigned), cap);
 		cr.n = 20000 / sanitizer_scale();
-		cr.r = spawn(race_receiver, &cr);
-		cr.s = spawn(race_sender, &cr);
-		k = spawn(race_canceller, &cr);
+		cr.r = check_spawn(race_receiver, &cr);
+		cr.s = check_spawn(race_sender, &cr);
+		k = check_spawn(race_canceller, &cr);
 		/* The canceller stops once both have ended; join them. */
-		join(k);
-		join(cr.s);
-		join(cr.r);
+		check_join(k);
+		check_join(cr.s);
+		check_join(cr.r);
 		check_eq(cr.next, cr.n);
 		if (race_happened(&cr))
 			break;
@@ -1254,7 +1227,7 @@ static void deadline_main(void *arg)
 	/* A blocked receive times out; nothing is taken afterwards. */
 	d = (struct deadline_op){ .c = c0, .val = -1,
 				  .deadline = in_ms(20) };
-	join(spawn(deadline_op, &d));
+	check_join(check_spawn(deadline_op, &d));
 	check_eq(d.rc, -ETIMEDOUT);
 	check(d.returned_at >= (uint64_t)d.deadline);
 	check_eq(d.val, -1);
@@ -1262,7 +1235,7 @@ static void deadline_main(void *arg)
 
 	d = (struct deadline_op){ .c = c1, .val = -1,
 				  .deadline = in_ms(20) };
-	join(spawn(deadline_op, &d));
+	check_join(check_spawn(deadline_op, &d));
 	check_eq(d.rc, -ETIMEDOUT);
 	check(d.returned_at >= (uint64_t)d.deadline);
 	check_eq(weft_chan_try_send(c1, &(int){ 2 }), 0);
@@ -1271,7 +1244,7 @@ static void deadline_main(void *arg)
 	/* A blocked send on a full channel times out; nothing is added. */
 	d = (struct deadline_op){ .c = c1, .send = true, .val = 3,
 				  .deadline = in_ms(20) };
-	join(spawn(deadline_op, &d));
+	check_join(check_spawn(deadline_op, &d));
 	check_eq(d.rc, -ETIMEDOUT);
 	check(d.returned_at >= (uint64_t)d.deadline);
 	check_eq(weft_chan_len(c1), 1);
@@ -1282,13 +1255,13 @@ static void deadline_main(void *arg)
 	/* A past deadline: a call that would wait fails at once, */
 	d = (struct deadline_op){ .c = c0, .send = true, .val = 4,
 				  .deadline = in_ms(-1) };
-	join(spawn(deadline_op, &d));
+	check_join(check_spawn(deadline_op, &d));
 	check_eq(d.rc, -ETIMEDOUT);
 	/* one that need not wait goes through. */
 	check_eq(weft_chan_try_send(c1, &(int){ 5 }), 0);
 	d = (struct deadline_op){ .c = c1, .val = -1,
 				  .deadline = in_ms(-1) };
-	join(spawn(deadline_op, &d));
+	check_join(check_spawn(deadline_op, &d));
 	check_eq(d.rc, 0);
 	check_eq(d.val, 5);
 
@@ -1567,11 +1540,11 @@ static void select_blocked_main(void *arg)
 	s.sc[1] = (struct weft_select_case){ b, WEFT_SELECT_SEND, &vb, 99 };
 	s.n = 2;
 	s.timeout = WEFT_FOREVER;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check(__atomic_load_n(&s.stage, __ATOMIC_ACQUIRE) != 2);
 	check_eq(weft_chan_send(a, &(int){ 44 }), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 0);
 	check_eq(s.sc[0].res, 0);
 	check_eq(va, 44);
@@ -1581,10 +1554,10 @@ static void select_blocked_main(void *arg)
 	/* Woken on its send case by a receiver. */
 	s.sc[0].res = s.sc[1].res = 99;
 	s.stage = 0;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check_eq(weft_chan_recv(b, &v), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 1);
 	check_eq(s.sc[1].res, 0);
 	check_eq(v, 33);
@@ -1594,10 +1567,10 @@ static void select_blocked_main(void *arg)
 	s.sc[0].res = s.sc[1].res = 99;
 	s.stage = 0;
 	va = -1;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check_eq(weft_chan_close(a), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 0);
 	check_eq(s.sc[0].res, -EPIPE);
 	check_eq(va, -1);
@@ -1607,10 +1580,10 @@ static void select_blocked_main(void *arg)
 	s.sc[0] = (struct weft_select_case){ NULL, WEFT_SELECT_RECV, &va, 99 };
 	s.sc[1].res = 99;
 	s.stage = 0;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check_eq(weft_chan_close(b), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 1);
 	check_eq(s.sc[1].res, -EPIPE);
 	weft_chan_free(a);
@@ -1662,10 +1635,10 @@ static void select_null_main(void *arg)
 	s.sc[2] = sc[1];
 	s.n = 3;
 	s.timeout = WEFT_FOREVER;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check_eq(weft_chan_send(c, &(int){ 77 }), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 1);
 	check_eq(v, 77);
 	weft_chan_free(c);
@@ -1706,7 +1679,7 @@ static void select_empty_forever_main(void *arg)
 
 	(void)arg;
 	/* With no case and no timeout, only a cancel ends it. */
-	f = spawn(select_forever_empty, NULL);
+	f = check_spawn(select_forever_empty, NULL);
 	settle();
 	check_eq(weft_cancel(f), 0);
 	check_eq(weft_join(f, &r), 0);
@@ -1815,16 +1788,16 @@ static void select_dup_main(void *arg)
 		dp.c = new_chan(sizeof(int), 0);
 		dp.d = new_chan(sizeof(int), 0);
 		dp.e = new_chan(sizeof(int), 0);
-		a = spawn(dup_a, &dp);
+		a = check_spawn(dup_a, &dp);
 		weft_yield();	/* A queues on c first, if it can */
-		b = spawn(dup_b, &dp);
+		b = check_spawn(dup_b, &dp);
 		weft_yield();	/* then B */
 		check_eq(weft_chan_send(dp.d, &(int){ 7 }), 0);
 		check_eq(weft_chan_recv(dp.e, &v), 0);
 		check_eq(v, 9);
 		check_eq(weft_chan_send(dp.c, &(int){ 8 }), 0);
-		join(a);
-		join(b);
+		check_join(a);
+		check_join(b);
 		weft_chan_free(dp.c);
 		weft_chan_free(dp.d);
 		weft_chan_free(dp.e);
@@ -1913,7 +1886,7 @@ static void nb_race_main(void *arg)
 		nb.c1 = new_chan(sizeof(int), 1);
 		nb.c2 = new_chan(sizeof(int), close_c2 ? 0 : 1);
 		check_eq(weft_chan_try_send(nb.c1, &(int){ 1 }), 0);
-		f = spawn(nb_select, &nb);
+		f = check_spawn(nb_select, &nb);
 		if (close_c2)
 			check_eq(weft_chan_close(nb.c2), 0);
 		else
@@ -2041,13 +2014,13 @@ static void prs_main(void *arg)
 						   &one_, 99 };
 		sc[1] = (struct weft_select_case){ p.c, WEFT_SELECT_SEND,
 						   &zero, 99 };
-		f = spawn(prs_receiver, &p);
+		f = check_spawn(prs_receiver, &p);
 		for (int i = 0; i < PRS_N; i++) {
 			int rc = weft_select(sc, 2, WEFT_FOREVER);
 
 			check(rc == 0 || rc == 1);
 		}
-		join(f);
+		check_join(f);
 		for (int i = 0; i < PRS_N; i++) {
 			check(p.got[i] == 0 || p.got[i] == 1);
 			n0 += p.got[i] == 0;
@@ -2142,10 +2115,10 @@ static void self_select_main(void *arg)
 
 		for (int p = 0; p < 2; p++) {
 			s[p] = (struct self_sel){ c, caps[k], p, 0 };
-			f[p] = spawn(self_selector, &s[p]);
+			f[p] = check_spawn(self_selector, &s[p]);
 		}
 		for (int p = 0; p < 2; p++) {
-			join(f[p]);
+			check_join(f[p]);
 			check_eq(s[p].self_receives, 0);
 		}
 		weft_chan_free(c);
@@ -2177,11 +2150,11 @@ static void select_cancel_main(void *arg)
 	s.sc[1] = (struct weft_select_case){ b, WEFT_SELECT_RECV, &vb, 99 };
 	s.n = 2;
 	s.timeout = WEFT_FOREVER;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check(__atomic_load_n(&s.stage, __ATOMIC_ACQUIRE) != 2);
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, -ECANCELED);
 	check_eq(s.sc[0].res, 99);
 	check_eq(s.sc[1].res, 99);
@@ -2196,10 +2169,10 @@ static void select_cancel_main(void *arg)
 	check_eq(weft_chan_try_recv(b, NULL), 0);
 	s.timeout = 10000 * MS;
 	s.stage = 0;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, -ECANCELED);
 	check_eq(weft_chan_try_send(a, &(int){ 1 }), -EAGAIN);
 	weft_chan_free(a);
@@ -2239,12 +2212,12 @@ static void select_deadline_main(void *arg)
 	/* The fiber's deadline bounds a select without a timeout, */
 	s.timeout = WEFT_FOREVER;
 	t0 = weft_now_ns();
-	join(spawn(select_with_deadline, &s));
+	check_join(check_spawn(select_with_deadline, &s));
 	check_eq(s.rc, -ETIMEDOUT);
 	check(weft_now_ns() - t0 >= 20 * MS);
 	/* and one with a longer timeout. */
 	s.timeout = 100000 * MS;
-	join(spawn(select_with_deadline, &s));
+	check_join(check_spawn(select_with_deadline, &s));
 	check_eq(s.rc, -ETIMEDOUT);
 	check_eq(weft_chan_try_send(a, &v), -EAGAIN);
 	check_eq(v, -1);
@@ -2272,11 +2245,11 @@ static void select_huge_timeout_main(void *arg)
 	s.sc[0] = (struct weft_select_case){ a, WEFT_SELECT_RECV, &v, 99 };
 	s.n = 1;
 	s.timeout = INT64_MAX;
-	f = spawn(select_op, &s);
+	f = check_spawn(select_op, &s);
 	settle();
 	if (__atomic_load_n(&s.stage, __ATOMIC_ACQUIRE) == 1)
 		check_eq(weft_chan_send(a, &(int){ 5 }), 0);
-	join(f);
+	check_join(f);
 	check_eq(s.rc, 0);
 	check_eq(v, 5);
 	weft_chan_free(a);
@@ -2319,7 +2292,7 @@ static void many_sel_main(void *arg)
 	for (int i = 0; i < MANY_SEL; i++) {
 		cs[i][0] = shared;
 		cs[i][1] = new_chan(sizeof(int), 0);
-		f[i] = spawn(many_sel, cs[i]);
+		f[i] = check_spawn(many_sel, cs[i]);
 	}
 	settle();
 	for (int i = 0; i < MANY_SEL; i++)

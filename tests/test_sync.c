@@ -32,33 +32,6 @@
 static struct weft_config one = { .workers = 1 };
 static struct weft_config two = { .workers = 2 };
 
-static weft_fiber *spawn(void *(*fn)(void *), void *arg)
-{
-	weft_fiber *f = NULL;
-
-	check_eq(weft_spawn(&f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void join(weft_fiber *f)
-{
-	check_eq(weft_join(f, NULL), 0);
-}
-
-/*
- * Let the other fibers run until they block: on one worker the yields
- * are enough, on two the sleep gives the other worker time. Whatever is
- * checked afterwards must hold even if it was not enough.
- */
-static void settle(void)
-{
-	for (int i = 0; i < 4; i++)
-		weft_yield();
-	weft_sleep_ns(2 * MS);
-	for (int i = 0; i < 4; i++)
-		weft_yield();
-}
-
 static unsigned load(const unsigned *v)
 {
 	return __atomic_load_n(v, __ATOMIC_ACQUIRE);
@@ -117,11 +90,11 @@ static void mutex_basics_on(weft_mutex *m)
 	/* Not recursive. */
 	check_eq(weft_mutex_trylock(m), -EBUSY);
 	/* Another fiber's lock waits for the unlock. */
-	f = spawn(locker_fn, &l);
+	f = check_spawn(locker_fn, &l);
 	settle();
 	check(load(&l.stage) < 2);
 	check_eq(weft_mutex_unlock(m), 0);
-	join(f);
+	check_join(f);
 	check_eq(l.lock_rc, 0);
 	check_eq(l.sleep_rc, 0);
 	check_eq(l.unlock_rc, 0);
@@ -279,9 +252,9 @@ static void excl_main(void *arg)
 	weft_fiber *f[EXCL_FIBERS];
 
 	for (int i = 0; i < EXCL_FIBERS; i++)
-		f[i] = spawn(excl_fn, x);
+		f[i] = check_spawn(excl_fn, x);
 	for (int i = 0; i < EXCL_FIBERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 }
 
 static void test_mutex_exclusive_across_workers(void **state)
@@ -367,14 +340,14 @@ static void starve_main(void *arg)
 	weft_fiber *h[HOGS], *v;
 
 	for (int i = 0; i < HOGS; i++)
-		h[i] = spawn(hog, s);
+		h[i] = check_spawn(hog, s);
 	/* The hogs are at it before the victim arrives. */
 	while (__atomic_load_n(&s->hog_rounds, __ATOMIC_RELAXED) < 100)
 		weft_sleep_ns(MS / 10);
-	v = spawn(victim, s);
-	join(v);
+	v = check_spawn(victim, s);
+	check_join(v);
 	for (int i = 0; i < HOGS; i++)
-		join(h[i]);
+		check_join(h[i]);
 }
 
 static void test_mutex_waiter_is_not_starved(void **state)
@@ -414,7 +387,7 @@ static void nocancel_main(void *arg)
 	/* Blocked in lock when cancelled: it still gets the lock. */
 	check_eq(weft_mutex_lock(&nc->m), 0);
 	nc->l = (struct locker){ .m = &nc->m, .sleep_ns = 10000 * MS };
-	f = spawn(locker_fn, &nc->l);
+	f = check_spawn(locker_fn, &nc->l);
 	settle();
 	check_eq(load(&nc->l.stage), 1);
 	check_eq(weft_cancel(f), 0);
@@ -423,7 +396,7 @@ static void nocancel_main(void *arg)
 	/* Still waiting for the lock, not returned with an error. */
 	check_eq(load(&nc->l.stage), 1);
 	check_eq(weft_mutex_unlock(&nc->m), 0);
-	join(f);
+	check_join(f);
 	check_eq(nc->l.lock_rc, 0);
 	/* The request was kept for the next suspension. */
 	check_eq(nc->l.sleep_rc, -ECANCELED);
@@ -432,9 +405,9 @@ static void nocancel_main(void *arg)
 
 	/* Cancelled before an uncontended lock: the same. */
 	l2 = (struct locker){ .m = &nc->m, .sleep_ns = 10000 * MS };
-	f = spawn(locker_fn, &l2);
+	f = check_spawn(locker_fn, &l2);
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(l2.lock_rc, 0);
 	check_eq(l2.sleep_rc, -ECANCELED);
 	check_eq(l2.unlock_rc, 0);
@@ -491,7 +464,7 @@ static void cond_signal_main(void *arg)
 	weft_fiber *f[COND_N];
 
 	for (int i = 0; i < COND_N; i++)
-		f[i] = spawn(cond_waiter, cw);
+		f[i] = check_spawn(cond_waiter, cw);
 	/* All queued: each took its ticket and queued under the mutex. */
 	for (;;) {
 		check_eq(weft_mutex_lock(&cw->m), 0);
@@ -513,7 +486,7 @@ static void cond_signal_main(void *arg)
 	check_eq(weft_cond_broadcast(&cw->c), 0);
 	wait_for(&cw->returned, COND_N);
 	for (int i = 0; i < COND_N; i++)
-		join(f[i]);
+		check_join(f[i]);
 	/* Nobody waits now: signals are not remembered. */
 	check_eq(weft_cond_signal(&cw->c), 0);
 	check_eq(weft_cond_broadcast(&cw->c), 0);
@@ -579,10 +552,10 @@ static void cond_abort_main(void *arg)
 	/* Cancelled while waiting. */
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
 				   WEFT_FOREVER, WEFT_FOREVER };
-	f = spawn(cond_abort_fn, ca);
+	f = check_spawn(cond_abort_fn, ca);
 	wait_for(&ca->waiting, 1);
 	check_eq(weft_cancel(f), 0);
-	join(f);
+	check_join(f);
 	check_eq(ca->rc, -ECANCELED);
 	check_eq(ca->trylock_rc, -EBUSY);
 	check_eq(ca->unlock_rc, 0);
@@ -591,7 +564,7 @@ static void cond_abort_main(void *arg)
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
 				   (int64_t)weft_now_ns() + 20 * MS,
 				   WEFT_FOREVER };
-	join(spawn(cond_abort_fn, ca));
+	check_join(check_spawn(cond_abort_fn, ca));
 	check_eq(ca->rc, -ETIMEDOUT);
 	check(ca->returned_at >= (uint64_t)ca->deadline);
 	check_eq(ca->trylock_rc, -EBUSY);
@@ -601,7 +574,7 @@ static void cond_abort_main(void *arg)
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
 				   WEFT_FOREVER,
 				   (int64_t)weft_now_ns() + 20 * MS };
-	join(spawn(cond_abort_fn, ca));
+	check_join(check_spawn(cond_abort_fn, ca));
 	check_eq(ca->rc, -ETIMEDOUT);
 	check(ca->returned_at >= (uint64_t)ca->fiber_deadline);
 	check_eq(ca->trylock_rc, -EBUSY);
@@ -610,7 +583,7 @@ static void cond_abort_main(void *arg)
 	/* A deadline already past. */
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
 				   (int64_t)weft_now_ns() - MS, WEFT_FOREVER };
-	join(spawn(cond_abort_fn, ca));
+	check_join(check_spawn(cond_abort_fn, ca));
 	check_eq(ca->rc, -ETIMEDOUT);
 	check_eq(ca->trylock_rc, -EBUSY);
 	check_eq(ca->unlock_rc, 0);
@@ -620,13 +593,13 @@ static void cond_abort_main(void *arg)
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
 				   (int64_t)weft_now_ns() + 10 * MS,
 				   WEFT_FOREVER };
-	f = spawn(cond_abort_fn, ca);
+	f = check_spawn(cond_abort_fn, ca);
 	wait_for(&ca->waiting, 1);
 	check_eq(weft_mutex_lock(&ca->m), 0);
 	weft_sleep_ns(40 * MS);
 	unlocked_at = weft_now_ns();
 	check_eq(weft_mutex_unlock(&ca->m), 0);
-	join(f);
+	check_join(f);
 	check_eq(ca->rc, -ETIMEDOUT);
 	check(ca->returned_at >= unlocked_at);
 	check_eq(ca->trylock_rc, -EBUSY);
@@ -729,11 +702,11 @@ static void cond_thread_main(void *arg)
 	weft_fiber *f[2];
 	pthread_t t;
 
-	f[0] = spawn(cond_thread_waiter, ct);
-	f[1] = spawn(cond_thread_waiter, ct);
+	f[0] = check_spawn(cond_thread_waiter, ct);
+	f[1] = check_spawn(cond_thread_waiter, ct);
 	check_eq(pthread_create(&t, NULL, cond_signaller, ct), 0);
-	join(f[0]);
-	join(f[1]);
+	check_join(f[0]);
+	check_join(f[1]);
 	pthread_join(t, NULL);
 	check_eq(load(&ct->woken), 2);
 }
@@ -807,7 +780,7 @@ static void wg_main(void *arg)
 	weft_wg_init(&wg);
 	check_eq(weft_wg_add(&wg, 1), 0);
 	for (int i = 0; i < 20; i++)
-		f[i] = spawn(wg_waiter, &wg);
+		f[i] = check_spawn(wg_waiter, &wg);
 	settle();
 	check_eq(weft_wg_done(&wg), 0);
 	for (int i = 0; i < 20; i++) {
@@ -883,15 +856,15 @@ static void wg_abort_main(void *arg)
 
 	(void)arg;
 	check_eq(weft_wg_add(&wg, 1), 0);
-	f = spawn(wg_waiter, &wg);
+	f = check_spawn(wg_waiter, &wg);
 	settle();
 	check_eq(weft_cancel(f), 0);
 	check_eq(weft_join(f, &r), 0);
 	check_eq((intptr_t)r, -ECANCELED);
-	check_eq(weft_join(spawn(wg_deadline_waiter, &wg), &r), 0);
+	check_eq(weft_join(check_spawn(wg_deadline_waiter, &wg), &r), 0);
 	check_eq((intptr_t)r, -ETIMEDOUT);
 	/* Still counting; a new waiter is woken as usual. */
-	f = spawn(wg_waiter, &wg);
+	f = check_spawn(wg_waiter, &wg);
 	settle();
 	check_eq(weft_wg_done(&wg), 0);
 	check_eq(weft_join(f, &r), 0);
@@ -973,7 +946,7 @@ static void sem_fifo_main(void *arg)
 
 	for (unsigned i = 0; i < SEM_WAITERS; i++) {
 		a[i] = (struct sem_fifo_arg){ sf, i };
-		f[i] = spawn(sem_fifo_waiter, &a[i]);
+		f[i] = check_spawn(sem_fifo_waiter, &a[i]);
 	}
 	settle();
 	check_eq(load(&sf->arrivals), SEM_WAITERS);
@@ -985,7 +958,7 @@ static void sem_fifo_main(void *arg)
 		wait_for(&sf->acquired, k);
 	}
 	for (unsigned i = 0; i < SEM_WAITERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 	check_eq(weft_sem_try_acquire(&sf->s), -EAGAIN);
 }
 
@@ -1041,9 +1014,9 @@ static void sem_limit_main(void *arg)
 	weft_fiber *f[LIMIT_FIBERS];
 
 	for (int i = 0; i < LIMIT_FIBERS; i++)
-		f[i] = spawn(sem_limit_fn, sl);
+		f[i] = check_spawn(sem_limit_fn, sl);
 	for (int i = 0; i < LIMIT_FIBERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 	/* All units are back. */
 	for (int i = 0; i < 3; i++)
 		check_eq(weft_sem_try_acquire(&sl->s), 0);
@@ -1098,7 +1071,7 @@ static void sem_abort_main(void *arg)
 
 	(void)arg;
 	/* Cancelled: -ECANCELED, and a later unit is not taken by it. */
-	f = spawn(sem_acquirer, &s);
+	f = check_spawn(sem_acquirer, &s);
 	settle();
 	check_eq(weft_cancel(f), 0);
 	check_eq(weft_join(f, &r), 0);
@@ -1108,14 +1081,14 @@ static void sem_abort_main(void *arg)
 	check_eq(weft_sem_try_acquire(&s), -EAGAIN);
 
 	/* Past the fiber's deadline: -ETIMEDOUT, the same. */
-	check_eq(weft_join(spawn(sem_deadline_acquirer, &s), &r), 0);
+	check_eq(weft_join(check_spawn(sem_deadline_acquirer, &s), &r), 0);
 	check_eq((intptr_t)r, -ETIMEDOUT);
 	check_eq(weft_sem_release(&s), 0);
 	check_eq(weft_sem_try_acquire(&s), 0);
 	check_eq(weft_sem_try_acquire(&s), -EAGAIN);
 
 	/* A plain thread's release wakes a waiting fiber. */
-	f = spawn(sem_acquirer, &s);
+	f = check_spawn(sem_acquirer, &s);
 	check_eq(pthread_create(&t, NULL, sem_release_thread, &s), 0);
 	check_eq(weft_join(f, &r), 0);
 	check_eq((intptr_t)r, 0);
@@ -1169,9 +1142,9 @@ static void once_main(void *arg)
 	weft_fiber *f[ONCE_FIBERS];
 
 	for (int i = 0; i < ONCE_FIBERS; i++)
-		f[i] = spawn(once_caller, arg);
+		f[i] = check_spawn(once_caller, arg);
 	for (int i = 0; i < ONCE_FIBERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 }
 
 static void test_once_runs_exactly_once(void **state)
@@ -1233,14 +1206,14 @@ static void init_main(void *arg)
 	check_eq(weft_wg_add(&init_wg, 1), 0);
 	check_eq(weft_sem_acquire(&init_sem), 0);
 	check_eq(weft_mutex_lock(&init_m), 0);
-	f = spawn(init_signaller, NULL);
+	f = check_spawn(init_signaller, NULL);
 	/* The signaller can signal only once this waits (it needs m). */
 	check_eq(weft_cond_wait(&init_c, &init_m), 0);
 	check_eq(weft_mutex_unlock(&init_m), 0);
 	/* It waits for the unit we hold. */
 	check_eq(weft_sem_release(&init_sem), 0);
 	check_eq(weft_wg_wait(&init_wg), 0);
-	join(f);
+	check_join(f);
 	check_eq(weft_sem_release(&init_sem), 0);
 }
 
@@ -1278,7 +1251,7 @@ static void join_all_main(void *arg)
 
 	(void)arg;
 	for (intptr_t i = 0; i < 10; i++)
-		f[i] = spawn(ret_after, (void *)i);
+		f[i] = check_spawn(ret_after, (void *)i);
 	check_eq(weft_join_all(f, 10, res), 0);
 	for (intptr_t i = 0; i < 10; i++) {
 		check_eq((intptr_t)res[i], i * 7);
@@ -1287,7 +1260,7 @@ static void join_all_main(void *arg)
 	}
 	/* Results may be NULL; n may be 0. */
 	for (intptr_t i = 0; i < 10; i++)
-		f[i] = spawn(ret_after, (void *)i);
+		f[i] = check_spawn(ret_after, (void *)i);
 	check_eq(weft_join_all(f, 10, NULL), 0);
 	check_eq(weft_join(f[3], NULL), -ESRCH);
 	check_eq(weft_join_all(NULL, 0, NULL), 0);
@@ -1300,13 +1273,13 @@ static void join_all_bad_main(void *arg)
 	void *res[5];
 
 	(void)arg;
-	stale = spawn(ret_now, (void *)1);
-	join(stale);
-	f[0] = spawn(ret_after, (void *)1);
+	stale = check_spawn(ret_now, (void *)1);
+	check_join(stale);
+	f[0] = check_spawn(ret_after, (void *)1);
 	f[1] = stale;
-	f[2] = spawn(ret_after, (void *)2);
+	f[2] = check_spawn(ret_after, (void *)2);
 	f[3] = weft_self();
-	f[4] = spawn(ret_now, (void *)99);
+	f[4] = check_spawn(ret_now, (void *)99);
 	for (int i = 0; i < 5; i++)
 		res[i] = (void *)(intptr_t)-1;
 	check_eq(weft_join_all(f, 5, res), -ESRCH);
@@ -1319,7 +1292,7 @@ static void join_all_bad_main(void *arg)
 	check_eq(weft_join(f[2], NULL), -ESRCH);
 	check_eq(weft_join(f[4], NULL), -ESRCH);
 	/* The first error met, whichever kind. */
-	f[0] = spawn(ret_now, (void *)1);
+	f[0] = check_spawn(ret_now, (void *)1);
 	f[1] = weft_self();
 	f[2] = stale;
 	check_eq(weft_join_all(f, 3, res), -EDEADLK);
@@ -1349,8 +1322,8 @@ static void *gatherer(void *arg)
 	struct gather_cancel *gc = arg;
 
 	for (int i = 0; i < 3; i++)
-		gc->children[i] = spawn(long_sleeper, gc);
-	gc->children[3] = spawn(ret_now, (void *)42);
+		gc->children[i] = check_spawn(long_sleeper, gc);
+	gc->children[3] = check_spawn(ret_now, (void *)42);
 	gc->rc = weft_join_all(gc->children, 4, gc->res);
 	for (int i = 0; i < 4; i++)
 		gc->rejoin[i] = weft_join(gc->children[i], NULL);
@@ -1363,11 +1336,11 @@ static void join_all_cancel_main(void *arg)
 	uint64_t t0 = weft_now_ns();
 	weft_fiber *g;
 
-	g = spawn(gatherer, gc);
+	g = check_spawn(gatherer, gc);
 	wait_for(&gc->started, 3);
 	settle();
 	check_eq(weft_cancel(g), 0);
-	join(g);
+	check_join(g);
 	check(weft_now_ns() - t0 < 5000 * MS);
 }
 
@@ -1428,7 +1401,7 @@ static void join_any_sleep_main(void *arg)
 
 	(void)arg;
 	for (int i = 0; i < 3; i++)
-		f[i] = spawn(sleep_then_ret, (void *)ms[i]);
+		f[i] = check_spawn(sleep_then_ret, (void *)ms[i]);
 	check_eq(weft_join_any(f, 3, &r), 1);
 	check_eq((intptr_t)r, 31);
 	/* The others are left as they were: still joinable. */
@@ -1459,7 +1432,7 @@ static void join_any_order_main(void *arg)
 	(void)arg;
 	for (int i = 0; i < 3; i++) {
 		check_eq(weft_chan_new(&c[i], sizeof(int), 0), 0);
-		f[i] = spawn(wait_chan, c[i]);
+		f[i] = check_spawn(wait_chan, c[i]);
 	}
 	settle();
 	check_eq(weft_chan_send(c[2], &(int){ 20 }), 0);
@@ -1502,9 +1475,9 @@ static void join_any_args_main(void *arg)
 	(void)arg;
 	check_eq(weft_chan_new(&c, 0, 0), 0);
 	for (int i = 0; i < 3; i++)
-		f[i] = spawn(wait_chan, c);
-	stale = spawn(ret_now, NULL);
-	join(stale);
+		f[i] = check_spawn(wait_chan, c);
+	stale = check_spawn(ret_now, NULL);
+	check_join(stale);
 
 	check_eq(weft_join_any(f, 0, NULL), -EINVAL);
 	check_eq(weft_join_any(NULL, 2, NULL), -EINVAL);
@@ -1518,11 +1491,11 @@ static void join_any_args_main(void *arg)
 	check_eq(weft_join_any(with_stale, 2, NULL), -ESRCH);
 
 	/* A detached fiber, and one being joined, cannot be waited for. */
-	detached = spawn(wait_chan, c);
+	detached = check_spawn(wait_chan, c);
 	check_eq(weft_detach(detached), 0);
 	with_stale[1] = detached;
 	check_eq(weft_join_any(with_stale, 2, NULL), -EINVAL);
-	j = spawn(joiner, f[2]);
+	j = check_spawn(joiner, f[2]);
 	settle();
 	with_stale[1] = f[2];
 	check_eq(weft_join_any(with_stale, 2, NULL), -EINVAL);
@@ -1575,13 +1548,13 @@ static void join_any_cancel_main(void *arg)
 	(void)arg;
 	for (int i = 0; i < 3; i++) {
 		check_eq(weft_chan_new(&c[i], sizeof(int), 1), 0);
-		ac.f[i] = spawn(wait_chan, c[i]);
+		ac.f[i] = check_spawn(wait_chan, c[i]);
 	}
-	g = spawn(any_waiter, &ac);
+	g = check_spawn(any_waiter, &ac);
 	wait_for(&ac.waiting, 1);
 	settle();
 	check_eq(weft_cancel(g), 0);
-	join(g);
+	check_join(g);
 	check_eq(ac.rc, -ECANCELED);
 	check_eq((intptr_t)ac.r, -7);
 	/* Nothing was joined: each child is joined now, with its result. */
@@ -1602,9 +1575,9 @@ static void join_any_ended_main(void *arg)
 
 	(void)arg;
 	check_eq(weft_chan_new(&c, sizeof(int), 1), 0);
-	f[0] = spawn(wait_chan, c);
-	f[1] = spawn(ret_now, (void *)11);
-	f[2] = spawn(ret_now, (void *)22);
+	f[0] = check_spawn(wait_chan, c);
+	f[1] = check_spawn(ret_now, (void *)11);
+	f[2] = check_spawn(ret_now, (void *)22);
 	settle();
 	weft_sleep_ns(10 * MS);
 	r = NULL;

@@ -31,27 +31,6 @@
 
 static struct weft_config two = { .workers = 2 };
 
-static weft_fiber *spawn(void *(*fn)(void *), void *arg)
-{
-	weft_fiber *f = NULL;
-
-	check_eq(weft_spawn(&f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void join(weft_fiber *f)
-{
-	check_eq(weft_join(f, NULL), 0);
-}
-
-static unsigned xorshift(unsigned *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
 /* Many producers, many consumers ------------------------------------------- */
 
 /*
@@ -216,24 +195,24 @@ static void flow_main(void *arg)
 	pthread_t pt, ct;
 
 	for (int i = 0; i < CONSUMERS; i++)
-		cf[i] = spawn(consume, fl);
+		cf[i] = check_spawn(consume, fl);
 	check_eq(pthread_create(&ct, NULL, consume_thread, fl), 0);
 	for (int i = 0; i < PRODUCERS; i++)
 		prod[i] = (struct producer){ fl, (uint64_t)i,
 					     fl->per_producer };
 	prod[FIBER_PRODUCERS].count /= THREAD_SHARE;
 	for (int i = 0; i < FIBER_PRODUCERS; i++)
-		pf[i] = spawn(produce, &prod[i]);
+		pf[i] = check_spawn(produce, &prod[i]);
 	check_eq(pthread_create(&pt, NULL, produce_thread,
 				&prod[FIBER_PRODUCERS]), 0);
 	for (int i = 0; i < FIBER_PRODUCERS; i++)
-		join(pf[i]);
+		check_join(pf[i]);
 	while (!__atomic_load_n(&fl->thread_done, __ATOMIC_ACQUIRE))
 		weft_sleep_ns(1000000);
 	pthread_join(pt, NULL);
 	check_eq(weft_chan_close(fl->c), 0);
 	for (int i = 0; i < CONSUMERS; i++)
-		join(cf[i]);
+		check_join(cf[i]);
 	pthread_join(ct, NULL);
 }
 
@@ -413,13 +392,13 @@ static void select_stress_main(void *arg)
 
 	for (int k = 0; k < 4; k++) {
 		sd[k] = (struct sel_side){ ss, k };
-		f[2 * k] = spawn(plain_sender, &sd[k]);
-		f[2 * k + 1] = spawn(plain_receiver, &sd[k]);
+		f[2 * k] = check_spawn(plain_sender, &sd[k]);
+		f[2 * k + 1] = check_spawn(plain_receiver, &sd[k]);
 	}
-	f[8] = spawn(select_sender, ss);
-	f[9] = spawn(select_receiver, ss);
+	f[8] = check_spawn(select_sender, ss);
+	f[9] = check_spawn(select_receiver, ss);
 	for (int i = 0; i < 10; i++)
-		join(f[i]);
+		check_join(f[i]);
 }
 
 static void test_select_stress(void **state)
@@ -476,7 +455,7 @@ static void *cl_sender(void *arg)
 	for (unsigned j = 0; j < CL_PER_SENDER; j++) {
 		int v = (int)(sd->id * CL_PER_SENDER + j), rc;
 
-		switch (xorshift(&seed) % 3) {
+		switch (xorshift32(&seed) % 3) {
 		case 0:
 			rc = weft_chan_send(cr->c, &v);
 			break;
@@ -515,7 +494,7 @@ static void *cl_receiver(void *arg)
 	for (;;) {
 		int v = -1, rc;
 
-		if (xorshift(&seed) % 2) {
+		if (xorshift32(&seed) % 2) {
 			rc = weft_chan_recv(cr->c, &v);
 		} else {
 			struct weft_select_case sc[2] = {
@@ -536,7 +515,7 @@ static void *cl_receiver(void *arg)
 		}
 		__atomic_add_fetch(&cr->seen[v], 1, __ATOMIC_RELAXED);
 		/* Slow receivers, so that senders pile up too. */
-		if (xorshift(&seed) % 4 == 0)
+		if (xorshift32(&seed) % 4 == 0)
 			weft_yield();
 	}
 	__atomic_add_fetch(&cr->epipe_receivers, 1, __ATOMIC_RELAXED);
@@ -555,29 +534,29 @@ static void close_rounds_main(void *arg)
 		unsigned wait;
 
 		memset(cr, 0, sizeof(*cr));
-		cr->seed = xorshift(&seed);
+		cr->seed = xorshift32(&seed);
 		check_eq(weft_chan_new(&cr->c, sizeof(int), r % 5), 0);
 		check_eq(weft_chan_new(&cr->never, 0, 0), 0);
 		for (unsigned i = 0; i < CL_RECEIVERS; i++) {
 			rs[i] = (struct close_side){ cr, i };
-			rf[i] = spawn(cl_receiver, &rs[i]);
+			rf[i] = check_spawn(cl_receiver, &rs[i]);
 		}
 		for (unsigned i = 0; i < CL_SENDERS; i++) {
 			ss[i] = (struct close_side){ cr, i };
-			sf[i] = spawn(cl_sender, &ss[i]);
+			sf[i] = check_spawn(cl_sender, &ss[i]);
 		}
 		/* Close at a random point: while senders are blocked, or
 		 * after they all finished and receivers wait. */
-		wait = xorshift(&seed) % 200;
+		wait = xorshift32(&seed) % 200;
 		for (unsigned i = 0; i < wait; i++)
 			weft_yield();
-		if (xorshift(&seed) % 8 == 0)
+		if (xorshift32(&seed) % 8 == 0)
 			weft_sleep_ns(100000);
 		check_eq(weft_chan_close(cr->c), 0);
 		for (unsigned i = 0; i < CL_SENDERS; i++)
-			join(sf[i]);
+			check_join(sf[i]);
 		for (unsigned i = 0; i < CL_RECEIVERS; i++)
-			join(rf[i]);
+			check_join(rf[i]);
 		/* Exactly the successful sends were received, once each. */
 		for (unsigned v = 0; v < CL_VALUES; v++)
 			check_eq(cr->seen[v], cr->sent[v]);

@@ -30,27 +30,6 @@
 
 static struct weft_config two = { .workers = 2 };
 
-static weft_fiber *spawn(void *(*fn)(void *), void *arg)
-{
-	weft_fiber *f = NULL;
-
-	check_eq(weft_spawn(&f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void join(weft_fiber *f)
-{
-	check_eq(weft_join(f, NULL), 0);
-}
-
-static unsigned xorshift(unsigned *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
 /* A counter from 100,000 fibers -------------------------------------------- */
 
 struct counter {
@@ -150,9 +129,9 @@ static void hot_main(void *arg)
 	weft_fiber *f[HOT_FIBERS];
 
 	for (int i = 0; i < HOT_FIBERS; i++)
-		f[i] = spawn(increment_many, arg);
+		f[i] = check_spawn(increment_many, arg);
 	for (int i = 0; i < HOT_FIBERS; i++)
-		join(f[i]);
+		check_join(f[i]);
 }
 
 static void test_mutex_million_critical_sections(void **state)
@@ -206,7 +185,7 @@ static void *canceller(void *arg)
 	unsigned seed = 88172645u;
 
 	while (__atomic_load_n(&cc->done, __ATOMIC_ACQUIRE) < CANCEL_FIBERS) {
-		weft_cancel(cc->f[xorshift(&seed) % CANCEL_FIBERS]);
+		weft_cancel(cc->f[xorshift32(&seed) % CANCEL_FIBERS]);
 		weft_yield();
 	}
 	return NULL;
@@ -218,11 +197,11 @@ static void cancel_count_main(void *arg)
 	weft_fiber *k;
 
 	for (int i = 0; i < CANCEL_FIBERS; i++)
-		cc->f[i] = spawn(locker_cancelled, cc);
-	k = spawn(canceller, cc);
-	join(k);
+		cc->f[i] = check_spawn(locker_cancelled, cc);
+	k = check_spawn(canceller, cc);
+	check_join(k);
 	for (int i = 0; i < CANCEL_FIBERS; i++)
-		join(cc->f[i]);
+		check_join(cc->f[i]);
 }
 
 static void test_mutex_counter_with_cancelled_lockers(void **state)
@@ -278,9 +257,9 @@ static int q_wait(struct queue *q, weft_cond *c, unsigned *seed)
 {
 	int64_t until;
 
-	if (!q->timed || xorshift(seed) % 2)
+	if (!q->timed || xorshift32(seed) % 2)
 		return weft_cond_wait(c, &q->m);
-	until = (int64_t)weft_now_ns() + (xorshift(seed) % 200) * 1000;
+	until = (int64_t)weft_now_ns() + (xorshift32(seed) % 200) * 1000;
 	return weft_cond_wait_until(c, &q->m, until);
 }
 
@@ -373,15 +352,15 @@ static void queue_main(void *arg)
 	weft_fiber *pf[Q_PRODUCERS], *cf[Q_CONSUMERS];
 
 	for (int i = 0; i < Q_CONSUMERS; i++)
-		cf[i] = spawn(q_consume, q);
+		cf[i] = check_spawn(q_consume, q);
 	for (int i = 0; i < Q_PRODUCERS; i++) {
 		prod[i] = (struct q_producer){ q, (uint64_t)i };
-		pf[i] = spawn(q_produce, &prod[i]);
+		pf[i] = check_spawn(q_produce, &prod[i]);
 	}
 	for (int i = 0; i < Q_PRODUCERS; i++)
-		join(pf[i]);
+		check_join(pf[i]);
 	for (int i = 0; i < Q_CONSUMERS; i++)
-		join(cf[i]);
+		check_join(cf[i]);
 }
 
 static void queue_through(bool timed)
@@ -477,12 +456,12 @@ static void *sem_user(void *arg)
 
 	for (unsigned i = 0; i < sl->iters; i++) {
 		int64_t old = WEFT_FOREVER;
-		bool timed = xorshift(&seed) % 4 == 0;
+		bool timed = xorshift32(&seed) % 4 == 0;
 		int rc;
 
 		if (timed)
 			old = weft_set_deadline((int64_t)weft_now_ns() +
-						(xorshift(&seed) % 100) * 1000);
+						(xorshift32(&seed) % 100) * 1000);
 		rc = weft_sem_acquire(&sl->s);
 		if (timed)
 			weft_set_deadline(old);
@@ -522,7 +501,7 @@ static void *sem_canceller(void *arg)
 
 	while (__atomic_load_n(&sl->victims_done, __ATOMIC_ACQUIRE) <
 	       SEM_VICTIMS) {
-		weft_cancel(sl->victims[xorshift(&seed) % SEM_VICTIMS]);
+		weft_cancel(sl->victims[xorshift32(&seed) % SEM_VICTIMS]);
 		weft_yield();
 	}
 	return NULL;
@@ -535,17 +514,17 @@ static void sem_load_main(void *arg)
 	weft_fiber *k;
 
 	for (int i = 0; i < SEM_VICTIMS; i++)
-		sl->victims[i] = spawn(sem_victim, sl);
-	k = spawn(sem_canceller, sl);
+		sl->victims[i] = check_spawn(sem_victim, sl);
+	k = check_spawn(sem_canceller, sl);
 	for (int i = 0; i < SEM_FIBERS; i++)
-		f[i] = spawn(sem_user, sl);
+		f[i] = check_spawn(sem_user, sl);
 	for (int i = 0; i < SEM_FIBERS; i++) {
-		join(f[i]);
+		check_join(f[i]);
 		watchdog_progress_add(1);
 	}
-	join(k);
+	check_join(k);
 	for (int i = 0; i < SEM_VICTIMS; i++)
-		join(sl->victims[i]);
+		check_join(sl->victims[i]);
 	/* No unit lost, none made up. */
 	for (int i = 0; i < SEM_UNITS; i++)
 		check_eq(weft_sem_try_acquire(&sl->s), 0);

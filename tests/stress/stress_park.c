@@ -91,21 +91,13 @@ static void *member_main(void *arg)
 	return NULL;
 }
 
-static unsigned xorshift(unsigned *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
 static void *canceller_fiber(void *arg)
 {
 	unsigned seed = 12345;
 
 	(void)arg;
 	while (!__atomic_load_n(&stop_cancellers, __ATOMIC_ACQUIRE)) {
-		if (weft_cancel(ring[xorshift(&seed) % RING].handle) == 0)
+		if (weft_cancel(ring[xorshift32(&seed) % RING].handle) == 0)
 			fiber_cancels++;
 		weft_yield();
 	}
@@ -118,7 +110,7 @@ static void *canceller_thread(void *arg)
 
 	(void)arg;
 	while (!__atomic_load_n(&stop_cancellers, __ATOMIC_ACQUIRE)) {
-		if (weft_cancel(ring[xorshift(&seed) % RING].handle) == 0)
+		if (weft_cancel(ring[xorshift32(&seed) % RING].handle) == 0)
 			__atomic_add_fetch(&foreign_cancels, 1, __ATOMIC_RELAXED);
 		sched_yield();
 	}
