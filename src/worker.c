@@ -57,6 +57,7 @@ static inline int injected_fault(struct worker *w)
 			 1442695040888963407ull;
 	if ((w->fault_state >> 33) % weft__fault_submit_period)
 		return 0;
+	/* Relaxed: a count only, read once the workers have stopped. */
 	__atomic_add_fetch(&weft__fault_submit_hits, 1, __ATOMIC_RELAXED);
 	return -weft__fault_submit_err;
 }
