@@ -51,9 +51,18 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 	return cancelled ? -ECANCELED : first_err;
 }
 
+/*
+ * The record behind a handle whose join we hold (JOIN_CLAIMED): it cannot
+ * be freed meanwhile, so the handle's index finds it without a check.
+ */
+static struct fiber *claimed_rec(weft_fiber *h)
+{
+	return weft__fiber_at((uint32_t)(uintptr_t)h - 1);
+}
+
 /* What weft_join_any publishes in each claimed fiber; on its stack. */
 struct any_wait {
-	struct fiber **fs;	/* the claimed records, on the waiter's stack */
+	weft_fiber *const *fs;	/* the caller's handles, every one claimed */
 	size_t n;
 	weft_token token;
 	unsigned done;		/* atomic: publish_any() is finished with us */
@@ -78,8 +87,8 @@ static bool publish_any(struct fiber *self, void *arg)
 	(void)self;
 	for (size_t i = 0; i < aw->n; i++)
 		/* Full barrier; fails if the fiber ended (DONE or-ed in). */
-		if (!ck_pr_cas_64(&aw->fs[i]->join_word, JOIN_CLAIMED,
-				  JOIN_CLAIMED | aw->token)) {
+		if (!ck_pr_cas_64(&claimed_rec(aw->fs[i])->join_word,
+				  JOIN_CLAIMED, JOIN_CLAIMED | aw->token)) {
 			parked = false;
 			break;
 		}
@@ -90,48 +99,60 @@ static bool publish_any(struct fiber *self, void *arg)
 	return parked;
 }
 
+/*
+ * Claim the join of fs[i], or say why not. A handle met twice finds its
+ * own earlier claim and is refused like one another fiber is joining:
+ * that is the duplicate check, in O(1) a handle and no memory.
+ */
+static int claim(struct worker *w, weft_fiber *h, uint64_t *old)
+{
+	struct fiber *f = weft__fiber_lookup(h);
+
+	if (!f)
+		return -ESRCH;
+	if (f == w->cur)
+		return -EDEADLK;
+	for (;;) {
+		*old = ck_pr_load_64(&f->join_word);
+		if (*old != 0 && *old != JOIN_DONE)
+			return -EINVAL;
+		/* Full barrier; settles the race with detach, joins, exit. */
+		if (ck_pr_cas_64(&f->join_word, *old, *old | JOIN_CLAIMED))
+			return 0;
+	}
+}
+
+/*
+ * Nothing of size n lives on the caller's stack (a fiber's may be 2 KiB):
+ * the records are found again from the caller's own handle array, which
+ * must stay valid until the call returns.
+ */
 int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 {
 	struct worker *w = weft__may_suspend();
-	struct fiber *recs[n ? n : 1];
 	struct any_wait aw;
 	size_t claimed = 0, i;
+	bool any_done = false;
 	int err = 0, winner = -1;
 
 	if (!w)
 		return -EPERM;
 	if (n == 0 || !fs || n > INT32_MAX)
 		return -EINVAL;
+	/* Claim every join, so a duplicate is found even after a fiber
+	 * that has ended already. */
 	for (i = 0; i < n; i++) {
-		recs[i] = weft__fiber_lookup(fs[i]);
-		if (!recs[i])
-			return -ESRCH;
-		if (recs[i] == w->cur)
-			return -EDEADLK;
-		for (size_t j = 0; j < i; j++)
-			if (recs[j] == recs[i])
-				return -EINVAL;
-	}
-	/* Claim every join; stop early at one that has ended already. */
-	for (i = 0; i < n; i++) {
-		uint64_t old = ck_pr_load_64(&recs[i]->join_word);
+		uint64_t old;
 
-		if (old != 0 && old != JOIN_DONE) {
-			err = -EINVAL;
+		err = claim(w, fs[i], &old);
+		if (err)
 			break;
-		}
-		/* Full barrier; settles the race with detach, joins, exit. */
-		if (!ck_pr_cas_64(&recs[i]->join_word, old, old | JOIN_CLAIMED)) {
-			i--;
-			continue;
-		}
 		claimed++;
-		if (old == JOIN_DONE)
-			break;
+		any_done |= old == JOIN_DONE;
 	}
-	if (!err && i == n) {
+	if (!err && !any_done) {
 		/* All were running: wait for the first to end. */
-		aw.fs = recs;
+		aw.fs = fs;
 		aw.n = n;
 		aw.done = 0;
 		aw.token = weft__park_token(w);
@@ -147,14 +168,15 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 	/* Give back every claim but the winner's (the first ended one,
 	 * unless we were cancelled or met a bad handle). */
 	for (i = 0; i < claimed; i++) {
+		struct fiber *f = claimed_rec(fs[i]);
 		uint64_t old;
 
 		/* Take the claim (and token) back with a full-barrier CAS,
 		 * unless the fiber ended first: then DONE is set. */
 		do {
-			old = ck_pr_load_64(&recs[i]->join_word);
+			old = ck_pr_load_64(&f->join_word);
 		} while (!(old & JOIN_DONE) &&
-			 !ck_pr_cas_64(&recs[i]->join_word, old, 0));
+			 !ck_pr_cas_64(&f->join_word, old, 0));
 		if (!(old & JOIN_DONE))
 			continue;
 		if (!err && winner < 0) {
@@ -162,11 +184,11 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 			continue;
 		}
 		/* Ended, but not ours to join: joinable again as DONE. */
-		ck_pr_store_64(&recs[i]->join_word, JOIN_DONE);
+		ck_pr_store_64(&f->join_word, JOIN_DONE);
 	}
 	if (err)
 		return err;
 	weft_assert(winner >= 0);
-	weft__fiber_reap(w, recs[winner], result);
+	weft__fiber_reap(w, claimed_rec(fs[winner]), result);
 	return winner;
 }

@@ -1510,6 +1510,74 @@ static void join_any_args_main(void *arg)
 	weft_chan_free(c);
 }
 
+/*
+ * Many handles: once an array of n records on the waiter's stack (9,000
+ * overflowed a 64 KiB stack) and a quadratic duplicate check. The waiter
+ * here runs on a 16 KiB stack, far below n pointers.
+ */
+#define ANY_MANY 20000
+
+static void *join_any_many_waiter(void *arg)
+{
+	weft_fiber **f = arg;
+	weft_fiber *last = f[ANY_MANY - 1];
+	void *r = NULL;
+	int idx;
+
+	/* A duplicate at the far end, behind a fiber that has ended. */
+	f[ANY_MANY - 1] = f[0];
+	check_eq(weft_join_any(f, ANY_MANY, NULL), -EINVAL);
+	f[ANY_MANY - 1] = last;
+	/* All running: parks, and the one released first wins. */
+	idx = weft_join_any(f, ANY_MANY, &r);
+	return (void *)(intptr_t)(idx == ANY_MANY / 2 &&
+				  (intptr_t)r == ANY_MANY / 2 + 1);
+}
+
+static void join_any_many_main(void *arg)
+{
+	weft_fiber **f = malloc(ANY_MANY * sizeof(*f));
+	weft_chan **c = malloc(ANY_MANY * sizeof(*c));
+	struct weft_spawn_opts small = { .stack_size = WEFT_STACK_SMALL };
+	struct weft_spawn_opts mid = { .stack_size = 16 * 1024 };
+	weft_fiber *waiter;
+	void *r = NULL;
+
+	(void)arg;
+	check(f && c);
+	for (int i = 0; i < ANY_MANY; i++) {
+		check_eq(weft_chan_new(&c[i], sizeof(int), 1), 0);
+		check_eq(weft_spawn(&f[i], wait_chan, c[i], &small), 0);
+	}
+	check_eq(weft_spawn(&waiter, join_any_many_waiter, f, &mid), 0);
+	settle();
+	check_eq(weft_chan_send(c[ANY_MANY / 2], &(int){ ANY_MANY / 2 + 1 }), 0);
+	check_eq(weft_join(waiter, &r), 0);
+	check_eq((intptr_t)r, 1);
+	/* Every other handle is still joinable. */
+	for (int i = 0; i < ANY_MANY; i++) {
+		if (i == ANY_MANY / 2) {
+			check_eq(weft_join(f[i], NULL), -ESRCH);
+		} else {
+			check_eq(weft_chan_send(c[i], &(int){ i + 1 }), 0);
+			check_eq(weft_join(f[i], &r), 0);
+			check_eq((intptr_t)r, i + 1);
+		}
+		weft_chan_free(c[i]);
+	}
+	free(f);
+	free(c);
+}
+
+static void test_join_any_many_handles(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 120);
+	run_checked(&one, join_any_many_main, NULL);
+	run_checked(&two, join_any_many_main, NULL);
+	watchdog_disarm();
+}
+
 static void test_join_any_rejects_bad_arguments(void **state)
 {
 	(void)state;
@@ -1637,6 +1705,7 @@ int main(void)
 		cmocka_unit_test(test_join_all_cancelled_cancels_children),
 		cmocka_unit_test(test_join_any_returns_the_first_to_end),
 		cmocka_unit_test(test_join_any_rejects_bad_arguments),
+		cmocka_unit_test(test_join_any_many_handles),
 		cmocka_unit_test(test_join_any_cancelled_joins_nothing),
 		cmocka_unit_test(test_join_any_with_ended_fibers_returns_at_once),
 	};
