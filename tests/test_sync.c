@@ -1483,6 +1483,11 @@ static void join_any_args_main(void *arg)
 	check_eq(weft_join_any(NULL, 2, NULL), -EINVAL);
 	dup[0] = dup[1] = f[1];
 	check_eq(weft_join_any(dup, 2, NULL), -EINVAL);
+	/* A duplicate of a fiber that has ended is found too. */
+	dup[0] = dup[1] = check_spawn(ret_now, NULL);
+	settle();
+	check_eq(weft_join_any(dup, 2, NULL), -EINVAL);
+	check_join(dup[0]);
 	with_self[0] = f[0];
 	with_self[1] = weft_self();
 	check_eq(weft_join_any(with_self, 2, NULL), -EDEADLK);
@@ -1524,7 +1529,7 @@ static void *join_any_many_waiter(void *arg)
 	void *r = NULL;
 	int idx;
 
-	/* A duplicate at the far end, behind a fiber that has ended. */
+	/* A duplicate at the far end of many running fibers. */
 	f[ANY_MANY - 1] = f[0];
 	check_eq(weft_join_any(f, ANY_MANY, NULL), -EINVAL);
 	f[ANY_MANY - 1] = last;
