@@ -109,7 +109,11 @@ extern "C" {
 struct weft_config {
 	unsigned workers;	/* worker threads; 0: one per online CPU     */
 	size_t stack_size;	/* default fiber stack; 0: WEFT_STACK_DEFAULT */
-	unsigned ring_entries;	/* io_uring SQ entries per worker; 0: 256    */
+	/* io_uring SQ entries per worker, 1 to 32768 (0: 256). A ring has at
+	 * least 2 (an I/O call with a deadline takes two) and the kernel
+	 * rounds up to a power of two; the CQ is 4x as large, at most 65536.
+	 * Any size works: a full SQ is flushed, never an error. */
+	unsigned ring_entries;
 	unsigned blocking_threads; /* weft_blocking() pool size; 0: 4        */
 	/* More fields may follow; a zeroed struct means all defaults. */
 };

@@ -167,8 +167,10 @@ void weft__assert_fail(const char *expr, const char *file, int line)
 		buf[sizeof(buf) - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v && n < (int)sizeof(buf) - 1);
+	/* One line, one prefix: "weft: assertion failed: X at F:L". */
 	weft__die_msg("assertion failed: ", expr, " at ");
-	weft__die_msg(file, ":", "");
+	(void)!write(2, file, strlen(file));
+	(void)!write(2, ":", 1);
 	(void)!write(2, buf + sizeof(buf) - n, (size_t)n);
 	(void)!write(2, "\n", 1);
 	abort();

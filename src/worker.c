@@ -39,6 +39,10 @@ static const unsigned ring_flags[] = {
 	0,
 };
 
+/* The smallest ring used, and the kernel's CQ limit (IORING_MAX_CQ_ENTRIES). */
+#define RING_ENTRIES_MIN 2u
+#define CQ_ENTRIES_MAX 65536u
+
 static void stash(struct worker *w);
 
 int weft__fault_submit_err;
@@ -129,7 +133,12 @@ static void arm_eventfd(struct worker *w)
 int weft__worker_ring_init(struct worker *w)
 {
 	const size_t nr_flags = sizeof(ring_flags) / sizeof(ring_flags[0]);
-	unsigned entries = weft__sched.ring_entries;
+	/* An I/O call with a deadline takes two entries at once (the call
+	 * and its linked timeout), so a ring has at least two. The kernel
+	 * rounds up to a power of two. */
+	unsigned entries = weft__sched.ring_entries < RING_ENTRIES_MIN
+				   ? RING_ENTRIES_MIN
+				   : weft__sched.ring_entries;
 	struct io_uring_params p;
 	int ret = -EINVAL;
 	size_t i;
@@ -140,9 +149,11 @@ int weft__worker_ring_init(struct worker *w)
 	for (; i < nr_flags; i++) {
 		memset(&p, 0, sizeof(p));
 		/* Room for many wake-ups and completions at once; a full CQ
-		 * would make MSG_RING senders fail. */
+		 * would make MSG_RING senders fail. The kernel takes at most
+		 * CQ_ENTRIES_MAX, so the largest rings get 2x, not 4x. */
 		p.flags = ring_flags[i] | IORING_SETUP_CQSIZE;
-		p.cq_entries = entries * 4;
+		p.cq_entries = entries <= CQ_ENTRIES_MAX / 4 ? entries * 4
+							     : CQ_ENTRIES_MAX;
 		ret = io_uring_queue_init_params(entries, &w->ring, &p);
 		if (ret != -EINVAL)
 			break;

@@ -532,6 +532,79 @@ static void test_tiny_ring_loses_no_completion(void **state)
 }
 
 /*
+ * Every ring size weft.h accepts works, with linked timeouts: each read
+ * of the pressure test runs under a deadline (two entries a call), and a
+ * quarter of the pipes are never written, so their deadlines fire. Once
+ * ring_entries = 1 aborted at the first call with a deadline, and 16,385
+ * to 32,768 asked for a CQ past the kernel's limit (-EINVAL).
+ */
+static int pressure_timed_out;
+
+static void *read_own_pipe_by_deadline(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+	bool silent = i % 4 == 3;
+	char c = 0;
+	ssize_t r;
+
+	weft_set_deadline((int64_t)weft_now_ns() + (silent ? 20 : 30000) * MS);
+	r = weft_read(pressure_pipes[i][0], &c, 1);
+	if (silent && r == -ETIMEDOUT)
+		__atomic_add_fetch(&pressure_timed_out, 1, __ATOMIC_RELAXED);
+	else if (silent || r != 1 || c != (char)i)
+		__atomic_add_fetch(&pressure_bad, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void pressure_deadline_main(void *arg)
+{
+	weft_fiber **f = calloc(PRESSURE, sizeof(*f));
+	intptr_t i;
+
+	(void)arg;
+	for (i = 0; i < PRESSURE; i++)
+		check_eq(weft_spawn(&f[i], read_own_pipe_by_deadline, (void *)i,
+				    NULL), 0);
+	weft_sleep_ns(5 * MS);
+	for (i = 0; i < PRESSURE; i++) {
+		char c = (char)i;
+
+		if (i % 4 != 3 && write(pressure_pipes[i][1], &c, 1) != 1)
+			pressure_bad++;
+	}
+	for (i = 0; i < PRESSURE; i++)
+		check_join(f[i]);
+	free(f);
+}
+
+static void test_every_ring_size_works_with_deadlines(void **state)
+{
+	static const unsigned sizes[] = { 1, 2, 3, 5, 16385, 32768 };
+
+	(void)state;
+	for (int i = 0; i < PRESSURE; i++)
+		assert_int_equal(pipe(pressure_pipes[i]), 0);
+	watchdog_arm(__func__, 120);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		for (unsigned workers = 1; workers <= 2; workers++) {
+			struct weft_config cfg = { .workers = workers,
+						   .ring_entries = sizes[k] };
+
+			pressure_bad = 0;
+			pressure_timed_out = 0;
+			run_checked(&cfg, pressure_deadline_main, NULL);
+			assert_int_equal(pressure_bad, 0);
+			assert_int_equal(pressure_timed_out, PRESSURE / 4);
+		}
+	}
+	watchdog_disarm();
+	for (int i = 0; i < PRESSURE; i++) {
+		close(pressure_pipes[i][0]);
+		close(pressure_pipes[i][1]);
+	}
+}
+
+/*
  * The kernel refusing a submission (-EBUSY: its completions are backed up)
  * is rare on new kernels, so it is injected: every second entry of a
  * ring fails before the kernel sees it. The 2,000 reads above must still
@@ -666,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
 		cmocka_unit_test(test_tiny_ring_loses_no_completion),
+		cmocka_unit_test(test_every_ring_size_works_with_deadlines),
 		cmocka_unit_test(test_refused_submissions_lose_no_completion),
 		cmocka_unit_test(test_dropped_completion_aborts_with_a_clear_line),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),

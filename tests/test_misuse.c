@@ -192,6 +192,25 @@ static void test_concurrent_joins_have_one_winner(void **state)
 	watchdog_disarm();
 }
 
+/* An internal assertion says one line with one prefix, then aborts. */
+static void fail_an_assertion(void *arg)
+{
+	(void)arg;
+	weft__assert_fail("lt", "src/io.c", 260);
+}
+
+static void test_assertion_message_is_one_clean_line(void **state)
+{
+	char out[512];
+	int status;
+
+	(void)state;
+	status = run_in_child(fail_an_assertion, NULL, out, sizeof(out));
+	assert_true(status != -1 && WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_string_equal(out, "weft: assertion failed: lt at src/io.c:260\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_weft_run_rejects_bad_arguments),
 		cmocka_unit_test(test_misuse_inside_a_fiber_gets_errors),
 		cmocka_unit_test(test_concurrent_joins_have_one_winner),
+		cmocka_unit_test(test_assertion_message_is_one_clean_line),
 	};
 
 	skip_without_uring();
