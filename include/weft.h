@@ -107,7 +107,9 @@ extern "C" {
 /* Runtime ------------------------------------------------------------- */
 
 struct weft_config {
-	unsigned workers;	/* worker threads; 0: one per online CPU     */
+	/* Worker threads; 0: the environment variable WEFT_WORKERS if set
+	 * (1 to WEFT_WORKERS_MAX, as GOMAXPROCS), else one per online CPU. */
+	unsigned workers;
 	size_t stack_size;	/* default fiber stack; 0: WEFT_STACK_DEFAULT */
 	/* io_uring SQ entries per worker, 1 to 32768 (0: 256). A ring has at
 	 * least 2 (an I/O call with a deadline takes two) and the kernel

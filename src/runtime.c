@@ -119,6 +119,34 @@ static int check_config(const struct weft_config *cfg)
 }
 
 /* Start workers 1 .. n-1 and wait until each has set itself up. */
+/*
+ * How many workers a config asking for 0 gets: WEFT_WORKERS if it is set
+ * (as GOMAXPROCS), else one per online CPU. A bad value is named once on
+ * stderr and ignored.
+ */
+static unsigned default_workers(void)
+{
+	const char *env = getenv("WEFT_WORKERS");
+	long ncpu;
+
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+
+		if (*end == '\0' && env[0] != '-' && v >= 1 &&
+		    v <= WEFT_WORKERS_MAX)
+			return (unsigned)v;
+		fprintf(stderr,
+			"weft: WEFT_WORKERS=%s is not a number from 1 to %u; "
+			"using one worker per CPU\n",
+			env, WEFT_WORKERS_MAX);
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		return 1;
+	return ncpu > WEFT_WORKERS_MAX ? WEFT_WORKERS_MAX : (unsigned)ncpu;
+}
+
 static int start_threads(struct sched *s, unsigned *nr_threads)
 {
 	unsigned i;
@@ -174,7 +202,6 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	struct sched *s = &weft__sched;
 	struct worker **workers;
 	unsigned n, i, nr_threads = 0;
-	long ncpu;
 	int err;
 
 	if (!cfg)
@@ -194,13 +221,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	running = true;
 	pthread_mutex_unlock(&run_lock);
 
-	n = cfg->workers;
-	if (n == 0) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		n = ncpu > 0 ? (unsigned)ncpu : 1;
-		if (n > WEFT_WORKERS_MAX)
-			n = WEFT_WORKERS_MAX;
-	}
+	n = cfg->workers ? cfg->workers : default_workers();
 	memset(s, 0, sizeof(*s));
 	s->nr_workers = n;
 	s->stack_size = weft__stack_round(cfg->stack_size);

@@ -95,6 +95,7 @@ struct worker {
 	struct io_uring ring;
 	bool ring_ready;		/* ring was set up                  */
 	bool ring_taskrun_flag;		/* kernel flags pending task work   */
+	bool wait_in_poll;		/* under valgrind: see wait_polled() */
 	/* Completions taken off the CQ outside the sched ctx, to be
 	 * handled there (worker.c: flush()). */
 	struct cqe_copy *backlog;

@@ -10,10 +10,18 @@
  * ring come only from that worker's thread.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#ifdef WEFT_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#define on_valgrind() (RUNNING_ON_VALGRIND != 0)
+#else
+#define on_valgrind() false
+#endif
 
 #include <ck_pr.h>
 
@@ -163,6 +171,7 @@ int weft__worker_ring_init(struct worker *w)
 	/* With it the kernel flags pending completion work in shared
 	 * memory, and a poll with nothing to do needs no system call. */
 	w->ring_taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
+	w->wait_in_poll = on_valgrind();
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0) {
 		ret = -errno;
@@ -331,6 +340,35 @@ static void reap(struct worker *w)
 		arm_eventfd(w);
 }
 
+/*
+ * Valgrind runs one thread at a time and does not know that io_uring_enter
+ * can block: a worker asleep in its ring would hold valgrind's lock, and
+ * no other thread, including the one that would wake it, could run. So
+ * under valgrind a worker sleeps in poll(2) on the ring's fd, which
+ * valgrind lets go of the lock for, then collects its completions without
+ * blocking. Each sleep is bounded, so a readiness the poll misses (task
+ * work the kernel has not flagged yet) costs at most that long.
+ */
+#define POLLED_WAIT_MAX_MS 10
+
+static int wait_polled(struct worker *w, int64_t timeout_ns)
+{
+	struct pollfd pfd = { .fd = w->ring.ring_fd, .events = POLLIN };
+	int ms = POLLED_WAIT_MAX_MS;
+	int ret;
+
+	if (timeout_ns >= 0 && timeout_ns / 1000000 < ms)
+		ms = (int)((timeout_ns + 999999) / 1000000);
+	ret = injected_fault(w);
+	if (!ret)
+		ret = io_uring_submit(&w->ring);
+	if (ret < 0)
+		return ret;
+	if (io_uring_cq_ready(&w->ring) == 0)
+		(void)poll(&pfd, 1, ms);
+	return io_uring_get_events(&w->ring);
+}
+
 void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
@@ -346,10 +384,14 @@ void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 		/* Submits what is queued (a re-armed read, fibers' SQEs),
 		 * then sleeps until a completion or the timeout; a failure
 		 * that check_enter() lets pass just ends the wait. */
-		ret = injected_fault(w);
-		if (!ret)
-			ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1,
-							       tsp, NULL);
+		if (unlikely(w->wait_in_poll)) {
+			ret = wait_polled(w, timeout_ns);
+		} else {
+			ret = injected_fault(w);
+			if (!ret)
+				ret = io_uring_submit_and_wait_timeout(
+					&w->ring, &cqe, 1, tsp, NULL);
+		}
 		check_enter(ret);
 		w->io_unsubmitted = 0;
 	} else if (w->io_unsubmitted) {

@@ -192,6 +192,49 @@ static void test_concurrent_joins_have_one_winner(void **state)
 	watchdog_disarm();
 }
 
+/* WEFT_WORKERS sets the count a zeroed config gets, as GOMAXPROCS. */
+static void record_workers(void *arg)
+{
+	struct weft_stats st;
+
+	*(unsigned *)arg = weft_stats(&st) == 0 ? st.workers : 0;
+}
+
+static void run_with_bad_workers_env(void *arg)
+{
+	unsigned got = 0;
+
+	setenv("WEFT_WORKERS", arg, 1);
+	if (weft_run(NULL, record_workers, &got) == 0 && got >= 1)
+		_exit(0);
+	_exit(1);
+}
+
+static void test_weft_workers_env_sets_the_default(void **state)
+{
+	static const char *const bad[] = { "0", "-2", "3x", "257" };
+	struct weft_config three = { .workers = 3 };
+	unsigned got = 0;
+
+	(void)state;
+	setenv("WEFT_WORKERS", "5", 1);
+	assert_int_equal(weft_run(NULL, record_workers, &got), 0);
+	assert_int_equal(got, 5);
+	/* An explicit count wins. */
+	assert_int_equal(weft_run(&three, record_workers, &got), 0);
+	assert_int_equal(got, 3);
+	unsetenv("WEFT_WORKERS");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char out[512];
+		int status = run_in_child(run_with_bad_workers_env,
+					  (void *)bad[i], out, sizeof(out));
+
+		assert_true(status != -1 && WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_non_null(strstr(out, "is not a number from 1 to 256"));
+	}
+}
+
 /* An internal assertion says one line with one prefix, then aborts. */
 static void fail_an_assertion(void *arg)
 {
@@ -219,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_misuse_inside_a_fiber_gets_errors),
 		cmocka_unit_test(test_concurrent_joins_have_one_winner),
 		cmocka_unit_test(test_assertion_message_is_one_clean_line),
+		cmocka_unit_test(test_weft_workers_env_sets_the_default),
 	};
 
 	skip_without_uring();

@@ -6,9 +6,10 @@
 # and neither process may show a memory error or a definite leak. Valgrind
 # cannot see the kernel write into a buffer through io_uring, so this also
 # proves that weft marks what a read brought in as defined (weft-load
-# compares every byte it reads into a buffer it never wrote). One worker
-# each: Valgrind 3.19 holds its big lock across io_uring_enter, so
-# wake-ups between workers would stall (DEPENDENCIES.md).
+# compares every byte it reads into a buffer it never wrote). The server
+# has two workers: valgrind 3.19 holds its big lock across io_uring_enter,
+# so weft sleeps in poll(2) under valgrind (worker.c), and wake-ups
+# between workers must get through.
 #
 # Usage: tests/valgrind_echo.sh WEFT_ECHO WEFT_LOAD
 # Exits 0 on success, 77 (skip) without valgrind, 1 on failure.
@@ -36,7 +37,7 @@ fail() {
 }
 
 : >"$tmp/srv.out"
-"${vg[@]}" "$echo_exe" --workers 1 --port 0 >>"$tmp/srv.out" 2>"$tmp/srv.err" &
+"${vg[@]}" "$echo_exe" --workers 2 --port 0 >>"$tmp/srv.out" 2>"$tmp/srv.err" &
 srv=$!
 line=""
 for ((i = 0; i < 600; i++)); do
