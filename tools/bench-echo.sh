@@ -294,7 +294,9 @@ run_once() {
 	why="exit $rc"
 	[ "$t1" -lt 0 ] && why="server died"
 	if [ -n "$line" ]; then
-		why+=": $(field errors "$line") errors"
+		why+=": $(field round_trips "$line") round trips"
+		why+=", $(field late "$line") late"
+		why+=", $(field errors "$line") errors"
 		why+=", $(field mismatches "$line") mismatches"
 		why+=", $(field connect_failures "$line") connect failures"
 	else

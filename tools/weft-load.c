@@ -9,13 +9,19 @@
  * seconds (default 3): write S bytes (default 64), read S bytes back and
  * check them byte for byte. It prints one line on stdout,
  *
- *	conns=C size=S seconds=T round_trips=N rps=X p50_us=A p99_us=B
- *	p999_us=D errors=E mismatches=M connect_failures=F cpu_pct=U
+ *	conns=C size=S seconds=T round_trips=N late=L rps=X p50_us=A
+ *	p99_us=B p999_us=D errors=E mismatches=M connect_failures=F
+ *	cpu_pct=U
  *
- * (as one line; U is the CPU time this process spent in the window, all
- * threads, in percent of one core: near 100 per worker, the client is
- * what limits the rate), and exits 0 if E, M and F are all 0, else 1; bad
- * arguments print the usage on stderr and exit 2.
+ * (as one line; N counts the round trips that ended inside the window, L
+ * those that were in flight when it closed and were answered after it,
+ * at most one per connection; U is the CPU time this process spent in
+ * the window, all threads, in percent of one core: near 100 per worker,
+ * the client is what limits the rate). It exits 0 if N is not 0 and E, M
+ * and F are all 0, else 1, saying why on stderr: a run that served
+ * nothing in its window (every answer late, or every connect failed) is
+ * a failed run, whatever else it printed. Bad arguments print the usage
+ * on stderr and exit 2.
  *
  * Phases. The main fiber spawns the connection fibers with at most
  * MAX_CONNECTING connects in flight, so that 10,000 connections do not
@@ -25,8 +31,9 @@
  * writes one byte into a pipe, on which every connection fiber has been
  * waiting in weft_poll(): all start at once. A round trip counts if it
  * ends inside the window; the one in flight when the window closes is
- * finished and dropped, and any still unfinished GRACE_NS later is
- * cancelled and counted as an error. rps is round trips over T.
+ * finished, checked and counted as late, not as a round trip, and any
+ * still unfinished GRACE_NS later is cancelled and counted as an error.
+ * rps is round trips over T, so late answers never raise it.
  *
  * Messages. Round trip k of connection c sends S bytes from a generator
  * seeded with (c, k), so every message differs from the ones before it
@@ -105,6 +112,7 @@ struct conn {
 	bool connect_failed;	/* gave up connecting                      */
 	bool mismatch;		/* an echo differed from what was sent     */
 	bool error;		/* an I/O error, EOF or stall in the window */
+	bool late;		/* its last round trip ended after the window */
 	uint64_t round_trips;	/* round trips ended inside the window     */
 };
 
@@ -129,7 +137,7 @@ struct load {
 	/* The main fiber's only. */
 	uint64_t cpu_start_ns;	 /* process CPU time when the window opened */
 	uint64_t cpu_window_ns;	 /* process CPU time spent in the window    */
-	int status;		 /* exit status the main fiber leaves      */
+	int status;		 /* exit status; 1 until summarize() passes */
 };
 
 static void usage(FILE *out)
@@ -361,8 +369,13 @@ static void run_round_trips(struct conn *c, int fd, uint64_t end_ns)
 			c->mismatch = true;
 			break;
 		}
-		if (t1 > end_ns)
+		if (t1 > end_ns) {
+			/* Answered, but too late to count: say so, since a
+			 * server that only ever answers late has served
+			 * nothing in the window. */
+			c->late = true;
 			break;
+		}
 		hist_record(ld, t1 - t0);
 		c->round_trips++;
 	}
@@ -502,18 +515,27 @@ static void finish(struct load *ld, unsigned long spawned)
 			weft_join(ld->conn[i].fiber, NULL);
 }
 
-/* Sum the connections and the histograms and print the summary line. */
+/*
+ * Sum the connections and the histograms and print the summary line.
+ * Returns the exit status: 0 only if round trips ended inside the window
+ * and nothing went wrong. A run with no round trip in its window is a
+ * failure even with no error counted (every answer came late), and a
+ * summary that could not be written is one too: the scripts reading it
+ * would find nothing.
+ */
 static int summarize(struct load *ld)
 {
-	uint64_t rts = 0, errors = 0, mismatches = 0, failures = 0;
+	uint64_t rts = 0, late = 0, errors = 0, mismatches = 0, failures = 0;
 	struct hist *h = &ld->hists[0];
 	unsigned long i;
 	unsigned w, b;
+	int status;
 
 	for (i = 0; i < ld->conns; i++) {
 		struct conn *c = &ld->conn[i];
 
 		rts += c->round_trips;
+		late += c->late;
 		errors += c->error;
 		mismatches += c->mismatch;
 		failures += c->connect_failed;
@@ -521,18 +543,36 @@ static int summarize(struct load *ld)
 	for (w = 1; w < ld->nr_hists; w++)
 		for (b = 0; b < HIST_BUCKETS; b++)
 			h->count[b] += ld->hists[w].count[b];
-	printf("conns=%lu size=%lu seconds=%lu round_trips=%llu rps=%.1f "
-	       "p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%llu "
+	printf("conns=%lu size=%lu seconds=%lu round_trips=%llu late=%llu "
+	       "rps=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%llu "
 	       "mismatches=%llu connect_failures=%llu cpu_pct=%.0f\n",
 	       ld->conns, ld->size, ld->seconds, (unsigned long long)rts,
-	       (double)rts / (double)ld->seconds,
+	       (unsigned long long)late, (double)rts / (double)ld->seconds,
 	       hist_quantile_us(h, rts, 0.50), hist_quantile_us(h, rts, 0.99),
 	       hist_quantile_us(h, rts, 0.999), (unsigned long long)errors,
 	       (unsigned long long)mismatches, (unsigned long long)failures,
 	       100.0 * (double)ld->cpu_window_ns /
 		       (double)(ld->seconds * SEC));
-	fflush(stdout);
-	return errors || mismatches || failures ? 1 : 0;
+	status = errors || mismatches || failures ? 1 : 0;
+	if (failures == ld->conns) {
+		fprintf(stderr, "weft-load: no connection was made: all %lu "
+			"connects failed\n", ld->conns);
+		status = 1;
+	} else if (rts == 0) {
+		fprintf(stderr, "weft-load: no round trip ended inside the "
+			"%lu s window (%llu answered late, %llu connections "
+			"with errors, %llu with mismatches, %llu connects "
+			"failed)\n", ld->seconds, (unsigned long long)late,
+			(unsigned long long)errors,
+			(unsigned long long)mismatches,
+			(unsigned long long)failures);
+		status = 1;
+	}
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "weft-load: writing the summary failed\n");
+		status = 1;
+	}
+	return status;
 }
 
 /* The main fiber: connect, open the window, collect, print. */
@@ -590,6 +630,8 @@ int main(int argc, char **argv)
 		.conns = 100,
 		.size = 64,
 		.seconds = 3,
+		/* Failed until a summary says otherwise. */
+		.status = 1,
 	};
 	struct weft_config cfg = { 0 };
 	unsigned long port = 0, workers = 0;
