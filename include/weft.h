@@ -240,7 +240,20 @@ WEFT_API uint64_t weft_fiber_id(void);
 
 /* Time and deadlines ----------------------------------------------------- */
 
-/* "No deadline". Time is an int64_t of nanoseconds on CLOCK_MONOTONIC. */
+/*
+ * Time is an int64_t of nanoseconds on CLOCK_MONOTONIC, and every call
+ * that takes one follows one rule: a negative time means no limit.
+ *  - A deadline (weft_sleep_until, weft_set_deadline,
+ *    weft_cond_wait_until) is absolute. Negative: no deadline, and
+ *    WEFT_FOREVER is the one to write. 0, or any time already past: it
+ *    has passed, so a sleep returns 0 at once and a timed wait returns
+ *    -ETIMEDOUT at once having done nothing.
+ *  - A timeout (weft_poll, weft_select) is relative. Negative: wait
+ *    without limit. 0: do not wait (select returns -EAGAIN when nothing
+ *    is ready, poll checks once). Positive: that many nanoseconds; one
+ *    too large to add to the clock means no limit.
+ * The fiber's deadline (weft_set_deadline) bounds every such wait too.
+ */
 #define WEFT_FOREVER ((int64_t)-1)
 
 /* Now on CLOCK_MONOTONIC, in nanoseconds. Any thread. */
@@ -255,12 +268,18 @@ WEFT_API uint64_t weft_now_ns(void);
  */
 WEFT_API int weft_sleep_ns(uint64_t ns);
 
-/* As weft_sleep_ns(), until the absolute time @deadline_ns. */
+/*
+ * As weft_sleep_ns(), until the absolute time @deadline_ns. With no
+ * deadline (WEFT_FOREVER, any negative) only a cancel or the fiber's
+ * deadline ends the sleep; 0 or a time past returns 0 at once.
+ */
 WEFT_API int weft_sleep_until(int64_t deadline_ns);
 
 /*
  * Give the calling fiber a deadline, absolute on CLOCK_MONOTONIC
- * (WEFT_FOREVER clears it), and return the previous one. While it is set,
+ * (WEFT_FOREVER, or any negative value, clears it; 0 or a time past
+ * makes each wait it bounds return -ETIMEDOUT at once), and return the
+ * previous one (WEFT_FOREVER if there was none). While it is set,
  * every I/O call and sleep of this fiber that would still be waiting at
  * @deadline_ns stops waiting and returns -ETIMEDOUT (an I/O call only once
  * the kernel has let go of its buffer). This is a fiber-wide scope, like
@@ -315,8 +334,9 @@ WEFT_API int weft_shutdown(int fd, int how);
 
 /*
  * Wait until @fd is ready for @events (POLLIN, POLLOUT, ...) and return
- * the ready events, or -ETIMEDOUT after @timeout_ns (WEFT_FOREVER: no
- * limit; the fiber's deadline applies too).
+ * the ready events, or -ETIMEDOUT after @timeout_ns (negative, as
+ * WEFT_FOREVER: no limit; 0: check once, do not wait). The fiber's
+ * deadline applies too.
  */
 WEFT_API int weft_poll(int fd, short events, int64_t timeout_ns);
 
@@ -457,14 +477,15 @@ struct weft_select_case {
  * a closed, drained channel or a send to a closed channel. When several
  * are ready, one is chosen uniformly at random, so no case starves; a
  * select that has to wait queues its cases in a random order too.
- * @timeout_ns bounds the wait: 0 makes it non-blocking (Go's default
- * case: -EAGAIN when nothing is ready), WEFT_FOREVER waits without limit,
- * anything else returns -ETIMEDOUT after that many nanoseconds. The
- * fiber's deadline applies too. n may be 0 (wait for the timeout).
+ * @timeout_ns bounds the wait (see Time and deadlines): 0 makes it
+ * non-blocking (Go's default case: -EAGAIN when nothing is ready), a
+ * negative one (WEFT_FOREVER) waits without limit, as does one too large
+ * to add to the clock, and any other returns -ETIMEDOUT after that many
+ * nanoseconds. The fiber's deadline applies too. n may be 0 (wait for
+ * the timeout).
  * Returns the index, or -EAGAIN, -ETIMEDOUT, -ECANCELED (no case was
- * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, a NULL @cases
- * with n > 0, or a negative timeout other than WEFT_FOREVER) or -EPERM
- * outside a fiber. A timeout too large to add to the clock means none. Yield point, except with
+ * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, or a NULL
+ * @cases with n > 0) or -EPERM outside a fiber. Yield point, except with
  * timeout 0, which may be called from any thread.
  */
 WEFT_API int weft_select(struct weft_select_case *cases, size_t n,
@@ -523,7 +544,11 @@ WEFT_API void weft_cond_init(weft_cond *c);
  * is not locked (then @m is untouched). Yield point.
  */
 WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
-/* As weft_cond_wait(), giving up with -ETIMEDOUT at @deadline_ns. */
+/*
+ * As weft_cond_wait(), giving up with -ETIMEDOUT at @deadline_ns
+ * (WEFT_FOREVER or any negative: no deadline). A deadline of 0 or past
+ * gives -ETIMEDOUT at once, @m never unlocked.
+ */
 WEFT_API int weft_cond_wait_until(weft_cond *c, weft_mutex *m,
 				  int64_t deadline_ns);
 /* Wake the longest waiter, or every waiter. Return 0. Any thread. */

@@ -311,18 +311,10 @@ static int select_checked(struct weft_select_case *cases, size_t n,
 	struct select_locks sl = { chans, 0 };
 	struct worker *w = timeout_ns ? weft__worker_self() : NULL;
 	struct fiber *wake, *self;
-	int64_t deadline = WEFT_FOREVER;
+	int64_t deadline = w ? deadline_after(timeout_ns) : WEFT_FOREVER;
 	weft_token token;
 	bool block = w != NULL;
 	int res;
-
-	if (block && timeout_ns != WEFT_FOREVER) {
-		int64_t now = (int64_t)weft_now_ns();
-
-		/* A timeout too far off to add is no limit at all. */
-		if (timeout_ns <= INT64_MAX - now)
-			deadline = now + timeout_ns;
-	}
 
 	/* Lock order: by address, each channel once (insertion sort; n is
 	 * small). Poll order: a random permutation (Fisher-Yates). */
@@ -417,8 +409,7 @@ static int select_checked(struct weft_select_case *cases, size_t n,
 
 int weft_select(struct weft_select_case *cases, size_t n, int64_t timeout_ns)
 {
-	if (n > WEFT_SELECT_MAX || (n && !cases) ||
-	    (timeout_ns < 0 && timeout_ns != WEFT_FOREVER))
+	if (n > WEFT_SELECT_MAX || (n && !cases))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (cases[i].op != WEFT_SELECT_SEND &&

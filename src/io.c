@@ -464,14 +464,7 @@ int weft_poll(int fd, short events, int64_t timeout_ns)
 	 * fiber record moves with the fiber, so f stays right. */
 	f = c.w->cur;
 	saved = f->deadline_ns;
-	if (timeout_ns >= 0) {
-		int64_t now = (int64_t)weft_now_ns();
-		/* A timeout too far off to add is no limit at all. */
-		int64_t t = timeout_ns <= INT64_MAX - now ? now + timeout_ns :
-							    WEFT_FOREVER;
-
-		f->deadline_ns = deadline_min(saved, t);
-	}
+	f->deadline_ns = deadline_min(saved, deadline_after(timeout_ns));
 	io_uring_prep_poll_add(sqe, fd, (unsigned)(unsigned short)events);
 	res = io_run(&c, sqe);
 	f->deadline_ns = saved;
@@ -480,13 +473,23 @@ int weft_poll(int fd, short events, int64_t timeout_ns)
 
 /* Loops over short transfers ------------------------------------------------ */
 
+/*
+ * @buf advanced by @off bytes, in integers: the kernel, not the loop,
+ * says what a NULL buffer means (-EFAULT, or nothing for /dev/null), and
+ * pointer arithmetic on NULL is undefined even for an offset of 0.
+ */
+static uintptr_t buf_at(const void *buf, size_t off)
+{
+	return (uintptr_t)buf + off;
+}
+
 ssize_t weft_write_all(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = weft_write(fd, p + done, len - done);
+		ssize_t n = weft_write(fd, (const void *)buf_at(buf, done),
+				       len - done);
 
 		if (n < 0)
 			return n;
@@ -499,11 +502,11 @@ ssize_t weft_write_all(int fd, const void *buf, size_t len)
 
 ssize_t weft_read_full(int fd, void *buf, size_t len)
 {
-	char *p = buf;
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = weft_read(fd, p + done, len - done);
+		ssize_t n = weft_read(fd, (void *)buf_at(buf, done),
+				      len - done);
 
 		if (n < 0)
 			return n;

@@ -46,6 +46,11 @@ int weft_sleep_until(int64_t deadline_ns)
 	f = w->cur;
 	ow.is_timer = true;
 	ow.expiry_res = 0;
+	/* No deadline: until a cancel or the fiber's deadline, on a timer
+	 * that never fires, as weft_sleep_ns(UINT64_MAX) sleeps. A negative
+	 * one in the heap would fire at once. */
+	if (deadline_norm(deadline_ns) == WEFT_FOREVER)
+		deadline_ns = INT64_MAX;
 	/* The fiber's deadline, if it comes first, ends the sleep early. */
 	if (f->deadline_ns != WEFT_FOREVER && f->deadline_ns <= deadline_ns) {
 		if ((int64_t)weft_now_ns() >= f->deadline_ns)
@@ -79,7 +84,7 @@ int64_t weft_set_deadline(int64_t deadline_ns)
 	if (!w || !w->cur)
 		return WEFT_FOREVER;
 	old = w->cur->deadline_ns;
-	w->cur->deadline_ns = deadline_ns < 0 ? WEFT_FOREVER : deadline_ns;
+	w->cur->deadline_ns = deadline_norm(deadline_ns);
 	return old;
 }
 

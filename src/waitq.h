@@ -169,7 +169,7 @@ void weft__wake_list_run(struct wake_list *wl);
 
 /*
  * Park the calling fiber (on @w) as weft__park() does, but end the park with
- * -ETIMEDOUT at @deadline_ns (WEFT_FOREVER: no limit) or at the fiber's
+ * -ETIMEDOUT at @deadline_ns (negative: no limit) or at the fiber's
  * own deadline if that is earlier. The timer sits in the calling
  * worker's heap and is removed before this returns, whoever ended the
  * park. Returns weft__park()'s result, -ETIMEDOUT, or -ENOMEM (the timer
@@ -179,16 +179,46 @@ void weft__wake_list_run(struct wake_list *wl);
 int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 		     int64_t deadline_ns);
 
-/* Whether @deadline_ns (WEFT_FOREVER: never) has come. */
-static inline bool deadline_passed(int64_t deadline_ns)
+/*
+ * Time limits, one rule for every call (weft.h, "Time and deadlines"): a
+ * negative deadline or timeout is no limit, stored as WEFT_FOREVER, and a
+ * deadline of 0 or in the past has passed. A deadline a call takes goes
+ * through deadline_norm() (deadline_min() applies it to both sides) and a
+ * timeout through deadline_after() before either is kept or handed to the
+ * timer heap, which orders any int64_t and would fire a negative one at
+ * once.
+ */
+static inline int64_t deadline_norm(int64_t deadline_ns)
 {
-	return deadline_ns != WEFT_FOREVER &&
-	       (int64_t)weft_now_ns() >= deadline_ns;
+	return deadline_ns < 0 ? WEFT_FOREVER : deadline_ns;
 }
 
-/* The earlier of @a and @b, WEFT_FOREVER being the latest. */
+/*
+ * The deadline @timeout_ns from now: WEFT_FOREVER for a negative timeout,
+ * and for one too far off to add to the clock (saturated, never wrapped
+ * into the past); 0 gives now, which has passed.
+ */
+static inline int64_t deadline_after(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return WEFT_FOREVER;
+	now = (int64_t)weft_now_ns();
+	return timeout_ns <= INT64_MAX - now ? now + timeout_ns : WEFT_FOREVER;
+}
+
+/* Whether @deadline_ns (negative: never) has come. */
+static inline bool deadline_passed(int64_t deadline_ns)
+{
+	return deadline_ns >= 0 && (int64_t)weft_now_ns() >= deadline_ns;
+}
+
+/* The earlier of @a and @b, no limit (any negative) being the latest. */
 static inline int64_t deadline_min(int64_t a, int64_t b)
 {
+	a = deadline_norm(a);
+	b = deadline_norm(b);
 	if (a == WEFT_FOREVER)
 		return b;
 	if (b == WEFT_FOREVER)

@@ -172,6 +172,42 @@ static void test_write_all_and_read_full_over_short_transfers(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * A NULL buffer is the kernel's to refuse (-EFAULT); the loops must not
+ * do arithmetic on it meanwhile, which UBSan once caught as "applying
+ * zero offset to null pointer".
+ */
+struct null_buf_res {
+	ssize_t wrote, got;
+};
+
+static void null_buf_main(void *arg)
+{
+	struct null_buf_res *r = arg;
+	int p[2];
+
+	if (pipe(p))
+		return;
+	r->wrote = weft_write_all(p[1], NULL, 4);
+	/* Something to read, so that the read fails instead of waiting. */
+	check_eq(weft_write(p[1], "abcd", 4), 4);
+	r->got = weft_read_full(p[0], NULL, 4);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_write_all_and_read_full_null_buffer_is_efault(void **state)
+{
+	struct null_buf_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_checked(&two, null_buf_main, &r);
+	assert_int_equal(r.wrote, -EFAULT);
+	assert_int_equal(r.got, -EFAULT);
+	watchdog_disarm();
+}
+
 struct tcp_res {
 	int accept_fd, connect_rc, refused, reset_rc;
 	ssize_t echoed;
@@ -351,6 +387,197 @@ static void test_deadline_stops_a_blocked_read_with_etimedout(void **state)
 	assert_int_equal(r.poll_rc, -ETIMEDOUT);
 	assert_true(r.poll_ready & POLLIN);
 	assert_int_equal(r.after_rc, 1);
+	watchdog_disarm();
+}
+
+/*
+ * The edges of "a negative time means no limit" (weft.h, Time and
+ * deadlines). A wait without limit is checked only in the direction a
+ * slow machine cannot fail: still waiting after 20 ms, then ended by a
+ * cancel, a write or the fiber's deadline.
+ */
+struct edge_wait {
+	int64_t arg;		/* the deadline or timeout passed   */
+	int64_t fiber_deadline;	/* set first; WEFT_FOREVER: none    */
+	int fd;			/* weft_poll()'s                    */
+	int rc;
+	unsigned stage;		/* atomic: 1 waiting, 2 returned    */
+	int64_t returned_at;
+};
+
+static void *sleep_until_edge(void *arg)
+{
+	struct edge_wait *e = arg;
+
+	weft_set_deadline(e->fiber_deadline);
+	__atomic_store_n(&e->stage, 1, __ATOMIC_RELEASE);
+	e->rc = weft_sleep_until(e->arg);
+	e->returned_at = (int64_t)weft_now_ns();
+	__atomic_store_n(&e->stage, 2, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *poll_edge(void *arg)
+{
+	struct edge_wait *e = arg;
+
+	weft_set_deadline(e->fiber_deadline);
+	__atomic_store_n(&e->stage, 1, __ATOMIC_RELEASE);
+	e->rc = weft_poll(e->fd, POLLIN, e->arg);
+	e->returned_at = (int64_t)weft_now_ns();
+	__atomic_store_n(&e->stage, 2, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static unsigned edge_stage(struct edge_wait *e)
+{
+	return __atomic_load_n(&e->stage, __ATOMIC_ACQUIRE);
+}
+
+/* Spawn @fn(@e), and give it 20 ms in its wait once it has begun. */
+static weft_fiber *edge_spawn_and_wait(void *(*fn)(void *),
+				       struct edge_wait *e)
+{
+	weft_fiber *f = check_spawn(fn, e);
+
+	while (edge_stage(e) == 0)
+		weft_yield();
+	weft_sleep_ns(20 * MS);
+	return f;
+}
+
+static const int64_t no_limit[] = { WEFT_FOREVER, -2, INT64_MIN };
+#define NO_LIMITS (sizeof(no_limit) / sizeof(no_limit[0]))
+
+static void sleep_until_edges_main(void *arg)
+{
+	static const int64_t passed[] = { 0, 1 };
+	struct edge_wait e[NO_LIMITS], d;
+	weft_fiber *f[NO_LIMITS];
+
+	(void)arg;
+	/* No deadline: asleep until cancelled (it once returned 0 at once). */
+	for (unsigned i = 0; i < NO_LIMITS; i++) {
+		e[i] = (struct edge_wait){ .arg = no_limit[i],
+					   .fiber_deadline = WEFT_FOREVER };
+		f[i] = edge_spawn_and_wait(sleep_until_edge, &e[i]);
+	}
+	for (unsigned i = 0; i < NO_LIMITS; i++) {
+		check_eq(edge_stage(&e[i]), 1);
+		check_eq(weft_cancel(f[i]), 0);
+		check_join(f[i]);
+		check_eq(e[i].rc, -ECANCELED);
+	}
+
+	/* Or until the fiber's deadline. */
+	d = (struct edge_wait){ .arg = -2, .fiber_deadline =
+				(int64_t)weft_now_ns() + 20 * MS };
+	check_join(check_spawn(sleep_until_edge, &d));
+	check_eq(d.rc, -ETIMEDOUT);
+	check(d.returned_at >= d.fiber_deadline);
+
+	/* 0 and a time long past have passed: 0, not the fiber's deadline
+	 * 10 s off, which a sleep without limit would have waited for. */
+	for (unsigned i = 0; i < 2; i++) {
+		d = (struct edge_wait){ .arg = passed[i], .fiber_deadline =
+					(int64_t)weft_now_ns() + 10000 * MS };
+		check_join(check_spawn(sleep_until_edge, &d));
+		check_eq(d.rc, 0);
+	}
+}
+
+static void test_sleep_until_negative_is_no_deadline(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_checked(&two, sleep_until_edges_main, NULL);
+	watchdog_disarm();
+}
+
+static void set_deadline_edges_main(void *arg)
+{
+	char c = 0;
+	int p[2];
+
+	(void)arg;
+	if (pipe(p))
+		return;
+	/* Any negative deadline is none, and reads back as WEFT_FOREVER. */
+	check_eq(weft_set_deadline(-2), WEFT_FOREVER);
+	check_eq(weft_sleep_ns(MS), 0);
+	check_eq(weft_set_deadline(INT64_MIN), WEFT_FOREVER);
+	check_eq(weft_sleep_ns(MS), 0);
+	check_eq(weft_set_deadline(WEFT_FOREVER), WEFT_FOREVER);
+
+	/* 0 has passed: a read fails at once, having taken nothing. */
+	check_eq(weft_write(p[1], "x", 1), 1);
+	check_eq(weft_set_deadline(0), WEFT_FOREVER);
+	check_eq(weft_read(p[0], &c, 1), -ETIMEDOUT);
+	check_eq(weft_sleep_ns(0), -ETIMEDOUT);
+	check_eq(weft_set_deadline(-2), 0);
+	check_eq(weft_read(p[0], &c, 1), 1);
+	check_eq(c, 'x');
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_set_deadline_negative_is_none_zero_has_passed(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_checked(&two, set_deadline_edges_main, NULL);
+	watchdog_disarm();
+}
+
+static void poll_edges_main(void *arg)
+{
+	struct edge_wait e[NO_LIMITS + 1], d;
+	weft_fiber *f[NO_LIMITS + 1];
+	int p[NO_LIMITS + 1][2], q[2];
+
+	(void)arg;
+	if (pipe(q))
+		return;
+	/* A negative timeout, or one too large to add to the clock, waits
+	 * without limit; under set_deadline(-2), which is none either. */
+	for (unsigned i = 0; i <= NO_LIMITS; i++) {
+		if (pipe(p[i]))
+			return;
+		e[i] = (struct edge_wait){
+			.arg = i < NO_LIMITS ? no_limit[i] : INT64_MAX,
+			.fiber_deadline = -2, .fd = p[i][0] };
+		f[i] = edge_spawn_and_wait(poll_edge, &e[i]);
+	}
+	for (unsigned i = 0; i <= NO_LIMITS; i++) {
+		check_eq(edge_stage(&e[i]), 1);
+		check_eq(weft_write(p[i][1], "x", 1), 1);
+		check_join(f[i]);
+		check(e[i].rc > 0 && (e[i].rc & POLLIN));
+	}
+
+	/* 0 checks once: ready, or -ETIMEDOUT at once. */
+	check_eq(weft_poll(p[0][0], POLLIN, 0), POLLIN);
+	check_eq(weft_poll(q[0], POLLIN, 0), -ETIMEDOUT);
+
+	/* The fiber's deadline ends a poll without limit. */
+	d = (struct edge_wait){ .arg = -2, .fd = q[0], .fiber_deadline =
+				(int64_t)weft_now_ns() + 20 * MS };
+	check_join(check_spawn(poll_edge, &d));
+	check_eq(d.rc, -ETIMEDOUT);
+	check(d.returned_at >= d.fiber_deadline);
+	for (unsigned i = 0; i <= NO_LIMITS; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	close(q[0]);
+	close(q[1]);
+}
+
+static void test_poll_negative_timeout_waits_zero_checks_once(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_checked(&two, poll_edges_main, NULL);
 	watchdog_disarm();
 }
 
@@ -733,9 +960,13 @@ int main(void)
 		cmocka_unit_test(test_pipe_round_trip_eof_and_ebadf),
 		cmocka_unit_test(test_file_open_pwrite_pread_readv_fsync),
 		cmocka_unit_test(test_write_all_and_read_full_over_short_transfers),
+		cmocka_unit_test(test_write_all_and_read_full_null_buffer_is_efault),
 		cmocka_unit_test(test_tcp_accept_connect_echo_refused_reset),
 		cmocka_unit_test(test_sleepers_never_wake_early),
 		cmocka_unit_test(test_deadline_stops_a_blocked_read_with_etimedout),
+		cmocka_unit_test(test_sleep_until_negative_is_no_deadline),
+		cmocka_unit_test(test_set_deadline_negative_is_none_zero_has_passed),
+		cmocka_unit_test(test_poll_negative_timeout_waits_zero_checks_once),
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
 		cmocka_unit_test(test_tiny_ring_loses_no_completion),

@@ -617,6 +617,71 @@ static void test_cond_wait_holds_mutex_after_cancel_and_timeout(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * A negative deadline is none (weft.h, Time and deadlines): the wait is
+ * still there after 20 ms and ends with a signal; it once timed out at
+ * once. 0 has passed: -ETIMEDOUT at once, the mutex never let go.
+ */
+struct cond_edge {
+	weft_mutex m;
+	weft_cond c;
+	int64_t deadline;
+	unsigned stage;		/* atomic: 1 waiting, 2 returned */
+	int rc, trylock_rc;
+};
+
+static void *cond_edge_fn(void *arg)
+{
+	struct cond_edge *ce = arg;
+
+	check_eq(weft_mutex_lock(&ce->m), 0);
+	store(&ce->stage, 1);
+	ce->rc = weft_cond_wait_until(&ce->c, &ce->m, ce->deadline);
+	ce->trylock_rc = weft_mutex_trylock(&ce->m);
+	store(&ce->stage, 2);
+	check_eq(weft_mutex_unlock(&ce->m), 0);
+	return NULL;
+}
+
+static void cond_edge_main(void *arg)
+{
+	static const int64_t none[] = { -2, INT64_MIN };
+	struct cond_edge *ce = arg;
+	weft_fiber *f;
+
+	for (unsigned i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		*ce = (struct cond_edge){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
+					  none[i] };
+		f = check_spawn(cond_edge_fn, ce);
+		wait_for(&ce->stage, 1);
+		weft_sleep_ns(20 * MS);
+		check(load(&ce->stage) == 1);
+		/* Holding the mutex, the waiter is queued: no lost signal. */
+		check_eq(weft_mutex_lock(&ce->m), 0);
+		check_eq(weft_cond_signal(&ce->c), 0);
+		check_eq(weft_mutex_unlock(&ce->m), 0);
+		check_join(f);
+		check_eq(ce->rc, 0);
+		check_eq(ce->trylock_rc, -EBUSY);
+	}
+
+	*ce = (struct cond_edge){ WEFT_MUTEX_INIT, WEFT_COND_INIT, 0 };
+	check_join(check_spawn(cond_edge_fn, ce));
+	check_eq(ce->rc, -ETIMEDOUT);
+	check_eq(ce->trylock_rc, -EBUSY);
+}
+
+static void test_cond_wait_until_negative_waits_for_a_signal(void **state)
+{
+	struct cond_edge ce;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_checked(&one, cond_edge_main, &ce);
+	run_checked(&two, cond_edge_main, &ce);
+	watchdog_disarm();
+}
+
 struct cond_eperm {
 	weft_mutex m;
 	weft_cond c;
@@ -1694,6 +1759,7 @@ int main(void)
 		cmocka_unit_test(test_mutex_lock_is_not_a_cancellation_point),
 		cmocka_unit_test(test_cond_signal_wakes_one_broadcast_all),
 		cmocka_unit_test(test_cond_wait_holds_mutex_after_cancel_and_timeout),
+		cmocka_unit_test(test_cond_wait_until_negative_waits_for_a_signal),
 		cmocka_unit_test(test_cond_wait_needs_a_locked_mutex_and_a_fiber),
 		cmocka_unit_test(test_cond_signalled_from_a_plain_thread),
 		cmocka_unit_test(test_wg_add_done_wait),
