@@ -129,7 +129,11 @@ struct weft_config {
  * and from then on every suspension of every fiber returns -ECANCELED at
  * once and weft_spawn() refuses new fibers. weft_run() returns when all
  * fibers have ended and the workers have stopped. A fiber that never
- * suspends and never checks weft_cancelled() keeps weft_run() waiting.
+ * suspends and never checks weft_cancelled(), one parked where
+ * cancellation does not reach (weft_mutex_lock, weft_blocking), or one
+ * in a blocking system call keeps weft_run() waiting: 2 s after shutdown
+ * began, weft_run() names each such fiber once on stderr (id, name, and
+ * what it waits on or the worker it runs on), and goes on waiting.
  *
  * Returns 0, or:
  *   -EINVAL  main_fn is NULL, or a config field is out of range

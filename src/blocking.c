@@ -127,6 +127,7 @@ int weft_blocking(void *(*fn)(void *), void *arg, void **result)
 	j.arg = arg;
 	j.result = NULL;
 	j.token = weft__park_token(w);
+	fiber_waits_on(f, WAIT_BLOCKING, (uint64_t)(uintptr_t)fn);
 	/* Not cancellable: see the top of the file. */
 	ck_pr_store_ptr(&f->wait_owner, WAIT_NO_CANCEL);
 	weft__park(w, queue_job, &j);

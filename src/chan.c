@@ -194,6 +194,8 @@ static int chan_op(struct worker *w, weft_chan *c, void *elem, bool is_send)
 		return -ETIMEDOUT;
 	}
 	me.token = weft__park_token(w);
+	fiber_waits_on(self, is_send ? WAIT_CHAN_SEND : WAIT_CHAN_RECV,
+		       (uintptr_t)c);
 	me.elem = elem;
 	me.index = 0;
 	q = is_send ? &c->sendq : &c->recvq;
@@ -387,6 +389,7 @@ static int select_checked(struct weft_select_case *cases, size_t n,
 							&sc->chan->recvq,
 			   &ws[i]);
 	}
+	fiber_waits_on(w->cur, WAIT_SELECT, n);
 	res = weft__park_until(w, sel_unlock_cb, &sl, deadline);
 
 	/* Take back the waiters nobody popped. */

@@ -39,6 +39,7 @@
 
 #include "ctx.h"
 #include "fiber.h"
+#include "monitor.h"
 #include "scheduler.h"
 
 #define CHUNK_SHIFT 10
@@ -203,6 +204,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	f->gen_depth = 0;
 	f->owned = NULL;
 	f->wait_owner = NULL;
+	f->wait_kind = WAIT_NONE;
 	f->join_word = detached ? JOIN_DETACHED : 0;
 	f->id = w->nr_spawned * weft__sched.nr_workers + w->id + 1;
 	f->name[0] = '\0';
@@ -295,6 +297,7 @@ static void begin_shutdown(void)
 	 * the fence in finish_park(), which reads shutdown after PARKED. */
 	ck_pr_fence_store_load();
 	weft__fiber_cancel_all();
+	weft__monitor_shutdown_begun();
 }
 
 struct fiber *weft__fiber_claim_joiner(struct fiber *f)
@@ -411,6 +414,7 @@ int weft_join(weft_fiber *h, void **result)
 	if (old == 0) {
 		jw.target = f;
 		jw.token = weft__park_token(w);
+		fiber_waits_on(self, WAIT_JOIN, f->id);
 		res = weft__park(w, publish_joiner, &jw);
 		/* Cancelled: take the token back unless the fiber ended. */
 		if (res == -ECANCELED &&
@@ -509,7 +513,8 @@ int weft_cancel(weft_fiber *h)
 	return 0;
 }
 
-void weft__fiber_cancel_all(void)
+/* Call @fn for every live record (generation odd), from any thread. */
+static void for_each_live(void (*fn)(struct fiber *f, void *arg), void *arg)
 {
 	unsigned n = ck_pr_load_uint(&nr_chunks);
 	unsigned c, i;
@@ -524,8 +529,40 @@ void weft__fiber_cancel_all(void)
 			continue;
 		for (i = 0; i < CHUNK_SIZE; i++)
 			if (ck_pr_load_32(&chunk[i].gen) & 1)
-				weft__fiber_try_cancel(&chunk[i]);
+				fn(&chunk[i], arg);
 	}
+}
+
+static void cancel_one(struct fiber *f, void *arg)
+{
+	(void)arg;
+	weft__fiber_try_cancel(f);
+}
+
+void weft__fiber_cancel_all(void)
+{
+	for_each_live(cancel_one, NULL);
+}
+
+struct alive_walk {
+	void (*fn)(struct fiber *f, void *arg);
+	void *arg;
+};
+
+static void if_alive(struct fiber *f, void *arg)
+{
+	struct alive_walk *aw = arg;
+
+	if ((ck_pr_load_uint(&f->park_word) & PARK_STATE_MASK) != FIBER_DEAD)
+		aw->fn(f, aw->arg);
+}
+
+void weft__fiber_foreach_alive(void (*fn)(struct fiber *f, void *arg),
+			       void *arg)
+{
+	struct alive_walk aw = { fn, arg };
+
+	for_each_live(if_alive, &aw);
 }
 
 bool weft_cancelled(void)

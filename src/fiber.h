@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <ck_pr.h>
+
 #include "runq.h"
 #include "scheduler.h"
 
@@ -67,6 +69,9 @@ struct fiber {
 	unsigned cancel_queued;
 
 	unsigned park_seq;	/* sequence of the current/last park        */
+	/* Atomic, written by the fiber: see enum wait_kind. */
+	unsigned wait_kind;
+	uint64_t wait_arg;
 
 	/* Atomic, any thread. */
 	unsigned park_word;	/* park_seq << 3 | FIBER_*                  */
@@ -83,12 +88,43 @@ struct fiber {
 	struct fiber *free_next;
 } __attribute__((aligned(WEFT_CACHELINE)));
 
+/*
+ * What a parked fiber waits on, for the reports that name stuck fibers
+ * (monitor.c). The fiber writes it before it parks (wait_kind, and
+ * wait_arg: the object, fd or fiber id); a reader trusts it only while
+ * park_word says the fiber is parked.
+ */
+enum wait_kind {
+	WAIT_NONE,
+	WAIT_JOIN,	/* arg: the joined fiber's id                     */
+	WAIT_JOIN_ANY,	/* arg: how many fibers                           */
+	WAIT_MUTEX,	/* arg: the weft_mutex                            */
+	WAIT_COND,	/* arg: the weft_cond                             */
+	WAIT_WG,	/* arg: the weft_wg                               */
+	WAIT_SEM,	/* arg: the weft_sem                              */
+	WAIT_CHAN_SEND,	/* arg: the channel                               */
+	WAIT_CHAN_RECV,	/* arg: the channel                               */
+	WAIT_SELECT,	/* arg: how many cases                            */
+	WAIT_SLEEP,	/* arg: the deadline                              */
+	WAIT_IO,	/* arg: fd; the io_uring opcode in bits 8..15 of kind */
+	WAIT_BLOCKING,	/* arg: the function's address                    */
+};
+
 /* wait_owner of a wait nobody may end early (a blocking-pool call). */
 #define WAIT_NO_CANCEL ((struct worker *)1)
 
 static inline struct fiber *fiber_of_node(struct rq_node *n)
 {
 	return container_of(n, struct fiber, node);
+}
+
+/* Say what the running fiber @f is about to park on (enum wait_kind). */
+static inline void fiber_waits_on(struct fiber *f, unsigned kind,
+				  uint64_t arg)
+{
+	/* Plain stores in effect; read racily by reports only. */
+	ck_pr_store_uint(&f->wait_kind, kind);
+	ck_pr_store_64(&f->wait_arg, arg);
 }
 
 /* The record behind a handle, or NULL if the handle is not live. */
@@ -130,6 +166,14 @@ void weft__fiber_finish(struct worker *w, struct fiber *f);
 
 /* Create weft_run's first fiber on worker 0 (not yet inside a fiber). */
 int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg);
+
+/*
+ * Call @fn for every record that is live and has not ended, from any
+ * thread (records are read racily, with atomic loads: a report, not a
+ * synchronisation).
+ */
+void weft__fiber_foreach_alive(void (*fn)(struct fiber *f, void *arg),
+			       void *arg);
 
 /* Free every record table chunk (after the workers stopped). */
 void weft__fiber_table_fini(void);

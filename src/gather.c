@@ -156,6 +156,7 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 		aw.n = n;
 		aw.done = 0;
 		aw.token = weft__park_token(w);
+		fiber_waits_on(w->cur, WAIT_JOIN_ANY, n);
 		if (weft__park(w, publish_any, &aw) == -ECANCELED)
 			err = -ECANCELED;
 		w = weft__worker_self();

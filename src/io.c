@@ -250,6 +250,8 @@ static int io_run(struct io_call *c, struct io_uring_sqe *sqe)
 	int res;
 
 	ow->is_timer = false;
+	fiber_waits_on(w->cur, WAIT_IO | (unsigned)sqe->opcode << 8,
+		       (uint64_t)(int64_t)sqe->fd);
 	io_uring_sqe_set_data(sqe, ow);
 	w->io_inflight++;
 	w->io_unsubmitted++;

@@ -16,6 +16,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "monitor.h"
 #include "scheduler.h"
 
 #define RING_ENTRIES_DEFAULT 256u
@@ -253,11 +254,15 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	err = start_threads(s, &nr_threads);
 	if (err)
 		goto out_stop;
+	err = weft__monitor_start();
+	if (err)
+		goto out_stop;
 	err = weft__fiber_spawn_main(workers[0], main_fn, arg);
 	if (err)
 		goto out_stop;
 
 	weft__worker_loop(workers[0]);
+	weft__monitor_stop();
 	stop_threads(s, nr_threads);
 	worker_thread_fini(workers[0]);
 	teardown(s);
@@ -265,6 +270,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	goto out_unlock;
 
 out_stop:
+	weft__monitor_stop();
 	stop_threads(s, nr_threads);
 out_no_uring:
 	worker_thread_fini(workers[0]);

@@ -104,6 +104,7 @@ static int mutex_lock_slow(weft_mutex *m, struct worker *w)
 				break;
 		}
 		me.token = weft__park_token(w);
+		fiber_waits_on(self, WAIT_MUTEX, (uintptr_t)m);
 		if (requeue)
 			waitq_push_front(&m->q, &me);
 		else
@@ -246,6 +247,7 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, int64_t deadline_ns)
 	me.index = 0;
 	spin_lock(&c->lock);
 	me.token = weft__park_token(w);
+	fiber_waits_on(w->cur, WAIT_COND, (uintptr_t)c);
 	waitq_push(&c->q, &me);
 	res = weft__park_until(w, cond_unlock, &cp, deadline_ns);
 	if (res < 0) {
@@ -291,7 +293,7 @@ int weft_cond_broadcast(weft_cond *c)
  * (0), or a timer or canceller ends it (-ETIMEDOUT, -ECANCELED).
  */
 static int queue_wait(struct worker *w, unsigned *lock,
-		      struct weft__waitq *q)
+		      struct weft__waitq *q, unsigned kind, const void *obj)
 {
 	struct waiter me;
 	int res;
@@ -303,6 +305,7 @@ static int queue_wait(struct worker *w, unsigned *lock,
 	me.elem = NULL;
 	me.index = 0;
 	me.token = weft__park_token(w);
+	fiber_waits_on(w->cur, kind, (uintptr_t)obj);
 	waitq_push(q, &me);
 	res = weft__park_until(w, weft__unlock_spin, lock, WEFT_FOREVER);
 	if (res < 0) {
@@ -354,7 +357,7 @@ int weft_wg_wait(weft_wg *wg)
 		spin_unlock(&wg->lock);
 		return 0;
 	}
-	return queue_wait(w, &wg->lock, &wg->q);
+	return queue_wait(w, &wg->lock, &wg->q, WAIT_WG, wg);
 }
 
 /* Semaphore --------------------------------------------------------------------- */
@@ -396,7 +399,7 @@ int weft_sem_acquire(weft_sem *s)
 		return 0;
 	}
 	/* A waker hands its unit over with the wake-up. */
-	return queue_wait(w, &s->lock, &s->q);
+	return queue_wait(w, &s->lock, &s->q, WAIT_SEM, s);
 }
 
 int weft_sem_release(weft_sem *s)

@@ -58,6 +58,7 @@ int weft_sleep_until(int64_t deadline_ns)
 		deadline_ns = f->deadline_ns;
 		ow.expiry_res = -ETIMEDOUT;
 	}
+	fiber_waits_on(f, WAIT_SLEEP, (uint64_t)deadline_ns);
 	weft__timer_init(&ow.timer, TIMER_OWNED);
 	spin_lock(&w->timers_lock);
 	err = weft__timer_add(&w->timers, &ow.timer, deadline_ns);

@@ -7,6 +7,7 @@
  * returns, on the test's own stack.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +17,11 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "monitor.h"
 
 static struct weft_config two = { .workers = 2 };
+
+#define MS 1000000ll
 
 /* Spawn and join --------------------------------------------------------- */
 
@@ -494,6 +498,121 @@ static void test_small_stacks_park_and_wake(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * Shutdown that cannot finish names what keeps it, once. The main fiber
+ * returns holding a mutex another fiber waits for (cancellation does not
+ * end a mutex wait), while a third sits in a raw blocking read on its
+ * worker. weft_run can never return; after the grace period the monitor
+ * must say so, naming both. In a child, killed once it has spoken.
+ */
+static weft_mutex stuck_mutex = WEFT_MUTEX_INIT;
+static int stuck_pipe[2];
+
+static void *lock_forever(void *arg)
+{
+	(void)arg;
+	weft_mutex_lock(&stuck_mutex);
+	return NULL;
+}
+
+static int reader_in;
+
+static void *read_raw(void *arg)
+{
+	char c;
+
+	(void)arg;
+	__atomic_store_n(&reader_in, 1, __ATOMIC_RELEASE);
+	(void)!read(stuck_pipe[0], &c, 1);	/* blocks its worker */
+	return NULL;
+}
+
+static void stuck_main(void *arg)
+{
+	weft_fiber *f;
+
+	(void)arg;
+	weft_mutex_lock(&stuck_mutex);
+	weft_spawn(&f, lock_forever, NULL,
+		   &(struct weft_spawn_opts){ .name = "locker" });
+	weft_detach(f);
+	weft_spawn(&f, read_raw, NULL,
+		   &(struct weft_spawn_opts){ .name = "reader" });
+	weft_detach(f);
+	/* Not a sleep: the reader may block this worker, whose timers
+	 * nobody else runs; a queued fiber is stolen by the other worker. */
+	while (!__atomic_load_n(&reader_in, __ATOMIC_ACQUIRE))
+		weft_yield();
+}
+
+static void test_stuck_shutdown_names_its_fibers(void **state)
+{
+	char out[4096];
+	size_t len = 0;
+	int errp[2], status;
+	int64_t until;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(errp), 0);
+	assert_int_equal(pipe(stuck_pipe), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(errp[1], 2);
+		close(errp[0]);
+		weft__shutdown_grace_ms = 100;
+		weft_run(&two, stuck_main, NULL);
+		_exit(3);	/* weft_run cannot return here */
+	}
+	close(errp[1]);
+	/* Read until both fibers are named, or 20 s. */
+	until = (int64_t)weft_now_ns() + 20000 * MS;
+	while (len < sizeof(out) - 1 && (int64_t)weft_now_ns() < until) {
+		struct pollfd p = { .fd = errp[0], .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(errp[0], out + len, sizeof(out) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		out[len] = '\0';
+		if (strstr(out, "\"locker\"") && strstr(out, "\"reader\""))
+			break;
+	}
+	/* Three more grace periods: no second report may come. */
+	usleep(300 * 1000);
+	for (;;) {
+		struct pollfd p = { .fd = errp[0], .events = POLLIN };
+		ssize_t n;
+
+		if (len >= sizeof(out) - 1 || poll(&p, 1, 0) <= 0)
+			break;
+		n = read(errp[0], out + len, sizeof(out) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(errp[0]);
+	close(stuck_pipe[0]);
+	close(stuck_pipe[1]);
+	print_message("%s", out);
+	assert_true(WIFSIGNALED(status));	/* it was still waiting */
+	assert_non_null(strstr(out, "weft: shutdown has waited 100 ms for 2 "
+				    "fibers that did not end when cancelled"));
+	assert_non_null(strstr(out, "\"locker\" waits in weft_mutex_lock"));
+	assert_non_null(strstr(out, "\"reader\" runs on worker "));
+	/* Once: the header appears one time only. */
+	assert_null(strstr(strstr(out, "shutdown has waited") + 1,
+			   "shutdown has waited"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_cancels_every_parked_fiber),
 		cmocka_unit_test(test_spawn_after_main_returned_is_ecanceled),
 		cmocka_unit_test(test_small_stacks_park_and_wake),
+		cmocka_unit_test(test_stuck_shutdown_names_its_fibers),
 	};
 
 	skip_without_uring();

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The monitor: a thread of weft_run's that watches the runtime from
+ * outside the workers, so that it can speak when they cannot (a worker
+ * stuck in a system call runs nothing, not even a report).
+ *
+ * Today it has one job. Once shutdown has begun (the main fiber returned
+ * and every fiber was cancelled), a fiber that still does not end keeps
+ * weft_run() waiting: one parked where cancellation cannot reach
+ * (weft_mutex_lock, a weft_blocking() call), or one that runs without a
+ * yield point (a blocking system call, a loop that never checks
+ * weft_cancelled()). After a grace period the monitor names each such
+ * fiber once on stderr, with what it waits on, and weft_run() keeps
+ * waiting: ending them is the program's business.
+ *
+ * It sleeps on a condition variable the whole time, so it costs one
+ * idle thread and nothing on the workers' paths.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+#include <liburing.h>
+
+#include "fiber.h"
+#include "monitor.h"
+#include "scheduler.h"
+
+unsigned weft__shutdown_grace_ms = 2000;
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started;
+	bool shutdown;		/* shutdown has begun */
+	bool stop;		/* weft_run is done with us */
+} mon = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static const char *io_op_name(unsigned op)
+{
+	switch (op) {
+	case IORING_OP_READ: case IORING_OP_READV: return "read";
+	case IORING_OP_WRITE: case IORING_OP_WRITEV: return "write";
+	case IORING_OP_RECV: return "recv";
+	case IORING_OP_SEND: return "send";
+	case IORING_OP_ACCEPT: return "accept";
+	case IORING_OP_CONNECT: return "connect";
+	case IORING_OP_OPENAT: return "openat";
+	case IORING_OP_CLOSE: return "close";
+	case IORING_OP_FSYNC: return "fsync";
+	case IORING_OP_SHUTDOWN: return "shutdown";
+	case IORING_OP_POLL_ADD: return "poll";
+	default: return "I/O";
+	}
+}
+
+/* "waits in weft_mutex_lock on 0x...", and so on, into @buf. */
+static void describe_wait(char *buf, size_t cap, unsigned kind, uint64_t arg)
+{
+	void *p = (void *)(uintptr_t)arg;
+
+	switch (kind & 0xff) {
+	case WAIT_JOIN:
+		snprintf(buf, cap, "waits in weft_join for fiber %" PRIu64, arg);
+		break;
+	case WAIT_JOIN_ANY:
+		snprintf(buf, cap, "waits in weft_join_any for one of %" PRIu64
+			 " fibers", arg);
+		break;
+	case WAIT_MUTEX:
+		snprintf(buf, cap, "waits in weft_mutex_lock for mutex %p, "
+			 "which cancellation does not end", p);
+		break;
+	case WAIT_COND:
+		snprintf(buf, cap, "waits in weft_cond_wait on %p", p);
+		break;
+	case WAIT_WG:
+		snprintf(buf, cap, "waits in weft_wg_wait on %p", p);
+		break;
+	case WAIT_SEM:
+		snprintf(buf, cap, "waits in weft_sem_wait on %p", p);
+		break;
+	case WAIT_CHAN_SEND:
+		snprintf(buf, cap, "waits to send on channel %p", p);
+		break;
+	case WAIT_CHAN_RECV:
+		snprintf(buf, cap, "waits to receive on channel %p", p);
+		break;
+	case WAIT_SELECT:
+		snprintf(buf, cap, "waits in weft_select over %" PRIu64
+			 " cases", arg);
+		break;
+	case WAIT_SLEEP:
+		if ((int64_t)arg == INT64_MAX)
+			snprintf(buf, cap, "sleeps without limit");
+		else
+			snprintf(buf, cap, "sleeps, %" PRId64 " ms left",
+				 ((int64_t)arg - (int64_t)weft_now_ns()) /
+					 1000000);
+		break;
+	case WAIT_IO:
+		snprintf(buf, cap, "waits for a %s on fd %d",
+			 io_op_name(kind >> 8), (int)arg);
+		break;
+	case WAIT_BLOCKING:
+		snprintf(buf, cap, "waits for a weft_blocking() call of %p to "
+			 "return, which cancellation does not end", p);
+		break;
+	default:
+		snprintf(buf, cap, "is parked, on a wait weft does not name");
+		break;
+	}
+}
+
+struct report {
+	unsigned nr;
+	char *lines;
+	size_t len, cap;
+};
+
+/* The worker @f is running on right now, or -1 (a racy snapshot). */
+static int running_on(const struct fiber *f)
+{
+	struct sched *s = &weft__sched;
+
+	for (unsigned i = 0; i < s->nr_workers; i++)
+		if (ck_pr_load_ptr(&s->workers[i]->cur) == f)
+			return (int)i;
+	return -1;
+}
+
+static void report_one(struct fiber *f, void *arg)
+{
+	struct report *r = arg;
+	unsigned state = ck_pr_load_uint(&f->park_word) & PARK_STATE_MASK;
+	char name[sizeof(f->name)], what[160];
+	int n, worker;
+
+	for (size_t i = 0; i < sizeof(name); i++)
+		name[i] = ck_pr_load_char(&f->name[i]);
+	name[sizeof(name) - 1] = '\0';
+	worker = running_on(f);
+	if (state == FIBER_PARKED || state == FIBER_PARKING)
+		describe_wait(what, sizeof(what), ck_pr_load_uint(&f->wait_kind),
+			      ck_pr_load_64(&f->wait_arg));
+	else if (worker >= 0)
+		snprintf(what, sizeof(what),
+			 "runs on worker %d without reaching a yield point "
+			 "(a blocking system call, or a loop that never "
+			 "checks weft_cancelled())", worker);
+	else
+		snprintf(what, sizeof(what), "is ready to run");
+	n = snprintf(r->lines + r->len, r->cap - r->len,
+		     "weft:   fiber %" PRIu64 "%s%s%s %s\n",
+		     ck_pr_load_64(&f->id), name[0] ? " \"" : "", name,
+		     name[0] ? "\"" : "", what);
+	r->nr++;
+	if (n > 0 && (size_t)n < r->cap - r->len)
+		r->len += (size_t)n;
+}
+
+/* Name every fiber still alive, once; one write, so lines stay whole. */
+static void report_stuck(void)
+{
+	struct report r = { 0 };
+	char head[160];
+	int n;
+
+	r.cap = 64 * 1024;
+	r.lines = malloc(r.cap);
+	if (!r.lines)
+		return;
+	weft__fiber_foreach_alive(report_one, &r);
+	if (r.nr == 0) {
+		free(r.lines);
+		return;
+	}
+	n = snprintf(head, sizeof(head),
+		     "weft: shutdown has waited %u ms for %u fiber%s that "
+		     "did not end when cancelled:\n",
+		     weft__shutdown_grace_ms, r.nr, r.nr == 1 ? "" : "s");
+	if (n > 0)
+		(void)!write(2, head, (size_t)n);
+	(void)!write(2, r.lines, r.len);
+	free(r.lines);
+}
+
+static void *monitor_main(void *arg)
+{
+	struct timespec until;
+	bool reported = false;
+
+	(void)arg;
+	pthread_mutex_lock(&mon.lock);
+	while (!mon.stop && !mon.shutdown)
+		pthread_cond_wait(&mon.cond, &mon.lock);
+	if (!mon.stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += weft__shutdown_grace_ms / 1000;
+		until.tv_nsec += (long)(weft__shutdown_grace_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		while (!mon.stop &&
+		       pthread_cond_timedwait(&mon.cond, &mon.lock, &until) !=
+			       ETIMEDOUT)
+			;
+		reported = !mon.stop;
+	}
+	pthread_mutex_unlock(&mon.lock);
+	if (reported)
+		report_stuck();
+	return NULL;
+}
+
+int weft__monitor_start(void)
+{
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	int err;
+
+	mon.shutdown = false;
+	mon.stop = false;
+	/* Timed waits on CLOCK_MONOTONIC, like every weft time. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&mon.cond);
+	pthread_cond_init(&mon.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	err = -pthread_create(&mon.thread, &attr, monitor_main, NULL);
+	pthread_attr_destroy(&attr);
+	mon.started = err == 0;
+	return err;
+}
+
+void weft__monitor_shutdown_begun(void)
+{
+	pthread_mutex_lock(&mon.lock);
+	mon.shutdown = true;
+	pthread_cond_signal(&mon.cond);
+	pthread_mutex_unlock(&mon.lock);
+}
+
+void weft__monitor_stop(void)
+{
+	if (!mon.started)
+		return;
+	pthread_mutex_lock(&mon.lock);
+	mon.stop = true;
+	pthread_cond_signal(&mon.cond);
+	pthread_mutex_unlock(&mon.lock);
+	pthread_join(mon.thread, NULL);
+	mon.started = false;
+}
