@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -52,17 +53,46 @@ struct ctx {
 	void *tsan_fiber;	/* TSan fiber handle                         */
 };
 
+#ifdef WEFT_ASAN
 /*
- * Jump from @from to @to; @from_exits says @from will never run again.
- * Always inlined, so that the sanitizer annotations and the jump share
- * one frame (TSan requires it: an instrumented helper returning between
- * them corrupts its shadow stack). A context's first code on its own
- * stack must call weft__switch_landed().
+ * Clear the ASan shadow of the frames still on the running context's
+ * stack [@lo, @lo + @size), from this function's own frame (below its
+ * caller's) to the top: the frames a context that exits leaves there,
+ * poisoned redzones and out-of-scope variables, which would give the
+ * stack's next user false reports. Deeper frames cleared their shadow
+ * as they returned, or ASan did when a longjmp or throw skipped them
+ * (stack.c covers the depth at which ASan gives that up). Only those few
+ * pages of shadow are written: clearing the whole stack would commit an
+ * eighth of its size, 128 MiB for 1 GiB. Out of line, so that its frame
+ * is below its caller's; not instrumented, so that it has no redzones;
+ * unused in files that include this header but never exit a context.
+ */
+static __attribute__((noinline, no_sanitize_address, unused)) void
+weft__asan_forget_frames(void *lo, size_t size)
+{
+	char *here = __builtin_frame_address(0);
+	char *top = (char *)lo + size;
+
+	weft_assert(here >= (char *)lo && here < top);
+	__asan_unpoison_memory_region(here, (size_t)(top - here));
+}
+#endif
+
+/*
+ * Jump from @from to @to; @from_exits says @from will never run again
+ * (under ASan its stack's shadow is then cleared of its frames, see
+ * weft__asan_forget_frames()). Always inlined, so that the sanitizer
+ * annotations and the jump share one frame (TSan requires it: an
+ * instrumented helper returning between them corrupts its shadow
+ * stack). A context's first code on its own stack must call
+ * weft__switch_landed().
  */
 static inline __attribute__((always_inline)) void
 weft__switch(struct ctx *from, struct ctx *to, bool from_exits)
 {
 #ifdef WEFT_ASAN
+	if (from_exits)
+		weft__asan_forget_frames(from->stack_lo, from->stack_size);
 	__sanitizer_start_switch_fiber(from_exits ? NULL : &from->asan_fake,
 				       to->stack_lo, to->stack_size);
 #else

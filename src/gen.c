@@ -44,6 +44,9 @@
 #include "scheduler.h"
 #include "stack.h"
 
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #ifdef WEFT_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
@@ -101,6 +104,20 @@ static void release_stack(weft_gen *g)
 	/* The thorough check, once, now that nothing runs on it. */
 	if (unlikely(!weft__stack_gap_clean(g->stack)))
 		overflowed("no guard page; wrote in the gap below");
+#ifdef WEFT_ASAN
+	/*
+	 * Dropped where it yielded (it ignored the exit): its frames, from
+	 * its saved stack pointer up, are still poisoned. A body that
+	 * returned cleared its own on its last switch (weft__switch), and
+	 * one that never ran left none.
+	 */
+	if (g->state == WEFT_GEN_SUSPENDED) {
+		char *sp = g->ctx.sp;
+		char *top = weft__stack_top(g->stack);
+
+		__asan_unpoison_memory_region(sp, (size_t)(top - sp));
+	}
+#endif
 	weft__stack_free(NULL, g->stack);
 	g->stack = NULL;
 }

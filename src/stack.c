@@ -49,11 +49,23 @@
  * the vector registers on the stack (over a kilobyte), so the library
  * and its users in this tree link with -z now (meson.build).
  *
- * Tools. A stack is unpoisoned for ASan and made undefined (so writable
- * from any stack) for memcheck when it is freed and when it is handed
- * out; each carved slot is registered as a Valgrind stack until its slab
- * is unmapped; each slab is an LSan root region, so objects referenced
- * only from a suspended fiber are not reported as leaks.
+ * Tools. A stack is made undefined (so writable from any stack) for
+ * memcheck when it is freed; each carved slot is registered as a Valgrind
+ * stack until its slab is unmapped; each slab is an LSan root region, so
+ * objects referenced only from a suspended fiber are not reported as
+ * leaks. A free stack's ASan shadow is clean, so that its next user gets
+ * no false reports from the frames of the last (RELIABILITY.md A5), and
+ * only the shadow of what a stack used is ever written: unpoisoning a
+ * range writes an eighth of its size as shadow, and commits it, so
+ * clearing a whole 1 GiB stack at each free would cost 128 MiB of memory
+ * per stack. A new slot's shadow is clean (that of an unmapped slab was).
+ * When a context leaves its stack for good, the frames still on it are
+ * cleared by weft__switch() (weft__asan_forget_frames() in ctx.h), and
+ * those of a generator dropped where it yielded by gen.c; frames below
+ * were cleared as they returned, or by ASan's __asan_handle_no_return
+ * when a longjmp or throw skipped them. ASan does that only from up to
+ * ASAN_NORETURN_MAX below the top, so for stacks that can go deeper
+ * stack_scrub() clears from the lowest page the stack ever touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -224,16 +236,71 @@ static void counter_add(uint64_t *counter, int64_t delta)
 	ck_pr_store_64(counter, ck_pr_load_64(counter) + (uint64_t)delta);
 }
 
+#ifdef WEFT_ASAN
+/*
+ * The most stack, from the top down, that ASan's __asan_handle_no_return
+ * clears when a longjmp or throw skips frames (kMaxExpectedCleanupSize in
+ * asan_rtl.cpp, the same in gcc's libasan); from deeper it clears nothing
+ * and warns once.
+ */
+#define ASAN_NORETURN_MAX ((size_t)64 << 20)
+
+/* Pages one mincore() call looks at in lowest_touched(). */
+#define MINCORE_PAGES 1024u
+
+/*
+ * The lowest resident page of @s, or its top if none; @s->lo if mincore
+ * fails. No stack page is given back while its slab is mapped, so short
+ * of swapping, that is the lowest page any context on @s ever touched.
+ * Every frame a context had, and so every poisoned byte it can leave,
+ * is at or above the page its deepest call wrote a return address to.
+ * One mincore() per MINCORE_PAGES pages, from the bottom up: 0.4 ms for
+ * a 1 GiB stack that used its top few pages. Out of line, so that only
+ * the free of a big stack puts the vector on the freeing context's stack.
+ */
+static __attribute__((noinline)) char *lowest_touched(const struct stack *s)
+{
+	unsigned char vec[MINCORE_PAGES];
+	char *top = weft__stack_top(s);
+	char *p = s->lo;
+
+	while (p < top) {
+		size_t len = (size_t)(top - p);
+		size_t i;
+
+		if (len > MINCORE_PAGES * page_size)
+			len = MINCORE_PAGES * page_size;
+		if (mincore(p, len, vec) != 0)
+			return s->lo;
+		for (i = 0; i < len / page_size; i++)
+			if (vec[i] & 1)
+				return p + i * page_size;
+		p += len;
+	}
+	return top;
+}
+#endif
+
 /*
  * Make @s's memory fresh for the tools: no stale shadow from the previous
- * fiber (ASan), and writable from any stack (memcheck marks what a fiber
- * popped as inaccessible, so the next fiber's first frame, written from
- * the scheduler's stack, would be reported). Owner of @s only.
+ * fiber (ASan; see Tools above for who clears what), and writable from
+ * any stack (memcheck marks what a fiber popped as inaccessible, so the
+ * next fiber's first frame, written from the scheduler's stack, would be
+ * reported). Owner of @s only.
  */
 static void stack_scrub(struct stack *s)
 {
 #ifdef WEFT_ASAN
-	ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
+	/*
+	 * Only a stack deeper than ASan's no-return cleanup (give or take
+	 * the two pages ASan rounds by) can keep frames a longjmp skipped.
+	 */
+	if (s->size + 2 * page_size > ASAN_NORETURN_MAX) {
+		char *lo = lowest_touched(s);
+		char *top = weft__stack_top(s);
+
+		ASAN_UNPOISON_MEMORY_REGION(lo, (size_t)(top - lo));
+	}
 #endif
 #ifdef WEFT_HAVE_VALGRIND
 	VALGRIND_MAKE_MEM_UNDEFINED(s->lo, s->size);

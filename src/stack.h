@@ -55,15 +55,18 @@ void weft__stack_cache_init(struct stack_cache *c, size_t size);
 /*
  * Get a stack with weft__stack_round(size) usable bytes, from @c when the
  * size matches its class (and @c is not NULL), else from the shared pool.
- * The memory is unpoisoned for ASan. Returns 0, -ENOMEM (mmap failed) or
- * -EINVAL (size above 1 GiB). Any thread; @c only by its owner.
+ * Its ASan shadow is clean. Returns 0, -ENOMEM (mmap failed) or -EINVAL
+ * (size above 1 GiB). Any thread; @c only by its owner.
  */
 int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out);
 
 /*
- * Give @s back. It must not be in use by any running context. Goes to @c
- * if it fits there, else (or when @c is full, half of @c along with it)
- * to the shared pool; a slab whose stacks are all free is unmapped.
+ * Give @s back. It must not be in use by any running context, and under
+ * ASan the frames a context left on it must have been cleared already
+ * (weft__switch() does for a context that exits; see Tools in stack.c).
+ * Goes to @c if it fits there, else (or when @c is full, half of @c along
+ * with it) to the shared pool; a slab whose stacks are all free is
+ * unmapped.
  */
 void weft__stack_free(struct stack_cache *c, struct stack *s);
 

@@ -3,9 +3,13 @@
  * Tests for src/stack.c: size rounding, the guard page and the canary
  * that replaces it beyond the guard budget, per-worker caches, slab
  * release, the mapping budget under 40,000 live stacks, pools per size,
- * and four threads sharing the pool. Every test uses its own stack sizes,
+ * four threads sharing the pool, and big stacks under ASan: what their
+ * shadow costs, and reuse after a context that left poisoned frames
+ * deep in one (RELIABILITY.md A5). Every test uses its own stack sizes,
  * so that no test sees slots that another carved, and restores the guard
- * budget in its teardown. Single-threaded except the last test.
+ * budget in its teardown. Single-threaded except the pool-sharing test
+ * and the ones that run fibers (one worker), which skip where weft_run()
+ * has no io_uring.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +28,13 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "internal.h"
 #include "stack.h"
 
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
 #endif
@@ -587,6 +595,307 @@ static void test_stack_threads_share_pool(void **state)
 		assert_int_equal(args[i].errors, 0);
 }
 
+/* Big stacks under ASan ----------------------------------------------- */
+
+/*
+ * Unpoisoning a range writes its ASan shadow, an eighth of its size, and
+ * so commits that much memory: 128 MiB for a 1 GiB stack. Fibers and
+ * generators on big stacks that use a few KiB of them must cost a few
+ * KiB of shadow, and a stack reused after a context that left poisoned
+ * frames deep in it must come back clean that deep.
+ */
+
+/* The largest stack, as many fibers at once as the example. */
+#define BIG_STACK ((size_t)1 << 30)
+#define BIG_FIBERS 8
+#define BIG_ROUNDS 2
+/* What they may add to RSS; whole-stack shadow commits 128 MiB a stack. */
+#define BIG_RSS_MAX (64 * MIB)
+
+/* Resident bytes of this process (/proc/self/statm), or 0. */
+static size_t rss_bytes(void)
+{
+	unsigned long vm = 0;
+	unsigned long res = 0;
+	char buf[128];
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu", &vm, &res) != 2)
+		return 0;
+	return res * page();
+}
+
+/* Skip the test if the runtime cannot start here for want of io_uring. */
+static void skip_unless_runtime(void)
+{
+	struct weft_config one = { .workers = 1 };
+	int err = weft_run(&one, noop_main, NULL);
+
+	if (err == -ENOSYS)
+		skip();
+	assert_int_equal(err, 0);
+}
+
+/*
+ * @depth frames of a KiB each, with ASan redzones around their buffers
+ * (on the fake stack instead under detect_stack_use_after_return).
+ */
+static __attribute__((noinline)) unsigned touch_frames(unsigned depth)
+{
+	char buf[1024];
+	unsigned v;
+
+	memset(buf, (int)depth, sizeof(buf));
+	v = depth ? touch_frames(depth - 1) : 0;
+	return v + (unsigned char)buf[depth % sizeof(buf)];
+}
+
+struct big_run {
+	weft_wg ready;		/* counts fibers that have used their stack */
+	weft_sem go;		/* lets them end */
+	size_t rss_before;	/* RSS before the first spawn */
+	size_t rss_alive[BIG_ROUNDS]; /* RSS with each round's fibers alive */
+	size_t rss_after;	/* RSS after the last join */
+};
+
+static void *big_fiber(void *arg)
+{
+	struct big_run *r = arg;
+	unsigned v = touch_frames(4);
+
+	check_eq(weft_wg_done(&r->ready), 0);
+	check_eq(weft_sem_acquire(&r->go), 0);
+	return (void *)(uintptr_t)v;
+}
+
+static void big_main(void *arg)
+{
+	struct weft_spawn_opts opts = { .stack_size = BIG_STACK };
+	struct big_run *r = arg;
+	weft_fiber *f[BIG_FIBERS];
+
+	r->rss_before = rss_bytes();
+	for (int round = 0; round < BIG_ROUNDS; round++) {
+		int n = 0;
+
+		check_eq(weft_wg_add(&r->ready, BIG_FIBERS), 0);
+		for (; n < BIG_FIBERS; n++)
+			if (weft_spawn(&f[n], big_fiber, r, &opts) != 0)
+				break;
+		check_eq(n, BIG_FIBERS);
+		check_eq(weft_wg_add(&r->ready, n - BIG_FIBERS), 0);
+		check_eq(weft_wg_wait(&r->ready), 0);
+		r->rss_alive[round] = rss_bytes();
+		for (int i = 0; i < n; i++)
+			check_eq(weft_sem_release(&r->go), 0);
+		for (int i = 0; i < n; i++)
+			check_join(f[i]);
+	}
+	r->rss_after = rss_bytes();
+}
+
+/*
+ * Eight fibers on 1 GiB stacks, alive at once, each using a few KiB;
+ * twice, so that the second eight reuse stacks (or addresses) the first
+ * gave back. Without sanitizers the bound holds trivially.
+ */
+static void test_stack_big_stacks_cost_only_what_they_use(void **state)
+{
+	struct big_run r = { .ready = WEFT_WG_INIT, .go = WEFT_SEM_INIT(0) };
+	size_t top;
+
+	(void)state;
+	skip_unless_runtime();
+	watchdog_arm(__func__, 60);
+	run_checked(&(struct weft_config){ .workers = 1 }, big_main, &r);
+	watchdog_disarm();
+	assert_true(r.rss_before > 0);
+	top = r.rss_after;
+	for (int i = 0; i < BIG_ROUNDS; i++) {
+		print_message("rss with %d fibers on 1 GiB stacks alive, round "
+			      "%d: %+zd KiB\n", BIG_FIBERS, i + 1,
+			      (ssize_t)(r.rss_alive[i] - r.rss_before) /
+				      (ssize_t)KIB);
+		if (r.rss_alive[i] > top)
+			top = r.rss_alive[i];
+	}
+	print_message("rss after the last join: %+zd KiB (from %zu KiB)\n",
+		      (ssize_t)(r.rss_after - r.rss_before) / (ssize_t)KIB,
+		      r.rss_before / KIB);
+	assert_true(top < r.rss_before + BIG_RSS_MAX);
+}
+
+/*
+ * Reuse after deep use. A context digs @deep bytes into its stack in
+ * frames with variable-length buffers (on the real stack under ASan
+ * even with a fake stack, each between poisoned redzones) and leaves
+ * them there; the next user of the stack takes one buffer that spans
+ * the whole dug range and writes all of it, which ASan reports if any
+ * of the old redzones is still poisoned.
+ */
+struct deep {
+	size_t deep;		/* bytes to dig below base */
+	char *base;		/* digger's frame at the top of its stack */
+	char *base2;		/* writer's frame, the same if reused */
+	jmp_buf out;		/* the digger's way back up */
+	weft_gen *g;		/* the digging generator, if one */
+	bool dug;		/* the digger reached the bottom */
+	bool poisoned;		/* the writer found stale poison (ASan) */
+	bool wrote;		/* the writer wrote its whole buffer */
+};
+
+/* How the digger leaves its frames at the bottom. */
+enum dig_end { DIG_LONGJMP, DIG_YIELD };
+
+static __attribute__((noinline)) unsigned dig(struct deep *d, size_t pad,
+					      enum dig_end end)
+{
+	char buf[pad];
+	unsigned v;
+
+	memset(buf, (int)pad, pad);
+	if ((size_t)(d->base - (char *)__builtin_frame_address(0)) >= d->deep) {
+		d->dug = true;
+		if (end == DIG_LONGJMP)
+			longjmp(d->out, 1);
+		/* Ignore the close, so that the generator is dropped right
+		 * here, its frames still on its stack. */
+		if (weft_gen_yield(d->g, NULL) == WEFT_GEN_EXIT)
+			weft_gen_yield(d->g, NULL);
+		return 0;
+	}
+	v = dig(d, pad, end);
+	return v + (unsigned char)buf[pad / 2];
+}
+
+/* Take a buffer over the whole dug range and write all of it. */
+static __attribute__((noinline)) void write_deep(struct deep *d)
+{
+	size_t len = d->deep + 4 * MIB;
+	char buf[len];
+
+#ifdef WEFT_ASAN
+	d->poisoned = __asan_region_is_poisoned(buf, len) != NULL;
+	if (d->poisoned)
+		return;
+#endif
+	memset(buf, 0x5a, len);
+	d->wrote = buf[0] == 0x5a && buf[len - 1] == 0x5a;
+}
+
+/*
+ * Frames a generator leaves when it is dropped where it yielded: a
+ * 48 MiB stack, dug 16 MiB deep, then written by the next generator.
+ */
+#define DROP_STACK ((size_t)48 << 20)
+
+static void *drop_digger(weft_gen *g, void *arg)
+{
+	struct deep *d = arg;
+
+	(void)g;
+	d->base = __builtin_frame_address(0);
+	return (void *)(uintptr_t)dig(d, 1000, DIG_YIELD);
+}
+
+static void *drop_writer(weft_gen *g, void *arg)
+{
+	struct deep *d = arg;
+
+	(void)g;
+	d->base2 = __builtin_frame_address(0);
+	write_deep(d);
+	return NULL;
+}
+
+static void test_stack_reuse_after_dropped_deep_generator(void **state)
+{
+	struct deep d = { .deep = 16 * MIB };
+	weft_gen *w;
+
+	(void)state;
+	assert_int_equal(weft_gen_new(&d.g, drop_digger, &d, DROP_STACK), 0);
+	assert_int_equal(weft_gen_send(d.g, NULL, NULL), 0);
+	assert_true(d.dug);
+	/* Ignores the exit: dropped in its deepest frame. */
+	weft_gen_free(d.g);
+
+	assert_int_equal(weft_gen_new(&w, drop_writer, &d, DROP_STACK), 0);
+	assert_int_equal(weft_gen_send(w, NULL, NULL), 1);
+	weft_gen_free(w);
+	/* The pool gave the writer the digger's stack. */
+	assert_ptr_equal(d.base2, d.base);
+	assert_false(d.poisoned);
+	assert_true(d.wrote);
+}
+
+/*
+ * A fiber that longjmps out of frames 96 MiB deep in a 256 MiB stack:
+ * deeper than the 64 MiB ASan's __asan_handle_no_return clears (it
+ * clears nothing then, and prints a warning once). The fiber ends; the
+ * next fiber on the stack writes 100 MiB of it.
+ */
+#define LONGJMP_STACK ((size_t)256 << 20)
+
+static void *longjmp_digger(void *arg)
+{
+	struct deep *d = arg;
+
+	d->base = __builtin_frame_address(0);
+	if (setjmp(d->out) == 0)
+		dig(d, 1000, DIG_LONGJMP);
+	return NULL;
+}
+
+static void *longjmp_writer(void *arg)
+{
+	struct deep *d = arg;
+
+	d->base2 = __builtin_frame_address(0);
+	write_deep(d);
+	return NULL;
+}
+
+static void longjmp_main(void *arg)
+{
+	struct weft_spawn_opts opts = { .stack_size = LONGJMP_STACK };
+	struct deep *d = arg;
+	weft_fiber *f = NULL;
+
+	check_eq(weft_spawn(&f, longjmp_digger, d, &opts), 0);
+	if (f)
+		check_join(f);
+	f = NULL;
+	check_eq(weft_spawn(&f, longjmp_writer, d, &opts), 0);
+	if (f)
+		check_join(f);
+}
+
+static void test_stack_reuse_after_deep_longjmp(void **state)
+{
+	struct deep d = { .deep = 96 * MIB };
+
+	(void)state;
+	skip_unless_runtime();
+	watchdog_arm(__func__, 60);
+	run_checked(&(struct weft_config){ .workers = 1 }, longjmp_main, &d);
+	watchdog_disarm();
+	assert_true(d.dug);
+	/* The pool gave the writer the digger's stack. */
+	assert_ptr_equal(d.base2, d.base);
+	assert_false(d.poisoned);
+	assert_true(d.wrote);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +920,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_stack_sizes_use_separate_pools,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_threads_share_pool,
+					  restore_budget),
+		cmocka_unit_test_teardown(test_stack_big_stacks_cost_only_what_they_use,
+					  restore_budget),
+		cmocka_unit_test_teardown(test_stack_reuse_after_dropped_deep_generator,
+					  restore_budget),
+		cmocka_unit_test_teardown(test_stack_reuse_after_deep_longjmp,
 					  restore_budget),
 	};
 
