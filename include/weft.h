@@ -47,27 +47,32 @@
  * vector registers on the stack and alone can overflow it. Under ASan
  * and TSan, whose frames are much larger, the request gets 32 KiB.
  *
- * Guard pages and the map budget. A stack normally has a PROT_NONE guard
+ * Guard pages and the map budget. A stack of a page or more has a guard
  * page below it; overflowing into it stops the process with a message
  * naming the fiber ("weft: fiber 12 "worker" overflowed its 65536-byte
- * stack (fault in the guard page at 0x...)") and abort(). Each guard
+ * stack (fault in the guard page at 0x...)") and abort(). Where the
+ * kernel has MADV_GUARD_INSTALL (Linux 6.13 and later, probed at start),
+ * a guard is a marker in the page table: it costs no memory and no
+ * kernel memory mapping, so every such stack is guarded at any count.
+ * Elsewhere (older kernels, and under sanitizers or Valgrind, whose own
+ * tools would trip over markers) a guard is an mprotect'ed page, which
  * costs the process two kernel memory mappings, and Linux caps mappings
- * per process (vm.max_map_count, 65,530 by default), so weft spends at
+ * per process (vm.max_map_count, 65,530 by default); then weft spends at
  * most a quarter of that cap on guards (an eighth under sanitizers, which
  * map heavily themselves, and at most 4,096 under Valgrind). Stacks
- * carved beyond that budget get no guard page but an unused page-sized
- * gap below them that must stay all zero. An overflow on such a stack is
- * caught when the fiber next switches out (the top of the gap is checked
- * on every switch), when the fiber ends (the whole gap is checked), or,
- * if it runs on into the memory below and faults there, by its stack
- * pointer being below its stack; either way the same kind of message
- * names the fiber and the process aborts. Until then it may have
- * overwritten the top of the neighbouring stack. So a million fibers can
- * be alive at once on a stock machine, the first ~16,000 of them fully
- * guarded; weft_stats() reports how many stacks are guarded. A parked
- * fiber that used little stack costs about one page plus its 256-byte
- * record (4,393 bytes each, measured with a million parked): the gap page
- * is only ever read, so it costs no memory.
+ * carved beyond that budget, and small stacks (WEFT_STACK_SMALL), get no
+ * guard page but a gap below them that must stay all zero. An overflow on
+ * such a stack is caught when the fiber next switches out (the top of
+ * the gap is checked on every switch), when the fiber ends (the whole gap
+ * is checked), or, if it runs on into the memory below and faults there,
+ * by its stack pointer being below its stack; either way the same kind
+ * of message names the fiber and the process aborts. Until then it may
+ * have overwritten the top of the neighbouring stack. weft_stats() says
+ * which kind of guard is in use (stack_guard) and how many stacks are
+ * guarded. A stack is guarded once, when its slab is mapped: reusing it
+ * costs no system call. A parked fiber that used little stack costs
+ * about one page plus its 256-byte record: the gap page is never written,
+ * so it costs no memory.
  *
  * Fiber handles. A weft_fiber * is an opaque handle that weft checks on
  * every use: a handle to a fiber that was joined, or to a detached fiber
@@ -751,7 +756,12 @@ struct weft_stats {
 	uint64_t parks;		  /* times a worker went to sleep            */
 	uint64_t stacks_mapped;	  /* stack slots carved from slabs           */
 	uint64_t stacks_guarded;  /* of those, slots with a guard page       */
+	unsigned stack_guard;	  /* how new guards are made: WEFT_GUARD_*   */
 };
+
+/* weft_stats.stack_guard: see "Guard pages and the map budget". */
+#define WEFT_GUARD_MPROTECT 1u	/* mprotect, within the map budget      */
+#define WEFT_GUARD_MADVISE 2u	/* MADV_GUARD_INSTALL (Linux 6.13+)     */
 
 /*
  * Snapshot of the runtime's counters. Each field is read without

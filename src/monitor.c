@@ -4,7 +4,7 @@
  * outside the workers, so that it can speak when they cannot (a worker
  * stuck in a system call runs nothing, not even a report).
  *
- * Today it has one job. Once shutdown has begun (the main fiber returned
+ * The shutdown report. Once shutdown has begun (the main fiber returned
  * and every fiber was cancelled), a fiber that still does not end keeps
  * weft_run() waiting: one parked where cancellation cannot reach
  * (weft_mutex_lock, a weft_blocking() call), or one that runs without a
@@ -13,8 +13,11 @@
  * fiber once on stderr, with what it waits on, and weft_run() keeps
  * waiting: ending them is the program's business.
  *
- * It sleeps on a condition variable the whole time, so it costs one
- * idle thread and nothing on the workers' paths.
+ * Every second it also gives back stack slabs that stayed unused for a
+ * whole second (weft__stack_trim), so a burst's memory returns to the
+ * system without a slab being unmapped and mapped again while a workload
+ * oscillates. Otherwise it sleeps on a condition variable, so it costs
+ * one mostly idle thread and nothing on the workers' paths.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,8 +34,12 @@
 #include "fiber.h"
 #include "monitor.h"
 #include "scheduler.h"
+#include "stack.h"
 
 unsigned weft__shutdown_grace_ms = 2000;
+
+/* How often idle stack slabs are given back (weft__stack_trim). */
+#define TRIM_PERIOD_MS 1000u
 
 static struct {
 	pthread_mutex_t lock;
@@ -195,32 +202,64 @@ static void report_stuck(void)
 	free(r.lines);
 }
 
+/* @t plus @ms milliseconds. */
+static struct timespec ts_add_ms(struct timespec t, unsigned ms)
+{
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+static bool ts_before(struct timespec a, struct timespec b)
+{
+	return a.tv_sec < b.tv_sec ||
+	       (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
 static void *monitor_main(void *arg)
 {
-	struct timespec until;
-	bool reported = false;
+	struct timespec now, next_trim, report_at = { 0, 0 };
+	bool report_due = false, reported = false;
 
 	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	next_trim = ts_add_ms(now, TRIM_PERIOD_MS);
 	pthread_mutex_lock(&mon.lock);
-	while (!mon.stop && !mon.shutdown)
-		pthread_cond_wait(&mon.cond, &mon.lock);
-	if (!mon.stop) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += weft__shutdown_grace_ms / 1000;
-		until.tv_nsec += (long)(weft__shutdown_grace_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
+	while (!mon.stop) {
+		bool trim, report;
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (mon.shutdown && !report_due && !reported) {
+			report_at = ts_add_ms(now, weft__shutdown_grace_ms);
+			report_due = true;
 		}
-		while (!mon.stop &&
-		       pthread_cond_timedwait(&mon.cond, &mon.lock, &until) !=
-			       ETIMEDOUT)
-			;
-		reported = !mon.stop;
+		trim = !ts_before(now, next_trim);
+		report = report_due && !ts_before(now, report_at);
+		if (trim || report) {
+			pthread_mutex_unlock(&mon.lock);
+			if (trim) {
+				weft__stack_trim(false);
+				next_trim = ts_add_ms(now, TRIM_PERIOD_MS);
+			}
+			if (report) {
+				report_stuck();
+				report_due = false;
+				reported = true;
+			}
+			pthread_mutex_lock(&mon.lock);
+			continue;
+		}
+		until = next_trim;
+		if (report_due && ts_before(report_at, until))
+			until = report_at;
+		pthread_cond_timedwait(&mon.cond, &mon.lock, &until);
 	}
 	pthread_mutex_unlock(&mon.lock);
-	if (reported)
-		report_stuck();
 	return NULL;
 }
 

@@ -315,5 +315,6 @@ int weft_stats(struct weft_stats *out)
 	}
 	out->live = out->spawned > exited ? out->spawned - exited : 0;
 	weft__stack_counts(&out->stacks_mapped, &out->stacks_guarded);
+	out->stack_guard = weft__stack_guard_mechanism();
 	return 0;
 }

@@ -73,12 +73,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
+#include <ck_stack.h>
 
 #include "internal.h"
 #include "stack.h"
+#include "weft.h"
 
 #ifdef WEFT_ASAN
 #include <sanitizer/asan_interface.h>
@@ -125,25 +129,58 @@ struct slab {
 	unsigned nr_carved;	/* slots[0 .. nr_carved) are carved */
 	unsigned nr_free;	/* carved slots on the free list */
 	unsigned nr_guarded;	/* carved slots with a guard page */
+	bool guard_markers;	/* every slot's gap holds a madvise guard */
+	unsigned free_epoch;	/* trim_epoch when it became wholly free */
 	struct stack slots[];	/* descriptors, set when carved */
 };
 
 struct pool {
+	/* The depot: lock-free, any thread (see Magazines). */
+	ck_stack_t full CK_CC_ALIGN(16);   /* magazines holding stacks */
+	ck_stack_t empty CK_CC_ALIGN(16);  /* magazines holding none */
+	unsigned nr_full;	/* atomic: about how many are on full */
+
 	/* Set at creation, then read-only. */
 	size_t size;		/* usable bytes of its stacks */
 	unsigned slab_slots;	/* slots per slab for this size */
 
 	/* Protected by pool_lock. */
 	struct slab *head;	/* avail list: partly used slabs first, */
-	struct slab *tail;	/* then the wholly free one, if any */
-	unsigned nr_empty;	/* wholly free slabs listed (0 or 1) */
+	struct slab *tail;	/* then the wholly free ones */
+	unsigned nr_empty;	/* wholly free slabs listed */
 	struct pool *next;	/* the pools list */
 };
+
+/* A batch of free stacks of one pool's size (see Magazines). */
+struct magazine {
+	ck_stack_entry_t link;	/* on a depot list, or unlinked */
+	unsigned nr;		/* stacks in items[0 .. nr) */
+	struct stack *items[WEFT_STACK_MAG];
+};
+
+/* Full magazines a depot keeps; past that they go back to the slabs. */
+#define DEPOT_FULL_MAX 16u
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102	/* Linux 6.13; not in Debian 12's headers */
+#endif
 
 /* Set once by stack_init (pthread_once), then read-only. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static size_t page_size;		/* sysconf(_SC_PAGESIZE) */
 static unsigned guard_budget_default;	/* from vm.max_map_count */
+static bool guard_madvise_ok;		/* MADV_GUARD_INSTALL works here */
+
+/*
+ * Trim periods so far (weft__stack_trim); a slab wholly free since an
+ * earlier period has been unused for a whole one. Protected by pool_lock.
+ */
+static unsigned trim_epoch;
+/* The gap pages of a slab, for one process_madvise; under pool_lock. */
+static struct iovec guard_iov[WEFT_STACK_SLAB_SLOTS];
+
+/* Test hook (weft__stack_force_mprotect); atomic. */
+static unsigned force_mprotect;
 
 /* Protects everything below, and the pools and slabs. */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -163,6 +200,8 @@ static unsigned guard_ceiling = ~0u;
  */
 static uint64_t nr_mapped;
 static uint64_t nr_guarded;
+/* Of the guarded, those with a madvise marker (no mapping, no budget). */
+static uint64_t nr_marked;
 
 /* Read vm.max_map_count, or return the fallback if it cannot be read. */
 static unsigned read_max_map_count(void)
@@ -188,6 +227,34 @@ static unsigned read_max_map_count(void)
 }
 
 /*
+ * Whether this kernel installs guard pages by madvise (Linux 6.13+): a
+ * marker in the page table, not a mapping, so guards split no mapping and
+ * need no budget. Not under the sanitizers, whose leak scan reads whole
+ * slabs and would fault on a marker it cannot see in /proc/self/maps, nor
+ * under Valgrind, which does not know the advice.
+ */
+static bool probe_guard_madvise(void)
+{
+	bool ok;
+	void *p;
+
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+	return false;
+#endif
+#ifdef WEFT_HAVE_VALGRIND
+	if (RUNNING_ON_VALGRIND)
+		return false;
+#endif
+	p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	ok = madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
+	munmap(p, 2 * page_size);
+	return ok;
+}
+
+/*
  * Learn the page size and the default guard budget: a quarter of the
  * mapping cap, an eighth under sanitizers, whose runtimes map heavily,
  * and at most VALGRIND_GUARD_BUDGET under Valgrind. Runs once, before
@@ -208,6 +275,7 @@ static void stack_init(void)
 	if (RUNNING_ON_VALGRIND && guard_budget_default > VALGRIND_GUARD_BUDGET)
 		guard_budget_default = VALGRIND_GUARD_BUDGET;
 #endif
+	guard_madvise_ok = probe_guard_madvise();
 	pthread_mutex_lock(&pool_lock);
 	if (guard_budget == 0)
 		guard_budget = guard_budget_default;
@@ -330,9 +398,13 @@ size_t weft__stack_round(size_t size)
 
 void weft__stack_cache_init(struct stack_cache *c, size_t size)
 {
+	size_t small = weft__stack_round(WEFT_STACK_SMALL);
+
 	weft_assert(size != 0 && size == weft__stack_round(size));
-	c->size = size;
-	c->nr = 0;
+	memset(c, 0, sizeof(*c));
+	c->cls[0].size = size;
+	if (small != size)
+		c->cls[1].size = small;
 }
 
 /* Avail-list helpers. Caller holds pool_lock. */
@@ -404,6 +476,45 @@ static struct pool *pool_get(size_t size)
 }
 
 /*
+ * Put a madvise guard in the gap page of every slot of @sl at once, if
+ * this kernel has them: one process_madvise() for the whole slab (a
+ * madvise() a slot if that is refused), while the slab is new and
+ * unshared, instead of an mprotect (and two mappings) a slot as they are
+ * carved. They cost no memory and stay until the slab is unmapped.
+ * Returns whether every slot has one. Caller holds pool_lock.
+ */
+static bool install_guard_markers(struct slab *sl)
+{
+	size_t slot = sl->pool->size + page_size;
+	size_t want = (size_t)sl->nr_slots * page_size;
+	long done = -1;
+	int pidfd;
+
+	if (!guard_madvise_ok || ck_pr_load_uint(&force_mprotect) ||
+	    gap_of(sl->pool->size) != page_size)
+		return false;
+	for (unsigned i = 0; i < sl->nr_slots; i++) {
+		guard_iov[i].iov_base = sl->base + (size_t)i * slot;
+		guard_iov[i].iov_len = page_size;
+	}
+	/* Opened each time: a pid file descriptor kept across a fork
+	 * would name the parent. */
+	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd >= 0) {
+		done = syscall(SYS_process_madvise, pidfd, guard_iov,
+			       (size_t)sl->nr_slots, MADV_GUARD_INSTALL, 0u);
+		close(pidfd);
+	}
+	if (done == (long)want)
+		return true;
+	for (unsigned i = 0; i < sl->nr_slots; i++)
+		if (madvise(guard_iov[i].iov_base, page_size,
+			    MADV_GUARD_INSTALL) != 0)
+			return false;
+	return true;
+}
+
+/*
  * Map a new, wholly uncarved slab for @p and put it at the end of the
  * avail list (it counts as @p's empty slab). Caller holds pool_lock.
  */
@@ -432,6 +543,7 @@ static struct slab *slab_create(struct pool *p)
 	sl->base = base;
 	sl->map_len = len;
 	sl->nr_slots = p->slab_slots;
+	sl->guard_markers = install_guard_markers(sl);
 #ifdef WEFT_ASAN
 	/*
 	 * A suspended fiber may hold the only pointer to an object; make
@@ -468,6 +580,8 @@ static int slab_destroy(struct slab *sl)
 #endif
 	counter_add(&nr_mapped, -(int64_t)sl->nr_carved);
 	counter_add(&nr_guarded, -(int64_t)sl->nr_guarded);
+	if (sl->guard_markers)
+		counter_add(&nr_marked, -(int64_t)sl->nr_guarded);
 	guard_ceiling = ~0u;
 	free(sl);
 	return 0;
@@ -481,7 +595,8 @@ static struct stack *slab_carve(struct slab *sl)
 {
 	size_t size = sl->pool->size;
 	size_t gap_len = gap_of(size);
-	uint64_t guarded = ck_pr_load_64(&nr_guarded);
+	/* Only mprotect guards cost mappings, so only they count. */
+	uint64_t guarded = ck_pr_load_64(&nr_guarded) - ck_pr_load_64(&nr_marked);
 	unsigned i = sl->nr_carved++;
 	struct stack *s = &sl->slots[i];
 	char *gap = sl->base + (size_t)i * (size + gap_len);
@@ -492,8 +607,13 @@ static struct stack *slab_carve(struct slab *sl)
 	s->next = NULL;
 	s->guarded = false;
 	/* A small stack's gap is not a page of its own: never guarded. */
-	if (gap_len == page_size && guarded < guard_budget &&
-	    guarded < guard_ceiling) {
+	if (sl->guard_markers) {
+		s->guarded = true;
+		sl->nr_guarded++;
+		counter_add(&nr_guarded, 1);
+		counter_add(&nr_marked, 1);
+	} else if (gap_len == page_size && guarded < guard_budget &&
+		   guarded < guard_ceiling) {
 		if (mprotect(gap, page_size, PROT_NONE) == 0) {
 			s->guarded = true;
 			sl->nr_guarded++;
@@ -541,8 +661,9 @@ static struct stack *pool_take(struct pool *p)
 
 /*
  * Give @s back to its slab. A slab that becomes wholly free goes to the
- * end of the avail list, or is unmapped if its pool already keeps one.
- * Caller holds pool_lock.
+ * end of the avail list and stays mapped, guards and all, so that the
+ * next burst reuses it without a system call; weft__stack_trim() unmaps
+ * the ones that stay unused. Caller holds pool_lock.
  */
 static void pool_put(struct stack *s)
 {
@@ -555,71 +676,304 @@ static void pool_put(struct stack *s)
 	if (slab_used(sl) == 0) {
 		if (sl->on_avail)
 			avail_remove(p, sl);
-		if (p->nr_empty > 0 && slab_destroy(sl) == 0)
-			return;
 		avail_push_tail(p, sl);
 		p->nr_empty++;
+		sl->free_epoch = trim_epoch;
 	} else if (!sl->on_avail) {
 		avail_push_head(p, sl);
 	}
 }
 
+/*
+ * Unmap @p's wholly free slabs: every one (@all), or those beyond
+ * WEFT_STACK_EMPTY_SLABS unused since before the last trim. They sit at
+ * the tail of the avail list. Caller holds pool_lock.
+ */
+static void pool_trim(struct pool *p, bool all)
+{
+	unsigned keep = all ? 0 : WEFT_STACK_EMPTY_SLABS;
+	struct slab *sl = p->tail;
+
+	while (sl && slab_used(sl) == 0 && p->nr_empty > keep) {
+		struct slab *prev = sl->prev;
+
+		if (all || sl->free_epoch != trim_epoch) {
+			avail_remove(p, sl);
+			p->nr_empty--;
+			if (slab_destroy(sl) != 0) {
+				/* munmap refused (mapping cap): keep it. */
+				avail_push_tail(p, sl);
+				p->nr_empty++;
+				break;
+			}
+		}
+		sl = prev;
+	}
+}
+
+void weft__stack_trim(bool all)
+{
+	ensure_init();
+	pthread_mutex_lock(&pool_lock);
+	for (struct pool *p = pools; p; p = p->next)
+		pool_trim(p, all);
+	trim_epoch++;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* Magazines and the depot ---------------------------------------------- */
+
+/* The class of @c that holds stacks of usable size @size, or NULL. */
+static struct stack_class *class_of(struct stack_cache *c, size_t size)
+{
+	if (!c)
+		return NULL;
+	for (unsigned i = 0; i < WEFT_STACK_CLASSES; i++)
+		if (c->cls[i].size == size)
+			return &c->cls[i];
+	return NULL;
+}
+
+/* @cl's pool, found (or made) under pool_lock the first time. */
+static struct pool *class_pool(struct stack_class *cl)
+{
+	if (!cl->pool) {
+		pthread_mutex_lock(&pool_lock);
+		cl->pool = pool_get(cl->size);
+		pthread_mutex_unlock(&pool_lock);
+	}
+	return cl->pool;
+}
+
+static void depot_push(ck_stack_t *list, struct magazine *m)
+{
+	/* Our writes to @m (its stacks) before whoever pops it. */
+	weft__hb_release(m);
+	ck_stack_push_mpmc(list, &m->link);
+}
+
+static struct magazine *depot_pop(ck_stack_t *list)
+{
+	/* Magazines are never freed (pop_mpmc reads a popped node's link),
+	 * so one popped elsewhere meanwhile is still readable. */
+	ck_stack_entry_t *e = ck_stack_pop_mpmc(list);
+	struct magazine *m;
+
+	if (!e)
+		return NULL;
+	m = container_of(e, struct magazine, link);
+	weft__hb_acquire(m);
+	return m;
+}
+
+/* An empty magazine for @p: from its depot, else a new one (or NULL). */
+static struct magazine *mag_empty(struct pool *p)
+{
+	struct magazine *m = depot_pop(&p->empty);
+
+	if (!m)
+		m = calloc(1, sizeof(*m));
+	return m;
+}
+
+/* Give @m's stacks back to their slabs; @m is left empty. */
+static void mag_drain(struct magazine *m)
+{
+	pthread_mutex_lock(&pool_lock);
+	for (unsigned i = 0; i < m->nr; i++)
+		pool_put(m->items[i]);
+	pthread_mutex_unlock(&pool_lock);
+	m->nr = 0;
+}
+
+/*
+ * Hand the non-empty @m to @p's depot, or, when the depot already keeps
+ * DEPOT_FULL_MAX, its stacks to their slabs (so that memory a burst took
+ * can go back) and @m to the empty list.
+ */
+static void depot_put_full(struct pool *p, struct magazine *m)
+{
+	if (ck_pr_load_uint(&p->nr_full) < DEPOT_FULL_MAX) {
+		/* A count for the cap only: no ordering with the push. */
+		ck_pr_inc_uint(&p->nr_full);
+		depot_push(&p->full, m);
+		return;
+	}
+	mag_drain(m);
+	depot_push(&p->empty, m);
+}
+
+static struct magazine *depot_get_full(struct pool *p)
+{
+	struct magazine *m = depot_pop(&p->full);
+
+	if (m)
+		/* The cap's count; see depot_put_full(). */
+		ck_pr_dec_uint(&p->nr_full);
+	return m;
+}
+
+/*
+ * Both of @cl's magazines are empty: load a full one from the depot,
+ * giving it an empty one back, or fill one from the slabs under
+ * pool_lock (up to a whole magazine in one hold). False if no stack
+ * could be had.
+ */
+static bool class_refill(struct stack_class *cl)
+{
+	struct pool *p = class_pool(cl);
+	struct magazine *m;
+
+	if (!p)
+		return false;
+	m = depot_get_full(p);
+	if (m) {
+		if (cl->prev)
+			depot_push(&p->empty, cl->prev);
+		cl->prev = cl->loaded;
+		cl->loaded = m;
+		return true;
+	}
+	if (!cl->loaded) {
+		cl->loaded = mag_empty(p);
+		if (!cl->loaded)
+			return false;
+	}
+	m = cl->loaded;
+	pthread_mutex_lock(&pool_lock);
+	while (m->nr < WEFT_STACK_MAG) {
+		struct stack *s = pool_take(p);
+
+		if (!s)
+			break;
+		m->items[m->nr++] = s;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return m->nr > 0;
+}
+
 int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out)
 {
 	size_t usable = weft__stack_round(size);
+	struct stack_class *cl;
 	struct stack *s = NULL;
 	struct pool *p;
 
 	if (usable == 0)
 		return -EINVAL;
-	if (c && c->size == usable && c->nr > 0) {
-		s = c->items[--c->nr];
-	} else {
-		pthread_mutex_lock(&pool_lock);
-		p = pool_get(usable);
-		if (p)
-			s = pool_take(p);
-		pthread_mutex_unlock(&pool_lock);
-		if (!s)
-			return -ENOMEM;
+	cl = class_of(c, usable);
+	if (cl) {
+		if (!cl->loaded || cl->loaded->nr == 0) {
+			if (cl->prev && cl->prev->nr > 0) {
+				struct magazine *t = cl->loaded;
+
+				cl->loaded = cl->prev;
+				cl->prev = t;
+			} else if (!class_refill(cl)) {
+				return -ENOMEM;
+			}
+		}
+		/* Scrubbed when it was freed; a new slot is fresh. */
+		*out = cl->loaded->items[--cl->loaded->nr];
+		return 0;
 	}
-	/* Scrubbed when it was freed; a new slot is fresh. */
+	pthread_mutex_lock(&pool_lock);
+	p = pool_get(usable);
+	if (p)
+		s = pool_take(p);
+	pthread_mutex_unlock(&pool_lock);
+	if (!s)
+		return -ENOMEM;
 	*out = s;
 	return 0;
 }
 
-/* Return @c->items[0 .. n) to the pool and keep the rest. Owner only. */
-static void cache_drain(struct stack_cache *c, unsigned n)
-{
-	unsigned i;
-
-	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < n; i++)
-		pool_put(c->items[i]);
-	pthread_mutex_unlock(&pool_lock);
-	memmove(&c->items[0], &c->items[n], (c->nr - n) * sizeof(c->items[0]));
-	c->nr -= n;
-}
-
 void weft__stack_free(struct stack_cache *c, struct stack *s)
 {
+	struct stack_class *cl = class_of(c, s->size);
+	struct magazine *full;
+	struct pool *p;
+
 	stack_scrub(s);
-	if (c && c->size == s->size) {
-		/* The cache is LIFO: the oldest half is the coldest. */
-		if (c->nr == WEFT_STACK_CACHE)
-			cache_drain(c, WEFT_STACK_CACHE / 2);
-		c->items[c->nr++] = s;
+	if (cl && cl->loaded && cl->loaded->nr < WEFT_STACK_MAG) {
+		cl->loaded->items[cl->loaded->nr++] = s;
 		return;
+	}
+	if (cl && cl->prev && cl->prev->nr < WEFT_STACK_MAG) {
+		full = cl->loaded;
+		cl->loaded = cl->prev;
+		cl->prev = full;
+		cl->loaded->items[cl->loaded->nr++] = s;
+		return;
+	}
+	/* Both full (or not there yet): the full previous one goes to the
+	 * depot, the loaded one becomes previous, an empty one is loaded. */
+	p = cl ? class_pool(cl) : NULL;
+	if (p) {
+		struct magazine *m = mag_empty(p);
+
+		if (m) {
+			full = cl->prev;
+			cl->prev = cl->loaded;
+			cl->loaded = m;
+			m->items[m->nr++] = s;
+			if (full)
+				depot_put_full(p, full);
+			return;
+		}
 	}
 	pthread_mutex_lock(&pool_lock);
 	pool_put(s);
 	pthread_mutex_unlock(&pool_lock);
 }
 
+/* Every stack in @p's depot back to the slabs; magazines kept empty. */
+static void depot_drain(struct pool *p)
+{
+	struct magazine *m;
+
+	while ((m = depot_get_full(p)) != NULL) {
+		mag_drain(m);
+		depot_push(&p->empty, m);
+	}
+}
+
 void weft__stack_cache_flush(struct stack_cache *c)
 {
-	if (c->nr)
-		cache_drain(c, c->nr);
+	struct pool *p;
+
+	for (unsigned i = 0; i < WEFT_STACK_CLASSES; i++) {
+		struct stack_class *cl = &c->cls[i];
+		struct magazine *m[2] = { cl->loaded, cl->prev };
+
+		for (unsigned k = 0; k < 2; k++) {
+			if (!m[k])
+				continue;
+			mag_drain(m[k]);
+			depot_push(&cl->pool->empty, m[k]);
+		}
+		cl->loaded = NULL;
+		cl->prev = NULL;
+	}
+	/* The pools list only grows; a pool is never freed. */
+	pthread_mutex_lock(&pool_lock);
+	p = pools;
+	pthread_mutex_unlock(&pool_lock);
+	for (; p; p = p->next)
+		depot_drain(p);
+	weft__stack_trim(true);
+}
+
+unsigned weft__stack_cached(const struct stack_cache *c, size_t size)
+{
+	for (unsigned i = 0; i < WEFT_STACK_CLASSES; i++) {
+		const struct stack_class *cl = &c->cls[i];
+
+		if (cl->size == size)
+			return (cl->loaded ? cl->loaded->nr : 0) +
+			       (cl->prev ? cl->prev->nr : 0);
+	}
+	return 0;
 }
 
 bool weft__stack_canary_ok(const struct stack *s)
@@ -662,6 +1016,24 @@ void weft__stack_counts(uint64_t *mapped, uint64_t *guarded)
 	/* Stats only; each counter is exact, the pair is not one instant. */
 	*mapped = ck_pr_load_64(&nr_mapped);
 	*guarded = ck_pr_load_64(&nr_guarded);
+}
+
+uint64_t weft__stack_guard_maps(void)
+{
+	return ck_pr_load_64(&nr_guarded) - ck_pr_load_64(&nr_marked);
+}
+
+unsigned weft__stack_guard_mechanism(void)
+{
+	ensure_init();
+	return guard_madvise_ok && !ck_pr_load_uint(&force_mprotect)
+		       ? WEFT_GUARD_MADVISE
+		       : WEFT_GUARD_MPROTECT;
+}
+
+void weft__stack_force_mprotect(bool on)
+{
+	ck_pr_store_uint(&force_mprotect, on);
 }
 
 void weft__stack_set_guard_budget(unsigned slots)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fiber stacks: carved from large mmap'd slabs, a guard page below each
- * while the process's mapping budget allows (a canary-checked gap after
- * that), a per-worker cache so a spawn does not normally take a lock or
- * make a syscall, and registration with Valgrind and ASan. The policy is
+ * (MADV_GUARD_INSTALL where the kernel has it, else mprotect while the
+ * process's mapping budget allows, a canary-checked gap after that),
+ * per-worker magazines exchanged through a lock-free depot so that a
+ * spawn or an exit normally takes no lock and makes no system call, and
+ * registration with Valgrind and ASan. The policy is
  * described for users in weft.h ("Guard pages and the map budget").
  */
 #ifndef WEFT_STACK_H
@@ -34,13 +36,33 @@ struct stack {
 /* The largest stack weft hands out; bigger requests get -EINVAL. */
 #define STACK_SIZE_MAX ((size_t)1 << 30)
 
-/* Stacks cached per worker; owner worker only. */
-#define WEFT_STACK_CACHE 64
+/*
+ * Stacks per magazine: the batch in which workers hand stacks to each
+ * other through a pool's lock-free depot (stack.c, "Magazines").
+ */
+#define WEFT_STACK_MAG 32
 
+/* Wholly free slabs a pool keeps mapped through periodic trims. */
+#define WEFT_STACK_EMPTY_SLABS 4u
+
+/* Size classes a worker caches: the runtime's default size, and small. */
+#define WEFT_STACK_CLASSES 2
+
+struct magazine;
+struct pool;
+
+/* One size class of a cache: two magazines, Bonwick's loaded and previous. */
+struct stack_class {
+	size_t size;		/* usable size; 0: class unused              */
+	struct pool *pool;	/* its pool, found at the first refill       */
+	struct magazine *loaded; /* taken from and given to first            */
+	struct magazine *prev;	/* full or empty, swapped in when loaded
+				 * runs out or over; NULL: none yet          */
+};
+
+/* A worker's stack cache; owner worker only. */
 struct stack_cache {
-	size_t size;		/* the one usable size this cache holds      */
-	unsigned nr;		/* cached stacks in items[0 .. nr)           */
-	struct stack *items[WEFT_STACK_CACHE];
+	struct stack_class cls[WEFT_STACK_CLASSES];
 };
 
 /*
@@ -49,7 +71,10 @@ struct stack_cache {
  */
 size_t weft__stack_round(size_t size);
 
-/* Set up an empty cache for stacks of usable size @size (already rounded). */
+/*
+ * Set up an empty cache for stacks of usable size @size (already rounded)
+ * and for small stacks (WEFT_STACK_SMALL, rounded).
+ */
 void weft__stack_cache_init(struct stack_cache *c, size_t size);
 
 /*
@@ -64,14 +89,31 @@ int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out);
  * Give @s back. It must not be in use by any running context, and under
  * ASan the frames a context left on it must have been cleared already
  * (weft__switch() does for a context that exits; see Tools in stack.c).
- * Goes to @c if it fits there, else (or when @c is full, half of @c along
- * with it) to the shared pool; a slab whose stacks are all free is
- * unmapped.
+ * Goes to @c if its class is there, else to the shared pool. A cache
+ * whose magazines are full hands one, lock-free, to the pool's depot,
+ * where any worker's cache takes it; a depot holding more than it keeps
+ * gives the stacks back to their slabs; a slab wholly free is unmapped
+ * once its pool keeps enough free slabs (stack.c, "Slabs").
  */
 void weft__stack_free(struct stack_cache *c, struct stack *s);
 
-/* Return every stack in @c to the shared pool. */
+/*
+ * Return every stack in @c, and every stack in the depots, to their
+ * slabs (the end of a weft_run: its memory goes back). Owner of @c.
+ */
 void weft__stack_cache_flush(struct stack_cache *c);
+
+/*
+ * Unmap wholly free slabs: every one (@all: the end of a weft_run), or
+ * those beyond WEFT_STACK_EMPTY_SLABS a pool that stayed unused for a
+ * whole period since the last call (the monitor calls it every second,
+ * so a burst's stacks go back to the system a second or two after it,
+ * and not while it oscillates). Any thread.
+ */
+void weft__stack_trim(bool all);
+
+/* Stacks in @c of usable size @size (tests). Owner of @c. */
+unsigned weft__stack_cached(const struct stack_cache *c, size_t size);
 
 /*
  * True unless @s is unguarded and the top 16 bytes of its gap page (its
@@ -97,6 +139,23 @@ bool weft__stack_fault_is_overflow(const struct stack *s, const void *addr);
 
 /* Counters of slots currently carved from live slabs. Any thread. */
 void weft__stack_counts(uint64_t *mapped, uint64_t *guarded);
+
+/* Of the guarded slots, those guarded by mprotect: what the budget counts. */
+uint64_t weft__stack_guard_maps(void);
+
+/*
+ * How new guard pages are made: WEFT_GUARD_MADVISE (MADV_GUARD_INSTALL,
+ * Linux 6.13+: no mapping of its own, so every stack of a page or more is
+ * guarded) or WEFT_GUARD_MPROTECT (within the map budget). Any thread.
+ */
+unsigned weft__stack_guard_mechanism(void);
+
+/*
+ * Test hook: make guards with mprotect from now on even where the kernel
+ * has MADV_GUARD_INSTALL (@on), or go back to the probed choice. Slabs
+ * already mapped keep theirs. Any thread.
+ */
+void weft__stack_force_mprotect(bool on);
 
 /*
  * Test hook: guard at most @slots live slots from now on (slots already

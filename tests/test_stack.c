@@ -61,15 +61,6 @@ static uint64_t mapped_now(void)
 	return m;
 }
 
-static uint64_t guarded_now(void)
-{
-	uint64_t m;
-	uint64_t g;
-
-	weft__stack_counts(&m, &g);
-	return g;
-}
-
 /* vm.max_map_count as stack.c reads it. */
 static unsigned max_map_count(void)
 {
@@ -133,6 +124,7 @@ static int restore_budget(void **state)
 {
 	(void)state;
 	weft__stack_set_guard_budget(0);
+	weft__stack_force_mprotect(false);
 	return 0;
 }
 
@@ -184,7 +176,8 @@ static void test_stack_whole_range_is_writable(void **state)
 	}
 }
 
-static void test_stack_guard_page_stops_overflow(void **state)
+/* A guard of either kind: a write below the stack is a SIGSEGV. */
+static void check_guard_stops_overflow(size_t size)
 {
 	size_t pg = page();
 	struct stack *s;
@@ -192,8 +185,7 @@ static void test_stack_guard_page_stops_overflow(void **state)
 	int status;
 	pid_t pid;
 
-	(void)state;
-	assert_int_equal(weft__stack_alloc(NULL, 12 * KIB, &s), 0);
+	assert_int_equal(weft__stack_alloc(NULL, size, &s), 0);
 	assert_true(s->guarded);
 	assert_true(weft__stack_canary_ok(s));
 	lo = s->lo;
@@ -222,6 +214,17 @@ static void test_stack_guard_page_stops_overflow(void **state)
 	weft__stack_free(NULL, s);
 }
 
+static void test_stack_guard_page_stops_overflow(void **state)
+{
+	(void)state;
+	/* madvise guards where the kernel has them (else mprotect), then
+	 * mprotect ones, each in a pool of its own. */
+	check_guard_stops_overflow(12 * KIB);
+	weft__stack_force_mprotect(true);
+	check_guard_stops_overflow(16 * KIB);
+	weft__stack_force_mprotect(false);
+}
+
 static void test_stack_beyond_budget_uses_canary(void **state)
 {
 	struct stack *s[5];
@@ -230,7 +233,9 @@ static void test_stack_beyond_budget_uses_canary(void **state)
 	uint64_t saved;
 
 	(void)state;
-	weft__stack_set_guard_budget((unsigned)guarded_now() + 2);
+	/* The budget is for mprotect guards; madvise ones need none. */
+	weft__stack_force_mprotect(true);
+	weft__stack_set_guard_budget((unsigned)weft__stack_guard_maps() + 2);
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(weft__stack_alloc(NULL, 20 * KIB, &s[i]), 0);
 		guarded += s[i]->guarded;
@@ -325,9 +330,13 @@ static void test_stack_cache_returns_same_stacks(void **state)
 	weft__stack_cache_init(&c, weft__stack_round(28 * KIB));
 	for (int i = 0; i < HELD; i++)
 		assert_int_equal(weft__stack_alloc(&c, 28 * KIB, &first[i]), 0);
+	/* The first take filled a whole magazine from the slabs. */
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(28 * KIB)),
+			 WEFT_STACK_MAG - HELD);
 	for (int i = HELD - 1; i >= 0; i--)
 		weft__stack_free(&c, first[i]);
-	assert_int_equal(c.nr, HELD);
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(28 * KIB)),
+			 WEFT_STACK_MAG);
 	mapped = mapped_now();
 
 	for (int r = 0; r < ROUNDS; r++) {
@@ -342,31 +351,56 @@ static void test_stack_cache_returns_same_stacks(void **state)
 	}
 	assert_int_equal(mapped_now(), mapped);
 	weft__stack_cache_flush(&c);
-	assert_int_equal(c.nr, 0);
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(28 * KIB)), 0);
 }
 
-static void test_stack_full_cache_returns_half(void **state)
+/*
+ * A cache holds two magazines; freeing past that hands the older full
+ * one to the pool's depot, where another worker's cache takes it whole
+ * without going back to the slabs: every stack it gets is one the first
+ * cache gave back, and nothing new is mapped.
+ */
+static bool among(struct stack *const *s, int n, const struct stack *x)
 {
-	struct stack *s[WEFT_STACK_CACHE + 1];
-	struct stack_cache c;
+	for (int i = 0; i < n; i++)
+		if (s[i] == x)
+			return true;
+	return false;
+}
+
+static void test_stack_full_magazines_go_to_the_depot(void **state)
+{
+	enum { N = 3 * WEFT_STACK_MAG };
+	size_t size = weft__stack_round(76 * KIB);
+	struct stack *s[N], *got[WEFT_STACK_MAG];
+	struct stack_cache c, other;
+	uint64_t mapped;
 
 	(void)state;
-	weft__stack_cache_init(&c, weft__stack_round(76 * KIB));
-	for (int i = 0; i <= WEFT_STACK_CACHE; i++)
-		assert_int_equal(weft__stack_alloc(&c, 76 * KIB, &s[i]), 0);
-	for (int i = 0; i < WEFT_STACK_CACHE; i++)
+	weft__stack_cache_init(&c, size);
+	weft__stack_cache_init(&other, size);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(weft__stack_alloc(&c, size, &s[i]), 0);
+	for (int i = 0; i < N; i++)
 		weft__stack_free(&c, s[i]);
-	assert_int_equal(c.nr, WEFT_STACK_CACHE);
-	weft__stack_free(&c, s[WEFT_STACK_CACHE]);
-	assert_int_equal(c.nr, WEFT_STACK_CACHE / 2 + 1);
-	/* The newest stacks stayed. */
-	assert_ptr_equal(c.items[c.nr - 1], s[WEFT_STACK_CACHE]);
-	assert_ptr_equal(c.items[0], s[WEFT_STACK_CACHE / 2]);
+	/* Two magazines stay; the rest went to the depot. */
+	assert_int_equal(weft__stack_cached(&c, size), 2 * WEFT_STACK_MAG);
+	mapped = mapped_now();
+	for (int i = 0; i < WEFT_STACK_MAG; i++) {
+		assert_int_equal(weft__stack_alloc(&other, size, &got[i]), 0);
+		assert_true(among(s, N, got[i]));
+	}
+	assert_int_equal(mapped_now(), mapped);
+	assert_int_equal(weft__stack_cached(&other, size), 0);
+	for (int i = 0; i < WEFT_STACK_MAG; i++)
+		weft__stack_free(&other, got[i]);
 	weft__stack_cache_flush(&c);
-	assert_int_equal(c.nr, 0);
+	weft__stack_cache_flush(&other);
+	assert_int_equal(weft__stack_cached(&c, size), 0);
+	assert_int_equal(weft__stack_cached(&other, size), 0);
 }
 
-static void test_stack_free_slabs_are_unmapped(void **state)
+static void test_stack_idle_free_slabs_are_unmapped(void **state)
 {
 	enum { N = 1000 };
 	struct stack **s = calloc(N, sizeof(*s));
@@ -384,10 +418,19 @@ static void test_stack_free_slabs_are_unmapped(void **state)
 	assert_true(m1 >= m0 + N - WEFT_STACK_SLAB_SLOTS);
 	for (int i = 0; i < N; i++)
 		weft__stack_free(NULL, s[i]);
-	/* At most one wholly free slab stays mapped for this size. */
+	/* Freed slabs stay mapped (the next burst needs no system call)... */
 	weft__stack_counts(&m1, &g1);
-	assert_true(m1 <= m0 + WEFT_STACK_SLAB_SLOTS);
-	assert_true(g1 <= g0 + WEFT_STACK_SLAB_SLOTS);
+	assert_true(m1 >= m0 + N - WEFT_STACK_SLAB_SLOTS);
+	/* ... through one trim, which only starts their idle period... */
+	weft__stack_trim(false);
+	weft__stack_counts(&m1, &g1);
+	assert_true(m1 >= m0 + N - WEFT_STACK_SLAB_SLOTS);
+	/* ... and a second trim, a whole period later, gives back all but
+	 * WEFT_STACK_EMPTY_SLABS of them. */
+	weft__stack_trim(false);
+	weft__stack_counts(&m1, &g1);
+	assert_true(m1 <= m0 + WEFT_STACK_EMPTY_SLABS * WEFT_STACK_SLAB_SLOTS);
+	assert_true(g1 <= g0 + WEFT_STACK_EMPTY_SLABS * WEFT_STACK_SLAB_SLOTS);
 	free(s);
 }
 
@@ -396,27 +439,32 @@ static void test_stack_free_slabs_are_unmapped(void **state)
  * page on each (65,530 mappings give about 32,700): none may fail, and
  * the guarded ones stay within the budget.
  */
-static void test_stack_map_budget_allows_40000(void **state)
+static void check_40000_alive(size_t size)
 {
 	enum { N = 40000 };
 	struct stack **s = calloc(N, sizeof(*s));
+	bool markers = weft__stack_guard_mechanism() == WEFT_GUARD_MADVISE;
 	unsigned budget = default_budget();
 	unsigned guarded_here = 0;
-	uint64_t before = guarded_now();
+	uint64_t before = weft__stack_guard_maps();
 
-	(void)state;
 	assert_non_null(s);
 	for (int i = 0; i < N; i++) {
 		char *top;
 
-		assert_int_equal(weft__stack_alloc(NULL, 64 * KIB, &s[i]), 0);
+		assert_int_equal(weft__stack_alloc(NULL, size, &s[i]), 0);
 		top = weft__stack_top(s[i]);
 		memset(top - 64, (char)i, 64);
 		guarded_here += s[i]->guarded;
 	}
-	assert_true(guarded_now() <= budget);
-	assert_true(guarded_here > 0);
-	assert_true(before + guarded_here <= budget);
+	if (markers) {
+		/* madvise guards split no mapping: every stack has one. */
+		assert_int_equal(guarded_here, N);
+	} else {
+		assert_true(weft__stack_guard_maps() <= budget);
+		assert_true(guarded_here > 0);
+		assert_true(before + guarded_here <= budget);
+	}
 	assert_true(mapped_now() >= N);
 	assert_true(maps_lines() < max_map_count());
 	for (int i = 0; i < N; i++) {
@@ -425,6 +473,21 @@ static void test_stack_map_budget_allows_40000(void **state)
 		weft__stack_free(NULL, s[i]);
 	}
 	free(s);
+}
+
+/*
+ * More stacks alive at once than vm.max_map_count allows with an
+ * mprotect guard on each (65,530 mappings give about 32,700): none may
+ * fail, and the mprotect guards stay within the budget; with madvise
+ * guards, all of them are guarded.
+ */
+static void test_stack_map_budget_allows_40000(void **state)
+{
+	(void)state;
+	check_40000_alive(64 * KIB);
+	weft__stack_force_mprotect(true);
+	check_40000_alive(52 * KIB);
+	weft__stack_force_mprotect(false);
 }
 
 static void test_stack_sizes_use_separate_pools(void **state)
@@ -478,12 +541,14 @@ static void test_stack_sizes_use_separate_pools(void **state)
 	assert_int_equal(weft__stack_alloc(&c, 8 * KIB, &s[0]), 0);
 	assert_int_equal(s[0]->size, weft__stack_round(8 * KIB));
 	weft__stack_free(&c, s[0]);
-	assert_int_equal(c.nr, 0);
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(8 * KIB)), 0);
 	assert_int_equal(weft__stack_alloc(&c, 44 * KIB, &s[0]), 0);
 	weft__stack_free(&c, s[0]);
-	assert_int_equal(c.nr, 1);
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(44 * KIB)),
+			 WEFT_STACK_MAG);
 	assert_int_equal(weft__stack_alloc(&c, 8 * KIB, &s[1]), 0);
-	assert_int_equal(c.nr, 1);
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(44 * KIB)),
+			 WEFT_STACK_MAG);
 	assert_int_equal(s[1]->size, weft__stack_round(8 * KIB));
 	weft__stack_free(&c, s[1]);
 	weft__stack_cache_flush(&c);
@@ -593,6 +658,120 @@ static void test_stack_threads_share_pool(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 	for (unsigned i = 0; i < MT_THREADS; i++)
 		assert_int_equal(args[i].errors, 0);
+}
+
+/*
+ * Stacks crossing threads, as fork-join makes them: one worker spawns,
+ * a thief runs the child and frees its stack into its own cache. Each
+ * thread takes stacks from its cache, stamps them and mails them to a
+ * random thread (itself included), which checks the stamp and frees them
+ * into its cache, so magazines fill on one side and drain on the other
+ * and every hand-off goes through a pool's lock-free depot. A stack
+ * handed out twice would carry two stamps: one check fails.
+ */
+enum { TR_THREADS = 4, TR_ITERS = 200000, TR_BOX = 64 };
+
+struct tr_box {
+	pthread_mutex_t lock;
+	unsigned nr;
+	struct mt_held items[TR_BOX];
+};
+
+static struct tr_box tr_boxes[TR_THREADS];
+
+static bool tr_post(unsigned to, struct stack *s, uint64_t pattern)
+{
+	struct tr_box *b = &tr_boxes[to];
+	bool ok;
+
+	pthread_mutex_lock(&b->lock);
+	ok = b->nr < TR_BOX;
+	if (ok) {
+		b->items[b->nr].s = s;
+		b->items[b->nr].pattern = pattern;
+		b->nr++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static bool tr_take(unsigned me, struct mt_held *out)
+{
+	struct tr_box *b = &tr_boxes[me];
+	bool ok;
+
+	pthread_mutex_lock(&b->lock);
+	ok = b->nr > 0;
+	if (ok)
+		*out = b->items[--b->nr];
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static void *tr_thread(void *p)
+{
+	struct mt_arg *a = p;
+	uint64_t rng = 0x2545f4914f6cdd1dull * (a->id + 1);
+	size_t size = weft__stack_round(60 * KIB);
+	unsigned me = a->id - 1;
+	size_t pg = page();
+	struct stack_cache c;
+	struct mt_held h;
+
+	weft__stack_cache_init(&c, size);
+	for (uint64_t seq = 0; seq < TR_ITERS; seq++) {
+		uint64_t r = xorshift(&rng);
+
+		if (r & 1) {
+			uint64_t pattern = (uint64_t)a->id << 56 | seq;
+			struct stack *s;
+
+			if (weft__stack_alloc(&c, size, &s) != 0) {
+				a->errors++;
+				continue;
+			}
+			mt_fill(s, pattern, pg);
+			if (!tr_post((unsigned)(r >> 8) % TR_THREADS, s, pattern))
+				weft__stack_free(&c, s);
+		} else if (tr_take(me, &h)) {
+			a->errors += mt_check(h.s, h.pattern, pg);
+			weft__stack_free(&c, h.s);
+		}
+	}
+	weft__stack_cache_flush(&c);
+	return NULL;
+}
+
+static void test_stack_threads_trade_stacks(void **state)
+{
+	struct mt_arg args[TR_THREADS];
+	pthread_t t[TR_THREADS];
+	struct stack_cache c;
+	struct mt_held h;
+	unsigned long errors = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < TR_THREADS; i++)
+		pthread_mutex_init(&tr_boxes[i].lock, NULL);
+	for (unsigned i = 0; i < TR_THREADS; i++) {
+		args[i].id = i + 1;
+		args[i].errors = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, tr_thread,
+						&args[i]), 0);
+	}
+	for (unsigned i = 0; i < TR_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		errors += args[i].errors;
+	}
+	/* What is still in the mailboxes: checked, then back to the pool. */
+	weft__stack_cache_init(&c, weft__stack_round(60 * KIB));
+	for (unsigned i = 0; i < TR_THREADS; i++)
+		while (tr_take(i, &h)) {
+			errors += mt_check(h.s, h.pattern, page());
+			weft__stack_free(&c, h.s);
+		}
+	weft__stack_cache_flush(&c);
+	assert_int_equal(errors, 0);
 }
 
 /* Big stacks under ASan ----------------------------------------------- */
@@ -911,13 +1090,15 @@ int main(void)
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_cache_returns_same_stacks,
 					  restore_budget),
-		cmocka_unit_test_teardown(test_stack_full_cache_returns_half,
+		cmocka_unit_test_teardown(test_stack_full_magazines_go_to_the_depot,
 					  restore_budget),
-		cmocka_unit_test_teardown(test_stack_free_slabs_are_unmapped,
+		cmocka_unit_test_teardown(test_stack_idle_free_slabs_are_unmapped,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_map_budget_allows_40000,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_sizes_use_separate_pools,
+					  restore_budget),
+		cmocka_unit_test_teardown(test_stack_threads_trade_stacks,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_threads_share_pool,
 					  restore_budget),
