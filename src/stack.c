@@ -78,7 +78,6 @@
 #include <unistd.h>
 
 #include <ck_pr.h>
-#include <ck_stack.h>
 
 #include "internal.h"
 #include "stack.h"
@@ -134,10 +133,24 @@ struct slab {
 	struct stack slots[];	/* descriptors, set when carved */
 };
 
+/*
+ * A depot list: a Treiber stack of magazines whose head carries a count
+ * that every change bumps, swapped with one double-width CAS, so a
+ * popper that read a head which was popped and pushed back meanwhile
+ * (ABA) fails and retries. Magazines are never freed, so reading a
+ * popped one's link is safe. ck_stack_pop_mpmc is the same algorithm,
+ * but reads the link with a plain load (a race for TSan) and counts by
+ * adding to a null pointer (UBSan), hence this one.
+ */
+struct mag_list {
+	struct magazine *head;
+	void *count;		/* a counter, only ever compared */
+} __attribute__((aligned(16)));
+
 struct pool {
 	/* The depot: lock-free, any thread (see Magazines). */
-	ck_stack_t full CK_CC_ALIGN(16);   /* magazines holding stacks */
-	ck_stack_t empty CK_CC_ALIGN(16);  /* magazines holding none */
+	struct mag_list full;	/* magazines holding stacks */
+	struct mag_list empty;	/* magazines holding none */
 	unsigned nr_full;	/* atomic: about how many are on full */
 
 	/* Set at creation, then read-only. */
@@ -153,7 +166,7 @@ struct pool {
 
 /* A batch of free stacks of one pool's size (see Magazines). */
 struct magazine {
-	ck_stack_entry_t link;	/* on a depot list, or unlinked */
+	struct magazine *next;	/* atomic: link on a depot list */
 	unsigned nr;		/* stacks in items[0 .. nr) */
 	struct stack *items[WEFT_STACK_MAG];
 };
@@ -745,26 +758,45 @@ static struct pool *class_pool(struct stack_class *cl)
 	return cl->pool;
 }
 
-static void depot_push(ck_stack_t *list, struct magazine *m)
+#ifdef CK_F_PR_CAS_PTR_2_VALUE
+static void depot_push(struct mag_list *list, struct magazine *m)
 {
+	struct mag_list old, new;
+
 	/* Our writes to @m (its stacks) before whoever pops it. */
 	weft__hb_release(m);
-	ck_stack_push_mpmc(list, &m->link);
+	old.count = ck_pr_load_ptr(&list->count);
+	old.head = ck_pr_load_ptr(&list->head);
+	do {
+		ck_pr_store_ptr(&m->next, old.head);
+		new.head = m;
+		new.count = (void *)((uintptr_t)old.count + 1);
+		/* Full barrier: the link before the head that shows it. On
+		 * failure @old gets the current head and count. */
+	} while (!ck_pr_cas_ptr_2_value(list, &old, &new, &old));
 }
 
-static struct magazine *depot_pop(ck_stack_t *list)
+static struct magazine *depot_pop(struct mag_list *list)
 {
-	/* Magazines are never freed (pop_mpmc reads a popped node's link),
-	 * so one popped elsewhere meanwhile is still readable. */
-	ck_stack_entry_t *e = ck_stack_pop_mpmc(list);
-	struct magazine *m;
+	struct mag_list old, new;
 
-	if (!e)
-		return NULL;
-	m = container_of(e, struct magazine, link);
-	weft__hb_acquire(m);
-	return m;
+	old.count = ck_pr_load_ptr(&list->count);
+	old.head = ck_pr_load_ptr(&list->head);
+	do {
+		if (!old.head)
+			return NULL;
+		/* Maybe stale (popped meanwhile): then the count moved and
+		 * the CAS fails. */
+		new.head = ck_pr_load_ptr(&old.head->next);
+		new.count = (void *)((uintptr_t)old.count + 1);
+		/* Full barrier; pairs with the CAS in depot_push(). */
+	} while (!ck_pr_cas_ptr_2_value(list, &old, &new, &old));
+	weft__hb_acquire(old.head);
+	return old.head;
 }
+#else
+#error "the stack depot needs a double-width CAS (CK_F_PR_CAS_PTR_2_VALUE)"
+#endif
 
 /* An empty magazine for @p: from its depot, else a new one (or NULL). */
 static struct magazine *mag_empty(struct pool *p)
