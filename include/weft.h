@@ -757,6 +757,9 @@ struct weft_stats {
 	uint64_t stacks_mapped;	  /* stack slots carved from slabs           */
 	uint64_t stacks_guarded;  /* of those, slots with a guard page       */
 	unsigned stack_guard;	  /* how new guards are made: WEFT_GUARD_*   */
+	uint64_t records;	  /* fiber records in memory, live or free:
+				   * chunks of 1024 idle for a second are
+				   * given back (records are 256 bytes)    */
 };
 
 /* weft_stats.stack_guard: see "Guard pages and the map budget". */

@@ -12,9 +12,10 @@
  *   ended    stack freed; the record waits for its joiner. A detached
  *            record is freed by the exit itself.
  *
- * Handles. Records live in chunks of 1024 that stay put for the whole
- * weft_run, so a record's address never changes meaning while the runtime
- * runs. A handle is (generation << 32 | index + 1); the generation is odd
+ * Handles. Records live in chunks of 1024 whose addresses stay put for
+ * the whole weft_run (record.c; an idle chunk's memory may be given back,
+ * and then reads as free records), so a record's address never changes
+ * meaning while the runtime runs. A handle is (generation << 32 | index + 1); the generation is odd
  * while the record is live and is bumped when the record is freed, so
  * every use of a stale handle is caught (-ESRCH) rather than touching a
  * record that now belongs to another fiber.
@@ -40,20 +41,12 @@
 #include "ctx.h"
 #include "fiber.h"
 #include "monitor.h"
+#include "record.h"
 #include "scheduler.h"
-
-#define CHUNK_SHIFT 10
-#define CHUNK_SIZE (1u << CHUNK_SHIFT)
-#define MAX_CHUNKS (1u << 14)	/* 16,777,216 records */
-
-/* Chunk pointers, published once with a store fence; never moved. */
-static struct fiber *table[MAX_CHUNKS];
-/* Chunks handed out so far; atomic. */
-static unsigned nr_chunks;
 
 struct fiber *weft__fiber_at(uint32_t index)
 {
-	return &table[index >> CHUNK_SHIFT][index & (CHUNK_SIZE - 1)];
+	return weft__record_slot(index);
 }
 
 static inline weft_fiber *handle_of(const struct fiber *f, uint32_t gen)
@@ -65,85 +58,17 @@ static inline weft_fiber *handle_of(const struct fiber *f, uint32_t gen)
 struct fiber *weft__fiber_lookup(weft_fiber *h)
 {
 	uint64_t v = (uint64_t)(uintptr_t)h;
-	uint32_t index = (uint32_t)v - 1;
 	uint32_t gen = (uint32_t)(v >> 32);
-	struct fiber *chunk;
 	struct fiber *f;
 
-	if ((uint32_t)v == 0 || !(gen & 1) ||
-	    (index >> CHUNK_SHIFT) >= ck_pr_load_uint(&nr_chunks) ||
-	    (index >> CHUNK_SHIFT) >= MAX_CHUNKS)
+	if ((uint32_t)v == 0 || !(gen & 1))
 		return NULL;
-	/* Pairs with the store fence in grow_table(). */
-	chunk = ck_pr_load_ptr(&table[index >> CHUNK_SHIFT]);
-	if (!chunk)
-		return NULL;
-	f = &chunk[index & (CHUNK_SIZE - 1)];
+	f = weft__record_slot((uint32_t)v - 1);
 	/* A racy check by design: a handle used after its fiber was freed
 	 * is refused, unless the user races the free itself. */
-	if (ck_pr_load_32(&f->gen) != gen)
+	if (!f || ck_pr_load_32(&f->gen) != gen)
 		return NULL;
 	return f;
-}
-
-/* Add a chunk of free records to @w's cache. Owner only. */
-static int grow_table(struct worker *w)
-{
-	/* Atomic RMW: each chunk index is handed out once. */
-	unsigned c = ck_pr_faa_uint(&nr_chunks, 1);
-	struct fiber *chunk;
-	unsigned i;
-
-	if (c >= MAX_CHUNKS)
-		return -EAGAIN;
-	chunk = aligned_alloc(WEFT_CACHELINE, CHUNK_SIZE * sizeof(*chunk));
-	if (!chunk)
-		return -ENOMEM;
-	memset(chunk, 0, CHUNK_SIZE * sizeof(*chunk));
-	for (i = CHUNK_SIZE; i-- > 0;) {
-		struct fiber *f = &chunk[i];
-
-		f->index = c * CHUNK_SIZE + i;
-		f->park_word = FIBER_DEAD;
-		f->free_next = w->fibers.head;
-		w->fibers.head = f;
-	}
-	w->fibers.nr += CHUNK_SIZE;
-	/* Records initialised before lookups can reach them. */
-	ck_pr_fence_store();
-	ck_pr_store_ptr(&table[c], chunk);
-	return 0;
-}
-
-void weft__fiber_table_fini(void)
-{
-	unsigned n = ck_pr_load_uint(&nr_chunks);
-	unsigned i;
-
-	if (n > MAX_CHUNKS)
-		n = MAX_CHUNKS;
-	for (i = 0; i < n; i++) {
-		free(table[i]);
-		table[i] = NULL;
-	}
-	nr_chunks = 0;
-}
-
-static int record_alloc(struct worker *w, struct fiber **out)
-{
-	struct fiber *f;
-	int err;
-
-	if (!w->fibers.head) {
-		err = grow_table(w);
-		if (err)
-			return err;
-	}
-	f = w->fibers.head;
-	w->fibers.head = f->free_next;
-	w->fibers.nr--;
-	*out = f;
-	return 0;
 }
 
 /* Return @f to @w's cache; every handle to it goes stale. Owner only. */
@@ -151,9 +76,7 @@ static void record_free(struct worker *w, struct fiber *f)
 {
 	/* Even: not live. Lookups racing this see either value. */
 	ck_pr_store_32(&f->gen, f->gen + 1);
-	f->free_next = w->fibers.head;
-	w->fibers.head = f;
-	w->fibers.nr++;
+	weft__record_free(w, f);
 }
 
 /* Spawn --------------------------------------------------------------- */
@@ -178,14 +101,13 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 
 	if (opts && opts->stack_size)
 		size = opts->stack_size;
-	err = record_alloc(w, &f);
+	err = weft__record_alloc(w, &f);
 	if (err)
 		return err;
 	err = weft__stack_alloc(&w->stacks, size, &f->stack);
 	if (err) {
-		f->free_next = w->fibers.head;
-		w->fibers.head = f;
-		w->fibers.nr++;
+		/* Never live: its generation stays even. */
+		weft__record_free(w, f);
 		return err;
 	}
 
@@ -513,26 +435,6 @@ int weft_cancel(weft_fiber *h)
 	return 0;
 }
 
-/* Call @fn for every live record (generation odd), from any thread. */
-static void for_each_live(void (*fn)(struct fiber *f, void *arg), void *arg)
-{
-	unsigned n = ck_pr_load_uint(&nr_chunks);
-	unsigned c, i;
-
-	if (n > MAX_CHUNKS)
-		n = MAX_CHUNKS;
-	for (c = 0; c < n; c++) {
-		/* Pairs with the store fence in grow_table(). */
-		struct fiber *chunk = ck_pr_load_ptr(&table[c]);
-
-		if (!chunk)
-			continue;
-		for (i = 0; i < CHUNK_SIZE; i++)
-			if (ck_pr_load_32(&chunk[i].gen) & 1)
-				fn(&chunk[i], arg);
-	}
-}
-
 static void cancel_one(struct fiber *f, void *arg)
 {
 	(void)arg;
@@ -541,7 +443,7 @@ static void cancel_one(struct fiber *f, void *arg)
 
 void weft__fiber_cancel_all(void)
 {
-	for_each_live(cancel_one, NULL);
+	weft__record_foreach_live(cancel_one, NULL);
 }
 
 struct alive_walk {
@@ -562,7 +464,7 @@ void weft__fiber_foreach_alive(void (*fn)(struct fiber *f, void *arg),
 {
 	struct alive_walk aw = { fn, arg };
 
-	for_each_live(if_alive, &aw);
+	weft__record_foreach_live(if_alive, &aw);
 }
 
 bool weft_cancelled(void)

@@ -175,7 +175,5 @@ int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg);
 void weft__fiber_foreach_alive(void (*fn)(struct fiber *f, void *arg),
 			       void *arg);
 
-/* Free every record table chunk (after the workers stopped). */
-void weft__fiber_table_fini(void);
 
 #endif /* WEFT_FIBER_H */

@@ -13,8 +13,9 @@
  * fiber once on stderr, with what it waits on, and weft_run() keeps
  * waiting: ending them is the program's business.
  *
- * Every second it also gives back stack slabs that stayed unused for a
- * whole second (weft__stack_trim), so a burst's memory returns to the
+ * Every second it also gives back stack slabs and chunks of fiber
+ * records that stayed unused for a whole second (weft__stack_trim,
+ * weft__record_trim), so a burst's memory returns to the
  * system without a slab being unmapped and mapped again while a workload
  * oscillates. Otherwise it sleeps on a condition variable, so it costs
  * one mostly idle thread and nothing on the workers' paths.
@@ -33,6 +34,7 @@
 
 #include "fiber.h"
 #include "monitor.h"
+#include "record.h"
 #include "scheduler.h"
 #include "stack.h"
 
@@ -244,6 +246,7 @@ static void *monitor_main(void *arg)
 			pthread_mutex_unlock(&mon.lock);
 			if (trim) {
 				weft__stack_trim(false);
+				weft__record_trim();
 				next_trim = ts_add_ms(now, TRIM_PERIOD_MS);
 			}
 			if (report) {

@@ -17,6 +17,7 @@
 
 #include "fiber.h"
 #include "monitor.h"
+#include "record.h"
 #include "scheduler.h"
 
 #define RING_ENTRIES_DEFAULT 256u
@@ -191,7 +192,7 @@ static void teardown(struct sched *s)
 		if (s->workers[i])
 			worker_destroy(s->workers[i]);
 	free(s->workers);
-	weft__fiber_table_fini();
+	weft__record_fini();
 	weft__overflow_uninstall();
 	memset(s, 0, sizeof(*s));
 }
@@ -316,5 +317,6 @@ int weft_stats(struct weft_stats *out)
 	out->live = out->spawned > exited ? out->spawned - exited : 0;
 	weft__stack_counts(&out->stacks_mapped, &out->stacks_guarded);
 	out->stack_guard = weft__stack_guard_mechanism();
+	out->records = weft__record_resident();
 	return 0;
 }

@@ -408,8 +408,9 @@ static __attribute__((unused)) void run_checked(const struct weft_config *cfg,
 	assert_int_equal(weft_run(cfg, fn, arg), 0);
 	if (nr_failed)
 		fail_msg("%u failed checks; first at line %d: %s (got %lld, "
-			 "want %lld)", nr_failed, failed_line, failed_what,
-			 failed_got, failed_want);
+			 "want %lld)", nr_failed, failed_line,
+			 failed_what ? failed_what : "?", failed_got,
+			 failed_want);
 }
 
 /* Spawn @fn(@arg) in a fiber; a failure is a failed check. Fiber context. */

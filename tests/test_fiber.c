@@ -18,6 +18,8 @@
 
 #include "helpers.h"
 #include "monitor.h"
+#include "record.h"
+#include "stack.h"
 
 static struct weft_config two = { .workers = 2 };
 
@@ -499,6 +501,120 @@ static void test_small_stacks_park_and_wake(void **state)
 }
 
 /*
+ * Memory goes back after a burst: 50,000 fibers alive at once, then all
+ * ended. Their records stay cached through one trim (a second's idleness
+ * starts), and the next gives every idle chunk beyond a few back. A
+ * handle from before must stay stale even where its record is set up
+ * again for the second burst, and the process's RSS must have fallen.
+ */
+#define BURST 50000
+
+static weft_sem burst_gate = WEFT_SEM_INIT(0);
+
+static void *wait_gate(void *arg)
+{
+	weft_sem_acquire(&burst_gate);
+	return arg;
+}
+
+static uint64_t records_now(void)
+{
+	struct weft_stats st;
+
+	return weft_stats(&st) == 0 ? st.records : 0;
+}
+
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+struct burst_result {
+	uint64_t peak, after_one, after_two;
+	long rss_peak, rss_after;
+	int stale_join, stale_cancel, errors;
+};
+
+static void burst(weft_fiber **f, int *errors)
+{
+	struct weft_spawn_opts small = { .stack_size = WEFT_STACK_SMALL };
+
+	for (int i = 0; i < BURST; i++)
+		if (weft_spawn(&f[i], wait_gate, (void *)(intptr_t)i, &small))
+			(*errors)++;
+	for (int i = 0; i < BURST; i++)
+		weft_sem_release(&burst_gate);
+}
+
+static void burst_main(void *arg)
+{
+	struct burst_result *r = arg;
+	weft_fiber **f = calloc(BURST, sizeof(*f));
+	weft_fiber *old;
+	void *res;
+
+	if (!f) {
+		r->errors++;
+		return;
+	}
+	burst(f, &r->errors);
+	r->peak = records_now();
+	r->rss_peak = rss_kib();
+	for (int i = 0; i < BURST; i++)
+		if (weft_join(f[i], &res) || (intptr_t)res != i)
+			r->errors++;
+	old = f[BURST / 2];
+	weft__record_trim();
+	r->after_one = records_now();
+	weft__record_trim();
+	weft__stack_trim(false);
+	weft__stack_trim(false);
+	r->after_two = records_now();
+	r->rss_after = rss_kib();
+	/* Again: released chunks are set up anew. */
+	burst(f, &r->errors);
+	r->stale_join = weft_join(old, NULL);
+	r->stale_cancel = weft_cancel(old);
+	for (int i = 0; i < BURST; i++)
+		if (weft_join(f[i], NULL))
+			r->errors++;
+	free(f);
+}
+
+static void test_records_are_given_back_after_a_burst(void **state)
+{
+	struct burst_result r = { 0 };
+	/* Chunks still in memory afterwards: those kept, and those that
+	 * hold records the workers' caches keep. */
+	uint64_t bound = (RECORD_KEEP_CHUNKS + 8) * RECORD_CHUNK_SIZE;
+
+	(void)state;
+	run_checked(&two, burst_main, &r);
+	print_message("records: %lu at the peak, %lu after one trim, %lu after "
+		      "two; RSS %ld KiB -> %ld KiB\n",
+		      (unsigned long)r.peak, (unsigned long)r.after_one,
+		      (unsigned long)r.after_two, r.rss_peak, r.rss_after);
+	assert_int_equal(r.errors, 0);
+	assert_true(r.peak >= BURST);
+	/* One trim only starts the idle period. */
+	assert_true(r.after_one >= BURST);
+	assert_true(r.after_two <= bound);
+	/* 50,000 records are 12.5 MiB; at least half of it came back. */
+	assert_true(r.rss_peak - r.rss_after >= (long)BURST * 256 / 2 / 1024);
+	assert_int_equal(r.stale_join, -ESRCH);
+	assert_int_equal(r.stale_cancel, -ESRCH);
+}
+
+/*
  * Shutdown that cannot finish names what keeps it, once. The main fiber
  * returns holding a mutex another fiber waits for (cancellation does not
  * end a mutex wait), while a third sits in a raw blocking read on its
@@ -627,6 +743,7 @@ int main(void)
 		cmocka_unit_test(test_spawn_after_main_returned_is_ecanceled),
 		cmocka_unit_test(test_small_stacks_park_and_wake),
 		cmocka_unit_test(test_stuck_shutdown_names_its_fibers),
+		cmocka_unit_test(test_records_are_given_back_after_a_burst),
 	};
 
 	skip_without_uring();

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fiber records: the table that handles index, the per-worker caches of
+ * free records, and the shared pool that gives the memory of idle chunks
+ * back to the system. fiber.c gives records their meaning.
+ *
+ * Chunks. Records are made RECORD_CHUNK_SIZE at a time, in a chunk of
+ * anonymous memory whose address is published once in table[] and never
+ * changes or goes away during a weft_run, so a lookup from any thread, by
+ * a handle however stale, always reads a record-shaped memory (fiber.c
+ * checks the generation). A chunk's memory may be given back with
+ * MADV_DONTNEED while every record in it is free: it then reads as
+ * zeros, that is gen 0, not live, and costs nothing until it is needed
+ * again, when its records are set up anew.
+ *
+ * Caches and pool. A worker takes free records from its own cache and
+ * frees into it (the joiner or the worker where a detached fiber ended,
+ * not necessarily the one that spawned it). A cache past RECORD_CACHE_MAX
+ * gives RECORD_BATCH records back to the pool, and an empty one takes
+ * RECORD_BATCH from it, under one mutex (rec_lock), so the lock is taken
+ * once per 128 spawns or exits at most. The pool keeps its free records
+ * on their chunks: chunks with some records in use first, wholly free
+ * ones at the tail, so spawns fill used chunks and free ones stay free.
+ *
+ * Trim. Every second the monitor asks the pool to give back the chunks
+ * that stayed wholly free for a whole second, keeping RECORD_KEEP_CHUNKS
+ * in memory. Two things must survive it:
+ *   - Handle generations: a chunk set up again starts every record at
+ *     the highest generation it had, so a handle from before can never
+ *     match a new fiber.
+ *   - A stale canceller (weft_cancel() racing a fiber's end, io.c) may
+ *     still link a free record into a worker's cancel inbox through the
+ *     record's own cancel_next. Before giving a chunk back, every record's
+ *     cancel_queued goes from 0 to RECORD_FROZEN by CAS: a record still
+ *     in an inbox (1) keeps the chunk, and a canceller that comes later
+ *     fails its 0 -> 1 CAS and links nothing, until the zeroing makes it
+ *     0 again and anything it writes is written to fresh memory.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <ck_pr.h>
+
+#include "fiber.h"
+#include "record.h"
+#include "scheduler.h"
+
+/* cancel_queued of a record in a chunk being given back (see Trim). */
+#define RECORD_FROZEN 2u
+
+#define CHUNK_BYTES ((size_t)RECORD_CHUNK_SIZE * sizeof(struct fiber))
+
+struct chunk {
+	/* Protected by rec_lock. */
+	struct fiber *free;	/* free records in the pool, via free_next */
+	unsigned nr_free;	/* how many (not those in worker caches) */
+	bool listed;		/* on the avail list */
+	bool released;		/* memory given back; on the released list */
+	unsigned free_epoch;	/* trim_epoch when it became wholly free */
+	uint32_t gen_floor;	/* highest generation, when released */
+	struct chunk *prev, *next;	/* avail list, or released list */
+};
+
+/* Chunk memory, published once with a store fence; never moved. */
+static struct fiber *table[RECORD_MAX_CHUNKS];
+/* Chunks made so far; atomic. */
+static unsigned nr_chunks;
+/* Chunks whose memory is in use; atomic, for weft_stats. */
+static uint64_t nr_resident;
+
+/* Everything below, and every struct chunk. */
+static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chunk meta[RECORD_MAX_CHUNKS];
+static struct chunk *avail_head, *avail_tail;
+static struct chunk *released;	/* singly linked through next */
+static unsigned nr_wholly_free;	/* chunks on avail with every record free */
+static unsigned trim_epoch;
+
+static inline unsigned chunk_no(const struct chunk *c)
+{
+	return (unsigned)(c - meta);
+}
+
+static void avail_unlink(struct chunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		avail_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		avail_tail = c->prev;
+	c->prev = c->next = NULL;
+	c->listed = false;
+}
+
+static void avail_push(struct chunk *c, bool at_tail)
+{
+	c->listed = true;
+	if (at_tail) {
+		c->next = NULL;
+		c->prev = avail_tail;
+		if (avail_tail)
+			avail_tail->next = c;
+		else
+			avail_head = c;
+		avail_tail = c;
+	} else {
+		c->prev = NULL;
+		c->next = avail_head;
+		if (avail_head)
+			avail_head->prev = c;
+		else
+			avail_tail = c;
+		avail_head = c;
+	}
+}
+
+/*
+ * Set up every record of chunk @c (its memory zeroed: new, or given back)
+ * as free, at generation @gen (even), and put them on its free list.
+ * Caller holds rec_lock.
+ */
+static void chunk_populate(struct chunk *c, uint32_t gen)
+{
+	struct fiber *base = table[chunk_no(c)];
+
+	c->free = NULL;
+	for (unsigned i = RECORD_CHUNK_SIZE; i-- > 0;) {
+		struct fiber *f = &base[i];
+
+		f->index = chunk_no(c) * RECORD_CHUNK_SIZE + i;
+		f->park_word = FIBER_DEAD;
+		ck_pr_store_32(&f->gen, gen);
+		f->free_next = c->free;
+		c->free = f;
+	}
+	c->nr_free = RECORD_CHUNK_SIZE;
+	ck_pr_store_64(&nr_resident, ck_pr_load_64(&nr_resident) + 1);
+}
+
+/* A chunk with records to give: used ones first, then a released one set
+ * up again, then a new one. NULL if none can be had. Caller holds rec_lock. */
+static struct chunk *chunk_with_free(int *err)
+{
+	struct chunk *c = avail_head;
+	unsigned n;
+	void *mem;
+
+	if (c)
+		return c;
+	if (released) {
+		c = released;
+		released = c->next;
+		c->next = NULL;
+		c->released = false;
+		chunk_populate(c, c->gen_floor);
+		nr_wholly_free++;
+		avail_push(c, true);
+		return c;
+	}
+	n = ck_pr_load_uint(&nr_chunks);
+	if (n >= RECORD_MAX_CHUNKS) {
+		*err = -EAGAIN;
+		return NULL;
+	}
+	mem = mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	c = &meta[n];
+	memset(c, 0, sizeof(*c));
+	table[n] = mem;
+	chunk_populate(c, 0);
+	nr_wholly_free++;
+	avail_push(c, true);
+	/* Records set up before a lookup can reach them: pairs with the
+	 * load of nr_chunks in weft__record_slot(). */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&nr_chunks, n + 1);
+	return c;
+}
+
+int weft__record_alloc(struct worker *w, struct fiber **out)
+{
+	struct fiber *f;
+	int err = 0;
+
+	if (!w->fibers.head) {
+		pthread_mutex_lock(&rec_lock);
+		while (w->fibers.nr < RECORD_BATCH) {
+			struct chunk *c = chunk_with_free(&err);
+
+			if (!c)
+				break;
+			if (c->nr_free == RECORD_CHUNK_SIZE)
+				nr_wholly_free--;
+			while (c->free && w->fibers.nr < RECORD_BATCH) {
+				f = c->free;
+				c->free = f->free_next;
+				c->nr_free--;
+				f->free_next = w->fibers.head;
+				w->fibers.head = f;
+				w->fibers.nr++;
+			}
+			if (c->nr_free == 0)
+				avail_unlink(c);
+			else if (c->nr_free == RECORD_CHUNK_SIZE)
+				nr_wholly_free++;
+		}
+		pthread_mutex_unlock(&rec_lock);
+		if (!w->fibers.head)
+			return err ? err : -ENOMEM;
+	}
+	f = w->fibers.head;
+	w->fibers.head = f->free_next;
+	w->fibers.nr--;
+	*out = f;
+	return 0;
+}
+
+/* Give RECORD_BATCH records of @w's cache to the pool. Owner only. */
+static void cache_give_back(struct worker *w)
+{
+	pthread_mutex_lock(&rec_lock);
+	for (unsigned k = 0; k < RECORD_BATCH && w->fibers.head; k++) {
+		struct fiber *f = w->fibers.head;
+		struct chunk *c = &meta[f->index >> RECORD_CHUNK_SHIFT];
+
+		w->fibers.head = f->free_next;
+		w->fibers.nr--;
+		f->free_next = c->free;
+		c->free = f;
+		if (++c->nr_free == RECORD_CHUNK_SIZE) {
+			/* Wholly free: to the tail, its idle time starting. */
+			if (c->listed)
+				avail_unlink(c);
+			avail_push(c, true);
+			nr_wholly_free++;
+			c->free_epoch = trim_epoch;
+		} else if (!c->listed) {
+			avail_push(c, false);
+		}
+	}
+	pthread_mutex_unlock(&rec_lock);
+}
+
+void weft__record_free(struct worker *w, struct fiber *f)
+{
+	f->free_next = w->fibers.head;
+	w->fibers.head = f;
+	if (++w->fibers.nr > RECORD_CACHE_MAX)
+		cache_give_back(w);
+}
+
+/*
+ * Freeze every record of @c against stale cancellers (see Trim); false,
+ * with nothing frozen, if one is still in a cancel inbox.
+ */
+static bool chunk_freeze(struct chunk *c)
+{
+	struct fiber *base = table[chunk_no(c)];
+
+	for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++) {
+		/* Full barrier; fails for a record still in an inbox (1).
+		 * Pairs with the 0 -> 1 CAS in weft__owned_cancel(). */
+		if (!ck_pr_cas_uint(&base[i].cancel_queued, 0, RECORD_FROZEN)) {
+			while (i-- > 0)
+				ck_pr_store_uint(&base[i].cancel_queued, 0);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Give @c's memory back, its records all free and frozen; false if the
+ * kernel refused. Caller holds rec_lock; @c is off the avail list. */
+static bool chunk_release(struct chunk *c)
+{
+	struct fiber *base = table[chunk_no(c)];
+	uint32_t floor = 0;
+
+	for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++)
+		if (base[i].gen > floor)
+			floor = base[i].gen;
+	/* Free records have even generations; the next spawn adds one. */
+	c->gen_floor = floor & ~1u;
+	if (madvise(base, CHUNK_BYTES, MADV_DONTNEED) != 0) {
+		/* Kept after all: thaw it, or no cancel could queue again. */
+		for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++)
+			ck_pr_store_uint(&base[i].cancel_queued, 0);
+		return false;
+	}
+	c->released = true;
+	c->free = NULL;
+	c->nr_free = 0;
+	c->next = released;
+	released = c;
+	ck_pr_store_64(&nr_resident, ck_pr_load_64(&nr_resident) - 1);
+	return true;
+}
+
+void weft__record_trim(void)
+{
+	struct chunk *c, *prev;
+
+	pthread_mutex_lock(&rec_lock);
+	for (c = avail_tail; c && c->nr_free == RECORD_CHUNK_SIZE &&
+			     nr_wholly_free > RECORD_KEEP_CHUNKS;
+	     c = prev) {
+		prev = c->prev;
+		if (c->free_epoch == trim_epoch || !chunk_freeze(c))
+			continue;
+		avail_unlink(c);
+		if (chunk_release(c)) {
+			nr_wholly_free--;
+		} else {
+			avail_push(c, true);
+			break;
+		}
+	}
+	trim_epoch++;
+	pthread_mutex_unlock(&rec_lock);
+}
+
+uint64_t weft__record_resident(void)
+{
+	return ck_pr_load_64(&nr_resident) * RECORD_CHUNK_SIZE;
+}
+
+struct fiber *weft__record_slot(uint32_t index)
+{
+	unsigned c = index >> RECORD_CHUNK_SHIFT;
+
+	if (c >= RECORD_MAX_CHUNKS || c >= ck_pr_load_uint(&nr_chunks))
+		return NULL;
+	/* Pairs with the store fence in chunk_with_free(). */
+	ck_pr_fence_load();
+	return &table[c][index & (RECORD_CHUNK_SIZE - 1)];
+}
+
+void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),
+			       void *arg)
+{
+	unsigned n = ck_pr_load_uint(&nr_chunks);
+
+	if (n > RECORD_MAX_CHUNKS)
+		n = RECORD_MAX_CHUNKS;
+	/* Pairs with the store fence in chunk_with_free(). */
+	ck_pr_fence_load();
+	for (unsigned c = 0; c < n; c++)
+		for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++)
+			if (ck_pr_load_32(&table[c][i].gen) & 1)
+				fn(&table[c][i], arg);
+}
+
+void weft__record_fini(void)
+{
+	unsigned n = ck_pr_load_uint(&nr_chunks);
+
+	for (unsigned i = 0; i < n && i < RECORD_MAX_CHUNKS; i++) {
+		munmap(table[i], CHUNK_BYTES);
+		table[i] = NULL;
+	}
+	memset(meta, 0, sizeof(meta[0]) * (n < RECORD_MAX_CHUNKS ? n : RECORD_MAX_CHUNKS));
+	avail_head = avail_tail = NULL;
+	released = NULL;
+	nr_wholly_free = 0;
+	nr_resident = 0;
+	nr_chunks = 0;
+}
