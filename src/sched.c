@@ -96,6 +96,32 @@
  * (weft__check_quiescent); the last one sets "stopping" and wakes every
  * worker, and the workers leave their loops.
  *
+ * Shared cache lines, path by path (what each one writes that another
+ * worker may read or write; everything else is the worker's own):
+ *   spawn: the new record and stack come from the worker's own caches
+ *          (record.c, stack.c), which meet the shared pools only once a
+ *          batch (128 records, 32 stacks; stacks through a lock-free
+ *          depot); the child goes to the worker's own LIFO slot, a line
+ *          thieves read only when they look for work; wake_one() reads
+ *          nr_idle and nr_spinning, one line that only parking and
+ *          waking workers write, so while every worker is busy it is
+ *          shared read-only and costs no coherence traffic.
+ *   steal: a thief CASes the victim's queue head: one line, contended
+ *          only by thieves that picked the same random victim, and a
+ *          steal takes half, so it is rare per fiber.
+ *   join:  the child's join_word, in its record: written by the child's
+ *          exit and the joiner only; a join of an ended child reads it
+ *          and never parks.
+ *   park:  the fiber's own park_word, CASed by at most the one waker
+ *          and a canceller; wait queues are per object (channel, mutex).
+ *   sleep: the worker's own timer heap, and its own ring.
+ * The one global line on a hot path is the global queue's lock, taken
+ * by foreign wake-ups, overflow (a full 256-slot ring) and every 61st
+ * schedule when it is not empty; and the idle list's lock, taken when a
+ * worker sleeps or is woken. With 64 workers that are busy neither is
+ * touched per fiber; when work is scarce, parking and waking dominate,
+ * as in Go, whose idle P list sits behind one lock too.
+ *
  * Lock order: sched.idle_lock and the global queue's lock are leaves;
  * never hold one while taking the other or while switching.
  *

@@ -119,7 +119,9 @@ struct sched {
 	size_t stack_size;		/* default usable stack size        */
 	unsigned ring_entries;		/* SQ entries per worker            */
 
-	struct injq inject;		/* global queue                     */
+	/* Its own line: written by foreign wake-ups and overflow, it must
+	 * not bounce the read-mostly fields above. */
+	struct injq inject CK_CC_CACHELINE; /* global queue                */
 
 	/* Atomic; see "Waking workers" in sched.c. */
 	unsigned nr_spinning CK_CC_CACHELINE;
