@@ -40,8 +40,10 @@
 
 unsigned weft__shutdown_grace_ms = 2000;
 
-/* How often idle stack slabs are given back (weft__stack_trim). */
-#define TRIM_PERIOD_MS 1000u
+unsigned weft__trim_period_ms = 1000;
+
+/* The wake-up period when trims are off (weft__trim_period_ms = 0). */
+#define TRIM_NEVER_MS 3600000u
 
 static struct {
 	pthread_mutex_t lock;
@@ -226,10 +228,13 @@ static void *monitor_main(void *arg)
 {
 	struct timespec now, next_trim, report_at = { 0, 0 };
 	bool report_due = false, reported = false;
+	unsigned period;
 
 	(void)arg;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	next_trim = ts_add_ms(now, TRIM_PERIOD_MS);
+	/* Read once per run: tests turn the trims off to drive them. */
+	period = weft__trim_period_ms ? weft__trim_period_ms : TRIM_NEVER_MS;
+	next_trim = ts_add_ms(now, period);
 	pthread_mutex_lock(&mon.lock);
 	while (!mon.stop) {
 		bool trim, report;
@@ -245,9 +250,11 @@ static void *monitor_main(void *arg)
 		if (trim || report) {
 			pthread_mutex_unlock(&mon.lock);
 			if (trim) {
-				weft__stack_trim(false);
-				weft__record_trim();
-				next_trim = ts_add_ms(now, TRIM_PERIOD_MS);
+				if (weft__trim_period_ms) {
+					weft__stack_trim(false);
+					weft__record_trim();
+				}
+				next_trim = ts_add_ms(now, period);
 			}
 			if (report) {
 				report_stuck();

@@ -6,6 +6,12 @@
 /* How long shutdown waits before naming the fibers that keep it. */
 extern unsigned weft__shutdown_grace_ms;
 
+/*
+ * How often idle stacks and records are given back (weft__stack_trim,
+ * weft__record_trim), read at weft_run's start; 0: never (tests).
+ */
+extern unsigned weft__trim_period_ms;
+
 /* Start the monitor (weft_run, before any fiber runs). 0 or -errno. */
 int weft__monitor_start(void);
 
