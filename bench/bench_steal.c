@@ -5,13 +5,16 @@
  * per CPU. Every fiber is spawned on the worker of its parent, so all
  * the parallelism the second row finds comes from stealing.
  *
- *   steal.fib30.1worker    recursive fib(30) with a fiber per call above
- *                          n = 12: spawn a fiber for fib(n - 1), compute
- *                          fib(n - 2) in place, join, add (6,764 fibers
- *                          per fib(30)); below that, plain recursion;
+ *   steal.fib30.cutoff12.1worker  recursive fib(30) with a fiber per
+ *                          call above n = 12: spawn a fiber for
+ *                          fib(n - 1), compute fib(n - 2) in place,
+ *                          join, add (6,764 fibers per fib(30)); at
+ *                          n <= 12, plain recursion (sequential leaves,
+ *                          so this measures stealing more than spawning;
+ *                          bench_fine has fib without a cutoff);
  *                          workers = 1; ns per fib(30)
- *   steal.fib30.<N>workers the same with N = every CPU this process may
- *                          use
+ *   steal.fib30.cutoff12.<N>workers  the same with N = every CPU this
+ *                          process may use
  *   steal.uts.1worker      an unbalanced tree in the manner of UTS's
  *                          binomial trees (T3's shape, another hash):
  *                          the root has UTS_ROOT_KIDS children, every
@@ -32,8 +35,8 @@
  * unstarted, it gives the bottom half of its stack (the nodes nearest the
  * root, most likely the big subtrees) to a new fiber; each fiber joins
  * its split-offs at the end and returns the nodes counted. Idle workers
- * steal those fibers. --quick runs fib(25) (rows steal.fib25.*) and the
- * smaller tree.
+ * steal those fibers. --quick runs fib(25) (rows steal.fib25.cutoff12.*)
+ * and the smaller tree.
  *
  * Each run makes a fresh weft_run per row, in that order, so that a noisy
  * moment spreads over all the rows; in it one warm-up pass precedes the
@@ -544,10 +547,10 @@ int main(int argc, char **argv)
 	uts.q53 = (uint64_t)(UTS_Q * 9007199254740992.0);
 	uts.nodes = uts_serial();
 
-	snprintf(names[ROW_FIB_1], sizeof(names[0]), "steal.fib%u.1worker",
-		 fib_n);
-	snprintf(names[ROW_FIB_N], sizeof(names[0]), "steal.fib%u.%dworkers",
-		 fib_n, ncpu);
+	snprintf(names[ROW_FIB_1], sizeof(names[0]),
+		 "steal.fib%u.cutoff%u.1worker", fib_n, FIB_CUTOFF);
+	snprintf(names[ROW_FIB_N], sizeof(names[0]),
+		 "steal.fib%u.cutoff%u.%dworkers", fib_n, FIB_CUTOFF, ncpu);
 	snprintf(names[ROW_UTS_1], sizeof(names[0]), "steal.uts.1worker");
 	snprintf(names[ROW_UTS_N], sizeof(names[0]), "steal.uts.%dworkers",
 		 ncpu);

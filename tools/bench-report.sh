@@ -9,8 +9,8 @@
 # DIR/*.png (gnuplot, tools/plot/*.gp), then prints the summary table.
 # Every figure it shows is read from the raw tables or computed from
 # them (ratios of two medians of the same run); only the goals of the
-# targets, from issue 5, are written here. bench.sh runs it; run it by
-# hand to redraw a report from the raw tables of an earlier run.
+# targets, from issues 5 and 11, are written here. bench.sh runs it; run
+# it by hand to redraw a report from the raw tables of an earlier run.
 #
 # Cells that hold no figure say why: "not installed" (a peer, Go or
 # Boost.Fiber, that could not be installed or built), "not run" (a step
@@ -45,6 +45,9 @@ quick=$(m quick)
 workers=$(m workers)
 F=30
 [ -n "$quick" ] && F=25
+# The size of bench_fine's skynet, spawn loop and alive rows.
+C=1m
+[ -n "$quick" ] && C=10k
 
 # The steps.
 declare -a S_GROUP S_KIND S_TAG S_STATUS S_SECS S_FILE S_CMD S_REASON
@@ -102,12 +105,14 @@ done <"$data/echo.tsv"
 is_num() {
 	[[ $1 =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]]
 }
-# A figure as the report prints it: about three significant digits.
+# A figure as the report prints it: about three significant digits (two
+# below 0.01).
 fmt() {
 	awk -v v="$1" 'BEGIN {
 		a = v < 0 ? -v : v
 		if (a >= 100) printf "%.0f", v
 		else if (a >= 10) printf "%.1f", v
+		else if (a > 0 && a < 0.01) printf "%.2g", v
 		else printf "%.2f", v
 	}'
 }
@@ -162,21 +167,57 @@ commas() {
 
 # Figures the summary, the targets and the charts share. The multi-worker
 # rows are found by name, whatever --workers said.
-fib_w=$(multi "steal.fib$F." workers)
-W=${fib_w#steal.fib$F.}
+# The cutoff rows (steal, go-peer fib, boost-peer fib): a task per call
+# above n = 12, sequential leaves at n <= 12.
+cut=cutoff12
+fib_1="steal.fib$F.$cut.1worker"
+fib_w=$(multi "steal.fib$F.$cut." workers)
+W=${fib_w#steal.fib$F.$cut.}
 W=${W%workers}
-go_fib_w=$(multi "go.fib$F." workers)
-boost_fib_w=$(multi "boost.fib$F." threads)
+go_fib_1="go.fib$F.$cut.1workers"
+go_fib_w=$(multi "go.fib$F.$cut." workers)
+boost_fib_1="boost.fib$F.$cut.1threads"
+boost_fib_w=$(multi "boost.fib$F.$cut." threads)
 uts_w=$(multi steal.uts. workers)
+# The fine-grained rows (bench_fine, go-peer fine, boost-peer fine): no
+# cutoff, a task per call or node.
+nc_ser="fine.fib$F.serial"
+nc_1="fine.fib$F.nocutoff.1worker"
+nc_w=$(multi "fine.fib$F.nocutoff." workers)
+go_nc_1="go.fine.fib$F.nocutoff.1worker"
+go_nc_w=$(multi "go.fine.fib$F.nocutoff." workers)
+boost_nc_1="boost.fine.fib$F.nocutoff.1threads"
+boost_nc_w=$(multi "boost.fine.fib$F.nocutoff." threads)
+sky_1="fine.skynet$C.1worker"
+sky_w=$(multi "fine.skynet$C." workers)
+go_sky_1="go.fine.skynet$C.1worker"
+go_sky_w=$(multi "go.fine.skynet$C." workers)
+boost_sky_1="boost.fine.skynet$C.1threads"
+boost_sky_w=$(multi "boost.fine.skynet$C." threads)
+loop_w=$(multi "fine.spawnloop$C." workers)
+go_loop_w=$(multi "go.fine.spawnloop$C." workers)
+alive_s=$(multi "fine.alive$C.small." workers)
+alive_d=$(multi "fine.alive$C.default." workers)
+go_alive=$(multi "go.fine.alive$C." workers)
+# Each fine row's W, from its name: --workers may differ from the fib rows'.
+FW=${nc_w#fine.fib$F.nocutoff.}
+FW=${FW%workers}
+case $C in 1m) Cw=1,000,000 ;; 10k) Cw=10,000 ;; *) Cw=$C ;; esac
 speedup() {
 	local s
 	s=$(div "${MED[$1]:-}" "${MED[$2]:-}")
 	[ -n "$s" ] && echo "$s"
 }
-sp_weft=$(speedup "steal.fib$F.1worker" "$fib_w")
+sp_weft=$(speedup "$fib_1" "$fib_w")
 sp_uts=$(speedup steal.uts.1worker "$uts_w")
-sp_go=$(speedup "go.fib$F.1workers" "$go_fib_w")
-sp_boost=$(speedup "boost.fib$F.1threads" "$boost_fib_w")
+sp_go=$(speedup "$go_fib_1" "$go_fib_w")
+sp_boost=$(speedup "$boost_fib_1" "$boost_fib_w")
+sp_nc=$(speedup "$nc_1" "$nc_w")
+sp_go_nc=$(speedup "$go_nc_1" "$go_nc_w")
+sp_boost_nc=$(speedup "$boost_nc_1" "$boost_nc_w")
+sp_sky=$(speedup "$sky_1" "$sky_w")
+sp_go_sky=$(speedup "$go_sky_1" "$go_sky_w")
+sp_boost_sky=$(speedup "$boost_sky_1" "$boost_sky_w")
 # Memory: the largest count at which both weft and Go parked their tasks
 # (1m in a full run), else weft's largest.
 mem_c=""
@@ -202,6 +243,7 @@ mem_words() {
 }
 echo_c=1000
 million=$(commas "${ITERS[spawn.million.1worker]:-1000000}")
+case $million in 1,000,000) mshort=1M ;; 100,000) mshort=100k ;; *) mshort=$million ;; esac
 
 # The summary: one line per figure. Fields: label | unit | scale | weft
 # row | plain C row | Go row | Boost row | cost or rate. For a cost the
@@ -215,11 +257,18 @@ summary_spec=(
 	"contended mutex|ns per lock|1|mutex.contended|mutex.contended.pthread|-|-|cost"
 	"spawn + join, weft on 1 worker (C: pthread_create + join)|ns per task|1|spawn.join.1worker|spawn.pthread|go.spawn.join|boost.fiber.spawn.join|cost"
 	"spawn + join, weft on all workers|ns per task|1|spawn.join.allworkers|spawn.pthread|go.spawn.join|-|cost"
-	"$million spawned, then joined, weft on 1 worker|ns per task|1|spawn.million.1worker|-|go.spawn.million|-|cost"
+	"$million spawned into an array, all alive until joined, weft on 1 worker (Go's spawn loop, a different shape, is the next line)|ns per task|1|spawn.million.1worker|-|-|-|cost"
+	"spawn loop: $Cw detached tasks, each Done on one wait group (Go's go func(){ wg.Done() }()), $FW workers|ns per task|1|$loop_w|-|$go_loop_w|-|cost"
+	"$Cw tasks alive at once (all blocked on one channel, then released), 2 KiB small fiber stacks, $FW workers|ns per task|1|$alive_s|-|$go_alive|-|cost"
+	"$Cw tasks alive at once (all blocked on one channel, then released), default fiber stacks, $FW workers|ns per task|1|$alive_d|-|$go_alive|-|cost"
 	"memory per parked task at $(mem_words $mem_c) (C: 10,000 pthreads)|bytes per task|1|memory.fiber.$mem_c|memory.pthread.10k|go.memory.parked.$mem_c|-|cost"
 	"memory per parked task at $(mem_words $mem_c), 2 KiB small fiber stacks (C: 64 KiB thread stacks)|bytes per task|1|memory.fiber.small.$mem_c|memory.pthread.64k.10k|go.memory.parked.$mem_c|-|cost"
-	"fib($F), a task per call, $W workers|ms per run|1e6|$fib_w|-|$go_fib_w|$boost_fib_w|cost"
-	"fib($F), 1 worker|ms per run|1e6|steal.fib$F.1worker|-|go.fib$F.1workers|boost.fib$F.1threads|cost"
+	"fib($F), a task per call, no cutoff, 1 worker (C: plain recursion)|ms per run|1e6|$nc_1|$nc_ser|$go_nc_1|$boost_nc_1|cost"
+	"fib($F), a task per call, no cutoff, $FW workers|ms per run|1e6|$nc_w|-|$go_nc_w|$boost_nc_w|cost"
+	"fib($F) with sequential leaves at n <= 12 (a task per call above), $W workers|ms per run|1e6|$fib_w|-|$go_fib_w|$boost_fib_w|cost"
+	"fib($F) with sequential leaves at n <= 12 (a task per call above), 1 worker|ms per run|1e6|$fib_1|-|$go_fib_1|$boost_fib_1|cost"
+	"skynet, $Cw leaves, a task per node, 1 worker|ms per run|1e6|$sky_1|-|$go_sky_1|$boost_sky_1|cost"
+	"skynet, $Cw leaves, a task per node, $FW workers|ms per run|1e6|$sky_w|-|$go_sky_w|$boost_sky_w|cost"
 	"echo round trips at $(commas $echo_c) connections (C: threads)|round trips per s|1|echo.weft.$echo_c.rps|echo.threads.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
 	"echo round trips at $(commas $echo_c) connections (C: epoll)|round trips per s|1|echo.weft.$echo_c.rps|echo.epoll.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
 	"echo p99 latency at $(commas $echo_c) connections (C: threads)|us|1|echo.weft.$echo_c.p99|echo.threads.$echo_c.p99|echo.go.$echo_c.p99|-|cost"
@@ -253,11 +302,13 @@ summary_cells() {
 	done
 	printf '\n'
 }
-# The speed-up line: figures, no edge.
-speedup_cells() {
-	local v c
-	printf '%s\t%s' "fib($F) speed-up, 1 to $W workers" "x"
-	for v in "$sp_weft:steal.fib$F.1worker" "-:-" "$sp_go:go.fib$F.1workers" "$sp_boost:boost.fib$F.1threads"; do
+# A speed-up line: label, then weft, Go and Boost as speed-up:row
+# (the row whose absence says why there is no figure); no edge.
+speedup_line() {
+	local label=$1 v c
+	shift
+	printf '%s\t%s' "$label" "x"
+	for v in "$1" "-:-" "$2" "$3"; do
 		c=${v#*:}
 		v=${v%%:*}
 		if [ "$c" = - ]; then printf '\t-'
@@ -266,6 +317,11 @@ speedup_cells() {
 		fi
 	done
 	printf '\t-\t-\t-\n'
+}
+speedup_cells() {
+	speedup_line "fib($F) no cutoff speed-up, 1 to $FW workers" "$sp_nc:$nc_1" "$sp_go_nc:$go_nc_1" "$sp_boost_nc:$boost_nc_1"
+	speedup_line "fib($F) with sequential leaves at n <= 12, speed-up, 1 to $W workers" "$sp_weft:$fib_1" "$sp_go:$go_fib_1" "$sp_boost:$boost_fib_1"
+	speedup_line "skynet speed-up, 1 to $FW workers" "$sp_sky:$sky_1" "$sp_go_sky:$go_sky_1" "$sp_boost_sky:$boost_sky_1"
 	printf '%s\t%s\t%s\t-\t-\t-\t-\t-\t-\n' "uts (unbalanced tree) speed-up, 1 to $W workers" x \
 		"$([ -n "$sp_uts" ] && fmt "$sp_uts" || why_not steal.uts.1worker)"
 }
@@ -276,9 +332,9 @@ speedup_cells() {
 	speedup_cells
 } >"$data/summary.tsv"
 
-# Targets of issue 5. Fields: id | text | measured | goal | at most or
-# at least. measured and goal are figures or a row name whose absence
-# says why.
+# Targets of issues 5 and 11. Fields: id | text | measured | goal | at
+# most or at least. measured and goal are figures or a row name whose
+# absence says why.
 target() {
 	local id=$1 text=$2 v=$3 goal=$4 cmp=$5 miss=$6 st
 	if is_num "$v" && is_num "$goal"; then
@@ -314,12 +370,20 @@ fibtxt="fib($F)"
 		"${MED[memory.fiber.small.$mem_c]:-}" "${MED[go.memory.parked.$mem_c]:-}" most "$(first_missing memory.fiber.small.$mem_c go.memory.parked.$mem_c)"
 	target 3b "bytes per parked fiber at $(mem_words $mem_c), default stack (goal: Go's, measured)" \
 		"${MED[memory.fiber.$mem_c]:-}" "${MED[go.memory.parked.$mem_c]:-}" most "$(first_missing memory.fiber.$mem_c go.memory.parked.$mem_c)"
-	target 4a "Go $fibtxt / weft $fibtxt, both on $W workers" "$(div "${MED[$go_fib_w]:-}" "${MED[$fib_w]:-}")" 2 least "$(first_missing "$fib_w" "$go_fib_w")"
-	target 4b "weft $fibtxt speed-up from 1 to $W workers (goal: 0.9 x $W)" "$sp_weft" "$(awk -v w="$W" 'BEGIN { print 0.9 * w }')" least "$(first_missing "steal.fib$F.1worker" "$fib_w")"
+	target 4a "Go $fibtxt / weft $fibtxt, sequential leaves at n <= 12, both on $W workers" "$(div "${MED[$go_fib_w]:-}" "${MED[$fib_w]:-}")" 2 least "$(first_missing "$fib_w" "$go_fib_w")"
+	target 4b "weft $fibtxt speed-up from 1 to $W workers, sequential leaves at n <= 12 (goal: 0.9 x $W)" "$sp_weft" "$(awk -v w="$W" 'BEGIN { print 0.9 * w }')" least "$(first_missing "$fib_1" "$fib_w")"
 	target 5 "Go channel ping-pong / weft channel ping-pong" "$(div "${MED[go.chan.pingpong]:-}" "${MED[chan.pingpong]:-}")" 5 least "$(first_missing chan.pingpong go.chan.pingpong)"
 	target 6a "echo round trips per s at 1,000 connections, weft / Go net" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.go.1000.rps]:-}")" 1 least "$(first_missing echo.weft.1000.rps echo.go.1000.rps)"
 	target 6b "echo round trips per s at 1,000 connections, weft / epoll" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.epoll.1000.rps]:-}")" 1 least "$(first_missing echo.weft.1000.rps echo.epoll.1000.rps)"
 	target 6c "echo round trips per s at 1,000 connections, weft / threads" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.threads.1000.rps]:-}")" 1.5 least "$(first_missing echo.weft.1000.rps echo.threads.1000.rps)"
+	target 11a "Go $fibtxt / weft $fibtxt, a task per call, no cutoff, both on $FW workers" "$(div "${MED[$go_nc_w]:-}" "${MED[$nc_w]:-}")" 2 least "$(first_missing "$nc_w" "$go_nc_w")"
+	target 11b "weft $fibtxt no cutoff, speed-up from 1 to $FW workers (goal: 0.9 x $FW, 1.8 on 2)" "$sp_nc" "$(awk -v w="$FW" 'BEGIN { print 0.9 * w }')" least "$(first_missing "$nc_1" "$nc_w")"
+	target 11c "weft $fibtxt no cutoff on 1 worker / plain recursive $fibtxt (the moonshot)" "$(div "${MED[$nc_1]:-}" "${MED[$nc_ser]:-}")" 10 most "$(first_missing "$nc_1" "$nc_ser")"
+	target 11d "Go skynet / weft skynet ($Cw leaves), 1 worker" "$(div "${MED[$go_sky_1]:-}" "${MED[$sky_1]:-}")" 2 least "$(first_missing "$sky_1" "$go_sky_1")"
+	target 11e "Go skynet / weft skynet ($Cw leaves), both on $FW workers" "$(div "${MED[$go_sky_w]:-}" "${MED[$sky_w]:-}")" 2 least "$(first_missing "$sky_w" "$go_sky_w")"
+	target 11f "Go spawn loop / weft spawn loop ($Cw detached tasks, one wait group), $FW workers" "$(div "${MED[$go_loop_w]:-}" "${MED[$loop_w]:-}")" 2 least "$(first_missing "$loop_w" "$go_loop_w")"
+	target 11g "Go / weft, $Cw tasks alive at once, weft on 2 KiB small stacks, $FW workers" "$(div "${MED[$go_alive]:-}" "${MED[$alive_s]:-}")" 2 least "$(first_missing "$alive_s" "$go_alive")"
+	target 11h "Go / weft, $Cw tasks alive at once, weft on default stacks, $FW workers" "$(div "${MED[$go_alive]:-}" "${MED[$alive_d]:-}")" 1 least "$(first_missing "$alive_d" "$go_alive")"
 } >"$data/targets.tsv"
 
 # Chart data ------------------------------------------------------------
@@ -348,10 +412,14 @@ bar() {
 {
 	bar "weft spawn+join\\n1 worker" spawn.join.1worker 0
 	bar "weft spawn+join\\nall workers" spawn.join.allworkers 0
-	bar "weft $million\\nspawned, 1 worker" spawn.million.1worker 0
+	bar "weft $mshort alive\\nthen joined" spawn.million.1worker 0
+	bar "weft spawn\\nloop $C" "$loop_w" 0
+	bar "weft $C alive\\nsmall stacks" "$alive_s" 0
+	bar "weft $C alive\\ndefault stacks" "$alive_d" 0
 	bar "Boost.Fiber\\nspawn+join" boost.fiber.spawn.join 1
 	bar "Go go+WaitGroup" go.spawn.join 1
-	bar "Go $million\\ngoroutines" go.spawn.million 1
+	bar "Go spawn\\nloop $C" "$go_loop_w" 1
+	bar "Go $C alive" "$go_alive" 1
 	bar "pthread_create\\n+join" spawn.pthread 2
 } >"$data/spawn.dat"
 # Series: count, median, min, max; one file each.
@@ -379,10 +447,10 @@ sp_series() {
 	n=${n%threads}
 	printf '1\t1\n%s\t%s\n' "$n" "$(speedup "$one" "$multi")" >"$data/$file"
 }
-sp_series speedup-weft-fib.dat "steal.fib$F.1worker" "$fib_w"
+sp_series speedup-weft-fib.dat "$fib_1" "$fib_w"
 sp_series speedup-weft-uts.dat steal.uts.1worker "$uts_w"
-sp_series speedup-go-fib.dat "go.fib$F.1workers" "$go_fib_w"
-sp_series speedup-boost-fib.dat "boost.fib$F.1threads" "$boost_fib_w"
+sp_series speedup-go-fib.dat "$go_fib_1" "$go_fib_w"
+sp_series speedup-boost-fib.dat "$boost_fib_1" "$boost_fib_w"
 # Echo per server: conns, rps, min, max, p99, min, max.
 for srv in weft weft.w1 epoll threads go; do
 	: >"$data/echo-$srv.dat"
@@ -456,10 +524,10 @@ for ch in "${charts[@]}"; do
 	speedup)
 		# The legend carries each speed-up, as labels by the points overlap.
 		sx() { [ -n "$1" ] && echo ": $(fmt "$1")x on $W"; }
-		vars+="; t_wfib='$(gp_str "$(title_of speedup-weft-fib.dat "weft fib($F)$(sx "$sp_weft")" "steal.fib$F.1worker")")'"
+		vars+="; t_wfib='$(gp_str "$(title_of speedup-weft-fib.dat "weft fib($F), cutoff 12$(sx "$sp_weft")" "$fib_1")")'"
 		vars+="; t_wuts='$(gp_str "$(title_of speedup-weft-uts.dat "weft uts$(sx "$sp_uts")" steal.uts.1worker)")'"
-		vars+="; t_go='$(gp_str "$(title_of speedup-go-fib.dat "Go fib($F)$(sx "$sp_go")" "go.fib$F.1workers")")'"
-		vars+="; t_boost='$(gp_str "$(title_of speedup-boost-fib.dat "Boost.Fiber fib($F)$(sx "$sp_boost")" "boost.fib$F.1threads")")'"
+		vars+="; t_go='$(gp_str "$(title_of speedup-go-fib.dat "Go fib($F), cutoff 12$(sx "$sp_go")" "$go_fib_1")")'"
+		vars+="; t_boost='$(gp_str "$(title_of speedup-boost-fib.dat "Boost.Fiber fib($F), cutoff 12$(sx "$sp_boost")" "$boost_fib_1")")'"
 		vars+="; maxw=$W"
 		;;
 	echo)
@@ -502,7 +570,9 @@ text_table() {
 unit_of() {
 	case "$1" in
 	memory.*|go.memory.*) echo "bytes per task" ;;
-	steal.*|go.fib[0-9]*|boost.fib[0-9]*) echo "ns per run" ;;
+	fine.perf.*) echo "${1##*.} per fiber" ;;
+	fine.spawnloop*|fine.alive*|go.fine.spawnloop*|go.fine.alive*) echo "ns per task" ;;
+	steal.*|go.fib[0-9]*|boost.fib[0-9]*|fine.*|go.fine.*|boost.fine.*) echo "ns per run" ;;
 	chan.buffered*) echo "ns per item" ;;
 	mutex.*) echo "ns per lock" ;;
 	chan.*|go.chan.*|boost.chan.*) echo "ns per handoff" ;;
@@ -523,9 +593,23 @@ expected_rows() {
 	spawn/boost) echo boost.fiber.spawn.join ;;
 	memory/weft) echo memory.fiber.10k memory.fiber.100k memory.fiber.small.10k memory.fiber.small.100k memory.pthread.10k memory.pthread.64k.10k ;;
 	memory/go) echo "go.memory.parked.$t" ;;
-	steal/weft) echo "steal.fib$F.1worker steal.fib$F.${workers}workers steal.uts.1worker steal.uts.${workers}workers" ;;
-	steal/go) echo "go.fib$F.1workers go.fib$F.${workers}workers" ;;
-	steal/boost) echo "boost.fib$F.1threads boost.fib$F.${workers}threads" ;;
+	steal/weft) echo "$fib_1 steal.fib$F.$cut.${workers}workers steal.uts.1worker steal.uts.${workers}workers" ;;
+	steal/go) echo "$go_fib_1 go.fib$F.$cut.${workers}workers" ;;
+	steal/boost) echo "$boost_fib_1 boost.fib$F.$cut.${workers}threads" ;;
+	fine/weft)
+		if [[ $4 == *bench_perf.sh* ]]; then
+			for c in serial nocutoff.1worker "nocutoff.${workers}workers"; do
+				for e in cycles instructions cache-misses; do
+					echo "fine.perf.fib$F.$c.$e"
+				done
+			done
+		else
+			echo "$nc_ser $nc_1 fine.fib$F.nocutoff.${workers}workers $sky_1 fine.skynet$C.${workers}workers" \
+				"fine.spawnloop$C.${workers}workers fine.alive$C.small.${workers}workers fine.alive$C.default.${workers}workers"
+		fi ;;
+	fine/go) echo "$go_nc_1 go.fine.fib$F.nocutoff.${workers}workers $go_sky_1 go.fine.skynet$C.${workers}workers" \
+		"go.fine.spawnloop$C.${workers}workers go.fine.alive$C.${workers}workers" ;;
+	fine/boost) echo "$boost_nc_1 boost.fine.fib$F.nocutoff.${workers}threads $boost_sky_1 boost.fine.skynet$C.${workers}threads" ;;
 	chan/weft) echo chan.pingpong chan.pingpong.condvar chan.buffered.1pair chan.buffered.4pairs chan.buffered.16pairs \
 		chan.buffered.pthread.1pair chan.buffered.pthread.4pairs chan.buffered.pthread.16pairs \
 		mutex.contended mutex.contended.pthread ;;
@@ -553,11 +637,21 @@ for ((i = 0; i < ns; i++)); do
 	not_measured+=("$(kind_title "${S_KIND[i]}"), ${S_GROUP[i]} ($(prog_name "${S_GROUP[i]}" "${S_KIND[i]}")${S_TAG[i]:+ ${S_TAG[i]}}): ${S_STATUS[i]}: ${S_REASON[i]:-no reason given}")
 done
 left_out=""
-for g in switch spawn memory steal chan echo; do
+for g in switch spawn memory steal fine chan echo; do
 	case ",$(m only)," in *",$g,"*) ;; *) left_out+="${left_out:+, }$g" ;; esac
 done
 [ -n "$left_out" ] && not_measured+=("left out with --only: $left_out (their cells say \"not run\")")
 [ "$(m peers)" = 0 ] && not_measured+=("Go and Boost.Fiber: left out with --no-peers (their cells say \"not run\")")
+case ",$(m only)," in
+*,fine,*)
+	[ -n "$(m perf_status)" ] && [ "$(m perf_status)" != ok ] &&
+		not_measured+=("weft, fine (perf counters per fiber): $(m perf_status)")
+	[ -n "$quick" ] && [ "$(m peers)" = 1 ] &&
+		not_measured+=("Boost.Fiber, fine (boost-peer fine): fib($F) without a cutoff is skipped in --quick: each run takes seconds")
+	[ "$(m peers)" = 1 ] &&
+		not_measured+=("Boost.Fiber, fine: no spawn loop and no alive rows: both are Go's shape around a wait group, which Boost.Fiber does not have (their cells say \"-\")")
+	;;
+esac
 # A step's table: its rows, and for a step that printed none (or failed
 # halfway) the rows it should have printed, saying why they are missing.
 step_table() {
@@ -571,7 +665,7 @@ step_table() {
 				"${MED[$name]}" "${MIN[$name]}" "${MAX[$name]}" "${RATIO[$name]}" "$(unit_of "$name")"
 		done
 		if [ "${S_STATUS[i]}" != ok ]; then
-			for name in $(expected_rows "${S_GROUP[i]}" "${S_KIND[i]}" "${S_TAG[i]}"); do
+			for name in $(expected_rows "${S_GROUP[i]}" "${S_KIND[i]}" "${S_TAG[i]}" "${S_CMD[i]}"); do
 				[[ $have == *" $name "* ]] && continue
 				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$miss" "$miss" "$miss" "$miss" "$miss" "$(unit_of "$name")"
 			done
@@ -626,6 +720,88 @@ echo_tables() {
 	} | md_table $'ratio\tconns\trps\tp99\tcpu'
 }
 
+# Issue 11's workloads: how each is measured, the ratio of fib to the
+# plain recursion on each runtime, and the perf counters (or why there
+# are none).
+perf_rows() {
+	local c e v line
+	for c in serial nocutoff.1worker "nocutoff.${FW}workers"; do
+		case $c in
+		serial) line="plain recursion, per call with n >= 2" ;;
+		nocutoff.1worker) line="a fiber per call, 1 worker" ;;
+		*) line="a fiber per call, $FW workers" ;;
+		esac
+		for e in cycles instructions cache-misses; do
+			v=${MED[fine.perf.fib$F.$c.$e]:-}
+			is_num "$v" || return 1
+			line+=$'\t'$(fmt "$v")
+		done
+		v=$(div "${MED[fine.perf.fib$F.$c.instructions]}" "${MED[fine.perf.fib$F.$c.cycles]}")
+		line+=$'\t'$([ -n "$v" ] && fmt "$v" || echo -)
+		printf '%s\n' "$line"
+	done
+}
+fine_section() {
+	local r v
+	case ",$(m only)," in *,fine,*) ;; *) return 0 ;; esac
+	echo "## Fine-grained tasks (issue 11)"
+	echo
+	echo "No cutoffs: every task is a fiber, goroutine or Boost fiber of its own, in"
+	echo "the same shape on each runtime (bench/bench_fine.c, bench/peers/go/fine.go,"
+	echo "\`boost-peer fine\` in bench/peers/boost/boost_peer.cpp):"
+	echo
+	echo "- **fib($F), no cutoff**: every call with n >= 2 spawns a task for fib(n-1),"
+	echo "  computes fib(n-2) itself and joins the task: weft_spawn + weft_join; Go a"
+	echo "  goroutine sending on a channel of capacity 1 made per call; Boost.Fiber a"
+	echo "  fibers::fiber and join(). The plain recursion is the same fib($F) without"
+	echo "  tasks, measured in this run; fib($F) with sequential leaves at n <= 12 is"
+	echo "  the steal benchmark's (a task per call above n = 12 only)."
+	echo "- **skynet** ($Cw leaves): a node spawns 10 tasks, each over a tenth of its"
+	echo "  leaves, waits for all ten and returns the sum of their results; a leaf"
+	echo "  returns its index; the sum is checked. weft: weft_join_all of the ten; Go:"
+	echo "  one sync.WaitGroup per node and a result slot per child; Boost.Fiber:"
+	echo "  join() of each in order."
+	echo "- **spawn loop** ($Cw tasks): Go's \`wg.Add(1); go func(){ wg.Done() }()\`,"
+	echo "  then \`wg.Wait()\`; weft: weft_wg_add + weft_go (a detached fiber, default"
+	echo "  stack) doing weft_wg_done, then weft_wg_wait. Tasks end while the rest are"
+	echo "  started, unlike spawn.million's, which all stay until their join."
+	echo "- **alive at once** ($Cw tasks): each task is done on a first wait group"
+	echo "  and blocks receiving from one unbuffered channel; once all are done there,"
+	echo "  the channel is closed, each task sees it closed, is done on a second wait"
+	echo "  group and ends; the spawner waits on that. weft with 2 KiB small stacks"
+	echo "  (WEFT_STACK_SMALL) and with the default stack; Go's goroutines have one"
+	echo "  kind. Each run in a fresh process on both, so that no run reuses the"
+	echo "  memory of another."
+	echo
+	echo "Boost.Fiber runs fib and skynet only: the spawn loop and the alive rows are"
+	echo "Go's shape around a wait group, which Boost.Fiber does not have."
+	echo
+	{
+		printf 'fib(%s) no cutoff, 1 worker / plain recursive fib(%s)' "$F" "$F"
+		for r in "$nc_1" "$go_nc_1" "$boost_nc_1"; do
+			v=$(div "${MED[$r]:-}" "${MED[$nc_ser]:-}")
+			if [ -n "$v" ]; then printf '\t%s' "$(fmt "$v")"; else printf '\t%s' "$(why_not "$r")"; fi
+		done
+		printf '\n'
+	} | md_table $'figure\tweft\tGo\tBoost.Fiber'
+	echo
+	echo "### Hardware counters per fiber: fib($F), no cutoff"
+	echo
+	if [ "$(m perf_status)" != ok ]; then
+		echo "Not measured: $(m perf_status)."
+	elif ! perf_rows >/dev/null; then
+		echo "Not measured: the perf step printed no counts (see Not measured and its raw table)."
+	else
+		echo "\`bench/bench_perf.sh\` runs \`perf stat -x, -e cycles,instructions,cache-misses\`"
+		echo "around \`bench_fine --perf\`: the counts of a process doing two fib($F) passes"
+		echo "less those of one doing only the warm-up, over the fibers of the two passes;"
+		echo "user and kernel, every thread; medians of $(m slow_runs) runs."
+		echo
+		perf_rows | md_table $'fib('"$F"$')\tcycles per fiber\tinstructions per fiber\tcache misses per fiber\tinstructions per cycle'
+	fi
+	echo
+}
+
 summary_header=$'figure\tunit\tweft\tplain C\tGo\tBoost.Fiber\tedge over C\tedge over Go\tedge over Boost'
 target_header=$'target\tgoal\tmeasured\tstatus'
 nmet=$(awk -F'\t' '$4 == "met"' "$data/targets.tsv" | wc -l)
@@ -642,16 +818,17 @@ ntg=$(wc -l <"$data/targets.tsv")
 	if [ "$(m slow_runs)" = "$(m runs)" ] || [ -z "$(m slow_runs)" ]; then
 		echo "Every figure is the median of $(m runs) runs (min and max in the tables"
 	else
-		echo "Every figure is the median of $(m runs) runs ($(m slow_runs) for the memory and"
-		echo "echo benchmarks, whose runs are long and vary little; min and max in the tables"
+		echo "Every figure is the median of $(m runs) runs ($(m slow_runs) for the memory,"
+		echo "fine-grained and echo benchmarks, whose runs are long; min and max in the tables"
 	fi
 	echo "below); every ratio divides two medians of this run. Nothing here is typed in"
 	echo "but the goals of the targets."
 	if [ -n "$quick" ]; then
 		echo
 		echo "**Quick mode** (\`--quick\`): few iterations, fib($F) instead of fib(30), no"
-		echo "1,000,000-task rows (the memory comparison is at $(mem_words $mem_c) tasks), echo at"
-		echo "1,000 connections only, 1 s per echo run. The figures are rough; run"
+		echo "1,000,000-task rows (the memory comparison is at $(mem_words $mem_c) tasks, skynet,"
+		echo "the spawn loop and the alive rows at $Cw), echo at 1,000 connections only,"
+		echo "1 s per echo run. The figures are rough; run"
 		echo "\`tools/bench.sh\` for the real report."
 	fi
 	echo
@@ -678,14 +855,18 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo
 	md_table "$summary_header" <"$data/summary.tsv"
 	echo
-	echo "## Targets (issue 5)"
+	echo "## Targets (issues 5 and 11)"
 	echo
 	echo "$nmet of $ntg targets met, $nnot NOT met, $nnm not measured. The measured"
 	echo "column is this run's figure; a goal that names a peer is that peer's figure"
-	echo "in this run."
+	echo "in this run. Targets 1 to 6 are issue 5's, 11a to 11h issue 11's; issue 11"
+	echo "also asks for a yield of at most 10 ns (1a), a spawn + join of at most 50 ns"
+	echo "(2a), a channel ping-pong at least 5 times Go's (5) and, with small stacks, no"
+	echo "more bytes per parked fiber than Go's per goroutine (3a)."
 	echo
 	md_table "$target_header" <"$data/targets.tsv"
 	echo
+	fine_section
 	echo "## Charts"
 	echo
 	for ch in "${charts[@]}"; do
@@ -701,7 +882,7 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo "One section per benchmark, one table per program, in the order they ran."
 	echo "Each program's own notes (what is pinned, how figures are counted, its"
 	echo "checks) follow its table."
-	for g in switch spawn memory steal chan echo; do
+	for g in switch spawn memory steal fine chan echo; do
 		first=1
 		for ((i = 0; i < ns; i++)); do
 			[ "${S_GROUP[i]}" = "$g" ] || continue

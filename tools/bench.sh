@@ -9,8 +9,8 @@
 # release build and the Go peer, runs every benchmark with a progress
 # line per step, prints each table as it comes and the summary at the
 # end, and writes bench/results/<date>/REPORT.md with the machine, the
-# exact commands, every table, the targets of issue 5 (met or NOT met,
-# with the measured figure) and PNG charts (tools/bench-report.sh).
+# exact commands, every table, the targets of issues 5 and 11 (met or NOT
+# met, with the measured figure) and PNG charts (tools/bench-report.sh).
 # Every figure is the median of at least 5 runs, with min and max; every
 # ratio divides two medians of this one run.
 #
@@ -20,12 +20,14 @@
 #               minute on 2 cores, not counting apt-get and the build
 #   --out       where REPORT.md, the charts and the raw tables go
 #               (default bench/results/<date>)
-#   --only      benchmarks to run: switch, spawn, memory, steal, chan,
-#               echo (default: all); each takes its Go and Boost peers along
+#   --only      benchmarks to run: switch, spawn, memory, steal, fine
+#               (fine-grained tasks: fib without a cutoff, skynet, the spawn
+#               loop, a million alive at once, perf counters), chan, echo
+#               (default: all); each takes its Go and Boost peers along
 #   --workers   workers for the multi-worker rows (default: online CPUs),
 #               passed to every program that takes --workers
 #   --runs      runs per figure, at least 5 (default 7; 5 with --quick and
-#               for the slow memory and echo benchmarks)
+#               for the slow memory, fine and echo benchmarks)
 #   --build     use this configured meson build directory (ninja runs in
 #               it) instead of build-bench
 #   --no-peers  leave out Go and Boost.Fiber
@@ -36,7 +38,7 @@ set -u
 caller=$(pwd)
 cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
-all_names="switch,spawn,memory,steal,chan,echo"
+all_names="switch,spawn,memory,steal,fine,chan,echo"
 
 quick=""
 runs=""
@@ -76,8 +78,8 @@ fi
 if [ -n "$workers" ] && ! [ "$workers" -ge 1 ] 2>/dev/null; then
 	usage_err "--workers must be a number, at least 1"
 fi
-# The slow benchmarks (memory, echo), whose figures vary little from run
-# to run, take the fewest runs unless --runs says otherwise.
+# The slow benchmarks (memory, fine, echo) take the fewest runs unless
+# --runs says otherwise.
 slow_runs=${runs:-5}
 [ -n "$runs" ] || { [ -n "$quick" ] && runs=5 || runs=7; }
 step_runs=$runs
@@ -102,6 +104,8 @@ t_start=$(date +%s)
 # Packages. The core ones must install; each peer's may fail alone.
 core_pkgs=(meson ninja-build pkg-config gcc liburing-dev libck-dev)
 extra_pkgs=(gnuplot-nox)
+# perf, for fine's hardware counters.
+wanted fine && extra_pkgs+=(linux-perf)
 [ "$peers" = 1 ] && extra_pkgs+=(g++ golang-go libboost-fiber-dev libboost-context-dev)
 pkg_ok() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
@@ -305,6 +309,40 @@ if wanted steal; then
 		add_peer boost steal "" 1 fib
 	fi
 fi
+# Can perf count the hardware events fine's counter table needs? On a VM
+# without a virtual PMU it says "<not supported>" for each.
+perf_events=cycles,instructions,cache-misses
+perf_status=""
+if wanted fine; then
+	if ! command -v perf >/dev/null 2>&1; then
+		perf_status="not installed: no perf command (package linux-perf)"
+	else
+		perf_probe=$(perf stat -x, -e "$perf_events" -- true 2>&1 >/dev/null)
+		perf_rc=$?
+		perf_bad=$(printf '%s\n' "$perf_probe" | awk -F, '!/^#/ && NF >= 3 && $1 !~ /^[0-9.]+$/ { printf "%s%s %s", sep, $3, $1; sep = ", " }')
+		if [ "$perf_rc" != 0 ]; then
+			perf_status="not supported: \`perf stat -x, -e $perf_events true\` failed (exit $perf_rc: $(printf '%s' "$perf_probe" | tail -1))"
+		elif [ -n "$perf_bad" ]; then
+			perf_status="not supported on this machine: \`perf stat -x, -e $perf_events true\` says $perf_bad (no hardware performance counters here, as in a VM without a virtual PMU)"
+		else
+			perf_status=ok
+		fi
+	fi
+fi
+if wanted fine; then
+	step_runs=$slow_runs
+	add_weft fine 1
+	if [ "$peers" = 1 ]; then
+		add_peer go fine "" 1 fine
+		add_peer boost fine "" 1 fine
+	fi
+	# The counter table's rows come from perf stat around bench_fine.
+	if [ "$perf_status" = ok ] && [ -x "$dir/bench/bench_fine" ]; then
+		add_step fine weft "" "" bench/bench_perf.sh "$dir/bench/bench_fine" \
+			--runs "$step_runs" $quick --workers "$workers"
+	fi
+	step_runs=$runs
+fi
 if wanted chan; then
 	add_weft chan 1
 	[ "$peers" = 1 ] && add_peer boost chan "" 0 chan
@@ -353,6 +391,8 @@ fi
 	echo "sanitize=$sanitize"
 	echo "load_before=$load_before"
 	echo "max_map_count=$(cat /proc/sys/vm/max_map_count)"
+	echo "perf=$(perf --version 2>/dev/null)"
+	echo "perf_status=$perf_status"
 	for p in "${pkg_notes[@]}"; do
 		echo "note=$p"
 	done

@@ -2,12 +2,13 @@
 //
 // boost-peer: Boost.Context's and Boost.Fiber's side of weft's benchmark
 // report, the same measurements as bench/bench_switch.c and
-// bench/bench_spawn.c (and the report's fib and channel figures), written
-// the way the Boost documentation writes them.
+// bench/bench_spawn.c (and the report's fib, fine-grained and channel
+// figures), written the way the Boost documentation writes them.
 //
-//	boost-peer switch|spawn|fib|chan [--quick] [--runs N] [--workers W]
+//	boost-peer switch|spawn|fib|fine|chan [--quick] [--runs N] [--workers W]
 //
-// --workers matters to fib only; the other rows are single-threaded.
+// --workers matters to fib and fine only; the other rows are
+// single-threaded.
 //   switch  boost.context.switch     two boost::context::fiber contexts
 //	                              resuming each other, ns per one-way
 //	                              switch (switch.raw's counterpart)
@@ -22,45 +23,68 @@
 //	                              a value back and forth through two
 //	                              boost::fibers::unbuffered_channel; ns
 //	                              per handoff (one push and its pop)
-//   fib     boost.fib30.<W>threads   fib(30) with a fiber per call above
-//	                              the cutoff (n > 12; serial below, as
-//	                              weft's fib), for W = 1 and 2 (--workers
-//	                              W replaces the 2); ns per fib(30) run
-//	     boost.fib30.<W>threads.notrim  the same without glibc's heap
-//	                              trimming (see below)
-//	     boost.fib30.nocutoff.<W>threads  a fiber per call all the way
-//	                              down, on the larger W; not in --quick
-//	                              (each run takes seconds: ~0.5 s even
-//	                              for fib(25) on 2 threads)
+//   fib     boost.fib30.cutoff12.<W>threads  fib(30) with a fiber per
+//	                              call above the cutoff (n > 12; serial
+//	                              at n <= 12, as weft's
+//	                              steal.fib30.cutoff12 rows), for W = 1
+//	                              and 2 (--workers W replaces the 2); ns
+//	                              per fib(30) run
+//	     boost.fib30.cutoff12.<W>threads.notrim  the same without
+//	                              glibc's heap trimming (see below)
+//   fine    boost.fine.fib30.nocutoff.<W>threads  fib(30) with a fiber
+//	                              per call all the way down (every call
+//	                              with n >= 2 starts one for fib(n - 1)
+//	                              and joins it), for W = 1 and --workers
+//	                              (default: every CPU), bench_fine's
+//	                              counterpart; not in --quick (each run
+//	                              takes seconds)
+//	     boost.fine.skynet1m.<W>threads  skynet: a node starts 10 child
+//	                              fibers, each over a tenth of its
+//	                              leaves, joins them in order and returns
+//	                              the sum of their results; a leaf
+//	                              returns its index; 1,000,000 leaves
+//	                              (10,000 under --quick: skynet10k), the
+//	                              sum checked; ns per whole skynet
+//	     fine's fibers start with launch::dispatch (the child runs at
+//	     once, its parent waits in the ready queue), as Boost's own
+//	     skynet benchmark does: so they run depth first, as weft's and
+//	     Go's do (a fresh fiber or goroutine runs next there). With the
+//	     default launch::post, round_robin's FIFO queue runs skynet
+//	     breadth first: a million fibers alive, 38 s and 10 GB on one
+//	     thread in a trial here.
 //
 // fib's figures are ns per whole fib(30) run, not per call; --quick
 // computes fib(25) and names the rows fib25.
 //
-// Rows on one thread run pinned to the highest-numbered allowed CPU, as
-// the C rows do. Every fiber gets Boost's default stack, fixedsize_stack:
-// 128 KiB from malloc() per fiber. One fiber at a time reuses the same
-// block, but when fib keeps hundreds alive glibc grows and trims its heap
-// around them (brk, mprotect), and that is part of what fib measures,
-// since it is what a Boost.Fiber program gets by default; fib's .notrim
-// rows measure the same with glibc told (mallopt) to keep that memory,
-// to show how much of the figure is the allocator's. Except in fib, the
-// scheduler is the default round_robin.
+// Rows of switch, spawn and chan run pinned to the highest-numbered
+// allowed CPU, as the C rows do; fib and fine are not pinned. Every fiber
+// gets Boost's default stack, fixedsize_stack: 128 KiB from malloc() per
+// fiber. One fiber at a time reuses the same block, but when fib keeps
+// hundreds alive glibc grows and trims its heap around them (brk,
+// mprotect), and that is part of what fib measures, since it is what a
+// Boost.Fiber program gets by default; fib's .notrim rows measure the
+// same with glibc told (mallopt) to keep that memory, to show how much of
+// the figure is the allocator's (fine has no such rows: it measures the
+// default). Except in fib and fine, the scheduler is the default
+// round_robin.
 //
-// fib follows the documented work_stealing pattern: W threads (the main
-// one and W - 1 more) each call use_scheduling_algorithm<work_stealing>(W),
-// and the extra threads park their main fiber on a fiber condition
-// variable until the work is done, so that they only steal and run
-// fibers. work_stealing keeps its schedulers in static members that are
-// set up once per process for one W, so each run of each (W, .notrim or
-// not) is measured in a forked child that reports through a pipe. With W = 1 the thread keeps
-// the default round_robin: work_stealing(1) looks for a victim other than
+// fib and fine follow the documented work_stealing pattern: W threads
+// (the main one and W - 1 more) each call
+// use_scheduling_algorithm<work_stealing>(W), and the extra threads park
+// their main fiber on a fiber condition variable until the work is done,
+// so that they only steal and run fibers. work_stealing keeps its
+// schedulers in static members that are set up once per process for one
+// W, so each run of each (W, .notrim or not) is measured in a forked
+// child that reports through a pipe. With W = 1 the thread keeps the
+// default round_robin: work_stealing(1) looks for a victim other than
 // itself forever once its own queue is empty.
 //
 // As in the C programs, each run measures every row once, so that a noisy
 // moment spreads over all the rows; measurements are preceded by a warm-up
 // pass of a tenth of their size (one unmeasured fib run for the cutoff
-// rows; the nocutoff row follows them in the same child); every row
-// checks its own work, and a wrong result exits 1.
+// rows; for fine, fib(n - 5) and skynet over a hundredth of the leaves,
+// in the same child); every row checks its own work, and a wrong result
+// exits 1.
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +94,7 @@
 #include <boost/version.hpp>
 
 #include <cinttypes>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -358,55 +383,40 @@ std::uint64_t fib_measure(const std::string &name, int n, int want,
 	return elapsed_ns(t0, peer::clock::now());
 }
 
-// What one forked child measures: a cutoff row and maybe the nocutoff
-// row, on @threads threads.
-struct fib_job {
-	int threads;
-	int n, want;
-	bool notrim;		// keep glibc from trimming the heap
-	peer::row *cut;		// measured with the cutoff
-	peer::row *nocut;	// measured without, or null
-};
-
 // M_MMAP_THRESHOLD above a fiber stack, so that none is mmap()ed, and
 // trimming only past a pad far larger than fib's stacks ever take.
 constexpr int notrim_mmap_threshold = 1 << 20;
 constexpr int notrim_trim_threshold = 1 << 30;
 constexpr int notrim_top_pad = 64 << 20;
 
-// The child's body: set up the threads, measure, write "cut nocut" ns to
-// @fd. Runs in a fresh process, so work_stealing's statics are fresh.
-void fib_child(const fib_job &job, int fd)
+// In a fresh process (so that work_stealing's statics are fresh), set up
+// @threads threads, run @body on the main one and write what it returns
+// to @fd. With @notrim, glibc is first told not to trim the heap.
+void child_body(int threads, bool notrim, const std::string &name,
+		const std::function<std::string()> &body, int fd)
 {
 	fibers::mutex mtx;
 	fibers::condition_variable_any cnd;
 	bool done = false;
 	std::vector<std::thread> helpers;
-	std::uint64_t cut, nocut = 0;
 
-	if (job.notrim &&
+	if (notrim &&
 	    (!mallopt(M_MMAP_THRESHOLD, notrim_mmap_threshold) ||
 	     !mallopt(M_TRIM_THRESHOLD, notrim_trim_threshold) ||
 	     !mallopt(M_TOP_PAD, notrim_top_pad)))
-		fail(job.cut->name() + ": mallopt failed");
-	for (int i = 1; i < job.threads; i++)
+		fail(name + ": mallopt failed");
+	for (int i = 1; i < threads; i++)
 		helpers.emplace_back([&] {
 			fibers::use_scheduling_algorithm<
-				fibers::algo::work_stealing>(job.threads);
+				fibers::algo::work_stealing>(threads);
 			std::unique_lock<fibers::mutex> lk{mtx};
 			cnd.wait(lk, [&done] { return done; });
 		});
-	if (job.threads > 1)
+	if (threads > 1)
 		fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(
-			job.threads);
+			threads);
 
-	cut = fib_measure(job.cut->name(), job.n, job.want, fib_cutoff,
-			  static_cast<int>(job.cut->iters()), true);
-	// No warm-up run of its own: one takes seconds, and the cutoff
-	// runs before it have warmed the scheduler and the heap.
-	if (job.nocut)
-		nocut = fib_measure(job.nocut->name(), job.n, job.want, 1, 1,
-				    false);
+	std::string out = body();
 
 	{
 		std::unique_lock<fibers::mutex> lk{mtx};
@@ -415,14 +425,15 @@ void fib_child(const fib_job &job, int fd)
 	cnd.notify_all();
 	for (auto &t : helpers)
 		t.join();
-	std::string out = std::to_string(cut) + " " + std::to_string(nocut);
 	if (write(fd, out.data(), out.size()) !=
 	    static_cast<ssize_t>(out.size()))
-		fail("fib child: write: " + std::string(std::strerror(errno)));
+		fail(name + " child: write: " +
+		     std::string(std::strerror(errno)));
 }
 
-// Fork a child to run @job and add its figures to the job's rows.
-void fib_fork(const fib_job &job)
+// Fork a child that runs child_body(); returns what it wrote.
+std::string fork_child(int threads, bool notrim, const std::string &name,
+		       const std::function<std::string()> &body)
 {
 	int fds[2], status = 0;
 	char buf[128];
@@ -437,7 +448,7 @@ void fib_fork(const fib_job &job)
 		fail("fork: " + std::string(std::strerror(errno)));
 	if (pid == 0) {
 		close(fds[0]);
-		fib_child(job, fds[1]);
+		child_body(threads, notrim, name, body, fds[1]);
 		// Skip the static destructors: work_stealing's outlive
 		// the threads their schedulers belonged to.
 		_exit(0);
@@ -449,12 +460,30 @@ void fib_fork(const fib_job &job)
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0)
 		std::exit(1);	// the child said why on stderr
-	std::uint64_t cut = 0, nocut = 0;
-	if (std::sscanf(got.c_str(), "%" SCNu64 " %" SCNu64, &cut, &nocut) != 2)
+	return got;
+}
+
+// What one forked child measures: a cutoff row on @threads threads.
+struct fib_job {
+	int threads;
+	int n, want;
+	bool notrim;		// keep glibc from trimming the heap
+	peer::row *cut;		// measured with the cutoff
+};
+
+void fib_fork(const fib_job &job)
+{
+	std::string got = fork_child(job.threads, job.notrim, job.cut->name(),
+				     [&job] {
+		return std::to_string(fib_measure(
+			job.cut->name(), job.n, job.want, fib_cutoff,
+			static_cast<int>(job.cut->iters()), true));
+	});
+	std::uint64_t cut = 0;
+
+	if (std::sscanf(got.c_str(), "%" SCNu64, &cut) != 1)
 		fail("fib child said '" + got + "'");
 	job.cut->add_elapsed(cut);
-	if (job.nocut)
-		job.nocut->add_elapsed(nocut);
 }
 
 int bench_fib(const peer::options &o)
@@ -463,30 +492,23 @@ int bench_fib(const peer::options &o)
 	int want = o.quick ? fib_want_quick : fib_want;
 	std::uint64_t reps = o.quick ? fib_reps_quick : fib_reps;
 	int wide = o.workers > 0 ? o.workers : 2;
-	std::string fibn = "boost.fib" + std::to_string(n) + ".";
+	std::string fibn = "boost.fib" + std::to_string(n) + ".cutoff" +
+			   std::to_string(fib_cutoff) + ".";
 	std::vector<int> widths{1};
 	std::vector<std::unique_ptr<peer::row>> rows;
 	std::vector<fib_job> jobs;
 
 	if (wide != 1)
 		widths.push_back(wide);
-	auto add_row = [&rows](std::string name, std::uint64_t iters) {
-		rows.push_back(std::make_unique<peer::row>(name, iters));
-		return rows.back().get();
-	};
 	for (bool notrim : {false, true})
 		for (int w : widths) {
 			std::string t = std::to_string(w) + "threads";
-			peer::row *cut = add_row(fibn + t +
-						 (notrim ? ".notrim" : ""),
-						 reps);
 
-			jobs.push_back({w, n, want, notrim, cut, nullptr});
+			rows.push_back(std::make_unique<peer::row>(
+				fibn + t + (notrim ? ".notrim" : ""), reps));
+			jobs.push_back({w, n, want, notrim,
+					rows.back().get()});
 		}
-	if (!o.quick)
-		jobs[widths.size() - 1].nocut = add_row(
-			fibn + "nocutoff." + std::to_string(wide) + "threads",
-			1);
 
 	peer::print_machine("boost-peer fib", boost_version().c_str());
 	for (int r = 0; r < o.runs; r++)
@@ -498,14 +520,150 @@ int bench_fib(const peer::options &o)
 	std::printf("# .notrim rows: the same after mallopt() stops glibc "
 		    "from mmap()ing and trimming around the 128 KiB fiber "
 		    "stacks\n");
-	if (o.quick)
-		std::printf("# %snocutoff.%dthreads skipped in --quick: each "
-			    "run takes seconds\n", fibn.c_str(), wide);
+	std::printf("# fib without a cutoff: boost-peer fine\n");
 	peer::print_header(o, "ns per fib(" + std::to_string(n) + ")",
 			   rows[0]->name());
 	double ref = rows[0]->median();
 	for (auto &r : rows)
 		r->print(ref);
+	return 0;
+}
+
+// fine: fib without a cutoff, skynet ------------------------------------
+
+constexpr int sky_levels = 6, sky_levels_quick = 4;
+constexpr int fine_fib_warm = 5;	// the warm-up computes fib(n - 5)
+
+// fib(n) with a fiber for fib(n - 1) in every call with n >= 2, started
+// with launch::dispatch (see bench_fine).
+int fib_dispatch(int n)
+{
+	if (n < 2)
+		return n;
+	int a = 0;
+	fibers::fiber f{fibers::launch::dispatch,
+			[&a, n] { a = fib_dispatch(n - 1); }};
+	int b = fib_dispatch(n - 2);
+	f.join();
+	return a + b;
+}
+
+// The sum of the leaf indexes num .. num + size - 1 below a node of
+// @size leaves: ten child fibers, each over a tenth, joined in order.
+std::uint64_t skynet(std::uint64_t num, std::uint64_t size)
+{
+	if (size == 1)
+		return num;
+	std::uint64_t res[10], s = size / 10, sum = 0;
+	fibers::fiber f[10];
+
+	for (int i = 0; i < 10; i++)
+		f[i] = fibers::fiber{fibers::launch::dispatch,
+				     [&res, i, num, s] {
+			res[i] = skynet(num + static_cast<std::uint64_t>(i) * s,
+					s);
+		}};
+	for (int i = 0; i < 10; i++) {
+		f[i].join();
+		sum += res[i];
+	}
+	return sum;
+}
+
+// One child of fine: a warm-up and a measured run of fib (no cutoff;
+// unless @n is 0) and of skynet on @threads threads; returns "fib_ns
+// skynet_ns".
+std::string fine_child(int threads, int n, std::uint64_t leaves)
+{
+	std::string name = "boost.fine." + std::to_string(threads) +
+			   "threads";
+	std::uint64_t lw = leaves / 100, fib_ns = 0;
+
+	if (n) {
+		if (fib_dispatch(n - fine_fib_warm) !=
+		    fib_serial(n - fine_fib_warm))
+			fail(name + ": warm-up fib is wrong");
+		int want = fib_serial(n);
+		auto t0 = peer::clock::now();
+		int v = fib_dispatch(n);
+		fib_ns = elapsed_ns(t0, peer::clock::now());
+		if (v != want)
+			fail(name + ": fib(" + std::to_string(n) + ") = " +
+			     std::to_string(v) + ", want " +
+			     std::to_string(want));
+	}
+	if (skynet(0, lw) != lw * (lw - 1) / 2)
+		fail(name + ": warm-up skynet is wrong");
+	auto t2 = peer::clock::now();
+	std::uint64_t sum = skynet(0, leaves);
+	auto t3 = peer::clock::now();
+	if (sum != leaves * (leaves - 1) / 2)
+		fail(name + ": skynet sum " + std::to_string(sum) + ", want " +
+		     std::to_string(leaves * (leaves - 1) / 2));
+	return std::to_string(fib_ns) + " " +
+	       std::to_string(elapsed_ns(t2, t3));
+}
+
+int bench_fine(const peer::options &o)
+{
+	int n = o.quick ? fib_n_quick : fib_n;
+	int lvl = o.quick ? sky_levels_quick : sky_levels;
+	std::uint64_t leaves = 1;
+	int wide = o.workers > 0 ? o.workers :
+		   static_cast<int>(std::thread::hardware_concurrency());
+	std::string tname = o.quick ? "10k" : "1m";
+	std::vector<int> widths{1};
+	std::vector<std::unique_ptr<peer::row>> fib, sky;
+
+	for (int i = 0; i < lvl; i++)
+		leaves *= 10;
+	if (wide > 1)
+		widths.push_back(wide);
+	for (int w : widths) {
+		std::string t = std::to_string(w) + "threads";
+
+		fib.push_back(std::make_unique<peer::row>(
+			"boost.fine.fib" + std::to_string(n) + ".nocutoff." + t,
+			1));
+		sky.push_back(std::make_unique<peer::row>(
+			"boost.fine.skynet" + tname + "." + t, 1));
+	}
+
+	peer::print_machine("boost-peer fine", boost_version().c_str());
+	for (int r = 0; r < o.runs; r++)
+		for (std::size_t i = 0; i < widths.size(); i++) {
+			int w = widths[i], fn = o.quick ? 0 : n;
+			std::string got = fork_child(w, false, sky[i]->name(),
+						     [w, fn, leaves] {
+				return fine_child(w, fn, leaves);
+			});
+			std::uint64_t fns = 0, sns = 0;
+
+			if (std::sscanf(got.c_str(), "%" SCNu64 " %" SCNu64,
+					&fns, &sns) != 2)
+				fail("fine child said '" + got + "'");
+			if (!o.quick)
+				fib[i]->add_elapsed(fns);
+			sky[i]->add_elapsed(sns);
+		}
+	std::printf("# fine rows: ns per whole fib(%d) or skynet (%" PRIu64
+		    " leaves, sum checked); fib: a fiber for fib(n - 1) in "
+		    "every call with n >= 2, joined; skynet: ten child fibers "
+		    "per node, joined in order; launch::dispatch; default stacks "
+		    "(fixedsize_stack, 128 KiB from malloc); 1 thread: "
+		    "round_robin, more: work_stealing; not pinned; each run "
+		    "in a fresh process, after a warm-up run of fib(%d) and "
+		    "of skynet over %" PRIu64 " leaves\n", n, leaves,
+		    n - fine_fib_warm, leaves / 100);
+	if (o.quick)
+		std::printf("# boost.fine.fib%d.nocutoff rows skipped in "
+			    "--quick: each run takes seconds\n", n);
+	peer::print_header(o, "ns per run", "the 1-thread row of the same "
+			   "workload");
+	for (std::size_t i = 0; i < widths.size() && !o.quick; i++)
+		fib[i]->print(fib[0]->median());
+	for (std::size_t i = 0; i < widths.size(); i++)
+		sky[i]->print(sky[0]->median());
 	return 0;
 }
 
@@ -526,5 +684,7 @@ int main(int argc, char **argv)
 		return bench_chan(o);
 	if (cmd == "fib")
 		return bench_fib(o);
+	if (cmd == "fine")
+		return bench_fine(o);
 	peer::usage();
 }

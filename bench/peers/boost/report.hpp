@@ -56,7 +56,7 @@ inline std::uint64_t elapsed_ns(clock::time_point t0, clock::time_point t1)
 
 [[noreturn]] inline void usage()
 {
-	std::cerr << "usage: boost-peer switch|spawn|fib|chan [--quick] "
+	std::cerr << "usage: boost-peer switch|spawn|fib|fine|chan [--quick] "
 		     "[--runs N] [--workers W]\n"
 		  << "  N >= " << runs_min << "; default " << runs_default
 		  << ", or " << runs_quick << " with --quick\n";

@@ -1,26 +1,24 @@
 // SPDX-License-Identifier: MIT
 
-// go-peer fib: recursive Fibonacci with a goroutine per call, the Go side
-// of the report's fib figure (fork-join parallelism on the scheduler).
+// go-peer fib: recursive Fibonacci with a goroutine per call above a
+// cutoff, the Go side of bench_steal's fib rows (fork-join parallelism on
+// the scheduler, with sequential leaves).
 //
-//	go.fib30.<W>workers          fib(30) on GOMAXPROCS=W, for W = 1 and 2
-//	                             (--workers W replaces the 2): each call
+//	go.fib30.cutoff12.<W>workers  fib(30) on GOMAXPROCS=W, for W = 1 and
+//	                             2 (--workers W replaces the 2): each call
 //	                             with n > 12 computes fib(n-1) in a new
 //	                             goroutine that sends it on a channel,
 //	                             fib(n-2) itself, then receives; n <= 12
 //	                             is computed serially, the same cutoff
-//	                             weft's fib uses
-//	go.fib30.nocutoff.<W>workers a goroutine per call all the way down
-//	                             (every call but fib(1) and fib(0)
-//	                             spawns one for its fib(n-1)), on the
-//	                             larger W
+//	                             weft's steal.fib30.cutoff12 rows use
 //
-// Figures are ns per whole fib(30) run, not per call. A cutoff row does
-// several fib(30) runs per measurement (its iterations column), the
-// nocutoff row one. --quick computes fib(25) instead and names the rows
-// fib25. Each measurement is preceded by one unmeasured run, and every
-// run checks its result (832040, or 75025 for fib(25)); a wrong one exits
-// 1. The ratio column is relative to the 1-worker cutoff row.
+// fib without a cutoff, a goroutine per call all the way down, is
+// go-peer fine's (fine.go). Figures are ns per whole fib(30) run, not per
+// call; a row does several fib(30) runs per measurement (its iterations
+// column). --quick computes fib(25) instead and names the rows fib25.
+// Each measurement is preceded by one unmeasured run, and every run
+// checks its result (832040, or 75025 for fib(25)); a wrong one exits 1.
+// The ratio column is relative to the 1-worker row.
 package main
 
 import (
@@ -59,10 +57,6 @@ func fibPar(n, cutoff int) int {
 
 func fibCut(n int) int { return fibPar(n, fibCutoff) }
 
-// fibAll is fibPar without a cutoff: only fib(1) and fib(0) return
-// without spawning.
-func fibAll(n int) int { return fibPar(n, 1) }
-
 // measureFib runs f(n) once to warm up, then reps times, on GOMAXPROCS=w.
 func measureFib(name string, f func(int) int, n, want, reps, w int) time.Duration {
 	prev := runtime.GOMAXPROCS(w)
@@ -94,15 +88,13 @@ func benchFib(o *opts) {
 		workers int
 	}
 	rows := []fibRow{
-		{newRow(fmt.Sprintf("go.fib%d.1workers", n), uint64(reps)),
-			fibCut, 1},
-		{newRow(fmt.Sprintf("go.fib%d.%dworkers", n, wide),
-			uint64(reps)), fibCut, wide},
-		{newRow(fmt.Sprintf("go.fib%d.nocutoff.%dworkers", n, wide), 1),
-			fibAll, wide},
+		{newRow(fmt.Sprintf("go.fib%d.cutoff%d.1workers", n, fibCutoff),
+			uint64(reps)), fibCut, 1},
+		{newRow(fmt.Sprintf("go.fib%d.cutoff%d.%dworkers", n, fibCutoff,
+			wide), uint64(reps)), fibCut, wide},
 	}
 	if wide == 1 {
-		rows = append(rows[:1], rows[2])
+		rows = rows[:1]
 	}
 
 	printMachine("go-peer fib")

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 
 // Command go-peer is Go's side of weft's benchmark report: the same
-// measurements as bench/bench_switch.c and bench/bench_spawn.c (and the
-// fib and memory figures of the report), written the way a Go programmer
-// writes them, with the standard library only.
+// measurements as bench/bench_switch.c, bench/bench_spawn.c and
+// bench/bench_fine.c (and the fib and memory figures of the report),
+// written the way a Go programmer writes them, with the standard library
+// only.
 //
 //	go-peer switch      [--quick] [--runs N] [--workers W]
 //	go-peer spawn       [--quick] [--runs N] [--workers W]
 //	go-peer memory [N]  [--quick] [--runs N] [--workers W]
 //	go-peer fib         [--quick] [--runs N] [--workers W]
+//	go-peer fine        [--quick] [--runs N] [--workers W]
 //	go-peer echo-server [--port P] [--workers N]
 //
 // The subcommand may also come after some of the flags (see splitCommand).
@@ -189,7 +191,7 @@ func fail(format string, a ...any) {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, `usage: go-peer switch|spawn|fib [--quick] [--runs N] [--workers W]
+	fmt.Fprintf(os.Stderr, `usage: go-peer switch|spawn|fib|fine [--quick] [--runs N] [--workers W]
        go-peer memory [N] [--quick] [--runs N] [--workers W]
        go-peer echo-server [--port P] [--workers N]
   N >= %d runs; default %d, or %d with --quick
@@ -232,7 +234,7 @@ func parseOpts(name string, args []string) *opts {
 
 // The subcommands, for splitCommand.
 var commands = []string{"switch", "spawn", "memory", memoryChildCmd, "fib",
-	"echo-server"}
+	"fine", fineChildCmd, "echo-server"}
 
 // splitCommand returns the subcommand and the other arguments. The
 // subcommand is the first argument, or failing that the first argument
@@ -266,6 +268,10 @@ func main() {
 		memoryChild(args)
 	case "fib":
 		benchFib(parseOpts(cmd, args))
+	case "fine":
+		benchFine(parseOpts(cmd, args))
+	case fineChildCmd:
+		fineChild(args)
 	case "echo-server":
 		echoServer(args)
 	case "-h", "--help", "help":

@@ -9,9 +9,11 @@
 //	                  spawn.join.* count one weft_spawn + weft_join
 //	go.spawn.million  a million goroutines started (wg.Add(1) and `go`
 //	                  each), then one wg.Wait() for them all; ns per
-//	                  goroutine, as spawn.million.*. Goroutines may
-//	                  run and exit while the rest are being started, as
-//	                  weft's fibers may.
+//	                  goroutine. Goroutines run and exit while the rest
+//	                  are being started: this is the spawn loop, not the
+//	                  shape of weft's spawn.million rows, which keep every
+//	                  fiber alive until its join. go-peer fine measures
+//	                  both shapes beside bench_fine (spawnloop, alive).
 //
 // Both run with GOMAXPROCS = --workers, by default every CPU (Go's own
 // default, like weft's allworkers rows). Without --workers on a machine
