@@ -175,7 +175,8 @@ static struct chunk *chunk_with_free(int *err)
 	}
 	c = &meta[n];
 	memset(c, 0, sizeof(*c));
-	table[n] = mem;
+	/* Read by lookups on any thread once nr_chunks covers it. */
+	ck_pr_store_ptr(&table[n], mem);
 	chunk_populate(c, 0);
 	nr_wholly_free++;
 	avail_push(c, true);
@@ -341,7 +342,8 @@ struct fiber *weft__record_slot(uint32_t index)
 		return NULL;
 	/* Pairs with the store fence in chunk_with_free(). */
 	ck_pr_fence_load();
-	return &table[c][index & (RECORD_CHUNK_SIZE - 1)];
+	return &((struct fiber *)ck_pr_load_ptr(&table[c]))
+		[index & (RECORD_CHUNK_SIZE - 1)];
 }
 
 void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),
@@ -353,10 +355,13 @@ void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),
 		n = RECORD_MAX_CHUNKS;
 	/* Pairs with the store fence in chunk_with_free(). */
 	ck_pr_fence_load();
-	for (unsigned c = 0; c < n; c++)
+	for (unsigned c = 0; c < n; c++) {
+		struct fiber *base = ck_pr_load_ptr(&table[c]);
+
 		for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++)
-			if (ck_pr_load_32(&table[c][i].gen) & 1)
-				fn(&table[c][i], arg);
+			if (ck_pr_load_32(&base[i].gen) & 1)
+				fn(&base[i], arg);
+	}
 }
 
 void weft__record_fini(void)
