@@ -77,6 +77,12 @@ static struct chunk *avail_head, *avail_tail;
 static struct chunk *released;	/* singly linked through next */
 static unsigned nr_wholly_free;	/* chunks on avail with every record free */
 static unsigned trim_epoch;
+/*
+ * The generation new chunks start at: above every one an earlier
+ * weft_run handed out, so its handles stay refused in this one. Written
+ * by weft__record_fini(), between runs.
+ */
+static uint32_t gen_base;
 
 static inline unsigned chunk_no(const struct chunk *c)
 {
@@ -177,7 +183,7 @@ static struct chunk *chunk_with_free(int *err)
 	memset(c, 0, sizeof(*c));
 	/* Read by lookups on any thread once nr_chunks covers it. */
 	ck_pr_store_ptr(&table[n], mem);
-	chunk_populate(c, 0);
+	chunk_populate(c, gen_base);
 	nr_wholly_free++;
 	avail_push(c, true);
 	/* Records set up before a lookup can reach them: pairs with the
@@ -367,11 +373,23 @@ void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),
 void weft__record_fini(void)
 {
 	unsigned n = ck_pr_load_uint(&nr_chunks);
+	uint32_t top = gen_base;
 
 	for (unsigned i = 0; i < n && i < RECORD_MAX_CHUNKS; i++) {
+		if (meta[i].released) {
+			if (meta[i].gen_floor > top)
+				top = meta[i].gen_floor;
+		} else {
+			for (unsigned k = 0; k < RECORD_CHUNK_SIZE; k++)
+				if (table[i][k].gen > top)
+					top = table[i][k].gen;
+		}
 		munmap(table[i], CHUNK_BYTES);
 		table[i] = NULL;
 	}
+	/* Even, and past every generation handed out: the next run's
+	 * handles are new to every program that kept an old one. */
+	gen_base = (top + 2) & ~1u;
 	memset(meta, 0, sizeof(meta[0]) * (n < RECORD_MAX_CHUNKS ? n : RECORD_MAX_CHUNKS));
 	avail_head = avail_tail = NULL;
 	released = NULL;
