@@ -727,7 +727,14 @@ static void park_worker(struct worker *w)
 	 * Pairs with the fence in weft__make_runnable() and friends. */
 	ck_pr_fence_store_load();
 
-	if (work_visible() || ck_pr_load_uint(&s->stopping)) {
+	/*
+	 * Our own inbox too: a cancel request pushed there comes with a
+	 * wake-up (an eventfd write or a MSG_RING) that a poll of our ring
+	 * may already have reaped, after find_runnable() last looked at the
+	 * inbox and before we got here. Sleeping now would lose it for good.
+	 */
+	if (work_visible() || ck_pr_load_ptr(&w->inbox) ||
+	    ck_pr_load_uint(&s->stopping)) {
 		leave_idle(w);
 		if (!w->spinning)
 			start_spinning(w);
