@@ -2,7 +2,8 @@
 /*
  * Helpers shared by the benchmark programs in bench/: the monotonic
  * clock, the command line (--runs N, --quick), median/min/max of a set of
- * runs, the result table, the machine line and CPU pinning. Main thread
+ * runs, the result table, the machine line, CPU pinning and the check
+ * that a row left no fiber alive (fiber context). Main thread
  * only, except bench_now_ns() and bench_fail(), which any thread may call.
  *
  * Output format, one item per line: lines starting with '#' are comments
@@ -28,6 +29,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <weft.h>
 
 /* Fewest runs a figure may be the median of. */
 #define BENCH_RUNS_MIN 5
@@ -254,6 +257,32 @@ static inline void bench_unpin(void)
 				     &bench_cpus);
 	if (err)
 		bench_fail("pthread_setaffinity_np: %s", strerror(err));
+}
+
+/*
+ * Check that the main fiber is the only one left, after the waits of a
+ * row. A fiber's exit is counted just after it wakes its joiner (or its
+ * weft_wg_done), which may already run on another worker, so the count
+ * may lag for a moment: up to 2 s are allowed. Fiber context.
+ */
+static inline void check_none_live(const char *name)
+{
+	uint64_t deadline = bench_now_ns() + 2000000000u;
+	struct weft_stats st;
+	int err;
+
+	for (;;) {
+		err = weft_stats(&st);
+		if (err)
+			bench_fail("weft_stats: %s", strerror(-err));
+		if (st.live == 1)
+			return;
+		if (bench_now_ns() > deadline)
+			bench_fail("%s: %llu fibers live after the waits, "
+				   "want 1", name,
+				   (unsigned long long)st.live);
+		weft_yield();
+	}
 }
 
 #endif /* WEFT_BENCH_COMMON_H */

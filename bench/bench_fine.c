@@ -282,29 +282,6 @@ static void wg_wait(weft_wg *wg)
 		bench_fail("weft_wg_wait: %s", strerror(-err));
 }
 
-/*
- * Check that the main fiber is the only one left. A detached fiber ends
- * just after its weft_wg_done(), so the count may lag for a moment.
- */
-static void check_none_live(const char *name)
-{
-	uint64_t deadline = bench_now_ns() + 2000000000u;
-	struct weft_stats st;
-	int err;
-
-	for (;;) {
-		err = weft_stats(&st);
-		if (err)
-			bench_fail("weft_stats: %s", strerror(-err));
-		if (st.live == 1)
-			return;
-		if (bench_now_ns() > deadline)
-			bench_fail("%s: %llu fibers live after the waits, "
-				   "want 1", name,
-				   (unsigned long long)st.live);
-		weft_yield();
-	}
-}
 
 /* One spawn loop of @n tasks; returns its ns. Fiber context only. */
 static uint64_t loop_pass(const char *name, uint64_t n)

@@ -128,30 +128,6 @@ static uint64_t weft_pass(struct weft_job *job, uint64_t n)
 	return t1 - t0;
 }
 
-/*
- * Check that the main fiber is the only one left. A worker counts a
- * fiber's exit just after waking its joiner, which may already run on
- * another worker, so the count may lag the joins for a moment.
- */
-static void check_none_live(const char *name)
-{
-	uint64_t deadline = bench_now_ns() + 1000000000u;
-	struct weft_stats st;
-	int err;
-
-	for (;;) {
-		err = weft_stats(&st);
-		if (err)
-			bench_fail("weft_stats: %s", strerror(-err));
-		if (st.live == 1)
-			return;
-		if (bench_now_ns() > deadline)
-			bench_fail("%s: %llu fibers live after the joins, "
-				   "want 1", name,
-				   (unsigned long long)st.live);
-		weft_yield();
-	}
-}
 
 static void weft_main(void *arg)
 {
