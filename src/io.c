@@ -170,17 +170,26 @@ static void drain_inbox(struct worker *w)
 		 * so a new request either sees 0 here or is handled below. */
 		weft__hb_release(&f->cancel_queued);
 		ck_pr_fas_uint(&f->cancel_queued, 0);
+		/* An entry without a request behind it is stale: a slow
+		 * canceller queued it after the request was served (by
+		 * this wait or the fiber's own next park). It must not end
+		 * the wait the fiber is in now; only a request or shutdown
+		 * may. A canceller whose CAS on cancel_queued failed stored
+		 * its request (or shutdown) before it; the full barrier
+		 * above makes that store visible here. */
+		if (!ck_pr_load_uint(&f->cancel_req) &&
+		    !ck_pr_load_uint(&weft__sched.shutdown))
+			continue;
 		pw = ck_pr_load_uint(&f->park_word);
 		if ((pw & PARK_STATE_MASK) == FIBER_PARKED &&
 		    ck_pr_load_ptr(&f->wait_owner) == w) {
 			cancel_here(w, f);
 			continue;
 		}
-		/* The wait it was meant for is over; the request, if still
-		 * pending, is the fiber's next suspension's business, or
-		 * another owner's if it is parked there now. */
-		if (ck_pr_load_uint(&f->cancel_req))
-			weft__fiber_try_cancel(f);
+		/* The wait it was meant for is over; the request is the
+		 * fiber's next suspension's business, or another owner's
+		 * if it is parked there now. */
+		weft__fiber_try_cancel(f);
 	}
 }
 
