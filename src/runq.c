@@ -543,12 +543,20 @@ struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
 	weft__hb_acquire(first);
 	x = first;
 	for (i = 1; i < k; i++) {
+		struct rq_node *prev = x;
+
 		x = x->next;
 		weft__hb_acquire(x);
-		weft__hb_release(x);
+		/* Released for the ring's consumers only once we are done
+		 * with it, link read included: its next pusher writes the
+		 * link (TSan saw that as a race when the release came first). */
+		if (prev != first)
+			weft__hb_release(prev);
 		/* Published by publish_tail() below. */
 		ck_pr_store_ptr(slot(rq, t + i - 1), x);
 	}
+	if (x != first)
+		weft__hb_release(x);
 	if (k > 1)
 		publish_tail(rq, t, k - 1);
 	return first;
