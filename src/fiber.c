@@ -169,11 +169,15 @@ int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
 		return err;
 	if (out)
 		*out = handle_of(f, f->gen);
-	/* Into the LIFO slot, as Go puts a new goroutine in runnext: a
-	 * spawn followed by a join runs the child next, on this worker,
-	 * with no queue operation; a second spawn pushes the first child to
-	 * the run queue. */
-	weft__make_runnable(f);
+	/* A joinable child goes on the fork deque: its parent most likely
+	 * joins it soon, and the deque runs the newest first (depth first,
+	 * few stacks alive) while thieves take the oldest. A detached one is
+	 * an independent task: into the LIFO slot, as Go puts a new
+	 * goroutine in runnext, and on to the FIFO ring from there. */
+	if (out)
+		weft__enqueue_forked(w, f);
+	else
+		weft__make_runnable_on(w, f);
 	return 0;
 }
 

@@ -87,6 +87,7 @@ static struct worker *worker_create(unsigned id)
 	weft__runq_init(&w->rq);
 	/* One worker: nobody steals from it. */
 	w->rq.solo = weft__sched.nr_workers == 1;
+	weft__forkq_init(&w->fq, w->rq.solo);
 	weft__stack_cache_init(&w->stacks, weft__sched.stack_size);
 	weft__timer_heap_init(&w->timers);
 	return w;

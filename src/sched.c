@@ -8,7 +8,7 @@
  * owner of its ring: nothing else enters it.
  *
  * Switching. A fiber that gives up the CPU picks the next fiber itself
- * (LIFO slot, local queue, global queue) and jumps straight to it; only
+ * (LIFO slot, fork deque, local queue, global queue) and jumps straight to it; only
  * when it finds none does it jump to its worker's sched ctx, which steals,
  * polls and sleeps. A yield therefore costs one stack switch, not two.
  * Whatever the old fiber still needs done once it is off its stack (be
@@ -18,27 +18,34 @@
  * below releases a fiber only after it has stopped running.
  *
  * Finding work, in order (pick_local(), then find_runnable()):
- *   1. every 61st schedule, one fiber from the global queue, so that it
- *      cannot starve behind local work;
+ *   1. every 61st schedule, one fiber from the global queue, else one
+ *      from the local run queue, so that neither starves behind the
+ *      LIFO slot and the fork deque;
  *   2. the LIFO slot: the fiber this worker most recently made ready (a
- *      woken joiner, a channel partner), hot in cache; at most 3 times in
- *      a row, then it goes to the back of the queue;
- *   3. the local run queue (FIFO, 256 slots);
- *   4. the global queue, taking a batch;
- *   5. the waits this worker owns (io.c): cancel requests from its
+ *      woken joiner, a channel partner, a detached spawn), hot in cache;
+ *      at most 3 times in a row, then it goes to the back of the queue;
+ *   3. the fork deque (forkq.h): the newest joinable child this worker
+ *      spawned, so that fork-join runs depth first, as Cilk does;
+ *   4. the local run queue (FIFO, 256 slots);
+ *   5. the global queue, taking a batch;
+ *   6. the waits this worker owns (io.c): cancel requests from its
  *      inbox, expired timers, io_uring completions; only here, in the
  *      sched ctx, so that a completion never races its fiber's park. A
  *      busy worker with any of them pending comes here every 61st
  *      schedule;
- *   6. steal half of a random victim's queue, trying every worker, and
- *      keep searching for up to 50 us (leaving other workers' LIFO
+ *   7. steal half of a random victim's queue, or else the oldest child
+ *      on its fork deque (the biggest piece of a fork-join tree), trying
+ *      every worker, and keep searching for up to 50 us (leaving other workers' LIFO
  *      slots alone for the first 3 us) before giving up;
- *   7. park: announce idleness, re-check every queue, sleep in the ring.
+ *   8. park: announce idleness, re-check every queue, sleep in the ring.
  *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
  * slot, steal-half in one CAS, and a spinlocked global list for overflow
- * and for fibers made ready outside the workers. With one worker there
- * is no thief, and the owner pops without atomic read-modify-writes.
+ * and for fibers made ready outside the workers. See forkq.h: a bounded
+ * Chase-Lev deque per worker for joinable children, popped newest first
+ * by its owner and stolen oldest first; full, a spawn falls back to the
+ * LIFO slot. With one worker there is no thief, and the owners of both
+ * pop without atomic read-modify-writes.
  *
  * Parking a fiber (weft__park / weft__ready). No wake-up may be lost
  * between "register as a waiter" and "off the stack", no waker may resume
@@ -101,14 +108,18 @@
  *   spawn: the new record and stack come from the worker's own caches
  *          (record.c, stack.c), which meet the shared pools only once a
  *          batch (128 records, 32 stacks; stacks through a lock-free
- *          depot); the child goes to the worker's own LIFO slot, a line
- *          thieves read only when they look for work; wake_one() reads
+ *          depot); a joinable child goes to the worker's own fork
+ *          deque, a detached one to its LIFO slot, lines thieves read
+ *          only when they look for work; wake_one() reads
  *          nr_idle and nr_spinning, one line that only parking and
  *          waking workers write, so while every worker is busy it is
  *          shared read-only and costs no coherence traffic.
- *   steal: a thief CASes the victim's queue head: one line, contended
- *          only by thieves that picked the same random victim, and a
- *          steal takes half, so it is rare per fiber.
+ *   steal: a thief CASes the victim's queue head, or its fork deque's
+ *          top: one line, contended only by thieves that picked the same
+ *          random victim (and, for the deque's last child, its owner); a
+ *          ring steal takes half, and a deque steal takes the oldest child,
+ *          most of the work left in a fork-join tree, so either is rare
+ *          per fiber.
  *   join:  the child's join_word, in its record: written by the child's
  *          exit and the joiner only; a join of an ended child reads it
  *          and never parks.
@@ -133,7 +144,8 @@
  * work queued.
  *
  * Tests: tests/test_sched.c (queues, parking, wake-ups from foreign
- * threads), tests/stress/stress_park.c (park/wake races for seconds),
+ * threads), tests/test_forkq.c and stress_forkq.c (the fork deque),
+ * tests/stress/stress_park.c (park/wake races for seconds),
  * stress_yield.c, stress_spawn.c, stress_million.c, stress_io.c (I/O and
  * timers across workers).
  */
@@ -260,7 +272,7 @@ static inline bool lifo_turn(struct worker *w)
 }
 
 /*
- * Steps 1-4 of "Finding work". Owner only; cheap enough to run on every
+ * Steps 1-5 of "Finding work". Owner only; cheap enough to run on every
  * switch.
  */
 static struct fiber *pick_local(struct worker *w)
@@ -273,6 +285,11 @@ static struct fiber *pick_local(struct worker *w)
 		f = take_inject(w, 1);
 		if (f)
 			return f;
+		/* The ring too: the fork deque, taken first below, must not
+		 * starve woken and yielding fibers either. */
+		n = weft__runq_pop(&w->rq);
+		if (n)
+			return fiber_of_node(n);
 	}
 
 	n = weft__runq_lifo_take(&w->rq);
@@ -285,6 +302,12 @@ static struct fiber *pick_local(struct worker *w)
 		weft__enqueue_local(w, fiber_of_node(n));
 	}
 	w->lifo_streak = 0;
+
+	/* The newest joinable child: most likely the one about to be
+	 * joined, so fork-join runs depth first. */
+	n = weft__forkq_pop(&w->fq);
+	if (n)
+		return fiber_of_node(n);
 
 	n = weft__runq_pop(&w->rq);
 	if (n)
@@ -388,6 +411,19 @@ void weft__enqueue_local(struct worker *w, struct fiber *f)
 		 * idle count. Pairs with the fence in park_worker(). */
 		ck_pr_fence_store_load();
 	}
+	weft__wake_one();
+}
+
+void weft__enqueue_forked(struct worker *w, struct fiber *f)
+{
+	if (!weft__forkq_push(&w->fq, &f->node)) {
+		/* Full (a long spawn loop): where any runnable fiber goes. */
+		weft__make_runnable_on(w, f);
+		return;
+	}
+	/* A fiber runs here and may keep on for a while: an idle worker
+	 * must be free to steal the child (see weft__make_runnable_on()).
+	 * Our own queue, so no fence (see "Waking workers"). */
 	weft__wake_one();
 }
 
@@ -598,7 +634,7 @@ void weft_yield(void)
 	f = w->cur;
 	/* Nothing else to run and nothing for the sched ctx to look at
 	 * (completions, timers): carry on without a switch. */
-	if (weft__runq_len(&w->rq) == 0 &&
+	if (weft__runq_len(&w->rq) == 0 && weft__forkq_len(&w->fq) == 0 &&
 	    weft__injq_len(&weft__sched.inject) == 0 &&
 	    !weft__owned_pending(w))
 		return;
@@ -628,7 +664,8 @@ static void stop_spinning(struct worker *w)
 	/* Atomic RMW and full barrier on x86: the decrement is visible
 	 * before we look at the queues. Pairs with wake_one()'s CAS. */
 	ck_pr_dec_uint(&s->nr_spinning);
-	if (weft__runq_len(&w->rq) > 0 || weft__injq_len(&s->inject) > 0)
+	if (weft__runq_len(&w->rq) > 0 || weft__forkq_len(&w->fq) > 0 ||
+	    weft__injq_len(&s->inject) > 0)
 		weft__wake_one();
 }
 
@@ -645,7 +682,14 @@ static struct fiber *steal_work(struct worker *w, bool take_lifo)
 
 		if (v == w)
 			continue;
-		node = weft__runq_steal(&w->rq, &v->rq, take_lifo);
+		/* Half of its ring; else its oldest joinable child (in
+		 * fork-join the biggest piece left); else, past the grace
+		 * period, its LIFO slot. */
+		node = weft__runq_steal(&w->rq, &v->rq, false);
+		if (!node)
+			node = weft__forkq_steal(&v->fq);
+		if (!node && take_lifo)
+			node = weft__runq_steal(&w->rq, &v->rq, true);
 		if (node) {
 			ck_pr_store_64(&w->nr_steals, w->nr_steals + 1);
 			return fiber_of_node(node);
@@ -663,7 +707,8 @@ static bool work_visible(void)
 	if (weft__injq_len(&s->inject) > 0)
 		return true;
 	for (i = 0; i < s->nr_workers; i++)
-		if (weft__runq_len(&s->workers[i]->rq) > 0)
+		if (weft__runq_len(&s->workers[i]->rq) > 0 ||
+		    weft__forkq_len(&s->workers[i]->fq) > 0)
 			return true;
 	return false;
 }
@@ -704,7 +749,7 @@ static void leave_idle(struct worker *w)
 		w->spinning = true;
 }
 
-/* Step 7: sleep until there may be work. */
+/* Step 8: sleep until there may be work. */
 static void park_worker(struct worker *w)
 {
 	struct sched *s = &weft__sched;
@@ -748,7 +793,7 @@ static void park_worker(struct worker *w)
 }
 
 /*
- * Step 6, as a spinning worker: steal, and keep looking for a short while
+ * Step 7, as a spinning worker: steal, and keep looking for a short while
  * before giving up, so that a burst of spawns keeps one searcher awake
  * instead of waking a sleeper per spawn. For the first LIFO_GRACE_NS a
  * victim's LIFO slot is left alone: it is most likely a fiber its owner
@@ -786,7 +831,7 @@ static struct fiber *find_runnable(struct worker *w)
 	for (;;) {
 		if (unlikely(ck_pr_load_uint(&s->stopping)))
 			return NULL;
-		/* Step 5: cancel requests, expired timers, completions. */
+		/* Step 6: cancel requests, expired timers, completions. */
 		if (weft__owned_pending(w))
 			weft__owned_poll(w);
 		f = pick_local(w);

@@ -15,6 +15,7 @@
 #include <liburing.h>
 
 #include "ctx.h"
+#include "forkq.h"
 #include "internal.h"
 #include "runq.h"
 #include "stack.h"
@@ -47,6 +48,7 @@ struct fiber_cache {
 struct worker {
 	/* Owner only, except where noted. */
 	struct runq rq;			/* local run queue + LIFO slot      */
+	struct forkq fq;		/* joinable children not yet started */
 	unsigned id;			/* index in sched.workers           */
 	struct fiber *cur;		/* running fiber; NULL in sched ctx */
 	struct ctx sched_ctx;		/* the scheduler loop's context     */
@@ -213,6 +215,13 @@ void weft__make_runnable_on(struct worker *w, struct fiber *f);
 
 /* Queue @f at the tail of the calling worker's run queue. Worker only. */
 void weft__enqueue_local(struct worker *w, struct fiber *f);
+
+/*
+ * Queue the new joinable child @f on worker @w's fork deque (forkq.h),
+ * or, if that is full, as weft__make_runnable_on() does. @w's own fiber
+ * only.
+ */
+void weft__enqueue_forked(struct worker *w, struct fiber *f);
 
 /* Give up the CPU for good: the calling fiber has ended. */
 __attribute__((noreturn)) void weft__exit_current(struct worker *w);

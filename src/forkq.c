@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fork deque (forkq.h): a bounded Chase-Lev deque. The owner pushes
+ * and pops at the bottom; thieves take one node at a time at the top.
+ *
+ * Invariants:
+ *  (F1) top and bottom are free-running 32-bit counters; position p lives
+ *       in slots[p % WEFT_FORKQ_SIZE], and the deque holds [top, bottom)
+ *       whenever no pop is in progress. Differences are taken as signed.
+ *  (F2) top only grows, and only by a CAS from a value the CASer read,
+ *       so a successful CAS from t proves that nobody else took position
+ *       t: each position is taken at most once.
+ *  (F3) The owner writes slot p only after reading a top greater than
+ *       p - SIZE, so position p - SIZE (the same slot) was taken before;
+ *       a thief that read that slot late, for a stale t, fails its CAS
+ *       (top > t by then) and throws what it read away.
+ *  (F4) The one race between the owner and thieves is for the last node.
+ *       pop() lowers bottom first and then, after a StoreLoad fence, reads
+ *       top; steal() reads top, then (after a full fence) bottom. So if
+ *       both go for the same position, the thief saw bottom above it and
+ *       the owner saw top at it, and both CAS top: one wins. If the owner
+ *       saw top below its position, no thief can reach it: a thief needs
+ *       top == position and bottom above it, and bottom is already lower.
+ *
+ * ThreadSanitizer cannot see ck_pr, so the hand-off of a node from the
+ * owner to a thief is also announced with weft__hb_release() and
+ * weft__hb_acquire() (internal.h), as in runq.c.
+ */
+#include <stddef.h>
+
+#include <ck_pr.h>
+
+#include "forkq.h"
+#include "internal.h"
+
+#define FORKQ_MASK (WEFT_FORKQ_SIZE - 1u)
+
+_Static_assert(WEFT_FORKQ_SIZE >= 2u &&
+	       (WEFT_FORKQ_SIZE & (WEFT_FORKQ_SIZE - 1u)) == 0,
+	       "WEFT_FORKQ_SIZE must be a power of two of at least 2");
+
+static struct rq_node **slot(struct forkq *q, unsigned pos)
+{
+	return &q->slots[pos & FORKQ_MASK];
+}
+
+void weft__forkq_init(struct forkq *q, bool solo)
+{
+	q->top = 0;
+	q->bottom = 0;
+	q->solo = solo;
+}
+
+bool weft__forkq_push(struct forkq *q, struct rq_node *n)
+{
+	unsigned b = q->bottom;
+	/* A stale top only makes the deque look fuller (F3). */
+	unsigned t = ck_pr_load_uint(&q->top);
+
+	if ((int)(b - t) >= (int)WEFT_FORKQ_SIZE)
+		return false;
+	/* The fiber's record before the node is visible to a thief. */
+	weft__hb_release(n);
+	ck_pr_store_ptr(slot(q, b), n);
+	/* StoreStore: the slot before the bottom that exposes it. Pairs
+	 * with the fence in weft__forkq_steal(). */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&q->bottom, b + 1);
+	return true;
+}
+
+struct rq_node *weft__forkq_pop(struct forkq *q)
+{
+	unsigned b = q->bottom - 1;
+	struct rq_node *n;
+	unsigned t;
+
+	if (q->solo) {
+		/* Nobody else touches top. */
+		if (q->bottom == q->top)
+			return NULL;
+		ck_pr_store_uint(&q->bottom, b);
+		return *slot(q, b);
+	}
+	/* Claim position b before looking at top (F4). */
+	ck_pr_store_uint(&q->bottom, b);
+	/* StoreLoad; pairs with the fence in weft__forkq_steal(). */
+	ck_pr_fence_store_load();
+	t = ck_pr_load_uint(&q->top);
+	if ((int)(b - t) < 0) {
+		/* Empty: put bottom back where it was. */
+		ck_pr_store_uint(&q->bottom, b + 1);
+		return NULL;
+	}
+	n = ck_pr_load_ptr(slot(q, b));
+	if (b == t) {
+		/* The last node: race the thieves for it. Full barrier. */
+		if (!ck_pr_cas_uint(&q->top, t, t + 1))
+			n = NULL;
+		/* Empty either way: top is t + 1 now. */
+		ck_pr_store_uint(&q->bottom, b + 1);
+	}
+	return n;
+}
+
+struct rq_node *weft__forkq_steal(struct forkq *q)
+{
+	unsigned t = ck_pr_load_uint(&q->top);
+	struct rq_node *n;
+	unsigned b;
+
+	/* top before bottom (F4). Full fence; pairs with the owner's fences
+	 * in push (the slot before bottom) and pop (bottom before top). */
+	ck_pr_fence_memory();
+	b = ck_pr_load_uint(&q->bottom);
+	if ((int)(b - t) <= 0)
+		return NULL;
+	n = ck_pr_load_ptr(slot(q, t));
+	/* Full barrier; fails if the owner or another thief took it (F2). */
+	if (!ck_pr_cas_uint(&q->top, t, t + 1))
+		return NULL;
+	/* Pairs with the release in weft__forkq_push(). */
+	weft__hb_acquire(n);
+	return n;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fork deque: the joinable children a worker spawned and has not
+ * started yet. The owner pushes and pops at the bottom, newest first, so
+ * a parent that joins its child next finds it there and the tree runs
+ * depth first with few stacks alive (Cilk's work-first order); thieves
+ * take from the top, oldest first, which in fork-join is the biggest
+ * piece of the tree left (the Chase-Lev deque, in the fixed-size form of
+ * Le, Pop, Cohen and Zappa Nardelli, PPoPP 2013). Elements are the
+ * fibers' intrusive rq_node links, as in the run queue (runq.h), and a
+ * fiber is in at most one of the two. See "Finding work" in sched.c for
+ * where it sits among the queues.
+ */
+#ifndef WEFT_FORKQ_H
+#define WEFT_FORKQ_H
+
+#include <stdbool.h>
+
+#include <ck_cc.h>
+#include <ck_pr.h>
+
+#include "runq.h"
+
+#ifndef WEFT_FORKQ_SIZE
+#define WEFT_FORKQ_SIZE 256u	/* a power of two; tests shrink it to 4 */
+#endif
+
+struct forkq {
+	/* Thieves, and the owner taking the last element, advance it by
+	 * CAS. */
+	unsigned top CK_CC_CACHELINE;
+	/* Written by the owner only, read by thieves. */
+	unsigned bottom CK_CC_CACHELINE;
+	/* Set before the owner starts, then read-only: there are no
+	 * thieves (one worker), so pops need no fence and no CAS. */
+	bool solo;
+	/* Positions [top, bottom) hold nodes; written by the owner only. */
+	struct rq_node *slots[WEFT_FORKQ_SIZE] CK_CC_CACHELINE;
+};
+
+void weft__forkq_init(struct forkq *q, bool solo);
+
+/* Owner only. Add @n at the bottom; false (nothing done) if full. */
+bool weft__forkq_push(struct forkq *q, struct rq_node *n);
+
+/* Owner only. Take the newest node, or NULL. */
+struct rq_node *weft__forkq_pop(struct forkq *q);
+
+/*
+ * Any thread but the owner. Take the oldest node, or NULL if the deque
+ * is empty or another taker won the race for it.
+ */
+struct rq_node *weft__forkq_steal(struct forkq *q);
+
+/* Nodes held. Any thread; a racy hint. */
+static inline unsigned weft__forkq_len(const struct forkq *q)
+{
+	int n = (int)(ck_pr_load_uint(&q->bottom) - ck_pr_load_uint(&q->top));
+
+	return n > 0 ? (unsigned)n : 0;
+}
+
+#endif /* WEFT_FORKQ_H */
