@@ -501,13 +501,15 @@ static void test_small_stacks_park_and_wake(void **state)
 }
 
 /*
- * Memory goes back after a burst: 50,000 fibers alive at once, then all
+ * Memory goes back after a burst: 50,000 fibers alive at once (16,000
+ * under TSan, which maps trace memory of its own for each one and dies
+ * when a mapping fails; still well past the chunks kept), then all
  * ended. Their records stay cached through one trim (a second's idleness
  * starts), and the next gives every idle chunk beyond a few back. A
  * handle from before must stay stale even where its record is set up
  * again for the second burst, and the process's RSS must have fallen.
  */
-#define BURST 50000
+#define BURST (under_tsan() ? 16000 : 50000)
 
 static weft_sem burst_gate = WEFT_SEM_INIT(0);
 
@@ -611,7 +613,7 @@ static void test_records_are_given_back_after_a_burst(void **state)
 	/* One trim only starts the idle period. */
 	assert_true(r.after_one >= BURST);
 	assert_true(r.after_two <= bound);
-	/* 50,000 records are 12.5 MiB; at least half of it came back. */
+	/* Records are 256 bytes each; at least half of them came back. */
 	assert_true(r.rss_peak - r.rss_after >= (long)BURST * 256 / 2 / 1024);
 	assert_int_equal(r.stale_join, -ESRCH);
 	assert_int_equal(r.stale_cancel, -ESRCH);

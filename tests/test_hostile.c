@@ -112,13 +112,16 @@ static uint64_t rss_bound_kib(const struct watch *w, unsigned conns)
  * baseline: within half the growth seen, or within what the runtime
  * keeps for the next burst whatever the peak (a few idle slabs of
  * stacks, whose touched pages stay resident: about 18 MiB measured
- * after 1,000, 5,000 and 10,000 connections), whichever is more. The
+ * after 1,000, 5,000 and 10,000 connections), whichever is more. Not
+ * the memory under TSan: it caches the trace memory of every fiber that
+ * ran for reuse rather than unmapping it (4,000 connections left 99 MiB
+ * above the baseline in one run), which says nothing about weft's. The
  * probe is still served.
  */
 static void watch_settles(struct watch *w, struct server *s, struct probe *p,
 			  const char *what)
 {
-	uint64_t keep = (under_asan() || under_tsan() ? 96 : 24) * KIB;
+	uint64_t keep = (under_asan() ? 96 : 24) * KIB;
 	uint64_t growth = w->max_rss - w->base_rss;
 	uint64_t near = w->base_rss + (growth / 2 > keep ? growth / 2 : keep);
 	uint64_t rss;
@@ -127,7 +130,8 @@ static void watch_settles(struct watch *w, struct server *s, struct probe *p,
 		fail_msg("%s: weft-echo holds %u descriptors 5 s after the "
 			 "clients left, %u before they came", what,
 			 count_fds(s->pid), w->base_fds);
-	rss = wait_rss(s->pid, near, slack_secs(5));
+	rss = under_tsan() ? rss_kib(s->pid)
+			   : wait_rss(s->pid, near, slack_secs(5));
 	print_message("%s: fds %u -> max %u -> %u; VmRSS %llu -> max %llu "
 		      "-> %llu KiB; probe %u round trips, slowest %.1f ms\n",
 		      what, w->base_fds, w->max_fds, count_fds(s->pid),
@@ -135,7 +139,7 @@ static void watch_settles(struct watch *w, struct server *s, struct probe *p,
 		      (unsigned long long)w->max_rss,
 		      (unsigned long long)rss, p->seq,
 		      (double)p->max_ns / 1e6);
-	if (rss > near)
+	if (rss > near && !under_tsan())
 		fail_msg("%s: VmRSS still %llu KiB 5 s after the clients "
 			 "left (baseline %llu, peak %llu, allowed %llu)", what,
 			 (unsigned long long)rss,
