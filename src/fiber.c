@@ -5,7 +5,9 @@
  *
  * Life cycle and ownership.
  *   free     in a worker's record cache; owned by that worker.
- *   spawned  queued; owned by the run queue that holds it.
+ *   spawned  queued, holding a stack it has not run on (the worker that
+ *            first runs it may trade it for a warmer one of its cache,
+ *            weft__fiber_bind); owned by the queue that holds it.
  *   running  owned by its worker; its stack is in use.
  *   parked   off its stack; owned by the wait structure holding its token
  *            (see Parking in sched.c).
@@ -134,10 +136,8 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 		strncpy(f->name, opts->name, sizeof(f->name) - 1);
 		f->name[sizeof(f->name) - 1] = '\0';
 	}
-	f->ctx.stack_lo = f->stack->lo;
-	f->ctx.stack_size = f->stack->size;
-	f->ctx.asan_fake = NULL;
-	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
+	/* Its first frame is written when it first runs (fiber_bind). */
+	f->ctx.sp = NULL;
 #ifdef WEFT_TSAN
 	f->ctx.tsan_fiber = __tsan_create_fiber(0);
 	if (f->name[0])
@@ -149,6 +149,15 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	ck_pr_store_64(&w->nr_spawned, w->nr_spawned + 1);
 	*out = f;
 	return 0;
+}
+
+void weft__fiber_bind(struct worker *w, struct fiber *f)
+{
+	weft__stack_swap_warm(&w->stacks, &f->stack);
+	f->ctx.stack_lo = f->stack->lo;
+	f->ctx.stack_size = f->stack->size;
+	f->ctx.asan_fake = NULL;
+	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
 }
 
 int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,

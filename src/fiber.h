@@ -161,6 +161,14 @@ struct fiber *weft__fiber_claim_joiner(struct fiber *f);
  */
 void weft__fiber_reap(struct worker *w, struct fiber *f, void **result);
 
+/*
+ * Ready @f, which has never run (f->ctx.sp is NULL until then), for its
+ * first switch on worker @w: trade its stack for the warmest of @w's
+ * cache (weft__stack_swap_warm) and write its first frame there. Owner of
+ * @w, before @f becomes w->cur.
+ */
+void weft__fiber_bind(struct worker *w, struct fiber *f);
+
 /* Post-switch work for a fiber that ended; runs on the next context. */
 void weft__fiber_finish(struct worker *w, struct fiber *f);
 

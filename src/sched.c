@@ -110,7 +110,11 @@
  *          batch (128 records, 32 stacks; stacks through a lock-free
  *          depot); a joinable child goes to the worker's own fork
  *          deque, a detached one to its LIFO slot, lines thieves read
- *          only when they look for work; wake_one() reads
+ *          only when they look for work; at its first run, on whichever
+ *          worker, the child trades its stack for the one that worker
+ *          freed last (weft__fiber_bind), and writes its first frame
+ *          there: a spawn loop cycles a few warm stacks, not a million
+ *          cold ones; wake_one() reads
  *          nr_idle and nr_spinning, one line that only parking and
  *          waking workers write, so while every worker is busy it is
  *          shared read-only and costs no coherence traffic.
@@ -510,6 +514,13 @@ static void after_switch(struct worker *w)
  * sched ctx. The post-switch action is already recorded. Returns when
  * @cur runs again, on whichever worker that is.
  */
+/* @f is about to be switched to on @w: a first run binds it first. */
+static inline void ready_to_run(struct worker *w, struct fiber *f)
+{
+	if (unlikely(!f->ctx.sp))
+		weft__fiber_bind(w, f);
+}
+
 static void schedule(struct worker *w, struct fiber *cur)
 {
 	struct fiber *next;
@@ -519,6 +530,8 @@ static void schedule(struct worker *w, struct fiber *cur)
 		weft__overflow_unguarded(cur, "no guard page; canary clobbered below");
 
 	next = pick_from_fiber(w);
+	if (next)
+		ready_to_run(w, next);
 	to = next ? &next->ctx : &w->sched_ctx;
 	w->cur = next;
 	cur->saved_errno = *errno_ptr();
@@ -544,6 +557,8 @@ void weft__exit_current(struct worker *w)
 	next = weft__fiber_claim_joiner(cur);
 	if (!next)
 		next = pick_from_fiber(w);
+	if (next)
+		ready_to_run(w, next);
 	w->cur = next;
 	weft__switch(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
 	__builtin_unreachable();
@@ -862,6 +877,7 @@ void weft__worker_loop(struct worker *w)
 		f = find_runnable(w);
 		if (!f)
 			break;
+		ready_to_run(w, f);
 		w->cur = f;
 		weft__switch(&w->sched_ctx, &f->ctx, false);
 	}

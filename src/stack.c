@@ -920,6 +920,19 @@ int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out)
 	return 0;
 }
 
+void weft__stack_swap_warm(struct stack_cache *c, struct stack **s)
+{
+	struct stack_class *cl = class_of(c, (*s)->size);
+	struct stack *warm;
+
+	if (!cl || !cl->loaded || cl->loaded->nr == 0)
+		return;
+	/* Never run on, so nothing to scrub: it goes back as it came. */
+	warm = cl->loaded->items[cl->loaded->nr - 1];
+	cl->loaded->items[cl->loaded->nr - 1] = *s;
+	*s = warm;
+}
+
 void weft__stack_free(struct stack_cache *c, struct stack *s)
 {
 	struct stack_class *cl = class_of(c, s->size);

@@ -86,6 +86,15 @@ void weft__stack_cache_init(struct stack_cache *c, size_t size);
 int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out);
 
 /*
+ * Trade *@s, a stack taken from a cache but never run on, for the one
+ * most recently given back to @c in its size class, if there is one:
+ * that one's top lines are likely still in this CPU's cache, where *@s
+ * may not have been touched for a long time. The cache keeps the count it
+ * had. @c by its owner only.
+ */
+void weft__stack_swap_warm(struct stack_cache *c, struct stack **s);
+
+/*
  * Give @s back. It must not be in use by any running context, and under
  * ASan the frames a context left on it must have been cleared already
  * (weft__switch() does for a context that exits; see Tools in stack.c).

@@ -355,6 +355,53 @@ static void test_stack_cache_returns_same_stacks(void **state)
 }
 
 /*
+ * A fiber's first run trades the stack it was spawned with, never run on,
+ * for the one most recently given back to that worker's cache: the warm
+ * one is handed out, the cold one takes its place, and the cache's count
+ * does not change. Another size class, or an empty cache, leaves the
+ * stack as it was.
+ */
+static void test_stack_swap_warm_trades_for_the_latest_freed(void **state)
+{
+	size_t usable = weft__stack_round(28 * KIB);
+	struct stack *cold, *warm, *other, *s, *again;
+	struct stack_cache c, empty;
+
+	(void)state;
+	weft__stack_cache_init(&c, usable);
+	weft__stack_cache_init(&empty, usable);
+	assert_int_equal(weft__stack_alloc(&c, 28 * KIB, &cold), 0);
+	assert_int_equal(weft__stack_alloc(&c, 28 * KIB, &warm), 0);
+	weft__stack_free(&c, warm);
+	assert_int_equal(weft__stack_cached(&c, usable), WEFT_STACK_MAG - 1);
+
+	s = cold;
+	weft__stack_swap_warm(&c, &s);
+	assert_ptr_equal(s, warm);
+	assert_int_equal(weft__stack_cached(&c, usable), WEFT_STACK_MAG - 1);
+	/* The cold one is now the next the cache hands out. */
+	assert_int_equal(weft__stack_alloc(&c, 28 * KIB, &again), 0);
+	assert_ptr_equal(again, cold);
+	weft__stack_free(&c, again);
+
+	/* An empty cache has nothing warmer. */
+	weft__stack_swap_warm(&empty, &s);
+	assert_ptr_equal(s, warm);
+
+	/* Nor does a cache without the size's class. */
+	assert_int_equal(weft__stack_alloc(&c, 200 * KIB, &other), 0);
+	s = other;
+	weft__stack_swap_warm(&c, &s);
+	assert_ptr_equal(s, other);
+
+	weft__stack_free(&c, other);
+	weft__stack_free(&c, warm);
+	weft__stack_cache_flush(&c);
+	weft__stack_cache_flush(&empty);
+	assert_int_equal(weft__stack_cached(&c, usable), 0);
+}
+
+/*
  * A cache holds two magazines; freeing past that hands the older full
  * one to the pool's depot, where another worker's cache takes it whole
  * without going back to the slabs: every stack it gets is one the first
@@ -1114,6 +1161,9 @@ int main(void)
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_cache_returns_same_stacks,
 					  restore_budget),
+		cmocka_unit_test_teardown(
+			test_stack_swap_warm_trades_for_the_latest_freed,
+			restore_budget),
 		cmocka_unit_test_teardown(test_stack_full_magazines_go_to_the_depot,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_idle_free_slabs_are_unmapped,

@@ -131,8 +131,12 @@ static void child_main(void *arg)
 	for (i = 0; i < 1000; i++)
 		weft_yield();
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
-	for (i = 0; i < 10000000; i++)
-		weft_yield();
+	/* Sleep, not yield: a main fiber stolen to the wanted worker and
+	 * yielding there would keep it busy (a yield with nothing queued
+	 * locally returns at once), and the probes would never be stolen
+	 * to it. Up to 10 s. */
+	for (i = 0; i < 10000; i++)
+		weft_sleep_ns(1000000);
 	/* No probe reached the worker: the parent sees exit code 3. */
 	_exit(3);
 }
