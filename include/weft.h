@@ -172,6 +172,12 @@ struct weft_spawn_opts {
  * worker. *out receives a handle that must be joined or detached exactly
  * once; @out may be NULL only if the fiber is to be detached at once (as
  * weft_go() does). @opts may be NULL.
+ * Order: a joinable child waits on the worker's fork deque, where the
+ * worker starts its newest child first (fork-join runs depth first) and
+ * an idle worker takes the oldest; a detached one (@out NULL) takes the
+ * worker's run-next slot, moving the fiber there before it to the back
+ * of the run queue. Its stack is reserved here, so a lack of memory is
+ * this call's error, never a later one.
  * Returns 0, or -EINVAL (fn is NULL, or stack_size above 1 GiB), -EPERM
  * (not in a fiber), -ECANCELED (the runtime is shutting down), -ENOMEM
  * or -EAGAIN (no memory or mappings for a stack or record).
