@@ -136,7 +136,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 		strncpy(f->name, opts->name, sizeof(f->name) - 1);
 		f->name[sizeof(f->name) - 1] = '\0';
 	}
-	/* Its first frame is written when it first runs (fiber_bind). */
+	/* Its first frame is written when it first runs (weft__fiber_bind). */
 	f->ctx.sp = NULL;
 #ifdef WEFT_TSAN
 	f->ctx.tsan_fiber = __tsan_create_fiber(0);

@@ -8,14 +8,15 @@
  * owner of its ring: nothing else enters it.
  *
  * Switching. A fiber that gives up the CPU picks the next fiber itself
- * (LIFO slot, fork deque, local queue, global queue) and jumps straight to it; only
- * when it finds none does it jump to its worker's sched ctx, which steals,
- * polls and sleeps. A yield therefore costs one stack switch, not two.
- * Whatever the old fiber still needs done once it is off its stack (be
- * queued again, be published to wakers, be freed) it leaves in the
- * worker's post-switch slot, and the context it switched to does it first
- * thing after landing (after_switch()). This is how the park protocol
- * below releases a fiber only after it has stopped running.
+ * (LIFO slot, fork deque, local queue, global queue) and jumps straight
+ * to it; only when it finds none does it jump to its worker's sched ctx,
+ * which steals, polls and sleeps. A yield therefore costs one stack
+ * switch, not two. Whatever the old fiber still needs done once it is
+ * off its stack (be queued again, be published to wakers, be freed) it
+ * leaves in the worker's post-switch slot, and the context it switched
+ * to does it first thing after landing (after_switch()). This is how
+ * the park protocol below releases a fiber only after it has stopped
+ * running.
  *
  * Finding work, in order (pick_local(), then find_runnable()):
  *   1. every 61st schedule, one fiber from the global queue, else one
@@ -35,8 +36,8 @@
  *      schedule;
  *   7. steal half of a random victim's queue, or else the oldest child
  *      on its fork deque (the biggest piece of a fork-join tree), trying
- *      every worker, and keep searching for up to 50 us (leaving other workers' LIFO
- *      slots alone for the first 3 us) before giving up;
+ *      every worker, and keep searching for up to 50 us (leaving other
+ *      workers' LIFO slots alone for the first 3 us) before giving up;
  *   8. park: announce idleness, re-check every queue, sleep in the ring.
  *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
