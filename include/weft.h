@@ -122,8 +122,38 @@ struct weft_config {
 	 * Any size works: a full SQ is flushed, never an error. */
 	unsigned ring_entries;
 	unsigned blocking_threads; /* weft_blocking() pool size; 0: 4        */
+	/* The I/O backend, WEFT_BACKEND_*; 0: WEFT_BACKEND_AUTO. The
+	 * environment variable WEFT_BACKEND=auto|io_uring|epoll overrides
+	 * it (a bad value is named once on stderr and ignored). */
+	unsigned backend;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
+
+/*
+ * I/O backends. AUTO tries io_uring and, where it is refused (EPERM,
+ * EACCES: a container's seccomp profile or kernel.io_uring_disabled;
+ * ENOSYS: a kernel without it; ENOMEM: a low RLIMIT_MEMLOCK on older
+ * kernels), runs on epoll instead, with one line on stderr saying why and
+ * how to choose. Asking for IO_URING where it is refused makes weft_run()
+ * fail with -ENOSYS; asking for EPOLL never tries io_uring.
+ *
+ * Every call behaves the same on both, with these differences on epoll:
+ *  - Sockets and pipes are read and written without blocking
+ *    (MSG_DONTWAIT, RWF_NOWAIT); a call that finds its descriptor ready
+ *    returns without suspending, and every 64th such call in a row on a
+ *    worker yields, so a busy descriptor cannot starve the worker's other
+ *    fibers. weft_accept() and weft_connect() put their socket in
+ *    non-blocking mode (O_NONBLOCK), as Go does.
+ *  - Regular files, weft_openat() and weft_fsync(), and descriptors epoll
+ *    cannot watch, run in the blocking pool (weft_config.blocking_threads):
+ *    they are neither cancelled nor cut short by a deadline once started.
+ *  - weft_close() and weft_shutdown() do not suspend.
+ * On both, closing a descriptor another fiber waits on does not wake that
+ * fiber; shut the socket down (weft_shutdown) or cancel the fiber first.
+ */
+#define WEFT_BACKEND_AUTO 0u
+#define WEFT_BACKEND_IO_URING 1u
+#define WEFT_BACKEND_EPOLL 2u
 
 /*
  * Start the runtime and run main_fn(arg) as the first fiber. The calling
@@ -143,10 +173,12 @@ struct weft_config {
  * Returns 0, or:
  *   -EINVAL  main_fn is NULL, or a config field is out of range
  *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768,
- *            blocking_threads > WEFT_BLOCKING_MAX, stack_size > 1 GiB);
+ *            blocking_threads > WEFT_BLOCKING_MAX, stack_size > 1 GiB,
+ *            backend > WEFT_BACKEND_EPOLL);
  *   -EBUSY   a runtime is already running in this process;
- *   -ENOSYS  io_uring is not available (kernel.io_uring_disabled, or a
- *            seccomp filter); one line on stderr says why;
+ *   -ENOSYS  the backend asked for (WEFT_BACKEND_IO_URING) is not
+ *            available (kernel.io_uring_disabled, or a seccomp filter);
+ *            one line on stderr says why;
  *   -ENOMEM, -EAGAIN  resources for the workers could not be had.
  * Any thread that is not already a weft worker.
  */
@@ -766,6 +798,7 @@ struct weft_stats {
 	uint64_t records;	  /* fiber records in memory, live or free:
 				   * chunks of 1024 idle for a second are
 				   * given back (records are 256 bytes)    */
+	unsigned backend;	  /* the I/O backend running: WEFT_BACKEND_* */
 };
 
 /* weft_stats.stack_guard: see "Guard pages and the map budget". */

@@ -106,7 +106,7 @@ enum wait_kind {
 	WAIT_CHAN_RECV,	/* arg: the channel                               */
 	WAIT_SELECT,	/* arg: how many cases                            */
 	WAIT_SLEEP,	/* arg: the deadline                              */
-	WAIT_IO,	/* arg: fd; the io_uring opcode in bits 8..15 of kind */
+	WAIT_IO,	/* arg: fd; the enum io_op in bits 8..15 of kind   */
 	WAIT_BLOCKING,	/* arg: the function's address                    */
 };
 

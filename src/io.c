@@ -2,13 +2,12 @@
 /*
  * I/O suspension points and the waits a worker owns.
  *
- * A fiber's I/O call takes an SQE on its current worker's ring, points
- * user_data at an owned_wait record on its own stack, and parks. The
- * worker submits all its fibers' SQEs at once when it next reaches its
- * scheduler context (at the latest every 61 schedules), and handles the
- * completions there: each one stores the result in its record and makes
- * the fiber runnable. Completions are handled only in the scheduler
- * context, never by a fiber on its way out, because every fiber that
+ * A fiber's I/O call becomes a request (struct io_req) that the runtime's
+ * backend runs (poller.h). Where it must wait, the fiber parks in an
+ * owned_wait record on its own stack: an SQE in the worker's io_uring, or
+ * a watch in the worker's epoll set. The worker handles completions and
+ * readiness only in its scheduler context (at the latest every 61
+ * schedules), never on a fiber on its way out, because every fiber that
  * parked on this worker has finished parking by then (see Parking in
  * sched.c): a completion can never race its own park.
  *
@@ -24,24 +23,27 @@
  * completion arrives the kernel may still write into the buffer, so the
  * call does not return before it.
  *
- * Deadlines. A fiber with a deadline (weft_set_deadline) links an
- * IORING_OP_LINK_TIMEOUT with the absolute deadline to each SQE; an
- * operation cut short by it returns -ETIMEDOUT.
+ * An epoll watch holds no buffer, so the owner ends it at once.
  *
- * Only the owner worker's thread runs any of this for a given ring. That
- * is also why ThreadSanitizer, which cannot see through io_uring, needs no
- * annotations here: an SQE is prepared, submitted and reaped by one
- * thread, and the result reaches a fiber that resumes elsewhere through
- * the run queues, which are annotated (runq.c).
+ * Deadlines. A fiber with a deadline (weft_set_deadline) bounds each I/O
+ * wait by it: io_uring links an IORING_OP_LINK_TIMEOUT to the SQE, epoll
+ * puts the watch's timer in the heap; a wait cut short returns -ETIMEDOUT.
+ *
+ * Only the owner worker's thread runs any of this for a given ring or
+ * set. That is also why ThreadSanitizer, which cannot see through the
+ * kernel, needs no annotations here: a wait is set up, ended and reaped by
+ * one thread, and the result reaches a fiber that resumes elsewhere
+ * through the run queues, which are annotated (runq.c).
  */
 #include <errno.h>
-#include <poll.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <ck_pr.h>
 
 #include "fiber.h"
 #include "io.h"
+#include "poller.h"
 #include "scheduler.h"
 #include "waitq.h"
 
@@ -51,6 +53,8 @@
 #else
 #define mark_defined(p, n) ((void)(p), (void)(n))
 #endif
+
+const struct poller *weft__poller = &weft__poller_uring;
 
 /* Waiting ----------------------------------------------------------------- */
 
@@ -75,6 +79,8 @@ void weft__io_complete(struct worker *w, struct owned_wait *ow, int res)
 {
 	struct fiber *f;
 
+	if (ow->kind == OWNED_FD)
+		weft__epoll_unwatch(w, ow);
 	ow->res = res;
 	/* Cannot fail: only the owner ends an owned wait, and it is here. */
 	f = weft__claim_park(ow->token, 0);
@@ -133,25 +139,17 @@ void weft__owned_cancel(struct fiber *f, struct worker *owner)
 static void cancel_here(struct worker *w, struct fiber *f)
 {
 	struct owned_wait *ow = f->owned;
-	struct io_uring_sqe *sqe;
 
 	/* Consumed by the wait it ends. */
 	ck_pr_store_uint(&f->cancel_req, 0);
-	if (ow->is_timer) {
+	if (ow->kind == OWNED_TIMER) {
 		spin_lock(&w->timers_lock);
 		weft__timer_del(&w->timers, &ow->timer);
 		spin_unlock(&w->timers_lock);
 		weft__io_complete(w, ow, -ECANCELED);
 		return;
 	}
-	if (ow->cancelled)
-		return;
-	ow->cancelled = true;
-	sqe = weft__worker_sqe(w, 1);
-	io_uring_prep_cancel(sqe, ow, 0);
-	io_uring_sqe_set_data64(sqe, TAG_CANCEL);
-	w->io_inflight++;
-	w->io_unsubmitted++;
+	weft__poller->cancel(w, ow);
 }
 
 static void drain_inbox(struct worker *w)
@@ -215,73 +213,37 @@ void weft__owned_poll(struct worker *w)
 		weft__worker_poll(w, false, 0);
 }
 
-/* Submitting ---------------------------------------------------------------- */
+/* The calls --------------------------------------------------------------- */
 
-/* One I/O call in progress; lives on the calling fiber's stack. */
-struct io_call {
-	struct worker *w;
-	struct owned_wait ow;
-	int err;		/* io_begin() failed with this */
-};
-
-/*
- * Check the calling context and return an SQE to prepare, with room left
- * for a linked timeout. NULL with c->err set: -EPERM outside a fiber,
- * -ETIMEDOUT already past the fiber's deadline.
- */
-static struct io_uring_sqe *io_begin(struct io_call *c)
+const char *weft__io_op_name(unsigned op)
 {
-	struct worker *w = weft__may_suspend();
-	struct fiber *f;
+	static const char *const names[IO_OP_COUNT] = {
+		[IO_READ] = "read",	    [IO_WRITE] = "write",
+		[IO_READV] = "read",	    [IO_WRITEV] = "write",
+		[IO_RECV] = "recv",	    [IO_SEND] = "send",
+		[IO_ACCEPT] = "accept",	    [IO_CONNECT] = "connect",
+		[IO_OPENAT] = "openat",	    [IO_CLOSE] = "close",
+		[IO_FSYNC] = "fsync",	    [IO_SHUTDOWN] = "shutdown",
+		[IO_POLL] = "poll",
+	};
 
-	if (!w) {
-		c->err = -EPERM;
-		return NULL;
-	}
-	f = w->cur;
-	if (deadline_passed(f->deadline_ns)) {
-		c->err = -ETIMEDOUT;
-		return NULL;
-	}
-	c->w = w;
-	return weft__worker_sqe(w, 2);
+	return op < IO_OP_COUNT ? names[op] : "I/O";
 }
 
 /*
- * Run the SQE the caller prepared: add the fiber's deadline, if any, as a
- * linked timeout, and park until the owner hands the result back.
+ * Run @r on the calling fiber's worker: -EPERM outside a fiber, and
+ * -ETIMEDOUT already past the fiber's deadline, before the backend sees
+ * it.
  */
-static int io_run(struct io_call *c, struct io_uring_sqe *sqe)
+static ssize_t io_run(struct io_req *r)
 {
-	struct worker *w = c->w;
-	struct owned_wait *ow = &c->ow;
-	int64_t deadline = w->cur->deadline_ns;
-	int res;
+	struct worker *w = weft__may_suspend();
 
-	ow->is_timer = false;
-	fiber_waits_on(w->cur, WAIT_IO | (unsigned)sqe->opcode << 8,
-		       (uint64_t)(int64_t)sqe->fd);
-	io_uring_sqe_set_data(sqe, ow);
-	w->io_inflight++;
-	w->io_unsubmitted++;
-	if (deadline != WEFT_FOREVER) {
-		/* io_begin() reserved this one. */
-		struct io_uring_sqe *lt = io_uring_get_sqe(&w->ring);
-
-		weft_assert(lt);
-		ow->ts.tv_sec = deadline / 1000000000;
-		ow->ts.tv_nsec = deadline % 1000000000;
-		sqe->flags |= IOSQE_IO_LINK;
-		io_uring_prep_link_timeout(lt, &ow->ts, IORING_TIMEOUT_ABS);
-		io_uring_sqe_set_data64(lt, TAG_LINK_TIMEOUT);
-		w->io_inflight++;
-		w->io_unsubmitted++;
-	}
-	res = weft__owned_wait(w, ow);
-	/* Cut short by the linked timeout rather than by weft_cancel(). */
-	if (res == -ECANCELED && !ow->cancelled && deadline_passed(deadline))
-		res = -ETIMEDOUT;
-	return res;
+	if (!w)
+		return -EPERM;
+	if (deadline_passed(w->cur->deadline_ns))
+		return -ETIMEDOUT;
+	return weft__poller->io(w, r);
 }
 
 static ssize_t read_done(void *buf, ssize_t res)
@@ -304,44 +266,32 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
 
 ssize_t weft_pread(int fd, void *buf, size_t len, int64_t off)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_READ, .fd = fd, .buf = buf,
+			    .len = len > UINT32_MAX ? UINT32_MAX : len,
+			    .off = off };
 
-	if (!sqe)
-		return c.err;
-	if (len > UINT32_MAX)
-		len = UINT32_MAX;
-	io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)off);
-	return read_done(buf, io_run(&c, sqe));
+	return read_done(buf, io_run(&r));
 }
 
 ssize_t weft_pwrite(int fd, const void *buf, size_t len, int64_t off)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_WRITE, .fd = fd, .buf = (void *)buf,
+			    .len = len > UINT32_MAX ? UINT32_MAX : len,
+			    .off = off };
 
-	if (!sqe)
-		return c.err;
-	if (len > UINT32_MAX)
-		len = UINT32_MAX;
-	io_uring_prep_write(sqe, fd, buf, (unsigned)len, (uint64_t)off);
-	return io_run(&c, sqe);
+	return io_run(&r);
 }
 
 ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe;
+	struct io_req r = { .op = IO_READV, .fd = fd, .buf = (void *)iov,
+			    .len = (size_t)iovcnt, .off = off };
 	ssize_t res;
 	int i;
 
 	if (iovcnt < 0)
 		return -EINVAL;
-	sqe = io_begin(&c);
-	if (!sqe)
-		return c.err;
-	io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
-	res = io_run(&c, sqe);
+	res = io_run(&r);
 	for (i = 0; res > 0 && i < iovcnt; i++) {
 		size_t n = (size_t)res < iov[i].iov_len ? (size_t)res
 							 : iov[i].iov_len;
@@ -353,50 +303,36 @@ ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 
 ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe;
+	struct io_req r = { .op = IO_WRITEV, .fd = fd, .buf = (void *)iov,
+			    .len = (size_t)iovcnt, .off = off };
 
 	if (iovcnt < 0)
 		return -EINVAL;
-	sqe = io_begin(&c);
-	if (!sqe)
-		return c.err;
-	io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
-	return io_run(&c, sqe);
+	return io_run(&r);
 }
 
 ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_RECV, .fd = fd, .buf = buf, .len = len,
+			    .flags = flags };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_recv(sqe, fd, buf, len, flags);
-	return read_done(buf, io_run(&c, sqe));
+	return read_done(buf, io_run(&r));
 }
 
 ssize_t weft_send(int fd, const void *buf, size_t len, int flags)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_SEND, .fd = fd, .buf = (void *)buf,
+			    .len = len, .flags = flags };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_send(sqe, fd, buf, len, flags);
-	return io_run(&c, sqe);
+	return io_run(&r);
 }
 
 int weft_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
-	int res;
+	struct io_req r = { .op = IO_ACCEPT, .fd = fd, .buf = addr,
+			    .addrlen = addrlen, .flags = flags };
+	int res = (int)io_run(&r);
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_accept(sqe, fd, addr, addrlen, flags);
-	res = io_run(&c, sqe);
 	/* The kernel filled in the peer's address. */
 	if (res >= 0 && addr && addrlen) {
 		mark_defined(addrlen, sizeof(*addrlen));
@@ -407,77 +343,62 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_CONNECT, .fd = fd, .buf = (void *)addr,
+			    .len = addrlen };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_connect(sqe, fd, addr, addrlen);
-	return io_run(&c, sqe);
+	return (int)io_run(&r);
 }
 
 int weft_openat(int dfd, const char *path, int flags, unsigned mode)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_OPENAT, .fd = dfd, .buf = (void *)path,
+			    .flags = flags, .len = mode };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_openat(sqe, dfd, path, flags, mode);
-	return io_run(&c, sqe);
+	return (int)io_run(&r);
 }
 
 int weft_close(int fd)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_CLOSE, .fd = fd };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_close(sqe, fd);
-	return io_run(&c, sqe);
+	return (int)io_run(&r);
 }
 
 int weft_fsync(int fd)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_FSYNC, .fd = fd };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_fsync(sqe, fd, 0);
-	return io_run(&c, sqe);
+	return (int)io_run(&r);
 }
 
 int weft_shutdown(int fd, int how)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe = io_begin(&c);
+	struct io_req r = { .op = IO_SHUTDOWN, .fd = fd, .flags = how };
 
-	if (!sqe)
-		return c.err;
-	io_uring_prep_shutdown(sqe, fd, how);
-	return io_run(&c, sqe);
+	return (int)io_run(&r);
 }
 
 int weft_poll(int fd, short events, int64_t timeout_ns)
 {
-	struct io_call c;
-	struct io_uring_sqe *sqe;
+	struct io_req r = { .op = IO_POLL, .fd = fd,
+			    .flags = (int)(unsigned short)events };
+	struct worker *w = weft__may_suspend();
 	struct fiber *f;
 	int64_t saved;
 	int res;
 
-	sqe = io_begin(&c);
-	if (!sqe)
-		return c.err;
-	/* The earlier of the call's timeout and the fiber's deadline. The
-	 * fiber record moves with the fiber, so f stays right. */
-	f = c.w->cur;
+	if (!w)
+		return -EPERM;
+	f = w->cur;
+	if (deadline_passed(f->deadline_ns))
+		return -ETIMEDOUT;
+	/* The earlier of the call's timeout and the fiber's deadline. A
+	 * timeout of 0 still checks once: the backend tries the call before
+	 * it looks at the deadline. The fiber record moves with the fiber,
+	 * so f stays right. */
 	saved = f->deadline_ns;
 	f->deadline_ns = deadline_min(saved, deadline_after(timeout_ns));
-	io_uring_prep_poll_add(sqe, fd, (unsigned)(unsigned short)events);
-	res = io_run(&c, sqe);
+	res = (int)weft__poller->io(w, &r);
 	f->deadline_ns = saved;
 	return res;
 }

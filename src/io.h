@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Waits owned by a worker: an operation in its io_uring, or a timer in its
- * heap. The record lives on the waiting fiber's stack for as long as the
- * wait lasts; only the owner worker reads or writes it once the fiber has
- * parked. See io.c.
+ * Waits owned by a worker: an operation in its io_uring, a descriptor in
+ * its epoll set, or a timer in its heap. The record lives on the waiting
+ * fiber's stack for as long as the wait lasts; only the owner worker reads
+ * or writes it once the fiber has parked. See io.c.
  */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <linux/time_types.h>
 
+#include "poller.h"
 #include "scheduler.h"
 #include "timer.h"
 
@@ -25,19 +26,38 @@
 #define TAG_CANCEL 5u		/* an IORING_OP_ASYNC_CANCEL               */
 #define CQE_TAG_MAX 4096u
 
+enum owned_kind {
+	OWNED_TIMER,	/* a sleep: the timer alone ends it                */
+	OWNED_SQE,	/* an io_uring operation (poller_uring.c)          */
+	OWNED_FD,	/* an epoll watch, with a timer if it has a deadline */
+};
+
 struct owned_wait {
-	struct worker *owner;		/* whose ring or heap holds it      */
+	struct worker *owner;		/* whose ring, set or heap holds it */
 	weft_token token;		/* the park to end                  */
 	int res;			/* the result the fiber resumes with */
-	bool is_timer;			/* a timer, not an SQE               */
+	enum owned_kind kind;
 	bool cancelled;			/* the owner asked the kernel to stop */
-	int expiry_res;			/* timer: the result when it fires  */
-	struct timer timer;		/* is_timer: the heap entry         */
-	struct __kernel_timespec ts;	/* an SQE's deadline (link timeout) */
+	int expiry_res;			/* its timer's result when it fires */
+	struct timer timer;		/* the heap entry, if it has one    */
+	union {
+		/* OWNED_SQE: the deadline of a linked timeout. */
+		struct __kernel_timespec ts;
+		/* OWNED_FD: the watch, linked in the owner's table. */
+		struct {
+			int fd;
+			uint32_t events;	/* EPOLLIN, EPOLLOUT  */
+			struct owned_wait *next, *prev;
+		} fdw;
+	};
 };
 
 /* Park the calling fiber in @ow, which the caller has set up and (for an
  * SQE) prepared; returns ow->res. Fiber context; yield point. */
 int weft__owned_wait(struct worker *w, struct owned_wait *ow);
+
+/* The epoll backend's part of ending an OWNED_FD wait: drop the watch
+ * from @w's table (poller_epoll.c). Owner only. */
+void weft__epoll_unwatch(struct worker *w, struct owned_wait *ow);
 
 #endif /* WEFT_IO_H */

@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include <ck_pr.h>
-#include <liburing.h>
 
 #include "fiber.h"
 #include "monitor.h"
@@ -56,24 +55,6 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
 };
-
-static const char *io_op_name(unsigned op)
-{
-	switch (op) {
-	case IORING_OP_READ: case IORING_OP_READV: return "read";
-	case IORING_OP_WRITE: case IORING_OP_WRITEV: return "write";
-	case IORING_OP_RECV: return "recv";
-	case IORING_OP_SEND: return "send";
-	case IORING_OP_ACCEPT: return "accept";
-	case IORING_OP_CONNECT: return "connect";
-	case IORING_OP_OPENAT: return "openat";
-	case IORING_OP_CLOSE: return "close";
-	case IORING_OP_FSYNC: return "fsync";
-	case IORING_OP_SHUTDOWN: return "shutdown";
-	case IORING_OP_POLL_ADD: return "poll";
-	default: return "I/O";
-	}
-}
 
 /* "waits in weft_mutex_lock on 0x...", and so on, into @buf. */
 static void describe_wait(char *buf, size_t cap, unsigned kind, uint64_t arg)
@@ -121,7 +102,7 @@ static void describe_wait(char *buf, size_t cap, unsigned kind, uint64_t arg)
 		break;
 	case WAIT_IO:
 		snprintf(buf, cap, "waits for a %s on fd %d",
-			 io_op_name(kind >> 8), (int)arg);
+			 weft__io_op_name((kind >> 8) & 0xff), (int)arg);
 		break;
 	case WAIT_BLOCKING:
 		snprintf(buf, cap, "waits for a weft_blocking() call of %p to "

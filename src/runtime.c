@@ -3,8 +3,10 @@
  * The runtime's life: weft_run() validates the config, sets up the
  * workers (the calling thread becomes worker 0, the others get threads of
  * their own), runs the main fiber, and when the scheduler stops (see
- * Shutdown in sched.c) joins the threads and frees everything. Also the
- * statistics snapshot. Only one runtime runs in a process at a time.
+ * Shutdown in sched.c) joins the threads and frees everything. It also
+ * chooses the I/O backend (poller.h): io_uring, or epoll where io_uring
+ * is refused. Also the statistics snapshot. Only one runtime runs in a
+ * process at a time.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,7 +52,8 @@ static int worker_thread_init(struct worker *w)
 	err = weft__overflow_thread_init(w);
 	if (err)
 		return err;
-	return weft__worker_ring_init(w);
+	w->poller_err = weft__poller->init(w);
+	return w->poller_err;
 }
 
 static void worker_thread_fini(struct worker *w)
@@ -83,6 +86,7 @@ static struct worker *worker_create(unsigned id)
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->efd = -1;
+	w->epfd = -1;
 	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
 	weft__runq_init(&w->rq);
 	/* One worker: nobody steals from it. */
@@ -95,7 +99,7 @@ static struct worker *worker_create(unsigned id)
 
 static void worker_destroy(struct worker *w)
 {
-	weft__worker_ring_fini(w);
+	weft__poller->fini(w);
 	weft__stack_cache_flush(&w->stacks);
 	weft__timer_heap_fini(&w->timers);
 	free(w);
@@ -107,8 +111,26 @@ static void report_no_uring(int err)
 		"weft: io_uring is not available (io_uring_setup: %s); "
 		"allow it with sysctl kernel.io_uring_disabled=0, or let the "
 		"container's seccomp profile permit the io_uring_* system "
-		"calls\n",
+		"calls, or choose WEFT_BACKEND=epoll\n",
 		strerror(-err));
+}
+
+static void report_fallback(int err)
+{
+	fprintf(stderr,
+		"weft: io_uring is not available (io_uring_setup: %s); "
+		"running on epoll. Choose it with WEFT_BACKEND=epoll or "
+		"weft_config.backend to silence this line, or allow io_uring "
+		"(sysctl kernel.io_uring_disabled=0, or a seccomp profile that "
+		"permits the io_uring_* system calls)\n",
+		strerror(-err));
+}
+
+/* An io_uring_setup() failure that means "not here": try epoll. */
+static bool uring_refused(int err)
+{
+	return err == -EPERM || err == -EACCES || err == -ENOSYS ||
+	       err == -ENOMEM;
 }
 
 static int check_config(const struct weft_config *cfg)
@@ -116,9 +138,35 @@ static int check_config(const struct weft_config *cfg)
 	if (cfg->workers > WEFT_WORKERS_MAX ||
 	    cfg->ring_entries > RING_ENTRIES_MAX ||
 	    cfg->blocking_threads > WEFT_BLOCKING_MAX ||
-	    cfg->stack_size > STACK_SIZE_MAX)
+	    cfg->stack_size > STACK_SIZE_MAX ||
+	    cfg->backend > WEFT_BACKEND_EPOLL)
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * The backend asked for: WEFT_BACKEND if it is set and valid, else the
+ * config's. A bad value is named once on stderr and ignored.
+ */
+static unsigned chosen_backend(const struct weft_config *cfg)
+{
+	static const char *const names[] = {
+		[WEFT_BACKEND_AUTO] = "auto",
+		[WEFT_BACKEND_IO_URING] = "io_uring",
+		[WEFT_BACKEND_EPOLL] = "epoll",
+	};
+	const char *env = getenv("WEFT_BACKEND");
+	unsigned i;
+
+	if (!env || !*env)
+		return cfg->backend;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(env, names[i]) == 0)
+			return i;
+	fprintf(stderr,
+		"weft: WEFT_BACKEND=%s is not auto, io_uring or epoll; "
+		"ignoring it\n", env);
+	return cfg->backend;
 }
 
 /* Start workers 1 .. n-1 and wait until each has set itself up. */
@@ -181,6 +229,58 @@ static void stop_threads(struct sched *s, unsigned nr_threads)
 	weft__wake_all();
 	for (i = 1; i <= nr_threads; i++)
 		pthread_join(s->workers[i]->thread, NULL);
+}
+
+/*
+ * Set up every worker's poller with @backend: worker 0's here, the others
+ * on their threads, which start running. With WEFT_BACKEND_AUTO, a refusal
+ * of io_uring on any worker stops the started threads and starts them all
+ * again on epoll. On failure nothing is left running.
+ */
+static int start_workers(struct sched *s, unsigned backend,
+			 unsigned *nr_threads)
+{
+	bool refused;
+	unsigned i;
+	int err;
+
+	weft__poller = backend == WEFT_BACKEND_EPOLL ? &weft__poller_epoll
+						     : &weft__poller_uring;
+	for (;;) {
+		*nr_threads = 0;
+		err = worker_thread_init(s->workers[0]);
+		if (!err) {
+			err = start_threads(s, nr_threads);
+			if (!err)
+				return 0;
+			stop_threads(s, *nr_threads);
+			ck_pr_store_uint(&s->stopping, 0);
+		}
+		worker_thread_fini(s->workers[0]);
+		refused = false;
+		for (i = 0; i < s->nr_workers; i++) {
+			struct worker *w = s->workers[i];
+
+			weft__poller->fini(w);
+			if (!refused && uring_refused(w->poller_err)) {
+				refused = true;
+				err = w->poller_err;
+			}
+			w->poller_err = 0;
+		}
+		if (weft__poller != &weft__poller_uring || !refused)
+			break;
+		if (backend != WEFT_BACKEND_AUTO) {
+			if (err != -ENOMEM) {
+				report_no_uring(err);
+				err = -ENOSYS;
+			}
+			break;
+		}
+		report_fallback(err);
+		weft__poller = &weft__poller_epoll;
+	}
+	return err;
 }
 
 static void teardown(struct sched *s)
@@ -250,12 +350,9 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	/* Published before any thread can look at it. */
 	ck_pr_store_ptr(&s->workers, workers);
 
-	err = worker_thread_init(workers[0]);
+	err = start_workers(s, chosen_backend(cfg), &nr_threads);
 	if (err)
-		goto out_no_uring;
-	err = start_threads(s, &nr_threads);
-	if (err)
-		goto out_stop;
+		goto out_no_poller;
 	err = weft__monitor_start();
 	if (err)
 		goto out_stop;
@@ -274,12 +371,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 out_stop:
 	weft__monitor_stop();
 	stop_threads(s, nr_threads);
-out_no_uring:
 	worker_thread_fini(workers[0]);
-	if (err == -EPERM || err == -ENOSYS || err == -EACCES) {
-		report_no_uring(err);
-		err = -ENOSYS;
-	}
+out_no_poller:
 	teardown(s);
 	goto out_unlock;
 out_free_workers:
@@ -319,5 +412,6 @@ int weft_stats(struct weft_stats *out)
 	weft__stack_counts(&out->stacks_mapped, &out->stacks_guarded);
 	out->stack_guard = weft__stack_guard_mechanism();
 	out->records = weft__record_resident();
+	out->backend = weft__poller->backend;
 	return 0;
 }

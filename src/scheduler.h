@@ -17,6 +17,7 @@
 #include "ctx.h"
 #include "forkq.h"
 #include "internal.h"
+#include "poller.h"
 #include "runq.h"
 #include "stack.h"
 #include "timer.h"
@@ -77,8 +78,11 @@ struct worker {
 	struct worker *idle_next;	/* idle-list link                   */
 
 	/* I/O; owner only. See io.c. */
-	unsigned io_inflight;		/* completions the kernel owes us   */
+	unsigned io_inflight;		/* completions the kernel owes us,
+					 * or fibers watching descriptors  */
 	unsigned io_unsubmitted;	/* SQEs prepared, not yet submitted */
+	unsigned io_budget;		/* epoll: calls done without a wait
+					 * left before the next one yields */
 
 	/* Sleeping fibers' deadlines and timed parks' timers. Added and
 	 * fired by the owner; a fiber whose timed park was ended by a
@@ -105,6 +109,11 @@ struct worker {
 	unsigned backlog_cap;
 	int efd;			/* eventfd foreign threads write    */
 	uint64_t efd_buf;		/* target of the armed eventfd read */
+
+	/* The worker's epoll set (poller_epoll.c); owner only. */
+	int epfd;
+	struct fd_watch *watch;		/* per descriptor, indexed by fd    */
+	unsigned nr_watch;		/* entries in watch                 */
 	uint64_t fault_state;		/* fault injection's random state   */
 
 	pthread_t thread;		/* set before the thread starts     */
@@ -112,6 +121,7 @@ struct worker {
 	size_t altstack_size;
 	stack_t old_altstack;		/* restored when the worker stops   */
 	int init_err;			/* result of the thread's setup     */
+	int poller_err;			/* of it, the poller's setup        */
 };
 
 /* The runtime: one per process, alive during weft_run(). */
@@ -238,10 +248,11 @@ void weft__wake_all(void);
 /* Called after every fiber exit during shutdown: stop when none is left. */
 void weft__check_quiescent(void);
 
-/* Per-worker setup and teardown of the ring and wake-up paths (worker.c). */
-int weft__worker_ring_init(struct worker *w);
-void weft__worker_ring_fini(struct worker *w);
-void weft__worker_signal(struct worker *target);
+/* Wake @target if it sleeps in its poller (poller.h). Any thread. */
+static inline void weft__worker_signal(struct worker *target)
+{
+	weft__poller->signal(target);
+}
 
 /*
  * Fault injection, for the tests of paths the kernel takes only under
@@ -252,7 +263,7 @@ void weft__worker_signal(struct worker *target);
  * a submission it refuses (-EBUSY: completions backed up; -EBADR: one was
  * dropped); weft__fault_submit_hits counts them. And rings are set up
  * without trying the first weft__fault_ring_setup_skip sets of setup
- * flags (worker.c), as on a kernel that refuses them. Set before
+ * flags (poller_uring.c), as on a kernel that refuses them. Set before
  * weft_run(); zero otherwise.
  */
 extern int weft__fault_submit_err;
@@ -261,19 +272,17 @@ extern unsigned long weft__fault_submit_hits;
 extern unsigned weft__fault_ring_setup_skip;
 
 /*
- * Submit what is queued, then reap completions; with @timeout_ns >= 0
- * (WEFT_FOREVER: no limit) sleep in the ring first until at least one
- * completion arrives or the timeout passes. Sched ctx only: completions
- * wake fibers, and every fiber that parked on this worker must have
- * finished parking before its completion is handled.
+ * Submit what is queued, then handle completions and readiness; with
+ * @wait, sleep in the poller first until something happens or
+ * @timeout_ns passes (WEFT_FOREVER: no limit). Sched ctx only:
+ * completions wake fibers, and every fiber that parked on this worker
+ * must have finished parking before its completion is handled.
  */
-void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns);
-
-/*
- * An SQE on @w's ring, with @need - 1 more free behind it (for a linked
- * timeout); a full submission queue is flushed first. Owner only.
- */
-struct io_uring_sqe *weft__worker_sqe(struct worker *w, unsigned need);
+static inline void weft__worker_poll(struct worker *w, bool wait,
+				     int64_t timeout_ns)
+{
+	weft__poller->poll(w, wait, timeout_ns);
+}
 
 /*
  * Waits owned by a worker: an I/O operation in its ring or a timer in its

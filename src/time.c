@@ -44,7 +44,7 @@ int weft_sleep_until(int64_t deadline_ns)
 	if (!w)
 		return -EPERM;
 	f = w->cur;
-	ow.is_timer = true;
+	ow.kind = OWNED_TIMER;
 	ow.expiry_res = 0;
 	/* No deadline: until a cancel or the fiber's deadline, on a timer
 	 * that never fires, as weft_sleep_ns(UINT64_MAX) sleeps. A negative

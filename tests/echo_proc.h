@@ -159,6 +159,7 @@ static __attribute__((unused)) void server_start(struct server *s,
 {
 	char *argv[] = { (char *)echo_path, "--port", "0", "--workers",
 			 (char *)workers, NULL };
+	const char *backend;
 	char line[128];
 
 	s->pid = spawn_prog(argv, &s->out, nofile);
@@ -167,6 +168,16 @@ static __attribute__((unused)) void server_start(struct server *s,
 	if (sscanf(line, "listening on 127.0.0.1:%u", &s->port) != 1 ||
 	    s->port == 0 || s->port > 65535)
 		fail_msg("weft-echo printed \"%s\", not its port", line);
+	/* It runs on the backend the test was asked to use. */
+	backend = getenv("WEFT_BACKEND");
+	if (backend && strcmp(backend, "auto") != 0) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "(%s)", backend);
+		if (!strstr(line, want))
+			fail_msg("weft-echo printed \"%s\", not on %s", line,
+				 backend);
+	}
 }
 
 /* Whether the server is still running (not yet exited or reaped). */

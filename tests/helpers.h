@@ -3,8 +3,8 @@
  * Helpers shared by weft's cmocka tests and stress tests that link the
  * runtime: sanitizer detection and sanitizer-aware sizing, a monotonic
  * clock, a watchdog that fails a hung test fast with its name and how far
- * it got, and a skip (exit 77, which meson counts as a skip) where
- * io_uring is refused. Header-only: every function is static, and marked
+ * it got, and a skip (exit 77, which meson counts as a skip) where the
+ * I/O backend the environment asks for is refused. Header-only: every function is static, and marked
  * unused so that a test which needs only some of them still builds with
  * -Werror.
  *
@@ -41,7 +41,7 @@
 /*
  * WEFT_TEST_RING_SKIP=N runs a test binary on the io_uring rings older
  * kernels give: each worker's ring is set up without the first N sets of
- * setup flags (worker.c), as if the kernel had refused them. Read before
+ * setup flags (poller_uring.c), as if the kernel had refused them. Read before
  * main(), so every test binary honours it.
  */
 #if defined(__has_include)
@@ -278,18 +278,44 @@ static __attribute__((unused)) void noop_main(void *arg)
 	(void)arg;
 }
 
+/* The backend the environment asks the tests for: WEFT_BACKEND_*. */
+static __attribute__((unused)) unsigned test_backend(void)
+{
+	const char *env = getenv("WEFT_BACKEND");
+
+	if (env && strcmp(env, "epoll") == 0)
+		return WEFT_BACKEND_EPOLL;
+	if (env && strcmp(env, "io_uring") == 0)
+		return WEFT_BACKEND_IO_URING;
+	return WEFT_BACKEND_AUTO;
+}
+
+static __attribute__((unused)) unsigned started_backend;
+
+static __attribute__((unused)) void note_backend_main(void *arg)
+{
+	struct weft_stats st;
+
+	(void)arg;
+	if (weft_stats(&st) == 0)
+		started_backend = st.backend;
+}
+
 /*
- * Exit 77 (skipped) if the runtime cannot start here for lack of
- * io_uring, 1 if it fails otherwise. Also installs the watchdog, so call
- * it from main() before any other thread starts.
+ * Exit 77 (skipped) if the runtime cannot start here on the backend the
+ * environment asks for (WEFT_BACKEND=io_uring where io_uring is refused;
+ * auto falls back to epoll instead), 1 if it fails otherwise or runs on
+ * another backend than the one asked for. Also installs the watchdog, so
+ * call it from main() before any other thread starts.
  */
-static __attribute__((unused)) void skip_without_uring(void)
+static __attribute__((unused)) void skip_without_backend(void)
 {
 	struct weft_config cfg = { .workers = 1 };
+	unsigned want = test_backend();
 	int err;
 
 	watchdog_arm(__func__, 30);
-	err = weft_run(&cfg, noop_main, NULL);
+	err = weft_run(&cfg, note_backend_main, NULL);
 	watchdog_disarm();
 	if (err == -ENOSYS) {
 		fprintf(stderr, "io_uring unavailable: skipping\n");
@@ -297,6 +323,12 @@ static __attribute__((unused)) void skip_without_uring(void)
 	}
 	if (err) {
 		fprintf(stderr, "weft_run: %s\n", strerror(-err));
+		exit(1);
+	}
+	if (want != WEFT_BACKEND_AUTO && started_backend != want) {
+		fprintf(stderr, "WEFT_BACKEND=%s, but the runtime ran on "
+			"backend %u\n", getenv("WEFT_BACKEND"),
+			started_backend);
 		exit(1);
 	}
 }

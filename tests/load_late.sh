@@ -39,8 +39,8 @@ fail() {
 }
 
 # Start "$@" in the background with stdout into $tmp/srv.out and wait
-# for its first line; sets srv (its pid) and port (the line's last
-# number). Returns 1 if no port came.
+# for its first line, "listening on 127.0.0.1:PORT" and perhaps more;
+# sets srv (its pid) and port. Returns 1 if no port came.
 start_server() {
 	local line="" i
 	: >"$tmp/srv.out"
@@ -51,7 +51,8 @@ start_server() {
 		kill -0 "$srv" 2>/dev/null || break
 		sleep 0.05
 	done
-	port=${line##*[!0-9]}
+	port=${line#listening on 127.0.0.1:}
+	port=${port%% *}
 	[ -n "$port" ] && [ "$port" -gt 0 ] 2>/dev/null
 }
 

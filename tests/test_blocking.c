@@ -170,6 +170,6 @@ int main(void)
 		cmocka_unit_test(test_blocking_outside_a_fiber_is_eperm),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("blocking", tests, NULL, NULL);
 }

@@ -2428,6 +2428,6 @@ int main(void)
 		cmocka_unit_test(test_select_many_waiters_on_one_channel),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("chan", tests, NULL, NULL);
 }

@@ -187,6 +187,6 @@ int main(int argc, char **argv)
 	}
 	echo_path = argv[1];
 	load_path = argv[2];
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("echo", tests, NULL, NULL);
 }

@@ -450,6 +450,6 @@ int main(void)
 		cmocka_unit_test(test_emfile_accept_fails_fast_and_recovers),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("exhaust", tests, NULL, NULL);
 }

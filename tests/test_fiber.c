@@ -751,6 +751,6 @@ int main(void)
 		cmocka_unit_test(test_records_are_given_back_after_a_burst),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("fiber", tests, NULL, NULL);
 }

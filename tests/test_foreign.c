@@ -1130,6 +1130,6 @@ int main(int argc, char **argv)
 			"test_foreign_solo_stale_cancel_request_ends_nothing");
 	else
 		cmocka_set_skip_filter("test_foreign_solo_*");
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("foreign", tests, NULL, NULL);
 }

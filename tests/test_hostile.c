@@ -872,6 +872,6 @@ int main(int argc, char **argv)
 	echo_path = argv[1];
 	load_path = argv[2];
 	signal(SIGPIPE, SIG_IGN);
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("hostile", tests, NULL, NULL);
 }

@@ -778,6 +778,6 @@ int main(void)
 		cmocka_unit_test(test_null_channels_and_counter_limits),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("misuse", tests, NULL, NULL);
 }

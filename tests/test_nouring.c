@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Where io_uring is refused (a container's seccomp profile, or
- * kernel.io_uring_disabled), weft_run() returns -ENOSYS and prints one
- * line saying why and what to change; it does not hang or crash. A child
- * process installs a seccomp filter that fails io_uring_setup with EPERM,
- * as Docker's default profile does, and the parent checks the outcome.
+ * kernel.io_uring_disabled), weft_run() runs on epoll and prints one line
+ * saying why and how to choose; asked for io_uring explicitly it returns
+ * -ENOSYS with a line saying what to change. A child process installs a
+ * seccomp filter that fails io_uring_setup as Docker's default profile
+ * does (EPERM) or as other sandboxes do, and the parent checks the
+ * outcome and what the child printed.
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -13,6 +15,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -44,7 +48,47 @@ static int refuse_io_uring(int err)
 	return 0;
 }
 
+struct refusal {
+	int err;		/* what io_uring_setup fails with          */
+	unsigned backend;	/* weft_config.backend                     */
+	const char *env;	/* WEFT_BACKEND, or NULL to leave it unset */
+};
+
 static int main_ran;
+static unsigned main_backend;
+static int main_io;
+
+/* A fiber reads what another writes through a pipe, on the backend. */
+static void *pipe_reader(void *arg)
+{
+	int *fd = arg;
+	char c = 0;
+
+	return (void *)(intptr_t)(weft_read(*fd, &c, 1) == 1 && c == 'x');
+}
+
+static void check_io_main(void *arg)
+{
+	struct weft_stats st;
+	weft_fiber *f;
+	void *ok = NULL;
+	int p[2];
+
+	(void)arg;
+	main_ran = 1;
+	if (weft_stats(&st) == 0)
+		main_backend = st.backend;
+	if (pipe(p))
+		return;
+	if (weft_spawn(&f, pipe_reader, &p[0], NULL) == 0) {
+		/* The reader waits first, then the write wakes it. */
+		weft_sleep_ns(2000000);
+		main_io = weft_write(p[1], "x", 1) == 1 &&
+			  weft_join(f, &ok) == 0 && ok;
+	}
+	close(p[0]);
+	close(p[1]);
+}
 
 static void mark_main(void *arg)
 {
@@ -52,13 +96,40 @@ static void mark_main(void *arg)
 	main_ran = 1;
 }
 
-/* In the child: refuse io_uring with *@arg and try to run, twice. */
-static void run_refused_child(void *arg)
+static int apply(const struct refusal *r)
 {
-	struct weft_config two = { .workers = 2 };
+	if (r->env)
+		setenv("WEFT_BACKEND", r->env, 1);
+	else
+		unsetenv("WEFT_BACKEND");
+	return refuse_io_uring(r->err);
+}
+
+/* In the child: io_uring refused; the run must still work, on epoll. */
+static void run_falls_back_child(void *arg)
+{
+	const struct refusal *r = arg;
+	struct weft_config two = { .workers = 2, .backend = r->backend };
 	int rc;
 
-	if (refuse_io_uring(*(int *)arg))
+	if (apply(r))
+		_exit(100);
+	rc = weft_run(&two, check_io_main, NULL);
+	if (rc != 0 || !main_ran)
+		_exit(101);
+	if (main_backend != WEFT_BACKEND_EPOLL)
+		_exit(102);
+	_exit(main_io ? 0 : 103);
+}
+
+/* In the child: io_uring asked for and refused: -ENOSYS, twice. */
+static void run_enosys_child(void *arg)
+{
+	const struct refusal *r = arg;
+	struct weft_config two = { .workers = 2, .backend = r->backend };
+	int rc;
+
+	if (apply(r))
 		_exit(100);
 	rc = weft_run(&two, mark_main, NULL);
 	/* -ENOSYS, main never ran, and a second try behaves the same. */
@@ -67,40 +138,127 @@ static void run_refused_child(void *arg)
 	_exit(weft_run(&two, mark_main, NULL) == -ENOSYS ? 0 : 102);
 }
 
-static void run_refused(int err)
+static void run_child(void (*child)(void *), const struct refusal *r,
+		      char *out, size_t cap)
 {
-	char out[1024];
-	int status = run_in_child(run_refused_child, &err, out, sizeof(out));
+	int status = run_in_child(child, (void *)r, out, cap);
 
 	assert_true(status != -1 && WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("child exit %d, stderr: %s", WEXITSTATUS(status), out);
+}
+
+/* Auto: one line, which says why, what runs and how to choose. */
+static void expect_fallback(int err)
+{
+	struct refusal r = { .err = err };
+	char out[2048];
+
+	run_child(run_falls_back_child, &r, out, sizeof(out));
+	assert_non_null(strstr(out, "weft: io_uring is not available"));
+	assert_non_null(strstr(out, strerror(err)));
+	assert_non_null(strstr(out, "running on epoll"));
+	assert_non_null(strstr(out, "WEFT_BACKEND=epoll"));
+	assert_non_null(strstr(out, "seccomp"));
+	assert_non_null(strstr(out, "io_uring_disabled"));
+	/* One line, printed once for the whole runtime. */
+	assert_non_null(strchr(out, '\n'));
+	assert_string_equal(strchr(out, '\n'), "\n");
+}
+
+static void test_seccomp_eperm_falls_back_to_epoll(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	expect_fallback(EPERM);
+	watchdog_disarm();
+}
+
+static void test_kernel_without_io_uring_falls_back_to_epoll(void **state)
+{
+	(void)state;
+	watchdog_arm(__func__, 30);
+	expect_fallback(ENOSYS);
+	expect_fallback(EACCES);
+	expect_fallback(ENOMEM);
+	watchdog_disarm();
+}
+
+/* Chosen explicitly, epoll says nothing. */
+static void test_epoll_chosen_prints_nothing(void **state)
+{
+	struct refusal by_config = { .err = EPERM,
+				     .backend = WEFT_BACKEND_EPOLL };
+	struct refusal by_env = { .err = EPERM, .env = "epoll" };
+	char out[2048];
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_child(run_falls_back_child, &by_config, out, sizeof(out));
+	assert_string_equal(out, "");
+	run_child(run_falls_back_child, &by_env, out, sizeof(out));
+	assert_string_equal(out, "");
+	watchdog_disarm();
+}
+
+/* io_uring asked for, by the config or the environment: -ENOSYS and a
+ * line that says what to change. */
+static void test_io_uring_required_gives_enosys(void **state)
+{
+	struct refusal by_config = { .err = EPERM,
+				     .backend = WEFT_BACKEND_IO_URING };
+	/* The environment overrides the config's auto. */
+	struct refusal by_env = { .err = ENOSYS, .env = "io_uring" };
+	char out[2048];
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	run_child(run_enosys_child, &by_config, out, sizeof(out));
 	assert_non_null(strstr(out, "weft: io_uring is not available"));
 	assert_non_null(strstr(out, "seccomp"));
 	assert_non_null(strstr(out, "io_uring_disabled"));
-}
-
-static void test_seccomp_eperm_gives_enosys_and_a_clear_line(void **state)
-{
-	(void)state;
-	watchdog_arm(__func__, 30);
-	run_refused(EPERM);
+	assert_non_null(strstr(out, "WEFT_BACKEND=epoll"));
+	assert_null(strstr(out, "running on epoll"));
+	run_child(run_enosys_child, &by_env, out, sizeof(out));
+	assert_non_null(strstr(out, "weft: io_uring is not available"));
 	watchdog_disarm();
 }
 
-static void test_kernel_without_io_uring_gives_enosys(void **state)
+/* A bad WEFT_BACKEND is named and ignored: auto, so epoll here. */
+static void test_bad_env_is_named_and_ignored(void **state)
 {
+	struct refusal r = { .err = EPERM, .env = "kqueue" };
+	char out[2048];
+
 	(void)state;
 	watchdog_arm(__func__, 30);
-	run_refused(ENOSYS);
+	run_child(run_falls_back_child, &r, out, sizeof(out));
+	assert_non_null(strstr(out, "WEFT_BACKEND=kqueue is not"));
+	assert_non_null(strstr(out, "running on epoll"));
 	watchdog_disarm();
+}
+
+static void test_bad_backend_is_einval(void **state)
+{
+	struct weft_config bad = { .backend = WEFT_BACKEND_EPOLL + 1 };
+
+	(void)state;
+	assert_int_equal(weft_run(&bad, mark_main, NULL), -EINVAL);
+	assert_int_equal(main_ran, 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seccomp_eperm_gives_enosys_and_a_clear_line),
-		cmocka_unit_test(test_kernel_without_io_uring_gives_enosys),
+		cmocka_unit_test(test_seccomp_eperm_falls_back_to_epoll),
+		cmocka_unit_test(test_kernel_without_io_uring_falls_back_to_epoll),
+		cmocka_unit_test(test_epoll_chosen_prints_nothing),
+		cmocka_unit_test(test_io_uring_required_gives_enosys),
+		cmocka_unit_test(test_bad_env_is_named_and_ignored),
+		cmocka_unit_test(test_bad_backend_is_einval),
 	};
 
+	/* The parent's own environment must not choose for the tests. */
+	unsetenv("WEFT_BACKEND");
 	return cmocka_run_group_tests_name("nouring", tests, NULL, NULL);
 }

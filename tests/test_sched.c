@@ -292,6 +292,6 @@ int main(void)
 		cmocka_unit_test(test_global_queue_is_not_starved_by_yielders),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 }

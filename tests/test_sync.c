@@ -1781,6 +1781,6 @@ int main(void)
 		cmocka_unit_test(test_join_any_with_ended_fibers_returns_at_once),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }

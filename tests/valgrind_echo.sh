@@ -49,7 +49,13 @@ case "$line" in
 "listening on 127.0.0.1:"[0-9]*) ;;
 *) fail "weft-echo printed no port under valgrind (got '$line')" ;;
 esac
-port=${line##*:}
+port=${line#listening on 127.0.0.1:}
+port=${port%% *}
+case "${WEFT_BACKEND:-auto}" in
+auto) ;;
+*) [[ "$line" == *"($WEFT_BACKEND)" ]] ||
+	fail "weft-echo is not on WEFT_BACKEND=$WEFT_BACKEND (got '$line')" ;;
+esac
 
 "${vg[@]}" "$load_exe" --port "$port" --conns 50 --size 64 --seconds 2 \
 	--workers 1 >"$tmp/load.out" 2>"$tmp/load.err"

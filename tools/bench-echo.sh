@@ -11,15 +11,16 @@
 # and headers, every other line is a row of figures.
 #
 # Servers: weft is weft-echo with --workers N (default: one per online
-# CPU); weft.w1 is weft-echo --workers 1, the same single core the epoll
-# server uses; epoll and threads are the two servers in bench/; go is
-# go-peer echo-server with GOMAXPROCS N. The full run measures weft,
-# weft.w1, epoll, threads and go; --quick skips weft.w1 and measures at
-# 1,000 connections only.
+# CPU) on the io_uring backend; weft.epoll is the same on weft's epoll
+# backend; weft.w1 is weft-echo --workers 1 (io_uring), the same single
+# core the epoll server uses; epoll and threads are the two servers in
+# bench/; go is go-peer echo-server with GOMAXPROCS N. The full run
+# measures weft, weft.epoll, weft.w1, epoll, threads and go; --quick
+# skips weft.w1 and measures at 1,000 connections only.
 #
 # Each (server, conns) pair gets a fresh server process, started unpinned
 # with --port 0; its port comes from its first line, "listening on
-# 127.0.0.1:PORT". Then weft-load runs N times in a separate process with
+# 127.0.0.1:PORT" (weft-echo adds its backend in parentheses). Then weft-load runs N times in a separate process with
 # --workers 1, so the client keeps to one of the machine's cores and the
 # server has the other. Around each run the server's CPU time (user +
 # system, all its threads, from /proc/PID/stat) is read, so a row
@@ -48,18 +49,21 @@
 #   --runs     runs per row (default 5, at least 5)
 #   --seconds  seconds per run (default 3)
 #   --conns    connection counts (default "100 1000 10000")
-#   --servers  servers, in order (default "weft weft.w1 epoll threads",
-#              and go when --go-peer is given)
+#   --servers  servers, in order (default "weft weft.epoll weft.w1 epoll
+#              threads", and go when --go-peer is given)
 #   --workers  weft-echo --workers and Go's GOMAXPROCS for the weft and go
 #              rows (default 0: one per online CPU)
 #   --go-peer  the go-peer program (bench/peers/go/build.sh builds it)
 set -u
+# Each weft row names its backend with --backend; the environment's
+# WEFT_BACKEND would override that and mislabel the row.
+unset WEFT_BACKEND
 
 build=""
 runs=5
 seconds=3
 conns="100 1000 10000"
-servers="weft weft.w1 epoll threads"
+servers="weft weft.epoll weft.w1 epoll threads"
 workers=0
 go_peer=""
 quick=0
@@ -77,7 +81,7 @@ while [ $# -gt 0 ]; do
 	--servers) servers=$2; servers_set=1; shift ;;
 	--workers|--weft-workers) workers=$2; shift ;;
 	--go-peer) go_peer=$2; shift ;;
-	-h|--help) sed -n '3,55p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,56p' "$0"; exit 0 ;;
 	*) echo "tools/bench-echo.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -89,7 +93,7 @@ fi
 if [ "$quick" = 1 ]; then
 	[ "$seconds_set" = 1 ] || seconds=1
 	[ "$conns_set" = 1 ] || conns="1000"
-	[ "$servers_set" = 1 ] || servers="weft epoll threads"
+	[ "$servers_set" = 1 ] || servers="weft weft.epoll epoll threads"
 fi
 [ -n "$go_peer" ] && [ "$servers_set" = 0 ] && servers+=" go"
 if ! [ "$runs" -ge 5 ] 2>/dev/null; then
@@ -106,6 +110,7 @@ go_workers=$workers
 load="$build/tools/weft-load"
 declare -A exe=(
 	[weft]="$build/tools/weft-echo"
+	[weft.epoll]="$build/tools/weft-echo"
 	[weft.w1]="$build/tools/weft-echo"
 	[epoll]="$build/bench/echo_epoll"
 	[threads]="$build/bench/echo_threads"
@@ -113,8 +118,9 @@ declare -A exe=(
 )
 # Arguments after the program; every server also gets --port 0.
 declare -A srv_args=(
-	[weft]="--workers $workers"
-	[weft.w1]="--workers 1"
+	[weft]="--workers $workers --backend io_uring"
+	[weft.epoll]="--workers $workers --backend epoll"
+	[weft.w1]="--workers 1 --backend io_uring"
 	[epoll]=""
 	[threads]=""
 	[go]="echo-server --workers $go_workers"
@@ -198,7 +204,8 @@ start_server() {
 		kill -0 "$srv_pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	srv_port=${line##*:}
+	srv_port=${line#listening on 127.0.0.1:}
+	srv_port=${srv_port%% *}
 	case "$line" in
 	"listening on 127.0.0.1:"[0-9]*) return 0 ;;
 	esac
@@ -376,9 +383,9 @@ for name in $servers; do
 	done
 done
 
-# Each weft row's ratios to each other server, as comments: rps (higher
-# is better for weft), p99 latency and CPU per round trip (lower is
-# better for weft).
+# Each weft row's ratios to each other server, and weft (io_uring) to
+# weft.epoll, as comments: rps (higher is better for weft), p99 latency
+# and CPU per round trip (lower is better for weft).
 wefts=() others=()
 for name in $servers; do
 	case "$name" in
@@ -392,7 +399,11 @@ if [ ${#wefts[@]} -gt 0 ] && [ ${#others[@]} -gt 0 ]; then
 		"(>1: weft faster), p99 and cpu_s/Mrt ratios (<1: weft lower)"
 	printf '# %-16s %6s %8s %8s %8s\n' ratio conns rps p99 cpu
 	for w in "${wefts[@]}"; do
-		for other in "${others[@]}"; do
+		vs=("${others[@]}")
+		# The two backends, same workers, side by side.
+		[ "$w" = weft ] && [[ " $servers " == *" weft.epoll "* ]] &&
+			vs+=(weft.epoll)
+		for other in "${vs[@]}"; do
 			for c in $conns; do
 				awk -v n="$w/$other" -v c="$c" \
 					-v a="${med_rps[$w,$c]:-}" -v b="${med_rps[$other,$c]:-}" \

@@ -272,6 +272,9 @@ summary_spec=(
 	"echo round trips at $(commas $echo_c) connections (C: threads)|round trips per s|1|echo.weft.$echo_c.rps|echo.threads.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
 	"echo round trips at $(commas $echo_c) connections (C: epoll)|round trips per s|1|echo.weft.$echo_c.rps|echo.epoll.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
 	"echo p99 latency at $(commas $echo_c) connections (C: threads)|us|1|echo.weft.$echo_c.p99|echo.threads.$echo_c.p99|echo.go.$echo_c.p99|-|cost"
+	"echo round trips at $(commas $echo_c) connections, weft on its epoll backend (C: epoll)|round trips per s|1|echo.weft.epoll.$echo_c.rps|echo.epoll.$echo_c.rps|echo.go.$echo_c.rps|-|rate"
+	"echo server CPU per million round trips at $(commas $echo_c) connections, weft on io_uring (C: epoll)|CPU s per M round trips|1|echo.weft.$echo_c.cpu|echo.epoll.$echo_c.cpu|echo.go.$echo_c.cpu|-|cost"
+	"echo server CPU per million round trips at $(commas $echo_c) connections, weft on epoll (C: epoll)|CPU s per M round trips|1|echo.weft.epoll.$echo_c.cpu|echo.epoll.$echo_c.cpu|echo.go.$echo_c.cpu|-|cost"
 )
 # Cells of one summary line, tab-separated: label, unit, weft, C, Go,
 # Boost, and weft's edge over each.
@@ -376,6 +379,9 @@ fibtxt="fib($F)"
 	target 6a "echo round trips per s at 1,000 connections, weft / Go net" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.go.1000.rps]:-}")" 1 least "$(first_missing echo.weft.1000.rps echo.go.1000.rps)"
 	target 6b "echo round trips per s at 1,000 connections, weft / epoll" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.epoll.1000.rps]:-}")" 1 least "$(first_missing echo.weft.1000.rps echo.epoll.1000.rps)"
 	target 6c "echo round trips per s at 1,000 connections, weft / threads" "$(div "${MED[echo.weft.1000.rps]:-}" "${MED[echo.threads.1000.rps]:-}")" 1.5 least "$(first_missing echo.weft.1000.rps echo.threads.1000.rps)"
+	target 12a "echo round trips per s at 1,000 connections, weft on epoll / the epoll server" "$(div "${MED[echo.weft.epoll.1000.rps]:-}" "${MED[echo.epoll.1000.rps]:-}")" 1 least "$(first_missing echo.weft.epoll.1000.rps echo.epoll.1000.rps)"
+	target 12b "echo server CPU per round trip at 1,000 connections, weft on io_uring / weft on epoll" "$(div "${MED[echo.weft.1000.cpu]:-}" "${MED[echo.weft.epoll.1000.cpu]:-}")" 1 most "$(first_missing echo.weft.1000.cpu echo.weft.epoll.1000.cpu)"
+	target 12c "echo server CPU per round trip at 1,000 connections, weft on io_uring / the epoll server" "$(div "${MED[echo.weft.1000.cpu]:-}" "${MED[echo.epoll.1000.cpu]:-}")" 1 most "$(first_missing echo.weft.1000.cpu echo.epoll.1000.cpu)"
 	target 11a "Go $fibtxt / weft $fibtxt, a task per call, no cutoff, both on $FW workers" "$(div "${MED[$go_nc_w]:-}" "${MED[$nc_w]:-}")" 2 least "$(first_missing "$nc_w" "$go_nc_w")"
 	target 11b "weft $fibtxt no cutoff, speed-up from 1 to $FW workers (goal: 0.9 x $FW, 1.8 on 2)" "$sp_nc" "$(awk -v w="$FW" 'BEGIN { print 0.9 * w }')" least "$(first_missing "$nc_1" "$nc_w")"
 	target 11c "weft $fibtxt no cutoff on 1 worker / plain recursive $fibtxt (the moonshot)" "$(div "${MED[$nc_1]:-}" "${MED[$nc_ser]:-}")" 10 most "$(first_missing "$nc_1" "$nc_ser")"
@@ -452,7 +458,7 @@ sp_series speedup-weft-uts.dat steal.uts.1worker "$uts_w"
 sp_series speedup-go-fib.dat "$go_fib_1" "$go_fib_w"
 sp_series speedup-boost-fib.dat "$boost_fib_1" "$boost_fib_w"
 # Echo per server: conns, rps, min, max, p99, min, max.
-for srv in weft weft.w1 epoll threads go; do
+for srv in weft weft.epoll weft.w1 epoll threads go; do
 	: >"$data/echo-$srv.dat"
 	for c in $echo_conns; do
 		[ -n "${MED[echo.$srv.$c.rps]:-}" ] || continue
@@ -509,7 +515,7 @@ for ch in "${charts[@]}"; do
 	spawn) has_data spawn.dat && nd=0 || nd=1 ;;
 	memory) has_data memory-weft.dat memory-small.dat memory-go.dat memory-pthread.dat memory-pthread64k.dat && nd=0 || nd=1 ;;
 	speedup) has_data speedup-weft-fib.dat speedup-weft-uts.dat speedup-go-fib.dat speedup-boost-fib.dat && nd=0 || nd=1 ;;
-	echo) has_data echo-weft.dat echo-weft.w1.dat echo-epoll.dat echo-threads.dat echo-go.dat && nd=0 || nd=1 ;;
+	echo) has_data echo-weft.dat echo-weft.epoll.dat echo-weft.w1.dat echo-epoll.dat echo-threads.dat echo-go.dat && nd=0 || nd=1 ;;
 	esac
 	vars="plotdir='tools/plot'; term='$term'; out='$(gp_str "$out/$ch.png")'; data='$(gp_str "$data")'; nodata=$nd"
 	vars+="; chart_title='$(gp_str "${CHART_TITLE[$ch]}")'"

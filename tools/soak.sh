@@ -96,8 +96,16 @@ start_server() {
 	"$echo_exe" --port 0 >"$tmp/echo.out" 2>"$tmp/echo.err" &
 	server=$!
 	for _ in $(seq 100); do
-		port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/echo.out")
-		[ -n "$port" ] && return 0
+		port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*$/\1/p' "$tmp/echo.out")
+		if [ -n "$port" ]; then
+			# WEFT_BACKEND, when set, is the backend it runs on.
+			case "${WEFT_BACKEND:-auto}" in
+			auto) return 0 ;;
+			*) grep -q "($WEFT_BACKEND)\$" "$tmp/echo.out" && return 0
+			   echo "soak: weft-echo is not on WEFT_BACKEND=$WEFT_BACKEND: $(cat "$tmp/echo.out")" >&2
+			   return 1 ;;
+			esac
+		fi
 		sleep 0.1
 	done
 	return 1

@@ -2,13 +2,13 @@
 /*
  * weft-echo: a TCP echo server on weft, one fiber per connection.
  *
- *	weft-echo [--port P] [--workers N]
+ *	weft-echo [--port P] [--workers N] [--backend auto|io_uring|epoll]
  *
  * It listens on 127.0.0.1:P (P = 0 or no --port: a port the kernel picks),
- * prints one line "listening on 127.0.0.1:PORT" on stdout, and then
- * echoes every byte each client sends back to it until that client shuts
- * down or fails. N worker threads run the fibers (0, the default: one per
- * online CPU). SIGTERM or SIGINT ends it cleanly: the main fiber returns,
+ * prints one line "listening on 127.0.0.1:PORT (BACKEND)" on stdout, and
+ * then echoes every byte each client sends back to it until that client
+ * shuts down or fails. N worker threads run the fibers (0, the default:
+ * one per online CPU), on the I/O backend asked for (weft.h). SIGTERM or SIGINT ends it cleanly: the main fiber returns,
  * weft cancels every fiber, and the process exits 0. Bad arguments print
  * the usage on stderr and exit 2.
  *
@@ -54,6 +54,7 @@
 struct echo_opts {
 	unsigned port;		/* 0: an ephemeral port                   */
 	unsigned workers;	/* 0: one per online CPU                  */
+	unsigned backend;	/* WEFT_BACKEND_*; 0: auto                */
 	int sigfd;		/* signalfd for SIGTERM and SIGINT        */
 	int status;		/* exit status the main fiber leaves      */
 };
@@ -61,10 +62,14 @@ struct echo_opts {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: weft-echo [--port P] [--workers N]\n"
+		"usage: weft-echo [--port P] [--workers N] [--backend B]\n"
 		"  --port P     listen on 127.0.0.1:P (default 0: any port)\n"
 		"  --workers N  worker threads (default 0: one per CPU; "
-		"at most %u)\n",
+		"at most %u)\n"
+		"  --backend B  auto (default), io_uring or epoll; the "
+		"environment's WEFT_BACKEND overrides it\n"
+		"Prints \"listening on 127.0.0.1:PORT (BACKEND)\" once it "
+		"accepts.\n",
 		WEFT_WORKERS_MAX);
 }
 
@@ -82,6 +87,37 @@ static bool parse_uint(const char *s, unsigned long max, unsigned *out)
 		return false;
 	*out = (unsigned)v;
 	return true;
+}
+
+/* The I/O backend the runtime chose. */
+static const char *backend_name(void)
+{
+	struct weft_stats st;
+
+	if (weft_stats(&st) != 0)
+		return "unknown";
+	return st.backend == WEFT_BACKEND_EPOLL ? "epoll" : "io_uring";
+}
+
+/* "auto", "io_uring" or "epoll" into *out; false if it is none. */
+static bool parse_backend(const char *s, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		unsigned backend;
+	} names[] = {
+		{ "auto", WEFT_BACKEND_AUTO },
+		{ "io_uring", WEFT_BACKEND_IO_URING },
+		{ "epoll", WEFT_BACKEND_EPOLL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*out = names[i].backend;
+			return true;
+		}
+	return false;
 }
 
 /*
@@ -253,7 +289,7 @@ static void echo_main(void *arg)
 		o->status = 1;
 		return;
 	}
-	printf("listening on 127.0.0.1:%u\n", port);
+	printf("listening on 127.0.0.1:%u (%s)\n", port, backend_name());
 	fflush(stdout);
 
 	do
@@ -272,6 +308,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "backend", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -280,7 +317,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "p:w:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:w:b:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (!parse_uint(optarg, 65535, &o.port))
@@ -288,6 +325,10 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			if (!parse_uint(optarg, WEFT_WORKERS_MAX, &o.workers))
+				goto bad_usage;
+			break;
+		case 'b':
+			if (!parse_backend(optarg, &o.backend))
 				goto bad_usage;
 			break;
 		case 'h':
@@ -313,6 +354,7 @@ int main(int argc, char **argv)
 	}
 
 	cfg.workers = o.workers;
+	cfg.backend = o.backend;
 	err = weft_run(&cfg, echo_main, &o);
 	if (err) {
 		fprintf(stderr, "weft-echo: weft_run: %s\n", strerror(-err));

@@ -590,6 +590,6 @@ int main(void)
 		cmocka_unit_test(test_chan_stress_close_while_blocked),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("stress_chan", tests, NULL, NULL);
 }

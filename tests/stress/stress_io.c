@@ -236,6 +236,6 @@ int main(void)
 		cmocka_unit_test(test_sleepers_wake_in_deadline_order),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("stress_io", tests, NULL, NULL);
 }

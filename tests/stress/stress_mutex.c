@@ -576,6 +576,6 @@ int main(void)
 		cmocka_unit_test(test_mutex_counter_with_cancelled_lockers),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("stress_mutex", tests, NULL, NULL);
 }

@@ -239,6 +239,6 @@ int main(void)
 		fprintf(stderr, "stress_overflow: not run under TSan\n");
 		return 77;
 	}
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("stress_overflow", tests, NULL, NULL);
 }

@@ -165,6 +165,6 @@ int main(void)
 		cmocka_unit_test(test_baton_survives_cancel_races),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("stress_park", tests, NULL, NULL);
 }

@@ -246,7 +246,7 @@ int main(void)
 			test_parked_millions_wake_and_give_memory_back),
 	};
 
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name("stress_parked", tests, NULL,
 					   NULL);
 }

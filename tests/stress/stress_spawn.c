@@ -446,6 +446,6 @@ int main(void)
 	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	skip_without_uring();
+	skip_without_backend();
 	return cmocka_run_group_tests_name(GROUP, tests, NULL, NULL);
 }

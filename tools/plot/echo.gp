@@ -2,7 +2,8 @@
 #
 # Echo servers against connections, two panels: round trips per second
 # and p99 latency (log scale), medians with min-to-max bars, for
-# weft-echo (all workers and, in a full run, 1 worker), the epoll and
+# weft-echo (all workers on io_uring and on epoll and, in a full run, 1
+# worker), the epoll and
 # thread-per-connection servers and Go's net server. Data: echo-*.dat
 # (conns, rps, min, max, p99, min, max) from tools/bench-report.sh.
 # Each server's points sit a few per cent left or right of their
@@ -22,7 +23,8 @@ if (nodata) {
 	set ylabel "round trips per second"
 	set yrange [0:*]
 	set format y "%.0f"
-	plot data . "/echo-weft.dat" using ($1 * 0.94):2:3:4 with yerrorlines lc rgb c_weft lw 2 pt 7 title "weft", \
+	plot data . "/echo-weft.dat" using ($1 * 0.94):2:3:4 with yerrorlines lc rgb c_weft lw 2 pt 7 title "weft (io_uring)", \
+	     data . "/echo-weft.epoll.dat" using ($1 * 0.91):2:3:4 with yerrorlines lc rgb "#8c564b" lw 2 pt 6 title "weft (epoll backend)", \
 	     data . "/echo-weft.w1.dat" using ($1 * 0.97):2:3:4 with yerrorlines lc rgb "#17becf" lw 2 dt 2 pt 5 title t_w1, \
 	     data . "/echo-epoll.dat" using 1:2:3:4 with yerrorlines lc rgb "#9467bd" lw 2 pt 13 title "epoll (1 thread)", \
 	     data . "/echo-threads.dat" using ($1 * 1.03):2:3:4 with yerrorlines lc rgb c_os lw 2 pt 11 title "thread per connection", \
@@ -32,6 +34,7 @@ if (nodata) {
 	set ylabel "p99 latency, us (log scale)"
 	set key top left
 	plot data . "/echo-weft.dat" using ($1 * 0.94):5:6:7 with yerrorlines lc rgb c_weft lw 2 pt 7 notitle, \
+	     data . "/echo-weft.epoll.dat" using ($1 * 0.91):5:6:7 with yerrorlines lc rgb "#8c564b" lw 2 pt 6 notitle, \
 	     data . "/echo-weft.w1.dat" using ($1 * 0.97):5:6:7 with yerrorlines lc rgb "#17becf" lw 2 dt 2 pt 5 notitle, \
 	     data . "/echo-epoll.dat" using 1:5:6:7 with yerrorlines lc rgb "#9467bd" lw 2 pt 13 notitle, \
 	     data . "/echo-threads.dat" using ($1 * 1.03):5:6:7 with yerrorlines lc rgb c_os lw 2 pt 11 notitle, \

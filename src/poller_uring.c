@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Workers' io_uring rings and wake-ups. Each worker creates its own ring
- * on its own thread (SINGLE_ISSUER and DEFER_TASKRUN require the owner to
- * be the only one that enters it) and sleeps in it when it has no work.
- * It is woken by IORING_OP_MSG_RING sent from another worker's ring, or,
- * from a thread that has no ring, by a write to its eventfd, on which the
- * ring always has a read armed. One wait therefore covers wake-ups today
- * and I/O completions and timers as they plug in. Ring calls on a worker's
- * ring come only from that worker's thread.
+ * The io_uring backend of the poller (poller.h): workers' rings, their
+ * fibers' operations, and wake-ups.
+ *
+ * Each worker creates its own ring on its own thread (SINGLE_ISSUER and
+ * DEFER_TASKRUN require the owner to be the only one that enters it) and
+ * sleeps in it when it has no work. It is woken by IORING_OP_MSG_RING
+ * sent from another worker's ring, or, from a thread that has no ring, by
+ * a write to its eventfd, on which the ring always has a read armed. One
+ * wait therefore covers wake-ups, I/O completions and the earliest timer.
+ * Ring calls on a worker's ring come only from that worker's thread.
+ *
+ * A fiber's I/O call takes an SQE on its current worker's ring, points
+ * user_data at an owned_wait record on its own stack, and parks. The
+ * worker submits all its fibers' SQEs at once when it next reaches its
+ * scheduler context, and handles the completions there (see io.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -25,8 +32,11 @@
 
 #include <ck_pr.h>
 
+#include "fiber.h"
 #include "io.h"
+#include "poller.h"
 #include "scheduler.h"
+#include "waitq.h"
 
 /* Completion tags (TAG_*) are listed in io.h. */
 
@@ -122,7 +132,7 @@ static void flush(struct worker *w)
 	w->io_unsubmitted = 0;
 }
 
-struct io_uring_sqe *weft__worker_sqe(struct worker *w, unsigned need)
+static struct io_uring_sqe *ring_sqe(struct worker *w, unsigned need)
 {
 	/* A full SQ is flushed and retried, never an error. */
 	if (io_uring_sq_space_left(&w->ring) < need)
@@ -132,13 +142,13 @@ struct io_uring_sqe *weft__worker_sqe(struct worker *w, unsigned need)
 
 static void arm_eventfd(struct worker *w)
 {
-	struct io_uring_sqe *sqe = weft__worker_sqe(w, 1);
+	struct io_uring_sqe *sqe = ring_sqe(w, 1);
 
 	io_uring_prep_read(sqe, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0);
 	io_uring_sqe_set_data64(sqe, TAG_EVENTFD);
 }
 
-int weft__worker_ring_init(struct worker *w)
+static int uring_init(struct worker *w)
 {
 	const size_t nr_flags = sizeof(ring_flags) / sizeof(ring_flags[0]);
 	/* An I/O call with a deadline takes two entries at once (the call
@@ -189,7 +199,7 @@ int weft__worker_ring_init(struct worker *w)
 	return 0;
 }
 
-void weft__worker_ring_fini(struct worker *w)
+static void uring_fini(struct worker *w)
 {
 	free(w->backlog);
 	w->backlog = NULL;
@@ -197,17 +207,18 @@ void weft__worker_ring_fini(struct worker *w)
 		return;
 	io_uring_queue_exit(&w->ring);
 	close(w->efd);
+	w->efd = -1;
 	w->ring_ready = false;
 }
 
-void weft__worker_signal(struct worker *target)
+static void uring_signal(struct worker *target)
 {
 	struct worker *self = weft__worker_self();
 	struct io_uring_sqe *sqe;
 	int ret;
 
 	if (self && self->ring_ready) {
-		sqe = weft__worker_sqe(self, 1);
+		sqe = ring_sqe(self, 1);
 		io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0, TAG_WAKE, 0);
 		/* No completion on our ring unless the message fails. */
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -369,7 +380,7 @@ static int wait_polled(struct worker *w, int64_t timeout_ns)
 	return io_uring_get_events(&w->ring);
 }
 
-void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
+static void uring_poll(struct worker *w, bool wait, int64_t timeout_ns)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
@@ -413,3 +424,123 @@ void weft__worker_poll(struct worker *w, bool wait, int64_t timeout_ns)
 	if (io_uring_sq_ready(&w->ring))
 		flush(w);
 }
+
+/* Fibers' operations ------------------------------------------------------ */
+
+/* Prepare @sqe for @r. */
+static void prep(struct io_uring_sqe *sqe, const struct io_req *r)
+{
+	switch (r->op) {
+	case IO_READ:
+		io_uring_prep_read(sqe, r->fd, r->buf, (unsigned)r->len,
+				   (uint64_t)r->off);
+		break;
+	case IO_WRITE:
+		io_uring_prep_write(sqe, r->fd, r->buf, (unsigned)r->len,
+				    (uint64_t)r->off);
+		break;
+	case IO_READV:
+		io_uring_prep_readv(sqe, r->fd, r->buf, (unsigned)r->len,
+				    (uint64_t)r->off);
+		break;
+	case IO_WRITEV:
+		io_uring_prep_writev(sqe, r->fd, r->buf, (unsigned)r->len,
+				     (uint64_t)r->off);
+		break;
+	case IO_RECV:
+		io_uring_prep_recv(sqe, r->fd, r->buf, r->len, r->flags);
+		break;
+	case IO_SEND:
+		io_uring_prep_send(sqe, r->fd, r->buf, r->len, r->flags);
+		break;
+	case IO_ACCEPT:
+		io_uring_prep_accept(sqe, r->fd, r->buf, r->addrlen, r->flags);
+		break;
+	case IO_CONNECT:
+		io_uring_prep_connect(sqe, r->fd, r->buf, (socklen_t)r->len);
+		break;
+	case IO_OPENAT:
+		io_uring_prep_openat(sqe, r->fd, r->buf, r->flags,
+				     (mode_t)r->len);
+		break;
+	case IO_CLOSE:
+		io_uring_prep_close(sqe, r->fd);
+		break;
+	case IO_FSYNC:
+		io_uring_prep_fsync(sqe, r->fd, 0);
+		break;
+	case IO_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, r->fd, r->flags);
+		break;
+	case IO_POLL:
+		io_uring_prep_poll_add(sqe, r->fd, (unsigned)r->flags);
+		break;
+	case IO_OP_COUNT:
+		weft_assert(!"no such operation");
+	}
+}
+
+/*
+ * Queue @r as an SQE, with the fiber's deadline, if any, as a linked
+ * timeout, and park until the owner hands the result back.
+ */
+static ssize_t uring_io(struct worker *w, struct io_req *r)
+{
+	struct owned_wait ow;
+	int64_t deadline = w->cur->deadline_ns;
+	/* Room for the linked timeout too. */
+	struct io_uring_sqe *sqe = ring_sqe(w, 2);
+	int res;
+
+	prep(sqe, r);
+	ow.kind = OWNED_SQE;
+	fiber_waits_on(w->cur, WAIT_IO | (unsigned)r->op << 8,
+		       (uint64_t)(int64_t)r->fd);
+	io_uring_sqe_set_data(sqe, &ow);
+	w->io_inflight++;
+	w->io_unsubmitted++;
+	if (deadline != WEFT_FOREVER) {
+		/* ring_sqe() reserved this one. */
+		struct io_uring_sqe *lt = io_uring_get_sqe(&w->ring);
+
+		weft_assert(lt);
+		ow.ts.tv_sec = deadline / 1000000000;
+		ow.ts.tv_nsec = deadline % 1000000000;
+		sqe->flags |= IOSQE_IO_LINK;
+		io_uring_prep_link_timeout(lt, &ow.ts, IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(lt, TAG_LINK_TIMEOUT);
+		w->io_inflight++;
+		w->io_unsubmitted++;
+	}
+	res = weft__owned_wait(w, &ow);
+	/* Cut short by the linked timeout rather than by weft_cancel(). */
+	if (res == -ECANCELED && !ow.cancelled && deadline_passed(deadline))
+		res = -ETIMEDOUT;
+	return res;
+}
+
+/* Ask the kernel to stop @ow's operation; its completion ends the wait. */
+static void uring_cancel(struct worker *w, struct owned_wait *ow)
+{
+	struct io_uring_sqe *sqe;
+
+	if (ow->cancelled)
+		return;
+	ow->cancelled = true;
+	sqe = ring_sqe(w, 1);
+	io_uring_prep_cancel(sqe, ow, 0);
+	io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+	w->io_inflight++;
+	w->io_unsubmitted++;
+}
+
+const struct poller weft__poller_uring = {
+	.name = "io_uring",
+	.backend = WEFT_BACKEND_IO_URING,
+	.init = uring_init,
+	.fini = uring_fini,
+	.io = uring_io,
+	.cancel = uring_cancel,
+	.poll = uring_poll,
+	.signal = uring_signal,
+};
