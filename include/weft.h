@@ -119,7 +119,8 @@ struct weft_config {
 	/* io_uring SQ entries per worker, 1 to 32768 (0: 256). A ring has at
 	 * least 2 (an I/O call with a deadline takes two) and the kernel
 	 * rounds up to a power of two; the CQ is 4x as large, at most 65536.
-	 * Any size works: a full SQ is flushed, never an error. */
+	 * Any size works: a full SQ is flushed, never an error. The epoll
+	 * backend checks the range and ignores the value. */
 	unsigned ring_entries;
 	unsigned blocking_threads; /* weft_blocking() pool size; 0: 4        */
 	/* The I/O backend, WEFT_BACKEND_*; 0: WEFT_BACKEND_AUTO. The
@@ -148,6 +149,8 @@ struct weft_config {
  *    cannot watch, run in the blocking pool (weft_config.blocking_threads):
  *    they are neither cancelled nor cut short by a deadline once started.
  *  - weft_close() and weft_shutdown() do not suspend.
+ *  - weft_recv() with MSG_WAITALL returns what has arrived once anything
+ *    has, as a non-blocking recv(2) does; loop for the rest.
  * On both, closing a descriptor another fiber waits on does not wake that
  * fiber; shut the socket down (weft_shutdown) or cancel the fiber first.
  */

@@ -169,7 +169,6 @@ static unsigned chosen_backend(const struct weft_config *cfg)
 	return cfg->backend;
 }
 
-/* Start workers 1 .. n-1 and wait until each has set itself up. */
 /*
  * How many workers a config asking for 0 gets: WEFT_WORKERS if it is set
  * (as GOMAXPROCS), else one per online CPU. A bad value is named once on
@@ -198,6 +197,7 @@ static unsigned default_workers(void)
 	return ncpu > WEFT_WORKERS_MAX ? WEFT_WORKERS_MAX : (unsigned)ncpu;
 }
 
+/* Start workers 1 .. n-1 and wait until each has set itself up. */
 static int start_threads(struct sched *s, unsigned *nr_threads)
 {
 	unsigned i;

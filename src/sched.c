@@ -3,9 +3,10 @@
  * Scheduler overview.
  *
  * Terms. A fiber (F) is a task with its own stack. A worker (W) is an OS
- * thread that owns a run queue, an io_uring and (in the scheduler
- * context, "sched ctx") a loop that finds work. Every W is also the
- * owner of its ring: nothing else enters it.
+ * thread that owns a run queue, a poller (poller.h: an io_uring, or an
+ * epoll set where io_uring is refused) and (in the scheduler context,
+ * "sched ctx") a loop that finds work. Every W is also the owner of its
+ * poller: nothing else enters it.
  *
  * Switching. A fiber that gives up the CPU picks the next fiber itself
  * (LIFO slot, fork deque, local queue, global queue) and jumps straight
@@ -30,15 +31,16 @@
  *   4. the local run queue (FIFO, 256 slots);
  *   5. the global queue, taking a batch;
  *   6. the waits this worker owns (io.c): cancel requests from its
- *      inbox, expired timers, io_uring completions; only here, in the
- *      sched ctx, so that a completion never races its fiber's park. A
- *      busy worker with any of them pending comes here every 61st
- *      schedule;
+ *      inbox, expired timers, I/O completions and readiness; only here,
+ *      in the sched ctx, so that a completion never races its fiber's
+ *      park. A busy worker with any of them pending comes here every
+ *      61st schedule;
  *   7. steal half of a random victim's queue, or else the oldest child
  *      on its fork deque (the biggest piece of a fork-join tree), trying
  *      every worker, and keep searching for up to 50 us (leaving other
  *      workers' LIFO slots alone for the first 3 us) before giving up;
- *   8. park: announce idleness, re-check every queue, sleep in the ring.
+ *   8. park: announce idleness, re-check every queue, sleep in the
+ *      poller.
  *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
  * slot, steal-half in one CAS, and a spinlocked global list for overflow
@@ -88,8 +90,9 @@
  * find it, and when it does and more work is visible it wakes the next
  * (a chain that wakes only as many workers as the burst can use). At most
  * half of the busy workers spin at once. A parked worker sleeps in its
- * ring; it is woken by IORING_OP_MSG_RING from another worker or by its
- * eventfd from a foreign thread. Lost wake-ups are excluded by fences:
+ * poller; it is woken by IORING_OP_MSG_RING from another worker's ring
+ * or by a write to its eventfd (from a foreign thread, or any thread on
+ * epoll). Lost wake-ups are excluded by fences:
  *   submitter: 1. push F   2. StoreLoad fence   3. idle > 0 and nobody
  *              spinning -> wake one
  *   parker:    1. join the idle list, stop spinning   2. StoreLoad fence
@@ -130,7 +133,7 @@
  *          and never parks.
  *   park:  the fiber's own park_word, CASed by at most the one waker
  *          and a canceller; wait queues are per object (channel, mutex).
- *   sleep: the worker's own timer heap, and its own ring.
+ *   sleep: the worker's own timer heap, and its own poller.
  * The one global line on a hot path is the global queue's lock, taken
  * by foreign wake-ups, overflow (a full 256-slot ring) and every 61st
  * schedule when it is not empty; and the idle list's lock, taken when a
@@ -790,7 +793,7 @@ static void park_worker(struct worker *w)
 
 	/*
 	 * Our own inbox too: a cancel request pushed there comes with a
-	 * wake-up (an eventfd write or a MSG_RING) that a poll of our ring
+	 * wake-up (an eventfd write or a MSG_RING) that a poll of our poller
 	 * may already have reaped, after find_runnable() last looked at the
 	 * inbox and before we got here. Sleeping now would lose it for good.
 	 */

@@ -103,7 +103,7 @@ struct worker {
 	bool ring_taskrun_flag;		/* kernel flags pending task work   */
 	bool wait_in_poll;		/* under valgrind: see wait_polled() */
 	/* Completions taken off the CQ outside the sched ctx, to be
-	 * handled there (worker.c: flush()). */
+	 * handled there (poller_uring.c: flush()). */
 	struct cqe_copy *backlog;
 	unsigned backlog_n;
 	unsigned backlog_cap;

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -64,6 +65,193 @@ static void test_pipe_round_trip_eof_and_ebadf(void **state)
 	assert_int_equal(r.close_rc, 0);
 	assert_int_equal(r.bad_read, -EBADF);
 	assert_int_equal(r.bad_write, -EBADF);
+	watchdog_disarm();
+}
+
+/* Descriptors that are always ready, or never nonblocking -------------- */
+
+#define BUSY_BYTES 4096
+
+struct busy_res {
+	int fd;
+	volatile int sibling_ran;	/* set by the sibling fiber          */
+	int reads_before;		/* reads the busy fiber did before it */
+	int reads;
+};
+
+static void *busy_sibling(void *arg)
+{
+	struct busy_res *r = arg;
+
+	r->sibling_ran = 1;
+	return NULL;
+}
+
+/* One worker: a fiber reads a full socket a byte at a time. Its sibling,
+ * queued behind it, must run long before the data runs out. */
+static void busy_main(void *arg)
+{
+	struct busy_res *r = arg;
+	static char fill[BUSY_BYTES];
+	weft_fiber *f;
+	int sv[2];
+	char c;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return;
+	if (write(sv[1], fill, sizeof(fill)) != (ssize_t)sizeof(fill))
+		return;
+	r->reads_before = -1;
+	if (weft_spawn(&f, busy_sibling, r, NULL))
+		return;
+	while (weft_read(sv[0], &c, 1) == 1) {
+		r->reads++;
+		if (r->sibling_ran && r->reads_before < 0)
+			r->reads_before = r->reads;
+		if (r->reads == BUSY_BYTES)
+			break;
+	}
+	weft_join(f, NULL);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_always_ready_descriptor_does_not_starve_siblings(void **state)
+{
+	struct weft_config one = { .workers = 1 };
+	struct busy_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&one, busy_main, &r), 0);
+	assert_int_equal(r.reads, BUSY_BYTES);
+	assert_true(r.sibling_ran);
+	/* epoll yields every 64th ready call; io_uring parks on every one. */
+	assert_true(r.reads_before > 0 && r.reads_before <= 128);
+	watchdog_disarm();
+}
+
+struct evfd_res {
+	int efd;
+	ssize_t got;
+	uint64_t value;
+	int waited;
+};
+
+static void *evfd_reader(void *arg)
+{
+	struct evfd_res *r = arg;
+
+	r->got = weft_read(r->efd, &r->value, sizeof(r->value));
+	return NULL;
+}
+
+/* An eventfd takes no RWF_NOWAIT: the read must still wait in its fiber
+ * (not block the worker) and wake when another fiber writes. */
+static void evfd_main(void *arg)
+{
+	struct evfd_res *r = arg;
+	uint64_t one = 5;
+	weft_fiber *f;
+
+	r->efd = eventfd(0, EFD_CLOEXEC);
+	if (r->efd < 0)
+		return;
+	if (weft_spawn(&f, evfd_reader, r, NULL))
+		return;
+	weft_sleep_ns(5 * MS);
+	r->waited = r->got == 0;
+	weft_write(r->efd, &one, sizeof(one));
+	weft_join(f, NULL);
+	close(r->efd);
+}
+
+static void test_eventfd_read_waits_in_its_fiber(void **state)
+{
+	struct weft_config one = { .workers = 1 };
+	struct evfd_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&one, evfd_main, &r), 0);
+	assert_true(r.waited);
+	assert_int_equal(r.got, 8);
+	assert_int_equal(r.value, 5);
+	watchdog_disarm();
+}
+
+/* Two fibers on one socket, one reading and one writing, both blocked at
+ * once: each must be woken by its own readiness. */
+struct duplex_res {
+	int sv[2];
+	ssize_t got, sent;
+	char buf[8];
+};
+
+static void *duplex_reader(void *arg)
+{
+	struct duplex_res *r = arg;
+
+	r->got = weft_recv(r->sv[0], r->buf, sizeof(r->buf), 0);
+	return NULL;
+}
+
+static void *duplex_writer(void *arg)
+{
+	struct duplex_res *r = arg;
+	static char big[1 << 20];
+	ssize_t n, total = 0;
+
+	/* Fill the socket until the send blocks, then some more. */
+	while (total < (ssize_t)sizeof(big)) {
+		n = weft_send(r->sv[0], big, sizeof(big) - (size_t)total, 0);
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	r->sent = total;
+	return NULL;
+}
+
+static void duplex_main(void *arg)
+{
+	struct duplex_res *r = arg;
+	static char sink[1 << 16];
+	weft_fiber *rd, *wr;
+	ssize_t drained = 0, n;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, r->sv))
+		return;
+	if (weft_spawn(&rd, duplex_reader, r, NULL) ||
+	    weft_spawn(&wr, duplex_writer, r, NULL))
+		return;
+	weft_sleep_ns(10 * MS);
+	/* Both wait on sv[0]: the reader for data, the writer for room. */
+	weft_write(r->sv[1], "ping", 4);
+	weft_join(rd, NULL);
+	while (drained < (ssize_t)sizeof(sink) * 16) {
+		n = weft_read(r->sv[1], sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		drained += n;
+		if (drained >= (1 << 20))
+			break;
+	}
+	weft_join(wr, NULL);
+	close(r->sv[0]);
+	close(r->sv[1]);
+}
+
+static void test_reader_and_writer_on_one_socket(void **state)
+{
+	struct duplex_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, duplex_main, &r), 0);
+	assert_int_equal(r.got, 4);
+	assert_memory_equal(r.buf, "ping", 4);
+	assert_int_equal(r.sent, 1 << 20);
 	watchdog_disarm();
 }
 
@@ -980,6 +1168,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
+		cmocka_unit_test(test_always_ready_descriptor_does_not_starve_siblings),
+		cmocka_unit_test(test_eventfd_read_waits_in_its_fiber),
+		cmocka_unit_test(test_reader_and_writer_on_one_socket),
 	};
 	const struct CMUnitTest ring_tests[] = {
 		cmocka_unit_test(test_tiny_ring_loses_no_completion),

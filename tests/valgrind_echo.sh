@@ -8,7 +8,7 @@
 # proves that weft marks what a read brought in as defined (weft-load
 # compares every byte it reads into a buffer it never wrote). The server
 # has two workers: valgrind 3.19 holds its big lock across io_uring_enter,
-# so weft sleeps in poll(2) under valgrind (worker.c), and wake-ups
+# so weft sleeps in poll(2) under valgrind (poller_uring.c), and wake-ups
 # between workers must get through.
 #
 # Usage: tests/valgrind_echo.sh WEFT_ECHO WEFT_LOAD
