@@ -198,7 +198,7 @@ bool weft__owned_pending(struct worker *w)
 	/* A racy peek at the inbox; drain_inbox() takes it properly. */
 	return w->io_inflight || w->io_unsubmitted ||
 	       ck_pr_load_uint(&w->timers.n) ||
-	       w->backlog_n || ck_pr_load_ptr(&w->inbox);
+	       w->io_backlog || ck_pr_load_ptr(&w->inbox);
 }
 
 void weft__owned_poll(struct worker *w)
@@ -209,7 +209,7 @@ void weft__owned_poll(struct worker *w)
 	/* A racy peek too; the heap is read under its lock. */
 	if (ck_pr_load_uint(&w->timers.n))
 		weft__timers_fire(w);
-	if (w->io_inflight || w->io_unsubmitted || w->backlog_n)
+	if (w->io_inflight || w->io_unsubmitted || w->io_backlog)
 		weft__worker_poll(w, false, 0);
 }
 

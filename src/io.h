@@ -15,17 +15,6 @@
 #include "scheduler.h"
 #include "timer.h"
 
-/*
- * user_data of the CQEs on a worker's ring: an owned wait's record is a
- * pointer (at least CQE_TAG_MAX); anything smaller is one of these tags.
- */
-#define TAG_WAKE 1u		/* a MSG_RING wake-up arrived               */
-#define TAG_EVENTFD 2u		/* the eventfd read completed              */
-#define TAG_MSG 3u		/* our MSG_RING failed; target in bits 8-31 */
-#define TAG_LINK_TIMEOUT 4u	/* a deadline's linked timeout             */
-#define TAG_CANCEL 5u		/* an IORING_OP_ASYNC_CANCEL               */
-#define CQE_TAG_MAX 4096u
-
 enum owned_kind {
 	OWNED_TIMER,	/* a sleep: the timer alone ends it                */
 	OWNED_SQE,	/* an io_uring operation (poller_uring.c)          */

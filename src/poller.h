@@ -92,6 +92,9 @@ struct poller {
 extern const struct poller weft__poller_uring;
 extern const struct poller weft__poller_epoll;
 
+/* The setup flags of @w's ring, 0 if it has none (tests). */
+unsigned weft__uring_setup_flags(const struct worker *w);
+
 /* The backend of the running runtime; set before the workers start. */
 extern const struct poller *weft__poller;
 

@@ -28,6 +28,7 @@
  * set, the table and the eventfd's reads belong to the owner's thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,15 @@ struct fd_watch {
 	bool added;			/* in the set, as far as we know */
 };
 
+/* A worker's epoll state (struct worker.epoll). */
+struct epoll_worker {
+	int epfd;
+	struct fd_watch *watch;		/* per descriptor, indexed by fd    */
+	unsigned nr_watch;		/* entries in watch                 */
+	unsigned io_budget;		/* calls done without a wait left
+					 * before the next one yields      */
+};
+
 #define EFD_DATA UINT64_MAX	/* epoll_event.data of the eventfd       */
 #define EVENTS_MAX 128		/* events taken from the kernel at once */
 #define IO_BUDGET 64		/* ready calls in a row before a yield  */
@@ -67,35 +77,41 @@ struct fd_watch {
 
 static void epoll_fini(struct worker *w)
 {
-	if (w->epfd < 0)
+	struct epoll_worker *e = w->epoll;
+
+	if (!e)
 		return;
-	close(w->epfd);
-	close(w->efd);
-	free(w->watch);
-	w->epfd = -1;
+	close(e->epfd);
+	if (w->efd >= 0)
+		close(w->efd);
+	free(e->watch);
+	free(e);
 	w->efd = -1;
-	w->watch = NULL;
-	w->nr_watch = 0;
+	w->epoll = NULL;
 }
 
 static int epoll_init(struct worker *w)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EFD_DATA };
+	struct epoll_worker *e = calloc(1, sizeof(*e));
 	int err;
 
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (w->epfd < 0)
-		return -errno;
-	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->efd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0) {
+	if (!e)
+		return -ENOMEM;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->epfd < 0) {
 		err = -errno;
-		if (w->efd >= 0)
-			close(w->efd);
-		close(w->epfd);
-		w->efd = w->epfd = -1;
+		free(e);
 		return err;
 	}
-	w->io_budget = IO_BUDGET;
+	e->io_budget = IO_BUDGET;
+	w->epoll = e;
+	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->efd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0) {
+		err = -errno;
+		epoll_fini(w);
+		return err;
+	}
 	return 0;
 }
 
@@ -115,21 +131,22 @@ static void epoll_signal(struct worker *target)
 /* Make room for @fd in @w's table. */
 static int table_reserve(struct worker *w, int fd)
 {
+	struct epoll_worker *e = w->epoll;
 	struct fd_watch *t;
 	unsigned n;
 
 	if (fd < 0)
 		return -EBADF;
-	if ((unsigned)fd < w->nr_watch)
+	if ((unsigned)fd < e->nr_watch)
 		return 0;
-	for (n = w->nr_watch ? w->nr_watch : WATCH_MIN; n <= (unsigned)fd;)
+	for (n = e->nr_watch ? e->nr_watch : WATCH_MIN; n <= (unsigned)fd;)
 		n *= 2;
-	t = realloc(w->watch, n * sizeof(*t));
+	t = realloc(e->watch, n * sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	memset(t + w->nr_watch, 0, (n - w->nr_watch) * sizeof(*t));
-	w->watch = t;
-	w->nr_watch = n;
+	memset(t + e->nr_watch, 0, (n - e->nr_watch) * sizeof(*t));
+	e->watch = t;
+	e->nr_watch = n;
 	return 0;
 }
 
@@ -153,11 +170,11 @@ static int arm(struct worker *w, int fd, uint32_t events)
 {
 	struct epoll_event ev = { .events = events | EPOLLONESHOT,
 				  .data.u64 = (uint64_t)fd };
-	struct fd_watch *fw = &w->watch[fd];
+	struct fd_watch *fw = &w->epoll->watch[fd];
 	int op = fw->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
 	for (;;) {
-		if (epoll_ctl(w->epfd, op, fd, &ev) == 0) {
+		if (epoll_ctl(w->epoll->epfd, op, fd, &ev) == 0) {
 			fw->added = true;
 			return 0;
 		}
@@ -177,7 +194,7 @@ void weft__epoll_unwatch(struct worker *w, struct owned_wait *ow)
 	if (prev)
 		prev->fdw.next = next;
 	else
-		w->watch[ow->fdw.fd].head = next;
+		w->epoll->watch[ow->fdw.fd].head = next;
 	if (next)
 		next->fdw.prev = prev;
 	w->io_inflight--;
@@ -198,7 +215,7 @@ static int watch(struct worker *w, const struct io_req *r, uint32_t events)
 	err = table_reserve(w, r->fd);
 	if (err)
 		return err;
-	fw = &w->watch[r->fd];
+	fw = &w->epoll->watch[r->fd];
 	err = arm(w, r->fd, events | wanted(fw));
 	if (err)
 		return err;
@@ -220,7 +237,7 @@ static int watch(struct worker *w, const struct io_req *r, uint32_t events)
 		fw->head->fdw.prev = &ow;
 	fw->head = &ow;
 	w->io_inflight++;
-	w->io_budget = IO_BUDGET;
+	w->epoll->io_budget = IO_BUDGET;
 	fiber_waits_on(w->cur, WAIT_IO | (unsigned)r->op << 8,
 		       (uint64_t)(int64_t)r->fd);
 	return weft__owned_wait(w, &ow);
@@ -251,9 +268,9 @@ static void fd_ready(struct worker *w, int fd, uint32_t revents)
 	int err;
 
 	/* A stale event for a descriptor nobody here watched. */
-	if (fd < 0 || (unsigned)fd >= w->nr_watch)
+	if (fd < 0 || (unsigned)fd >= w->epoll->nr_watch)
 		return;
-	fw = &w->watch[fd];
+	fw = &w->epoll->watch[fd];
 	for (ow = fw->head; ow; ow = next) {
 		next = ow->fdw.next;
 		if (revents & (ow->fdw.events | EVENTS_ALWAYS))
@@ -287,7 +304,7 @@ static int sleep_in_set(struct worker *w, struct epoll_event *evs, int max,
 		tsp = &ts;
 	}
 	if (!ck_pr_load_uint(&no_pwait2)) {
-		n = epoll_pwait2(w->epfd, evs, max, tsp, NULL);
+		n = epoll_pwait2(w->epoll->epfd, evs, max, tsp, NULL);
 		if (n >= 0 || errno != ENOSYS)
 			return n;
 		/* Before Linux 5.11, or a sandbox that hides it. */
@@ -300,7 +317,7 @@ static int sleep_in_set(struct worker *w, struct epoll_event *evs, int max,
 		ms = INT32_MAX;
 	else
 		ms = (int)((timeout_ns + 999999) / 1000000);
-	return epoll_wait(w->epfd, evs, max, ms);
+	return epoll_wait(w->epoll->epfd, evs, max, ms);
 }
 
 /*
@@ -329,7 +346,7 @@ static void epoll_poll(struct worker *w, bool wait, int64_t timeout_ns)
 	}
 }
 
-/* The calls ------------------------------------------------------------------ */
+/* The calls -------------------------------------------------------------- */
 
 static bool is_rw(enum io_op op)
 {
@@ -480,9 +497,9 @@ static int cancel_pending(struct worker *w)
 /* A call that did not wait: every IO_BUDGET-th in a row yields. */
 static void spend_budget(struct worker *w)
 {
-	if (--w->io_budget)
+	if (--w->epoll->io_budget)
 		return;
-	w->io_budget = IO_BUDGET;
+	w->epoll->io_budget = IO_BUDGET;
 	weft_yield();
 }
 
@@ -529,8 +546,8 @@ static ssize_t do_close(struct worker *w, int fd)
 {
 	/* Its registrations go with it (when no other descriptor shares
 	 * the file); the next watch of this number adds it again. */
-	if (fd >= 0 && (unsigned)fd < w->nr_watch)
-		w->watch[fd].added = false;
+	if (fd >= 0 && (unsigned)fd < w->epoll->nr_watch)
+		w->epoll->watch[fd].added = false;
 	/* Linux releases the descriptor even when close fails with EINTR. */
 	if (close(fd) < 0 && errno != EINTR)
 		return -errno;

@@ -31,6 +31,7 @@
 #endif
 
 #include <ck_pr.h>
+#include <liburing.h>
 
 #include "fiber.h"
 #include "io.h"
@@ -38,7 +39,35 @@
 #include "scheduler.h"
 #include "waitq.h"
 
-/* Completion tags (TAG_*) are listed in io.h. */
+/*
+ * user_data of the CQEs on a worker's ring: an owned wait's record is a
+ * pointer (at least CQE_TAG_MAX); anything smaller is one of these tags.
+ */
+#define TAG_WAKE 1u		/* a MSG_RING wake-up arrived               */
+#define TAG_EVENTFD 2u		/* the eventfd read completed              */
+#define TAG_MSG 3u		/* our MSG_RING failed; target in bits 8-31 */
+#define TAG_LINK_TIMEOUT 4u	/* a deadline's linked timeout             */
+#define TAG_CANCEL 5u		/* an IORING_OP_ASYNC_CANCEL               */
+#define CQE_TAG_MAX 4096u
+
+/* A completion copied off the ring, to be handled later. */
+struct cqe_copy {
+	uint64_t tag;		/* user_data */
+	int res;
+};
+
+/* A worker's ring and what goes with it (struct worker.uring). */
+struct uring_worker {
+	struct io_uring ring;
+	bool taskrun_flag;		/* kernel flags pending task work   */
+	bool wait_in_poll;		/* under valgrind: see wait_polled() */
+	/* Completions taken off the CQ outside the sched ctx, to be
+	 * handled there (flush()); worker.io_backlog of them. */
+	struct cqe_copy *backlog;
+	unsigned backlog_cap;
+	uint64_t efd_buf;		/* target of the armed eventfd read */
+	uint64_t fault_state;		/* fault injection's random state   */
+};
 
 /*
  * Setup flags to try, best first. DEFER_TASKRUN runs completions only
@@ -75,9 +104,9 @@ static inline int injected_fault(struct worker *w)
 		return 0;
 	/* A pseudo-random one in period, so that no call site is skipped
 	 * by a regular pattern of calls (Knuth's MMIX LCG, high bits). */
-	w->fault_state = w->fault_state * 6364136223846793005ull +
+	w->uring->fault_state = w->uring->fault_state * 6364136223846793005ull +
 			 1442695040888963407ull;
-	if ((w->fault_state >> 33) % weft__fault_submit_period)
+	if ((w->uring->fault_state >> 33) % weft__fault_submit_period)
 		return 0;
 	/* Relaxed: a count only, read once the workers have stopped. */
 	__atomic_add_fetch(&weft__fault_submit_hits, 1, __ATOMIC_RELAXED);
@@ -122,11 +151,11 @@ static void flush(struct worker *w)
 	for (;;) {
 		ret = injected_fault(w);
 		if (!ret)
-			ret = io_uring_submit(&w->ring);
+			ret = io_uring_submit(&w->uring->ring);
 		check_enter(ret);
 		if (ret >= 0)
 			break;
-		io_uring_get_events(&w->ring);
+		io_uring_get_events(&w->uring->ring);
 		stash(w);
 	}
 	w->io_unsubmitted = 0;
@@ -135,17 +164,34 @@ static void flush(struct worker *w)
 static struct io_uring_sqe *ring_sqe(struct worker *w, unsigned need)
 {
 	/* A full SQ is flushed and retried, never an error. */
-	if (io_uring_sq_space_left(&w->ring) < need)
+	if (io_uring_sq_space_left(&w->uring->ring) < need)
 		flush(w);
-	return io_uring_get_sqe(&w->ring);
+	return io_uring_get_sqe(&w->uring->ring);
 }
 
 static void arm_eventfd(struct worker *w)
 {
 	struct io_uring_sqe *sqe = ring_sqe(w, 1);
 
-	io_uring_prep_read(sqe, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0);
+	io_uring_prep_read(sqe, w->efd, &w->uring->efd_buf,
+			   sizeof(w->uring->efd_buf), 0);
 	io_uring_sqe_set_data64(sqe, TAG_EVENTFD);
+}
+
+static void uring_fini(struct worker *w)
+{
+	struct uring_worker *u = w->uring;
+
+	if (!u)
+		return;
+	io_uring_queue_exit(&u->ring);
+	if (w->efd >= 0)
+		close(w->efd);
+	free(u->backlog);
+	free(u);
+	w->efd = -1;
+	w->uring = NULL;
+	w->io_backlog = 0;
 }
 
 static int uring_init(struct worker *w)
@@ -158,9 +204,12 @@ static int uring_init(struct worker *w)
 				   ? RING_ENTRIES_MIN
 				   : weft__sched.ring_entries;
 	struct io_uring_params p;
+	struct uring_worker *u = calloc(1, sizeof(*u));
 	int ret = -EINVAL;
 	size_t i;
 
+	if (!u)
+		return -ENOMEM;
 	/* Tests skip the best sets to run on what older kernels offer. */
 	i = weft__fault_ring_setup_skip < nr_flags ? weft__fault_ring_setup_skip
 						   : nr_flags - 1;
@@ -172,43 +221,32 @@ static int uring_init(struct worker *w)
 		p.flags = ring_flags[i] | IORING_SETUP_CQSIZE;
 		p.cq_entries = entries <= CQ_ENTRIES_MAX / 4 ? entries * 4
 							     : CQ_ENTRIES_MAX;
-		ret = io_uring_queue_init_params(entries, &w->ring, &p);
+		ret = io_uring_queue_init_params(entries, &u->ring, &p);
 		if (ret != -EINVAL)
 			break;
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		free(u);
 		return ret;
+	}
+	w->uring = u;
 	/* With it the kernel flags pending completion work in shared
 	 * memory, and a poll with nothing to do needs no system call. */
-	w->ring_taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
-	w->wait_in_poll = on_valgrind();
+	u->taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
+	u->wait_in_poll = on_valgrind();
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0) {
 		ret = -errno;
-		io_uring_queue_exit(&w->ring);
+		uring_fini(w);
 		return ret;
 	}
 	arm_eventfd(w);
-	ret = io_uring_submit(&w->ring);
+	ret = io_uring_submit(&u->ring);
 	if (ret < 0) {
-		close(w->efd);
-		io_uring_queue_exit(&w->ring);
+		uring_fini(w);
 		return ret;
 	}
-	w->ring_ready = true;
 	return 0;
-}
-
-static void uring_fini(struct worker *w)
-{
-	free(w->backlog);
-	w->backlog = NULL;
-	if (!w->ring_ready)
-		return;
-	io_uring_queue_exit(&w->ring);
-	close(w->efd);
-	w->efd = -1;
-	w->ring_ready = false;
 }
 
 static void uring_signal(struct worker *target)
@@ -217,15 +255,16 @@ static void uring_signal(struct worker *target)
 	struct io_uring_sqe *sqe;
 	int ret;
 
-	if (self && self->ring_ready) {
+	if (self && self->uring) {
 		sqe = ring_sqe(self, 1);
-		io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0, TAG_WAKE, 0);
+		io_uring_prep_msg_ring(sqe, target->uring->ring.ring_fd, 0,
+				       TAG_WAKE, 0);
 		/* No completion on our ring unless the message fails. */
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 		io_uring_sqe_set_data64(sqe, TAG_MSG | (uint64_t)target->id << 8);
 		ret = injected_fault(self);
 		if (!ret)
-			ret = io_uring_submit(&self->ring);
+			ret = io_uring_submit(&self->uring->ring);
 		check_enter(ret);
 		if (ret >= 0)
 			return;
@@ -278,10 +317,12 @@ static void stash(struct worker *w)
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
 
-	io_uring_for_each_cqe(&w->ring, head, cqe) {
-		if (w->backlog_n == w->backlog_cap) {
-			unsigned cap = w->backlog_cap ? 2 * w->backlog_cap : 256;
-			struct cqe_copy *b = realloc(w->backlog,
+	io_uring_for_each_cqe(&w->uring->ring, head, cqe) {
+		if (w->io_backlog == w->uring->backlog_cap) {
+			unsigned cap = w->uring->backlog_cap
+					       ? 2 * w->uring->backlog_cap
+					       : 256;
+			struct cqe_copy *b = realloc(w->uring->backlog,
 						     cap * sizeof(*b));
 
 			/* Losing a completion would hang its fiber. */
@@ -290,15 +331,15 @@ static void stash(struct worker *w)
 					      "", "; aborting\n");
 				abort();
 			}
-			w->backlog = b;
-			w->backlog_cap = cap;
+			w->uring->backlog = b;
+			w->uring->backlog_cap = cap;
 		}
-		w->backlog[w->backlog_n].tag = io_uring_cqe_get_data64(cqe);
-		w->backlog[w->backlog_n].res = cqe->res;
-		w->backlog_n++;
+		w->uring->backlog[w->io_backlog].tag = io_uring_cqe_get_data64(cqe);
+		w->uring->backlog[w->io_backlog].res = cqe->res;
+		w->io_backlog++;
 		seen++;
 	}
-	io_uring_cq_advance(&w->ring, seen);
+	io_uring_cq_advance(&w->uring->ring, seen);
 }
 
 /*
@@ -317,24 +358,24 @@ static void reap(struct worker *w)
 	unsigned head, seen = 0, i;
 	bool rearm = false;
 
-	for (i = 0; i < w->backlog_n; i++) {
-		uint64_t tag = w->backlog[i].tag;
+	for (i = 0; i < w->io_backlog; i++) {
+		uint64_t tag = w->uring->backlog[i].tag;
 
 		if (tag >= CQE_TAG_MAX) {
 			if (room == 0)
 				break;
 			room--;
 		}
-		rearm |= handle(w, tag, w->backlog[i].res);
+		rearm |= handle(w, tag, w->uring->backlog[i].res);
 	}
 	/* Keep what is left, in order. */
 	if (i) {
-		memmove(w->backlog, w->backlog + i,
-			(w->backlog_n - i) * sizeof(*w->backlog));
-		w->backlog_n -= i;
+		memmove(w->uring->backlog, w->uring->backlog + i,
+			(w->io_backlog - i) * sizeof(*w->uring->backlog));
+		w->io_backlog -= i;
 	}
-	if (w->backlog_n == 0) {
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
+	if (w->io_backlog == 0) {
+		io_uring_for_each_cqe(&w->uring->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 
 			if (tag >= CQE_TAG_MAX) {
@@ -345,7 +386,7 @@ static void reap(struct worker *w)
 			seen++;
 			rearm |= handle(w, tag, cqe->res);
 		}
-		io_uring_cq_advance(&w->ring, seen);
+		io_uring_cq_advance(&w->uring->ring, seen);
 	}
 	if (rearm)
 		arm_eventfd(w);
@@ -364,7 +405,8 @@ static void reap(struct worker *w)
 
 static int wait_polled(struct worker *w, int64_t timeout_ns)
 {
-	struct pollfd pfd = { .fd = w->ring.ring_fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = w->uring->ring.ring_fd,
+			      .events = POLLIN };
 	int ms = POLLED_WAIT_MAX_MS;
 	int ret;
 
@@ -372,12 +414,12 @@ static int wait_polled(struct worker *w, int64_t timeout_ns)
 		ms = (int)((timeout_ns + 999999) / 1000000);
 	ret = injected_fault(w);
 	if (!ret)
-		ret = io_uring_submit(&w->ring);
+		ret = io_uring_submit(&w->uring->ring);
 	if (ret < 0)
 		return ret;
-	if (io_uring_cq_ready(&w->ring) == 0)
+	if (io_uring_cq_ready(&w->uring->ring) == 0)
 		(void)poll(&pfd, 1, ms);
-	return io_uring_get_events(&w->ring);
+	return io_uring_get_events(&w->uring->ring);
 }
 
 static void uring_poll(struct worker *w, bool wait, int64_t timeout_ns)
@@ -395,13 +437,13 @@ static void uring_poll(struct worker *w, bool wait, int64_t timeout_ns)
 		/* Submits what is queued (a re-armed read, fibers' SQEs),
 		 * then sleeps until a completion or the timeout; a failure
 		 * that check_enter() lets pass just ends the wait. */
-		if (unlikely(w->wait_in_poll)) {
+		if (unlikely(w->uring->wait_in_poll)) {
 			ret = wait_polled(w, timeout_ns);
 		} else {
 			ret = injected_fault(w);
 			if (!ret)
 				ret = io_uring_submit_and_wait_timeout(
-					&w->ring, &cqe, 1, tsp, NULL);
+					&w->uring->ring, &cqe, 1, tsp, NULL);
 		}
 		check_enter(ret);
 		w->io_unsubmitted = 0;
@@ -409,19 +451,20 @@ static void uring_poll(struct worker *w, bool wait, int64_t timeout_ns)
 		/* Submit, and let DEFER_TASKRUN post what has completed. */
 		ret = injected_fault(w);
 		if (!ret)
-			ret = io_uring_submit_and_get_events(&w->ring);
+			ret = io_uring_submit_and_get_events(&w->uring->ring);
 		check_enter(ret);
 		w->io_unsubmitted = 0;
-	} else if (!w->ring_taskrun_flag ||
-		   (IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+	} else if (!w->uring->taskrun_flag ||
+		   (IO_URING_READ_ONCE(*w->uring->ring.sq.kflags) &
+		    IORING_SQ_TASKRUN)) {
 		/* Completions are waiting to be posted (or we cannot tell). */
-		io_uring_get_events(&w->ring);
+		io_uring_get_events(&w->uring->ring);
 	}
 	reap(w);
 	/* Submit a re-armed read now, so a foreign wake-up is never missed
 	 * while we run fibers and until we sleep again; and anything a
 	 * failed call above left queued. */
-	if (io_uring_sq_ready(&w->ring))
+	if (io_uring_sq_ready(&w->uring->ring))
 		flush(w);
 }
 
@@ -501,7 +544,7 @@ static ssize_t uring_io(struct worker *w, struct io_req *r)
 	w->io_unsubmitted++;
 	if (deadline != WEFT_FOREVER) {
 		/* ring_sqe() reserved this one. */
-		struct io_uring_sqe *lt = io_uring_get_sqe(&w->ring);
+		struct io_uring_sqe *lt = io_uring_get_sqe(&w->uring->ring);
 
 		weft_assert(lt);
 		ow.ts.tv_sec = deadline / 1000000000;
@@ -544,3 +587,8 @@ const struct poller weft__poller_uring = {
 	.poll = uring_poll,
 	.signal = uring_signal,
 };
+
+unsigned weft__uring_setup_flags(const struct worker *w)
+{
+	return w->uring ? w->uring->ring.flags : 0;
+}

@@ -86,7 +86,6 @@ static struct worker *worker_create(unsigned id)
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->efd = -1;
-	w->epfd = -1;
 	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
 	weft__runq_init(&w->rq);
 	/* One worker: nobody steals from it. */

@@ -8,11 +8,11 @@
 #define WEFT_SCHEDULER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <ck_spinlock.h>
-#include <liburing.h>
 
 #include "ctx.h"
 #include "forkq.h"
@@ -23,12 +23,8 @@
 #include "timer.h"
 
 struct fiber;
-
-/* A completion copied off the ring, to be handled later. */
-struct cqe_copy {
-	uint64_t tag;		/* user_data */
-	int res;
-};
+struct uring_worker;
+struct epoll_worker;
 
 /* What the context switched to must do for the one that switched away. */
 enum post_action {
@@ -77,12 +73,13 @@ struct worker {
 	bool idle;			/* on the idle list                 */
 	struct worker *idle_next;	/* idle-list link                   */
 
-	/* I/O; owner only. See io.c. */
+	/* I/O; owner only. See io.c and poller.h. */
 	unsigned io_inflight;		/* completions the kernel owes us,
 					 * or fibers watching descriptors  */
-	unsigned io_unsubmitted;	/* SQEs prepared, not yet submitted */
-	unsigned io_budget;		/* epoll: calls done without a wait
-					 * left before the next one yields */
+	unsigned io_unsubmitted;	/* requests queued, not yet given
+					 * to the kernel                   */
+	unsigned io_backlog;		/* completions taken from the
+					 * kernel, not yet handled         */
 
 	/* Sleeping fibers' deadlines and timed parks' timers. Added and
 	 * fired by the owner; a fiber whose timed park was ended by a
@@ -97,24 +94,13 @@ struct worker {
 	 * Any thread pushes (CAS), the owner takes all at once (swap). */
 	struct fiber *inbox;
 
-	/* The worker's io_uring; entered by the owner thread only. */
-	struct io_uring ring;
-	bool ring_ready;		/* ring was set up                  */
-	bool ring_taskrun_flag;		/* kernel flags pending task work   */
-	bool wait_in_poll;		/* under valgrind: see wait_polled() */
-	/* Completions taken off the CQ outside the sched ctx, to be
-	 * handled there (poller_uring.c: flush()). */
-	struct cqe_copy *backlog;
-	unsigned backlog_n;
-	unsigned backlog_cap;
-	int efd;			/* eventfd foreign threads write    */
-	uint64_t efd_buf;		/* target of the armed eventfd read */
-
-	/* The worker's epoll set (poller_epoll.c); owner only. */
-	int epfd;
-	struct fd_watch *watch;		/* per descriptor, indexed by fd    */
-	unsigned nr_watch;		/* entries in watch                 */
-	uint64_t fault_state;		/* fault injection's random state   */
+	/* The poller's own state: the backend's (poller.h), set up and
+	 * entered by the owner thread only; NULL when that backend is not
+	 * running. efd is the eventfd any thread may write to wake the
+	 * worker, on either backend. */
+	struct uring_worker *uring;	/* poller_uring.c                   */
+	struct epoll_worker *epoll;	/* poller_epoll.c                   */
+	int efd;
 
 	pthread_t thread;		/* set before the thread starts     */
 	void *altstack;			/* this thread's signal stack       */

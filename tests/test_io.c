@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include <cmocka.h>
+#include <liburing.h>
 
 #include "helpers.h"
 
@@ -1114,7 +1115,7 @@ static unsigned ring_flags_seen;
 static void read_ring_flags(void *arg)
 {
 	(void)arg;
-	ring_flags_seen = weft__worker_self()->ring.flags;
+	ring_flags_seen = weft__uring_setup_flags(weft__worker_self());
 }
 
 static void test_rings_use_the_flags_asked_for(void **state)
