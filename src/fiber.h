@@ -63,7 +63,7 @@ struct fiber {
 	 */
 	struct owned_wait *owned;
 	struct worker *wait_owner;	/* or WAIT_NO_CANCEL          */
-	/* Link in an owner's cancel inbox; see io.c. */
+	/* Link in an owner's cancel inbox; see owned.c. */
 	struct fiber *cancel_next;
 	/* Atomic: set while the fiber sits in some worker's inbox. */
 	unsigned cancel_queued;

@@ -43,7 +43,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
-#include "io.h"
+#include "owned.h"
 #include "poller.h"
 #include "scheduler.h"
 #include "waitq.h"

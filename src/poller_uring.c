@@ -14,7 +14,7 @@
  * A fiber's I/O call takes an SQE on its current worker's ring, points
  * user_data at an owned_wait record on its own stack, and parks. The
  * worker submits all its fibers' SQEs at once when it next reaches its
- * scheduler context, and handles the completions there (see io.c).
+ * scheduler context, and handles the completions there (see owned.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -34,7 +34,7 @@
 #include <liburing.h>
 
 #include "fiber.h"
-#include "io.h"
+#include "owned.h"
 #include "poller.h"
 #include "scheduler.h"
 #include "waitq.h"
@@ -142,7 +142,7 @@ static void check_enter(int ret)
  * make room by moving the CQ's entries to the worker's backlog, and try
  * again. They are only copied here, not handled: this can run on a fiber
  * that has prepared an SQE but not yet parked, whose own completion must
- * wait for the scheduler context (see io.c). Owner only.
+ * wait for the scheduler context (see owned.c). Owner only.
  */
 static void flush(struct worker *w)
 {
@@ -279,7 +279,7 @@ static void uring_signal(struct worker *target)
 	weft_assert(ret == 0);
 }
 
-/* Act on one completion. Owner only, sched ctx (see io.c). */
+/* Act on one completion. Owner only, sched ctx (see owned.c). */
 static bool handle(struct worker *w, uint64_t tag, int res)
 {
 	if (tag >= CQE_TAG_MAX) {

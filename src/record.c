@@ -28,7 +28,7 @@
  *   - Handle generations: a chunk set up again starts every record at
  *     the highest generation it had, so a handle from before can never
  *     match a new fiber.
- *   - A stale canceller (weft_cancel() racing a fiber's end, io.c) may
+ *   - A stale canceller (weft_cancel() racing a fiber's end, owned.c) may
  *     still link a free record into a worker's cancel inbox through the
  *     record's own cancel_next. Before giving a chunk back, every record's
  *     cancel_queued goes from 0 to RECORD_FROZEN by CAS: a record still

@@ -30,7 +30,7 @@
  *      spawned, so that fork-join runs depth first, as Cilk does;
  *   4. the local run queue (FIFO, 256 slots);
  *   5. the global queue, taking a batch;
- *   6. the waits this worker owns (io.c): cancel requests from its
+ *   6. the waits this worker owns (owned.c): cancel requests from its
  *      inbox, expired timers, I/O completions and readiness; only here,
  *      in the sched ctx, so that a completion never races its fiber's
  *      park. A busy worker with any of them pending comes here every
@@ -83,7 +83,7 @@
  * it moves data or hands over a lock, so a waiter that a canceller or a
  * timer got first is simply skipped. A timed park (time.c) adds a timer
  * to the worker's heap as one more waker racing for the park. I/O and
- * sleeps are waits owned by a worker instead (io.c), ended only by it.
+ * sleeps are waits owned by a worker instead (owned.c), ended only by it.
  *
  * Waking workers. A worker that makes work ready wakes one idle worker,
  * unless some worker is already spinning (looking for work): that one will
@@ -332,7 +332,7 @@ static struct fiber *pick_local(struct worker *w)
  * The next fiber to switch to from a fiber, or NULL for the sched ctx.
  * Every INJECT_PERIOD schedules a worker with I/O, timers or cancel
  * requests pending goes through its sched ctx, which alone handles them
- * (see io.c): a busy worker still submits and reaps at least that often.
+ * (see owned.c): a busy worker still submits and reaps at least that often.
  */
 static struct fiber *pick_from_fiber(struct worker *w)
 {

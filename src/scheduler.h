@@ -73,7 +73,7 @@ struct worker {
 	bool idle;			/* on the idle list                 */
 	struct worker *idle_next;	/* idle-list link                   */
 
-	/* I/O; owner only. See io.c and poller.h. */
+	/* I/O; owner only. See owned.c and poller.h. */
 	unsigned io_inflight;		/* completions the kernel owes us,
 					 * or fibers watching descriptors  */
 	unsigned io_unsubmitted;	/* requests queued, not yet given
@@ -271,13 +271,13 @@ static inline void weft__worker_poll(struct worker *w, bool wait,
 }
 
 /*
- * Waits owned by a worker: an I/O operation in its ring or a timer in its
- * heap. Only the owner may touch them, so cancelling one is a request to
- * the owner (io.c).
+ * Waits owned by a worker: an I/O operation in its ring, a watch in its
+ * epoll set, or a timer in its heap. Only the owner may touch them, so cancelling one is a request to
+ * the owner (owned.c).
  */
 struct owned_wait;
 
-/* Handle a completion whose user_data is an owned wait. Owner only. */
+/* End the owned wait @ow with @res and queue its fiber. Owner only. */
 void weft__io_complete(struct worker *w, struct owned_wait *ow, int res);
 
 /* Handle queued cancel requests and expired timers. Owner, sched ctx. */

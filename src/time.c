@@ -6,7 +6,7 @@
  * timers in its scheduler context and bounds its ring wait by the
  * earliest one, so no wait costs a kernel timer. Two kinds:
  *  - A sleep parks in an owned wait (io.h) whose timer only the owner
- *    ends: it fires, or a cancellation request reaches the owner (io.c).
+ *    ends: it fires, or a cancellation request reaches the owner (owned.c).
  *  - A timed park (weft__park_until) waits in some wait queue (waitq.h)
  *    that any thread may wake, with a timer as a backstop. The timer
  *    holds the park's token; firing it is one more waker racing for the
@@ -16,13 +16,13 @@
  *    the heap's lock. The owner reads a timer only under that lock, so
  *    once the fiber has removed it (under the lock), nobody touches the
  *    record on its stack again.
- * Deadlines are a field of the fiber read by io.c, waitq users and here.
+ * Deadlines are a field of the fiber read by the I/O backends, waitq users and here.
  */
 #include <errno.h>
 #include <time.h>
 
 #include "fiber.h"
-#include "io.h"
+#include "owned.h"
 #include "scheduler.h"
 #include "waitq.h"
 

@@ -3,10 +3,10 @@
  * Waits owned by a worker: an operation in its io_uring, a descriptor in
  * its epoll set, or a timer in its heap. The record lives on the waiting
  * fiber's stack for as long as the wait lasts; only the owner worker reads
- * or writes it once the fiber has parked. See io.c.
+ * or writes it once the fiber has parked. See owned.c.
  */
-#ifndef WEFT_IO_H
-#define WEFT_IO_H
+#ifndef WEFT_OWNED_H
+#define WEFT_OWNED_H
 
 #include <stdbool.h>
 #include <linux/time_types.h>
@@ -49,4 +49,4 @@ int weft__owned_wait(struct worker *w, struct owned_wait *ow);
  * from @w's table (poller_epoll.c). Owner only. */
 void weft__epoll_unwatch(struct worker *w, struct owned_wait *ow);
 
-#endif /* WEFT_IO_H */
+#endif /* WEFT_OWNED_H */
