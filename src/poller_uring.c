@@ -96,6 +96,8 @@ int weft__fault_submit_err;
 unsigned weft__fault_submit_period;
 unsigned long weft__fault_submit_hits;
 unsigned weft__fault_ring_setup_skip;
+int weft__fault_uring_refuse_err;
+unsigned weft__fault_uring_refuse_worker;
 
 /* The injected failure for this entry of @w's ring, or 0 (scheduler.h). */
 static inline int injected_fault(struct worker *w)
@@ -210,6 +212,11 @@ static int uring_init(struct worker *w)
 
 	if (!u)
 		return -ENOMEM;
+	if (weft__fault_uring_refuse_err &&
+	    w->id == weft__fault_uring_refuse_worker) {
+		free(u);
+		return -weft__fault_uring_refuse_err;
+	}
 	/* Tests skip the best sets to run on what older kernels offer. */
 	i = weft__fault_ring_setup_skip < nr_flags ? weft__fault_ring_setup_skip
 						   : nr_flags - 1;

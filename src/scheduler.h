@@ -249,13 +249,18 @@ static inline void weft__worker_signal(struct worker *target)
  * a submission it refuses (-EBUSY: completions backed up; -EBADR: one was
  * dropped); weft__fault_submit_hits counts them. And rings are set up
  * without trying the first weft__fault_ring_setup_skip sets of setup
- * flags (poller_uring.c), as on a kernel that refuses them. Set before
- * weft_run(); zero otherwise.
+ * flags (poller_uring.c), as on a kernel that refuses them. And while
+ * weft__fault_uring_refuse_err is non-zero, worker
+ * weft__fault_uring_refuse_worker's ring setup fails with
+ * -weft__fault_uring_refuse_err, as where io_uring is refused, after the
+ * other workers' succeeded. Set before weft_run(); zero otherwise.
  */
 extern int weft__fault_submit_err;
 extern unsigned weft__fault_submit_period;
 extern unsigned long weft__fault_submit_hits;
 extern unsigned weft__fault_ring_setup_skip;
+extern int weft__fault_uring_refuse_err;
+extern unsigned weft__fault_uring_refuse_worker;
 
 /*
  * Submit what is queued, then handle completions and readiness; with

@@ -238,6 +238,63 @@ static void test_bad_env_is_named_and_ignored(void **state)
 	watchdog_disarm();
 }
 
+/* In the child: worker 1 alone refuses io_uring (*@arg: the backend). */
+static void run_late_refusal_child(void *arg)
+{
+	unsigned backend = *(unsigned *)arg;
+	struct weft_config two = { .workers = 2, .backend = backend };
+	int rc, i;
+
+	unsetenv("WEFT_BACKEND");
+	weft__fault_uring_refuse_err = EPERM;
+	weft__fault_uring_refuse_worker = 1;
+	/* Twice: the first run's cleanup must leave nothing behind. */
+	for (i = 0; i < 2; i++) {
+		main_ran = 0;
+		main_backend = 0;
+		main_io = 0;
+		rc = weft_run(&two, check_io_main, NULL);
+		if (backend == WEFT_BACKEND_IO_URING) {
+			if (rc != -ENOSYS || main_ran)
+				_exit(101);
+			continue;
+		}
+		if (rc != 0 || main_backend != WEFT_BACKEND_EPOLL || !main_io)
+			_exit(102);
+	}
+	/* exit, not _exit: LeakSanitizer runs at exit, and fails it. */
+	exit(0);
+}
+
+/*
+ * Worker 0 got its ring, worker 1 was refused: auto stops the started
+ * workers, frees worker 0's ring and starts them all on epoll; io_uring
+ * asked for gives -ENOSYS and leaks nothing (the ASan build checks).
+ */
+static void test_refusal_on_a_later_worker(void **state)
+{
+	unsigned backend = WEFT_BACKEND_AUTO;
+	char out[4096];
+	int status;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	status = run_in_child(run_late_refusal_child, &backend, out,
+			      sizeof(out));
+	assert_true(status != -1 && WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("child exit %d, stderr: %s", WEXITSTATUS(status), out);
+	assert_non_null(strstr(out, "running on epoll"));
+	backend = WEFT_BACKEND_IO_URING;
+	status = run_in_child(run_late_refusal_child, &backend, out,
+			      sizeof(out));
+	assert_true(status != -1 && WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("child exit %d, stderr: %s", WEXITSTATUS(status), out);
+	assert_non_null(strstr(out, "weft: io_uring is not available"));
+	watchdog_disarm();
+}
+
 static void test_bad_backend_is_einval(void **state)
 {
 	struct weft_config bad = { .backend = WEFT_BACKEND_EPOLL + 1 };
@@ -255,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_epoll_chosen_prints_nothing),
 		cmocka_unit_test(test_io_uring_required_gives_enosys),
 		cmocka_unit_test(test_bad_env_is_named_and_ignored),
+		cmocka_unit_test(test_refusal_on_a_later_worker),
 		cmocka_unit_test(test_bad_backend_is_einval),
 	};
 
