@@ -158,9 +158,6 @@
  * timers across workers).
  */
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <ck_pr.h>
 
@@ -201,33 +198,6 @@ __attribute__((noinline)) static int *errno_ptr(void)
 {
 	__asm__ volatile("");
 	return &errno;
-}
-
-void weft__assert_fail(const char *expr, const char *file, int line)
-{
-	char buf[16];
-	int n = 0;
-	unsigned v = (unsigned)line;
-
-	do {
-		buf[sizeof(buf) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v && n < (int)sizeof(buf) - 1);
-	/* One line, one prefix: "weft: assertion failed: X at F:L". */
-	weft__die_msg("assertion failed: ", expr, " at ");
-	(void)!write(2, file, strlen(file));
-	(void)!write(2, ":", 1);
-	(void)!write(2, buf + sizeof(buf) - n, (size_t)n);
-	(void)!write(2, "\n", 1);
-	abort();
-}
-
-void weft__die_msg(const char *a, const char *b, const char *c)
-{
-	(void)!write(2, "weft: ", 6);
-	(void)!write(2, a, strlen(a));
-	(void)!write(2, b, strlen(b));
-	(void)!write(2, c, strlen(c));
 }
 
 /* Switching (the annotated switch itself is weft__switch in ctx.h) ------ */
