@@ -662,7 +662,7 @@ WEFT_API int weft_call_once(weft_once *o, void (*fn)(void *), void *arg);
  * Python's generators, the C way: a coroutine with its own stack, driven
  * by whoever calls weft_gen_send(), on the caller's thread, without the
  * scheduler (so they work inside and outside weft_run, and a fiber may
- * drive one). See src/gen.c.
+ * drive one). See src/api/gen.c.
  */
 typedef struct weft_gen weft_gen;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of the machine context switch in src/ctx.h and src/arch/: entry
+ * Tests of the machine context switch in src/base/ctx.h and src/base/arch/: entry
  * of a new context, register and floating-point state across switches,
  * stack alignment, and unwinding. Nothing else of weft is used; stacks are
  * mmap'd here. Everything runs on the main thread.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for src/forkq.c, the bounded Chase-Lev fork deque. Single-threaded
+ * Tests for src/mech/forkq.c, the bounded Chase-Lev fork deque. Single-threaded
  * cases check, for every fill from 0 to WEFT_FORKQ_SIZE and at counter
  * positions that wrap 2^32: pops newest first, steals oldest first, pops
  * and steals mixed taking each node exactly once, push refusing exactly

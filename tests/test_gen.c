@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Generator behaviour (src/gen.c): the state machine, values in and out,
+ * Generator behaviour (src/api/gen.c): the state machine, values in and out,
  * the error returns that stand for Python's exceptions, close and its
  * cleanup, yield from, nesting, free of a suspended generator, deep
  * recursion on a large stack, many generators at once, and generators

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for src/runq.c (RELIABILITY B1 and B2). Single-threaded cases
+ * Tests for src/mech/runq.c (RELIABILITY B1 and B2). Single-threaded cases
  * check, for every ring size from 0 to WEFT_RUNQ_SIZE and at counter
  * positions that wrap 2^32, FIFO pops, steal-half batches, the LIFO slot,
  * overflow to the inject queue, batch pops from it and the length hints;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for src/stack.c: size rounding, the guard page and the canary
+ * Tests for src/mech/stack.c: size rounding, the guard page and the canary
  * that replaces it beyond the guard budget, per-worker caches, slab
  * release, the mapping budget under 40,000 live stacks, pools per size,
  * four threads sharing the pool, and big stacks under ASan: what their

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for src/timer.c, the per-worker deadline heap. Small cases check
+ * Tests for src/mech/timer.c, the per-worker deadline heap. Small cases check
  * the empty heap, deadline order, FIFO order among equal deadlines,
  * deletion from every kind of slot, re-adding, the @now_ns cut-off of
  * weft__timer_pop_expired() and extreme deadlines; a model test replays

@@ -13,12 +13,12 @@ cd "$(dirname "$0")/.."
 
 bad=0
 if grep -nE 'ck_fifo_mpmc[a-z_]*[ \t]*\(|ck_hp_fifo[a-z_]*[ \t]*\(|ck_stack_batch_pop_mpmc[ \t]*\(|#include[ \t]*<ck_(fifo|hp_fifo)\.h>' \
-	src/*.[ch] src/*/*/*.[chS] 2>/dev/null; then
+	$(find src -name '*.[chS]' | sort) 2>/dev/null; then
 	echo "check-fences: banned ck 0.7.1 structure used (see RELIABILITY C1)"
 	bad=1
 fi
 
-for f in src/*.c src/*.h; do
+for f in $(find src -name '*.[ch]' | sort); do
 	awk -v file="$f" '
 	/ck_pr_(fence_[a-z_]+|cas_[a-z0-9_]+|fas_[a-z0-9_]+|faa_[a-z0-9_]+|inc_[a-z0-9_]+|dec_[a-z0-9_]+)[ \t]*\(/ {
 		ok = ($0 ~ /\/\*|\*\//)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Work-stealing conservation stress for src/forkq.c, the Chase-Lev fork
+ * Work-stealing conservation stress for src/mech/forkq.c, the Chase-Lev fork
  * deque (after stress_runq.c). One owner thread pushes every item of a
  * round (1,000,000 by default) in bursts and pops some back after each
  * burst, often more than it pushed, so that the deque runs empty and the

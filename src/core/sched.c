@@ -151,6 +151,18 @@
  * 0.7.1 can report it empty while it is not, and a worker would park with
  * work queued.
  *
+ * Layers. The source tree is five folders, each using only those before
+ * it: base/ (macros, diagnostics, the context switch), mech/ (stacks,
+ * run queues, the fork deque, the timer heap), core/ (fibers and their
+ * records, this file's loop and park/ready path, the waits a worker owns,
+ * time, wait queues, and poller.h, the interface through which the loop
+ * sleeps, polls and wakes workers), io/ (the I/O calls and the poller's
+ * two backends, which park fibers in owned waits), api/ (channels, locks,
+ * gather, generators, the blocking pool, the monitor, the overflow
+ * handler, weft_run). Two arrows still point up: core reaches the backend
+ * only through the weft__poller table (set by runtime.c), and fiber.c
+ * tells the monitor that shutdown has begun.
+ *
  * Tests: tests/test_sched.c (queues, parking, wake-ups from foreign
  * threads), tests/test_forkq.c and stress_forkq.c (the fork deque),
  * tests/stress/stress_park.c (park/wake races for seconds),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Architecture-specific helpers written in C, one file per architecture
- * under src/arch/ (the context switch itself is in ctx.h).
+ * under src/base/arch/ (the context switch itself is in ctx.h).
  */
 #ifndef WEFT_ARCH_H
 #define WEFT_ARCH_H

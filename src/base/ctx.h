@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Execution contexts and switching between them: the machine switch (one
- * prototype, one assembly file per architecture under src/arch/) and the
+ * prototype, one assembly file per architecture under src/base/arch/) and the
  * sanitizer-annotated switch every caller uses. A suspended context is
  * nothing but its saved stack pointer; the callee-saved registers (and
  * the FP control words the ABI makes callee-saved) sit on its stack.
