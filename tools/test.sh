@@ -10,7 +10,8 @@
 # Installs what it needs with apt-get on a fresh Debian 12 machine. Ends
 # with one line "N passed, N failed, N skipped" summing every build (a
 # skip is a test that cannot run in that build, e.g. the overflow death
-# test under TSan, or any test where io_uring is refused); exits non-zero
+# test under TSan, or an io_uring-only test where io_uring is refused:
+# the rest then run on the epoll backend); exits non-zero
 # if anything failed or did not build.
 #
 # Usage: tools/test.sh [release|asan|tsan|random ...]   (default: all four)
