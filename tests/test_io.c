@@ -256,6 +256,48 @@ static void test_reader_and_writer_on_one_socket(void **state)
 	watchdog_disarm();
 }
 
+/* weft_poll waits for every poll(2) event it is given, not only POLLIN
+ * and POLLOUT: here POLLRDNORM, which becomes true only later. */
+struct rdnorm_res {
+	int p[2];
+	int rc;
+};
+
+static void *rdnorm_poller(void *arg)
+{
+	struct rdnorm_res *r = arg;
+
+	r->rc = weft_poll(r->p[0], POLLRDNORM, 5000 * MS);
+	return NULL;
+}
+
+static void rdnorm_main(void *arg)
+{
+	struct rdnorm_res *r = arg;
+	weft_fiber *f;
+
+	if (pipe(r->p))
+		return;
+	if (weft_spawn(&f, rdnorm_poller, r, NULL))
+		return;
+	weft_sleep_ns(5 * MS);
+	weft_write(r->p[1], "x", 1);
+	weft_join(f, NULL);
+	close(r->p[0]);
+	close(r->p[1]);
+}
+
+static void test_poll_waits_for_any_poll_event(void **state)
+{
+	struct rdnorm_res r = { .rc = -1 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, rdnorm_main, &r), 0);
+	assert_true(r.rc > 0 && (r.rc & POLLRDNORM));
+	watchdog_disarm();
+}
+
 struct file_res {
 	int fd, fsync_rc, open_missing;
 	ssize_t wrote, got, vgot;
@@ -1172,6 +1214,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_always_ready_descriptor_does_not_starve_siblings),
 		cmocka_unit_test(test_eventfd_read_waits_in_its_fiber),
 		cmocka_unit_test(test_reader_and_writer_on_one_socket),
+		cmocka_unit_test(test_poll_waits_for_any_poll_event),
 	};
 	const struct CMUnitTest ring_tests[] = {
 		cmocka_unit_test(test_tiny_ring_loses_no_completion),

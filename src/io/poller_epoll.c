@@ -69,7 +69,9 @@ struct epoll_worker {
 #define WATCH_MIN 64		/* first size of a worker's table       */
 
 /* The events a watcher may ask for; epoll's bits are poll(2)'s. */
-#define EVENTS_MASK (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP)
+#define EVENTS_MASK                                                      \
+	(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLRDNORM |      \
+	 EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND)
 /* Events that end every watch, whatever it asked for. */
 #define EVENTS_ALWAYS (EPOLLERR | EPOLLHUP)
 
