@@ -6,7 +6,8 @@
  * their own stacks) run on N worker OS threads, one per core by default;
  * idle workers steal work from busy ones. A fiber that waits (for a join,
  * I/O, a sleep; channels and locks as they land) is suspended, and its
- * worker runs another fiber. Each worker owns an io_uring, through which
+ * worker runs another fiber. Each worker owns an io_uring (or, where
+ * io_uring is refused, an epoll set: see WEFT_BACKEND_AUTO), through which
  * all fiber I/O goes and in which the worker sleeps when it has nothing
  * to run.
  *
@@ -346,16 +347,17 @@ WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
 
 /*
  * Each call has the meaning of the system call it is named after, runs
- * through the calling worker's io_uring, and suspends the calling fiber,
+ * through the calling worker's backend (io_uring or epoll, see
+ * WEFT_BACKEND_AUTO for how they differ), and suspends the calling fiber,
  * never the worker, until it completes. Results: the system call's result,
  * or a negative errno (-EBADF, -ECONNREFUSED, -EPIPE, ...); -ECANCELED
  * after weft_cancel() (only once the kernel has finished with the
  * buffer: if the operation completed first, its real result is returned);
  * -ETIMEDOUT past the fiber's deadline; -EPERM outside a fiber.
- * Submission is batched: a worker submits the calls of all its fibers
- * once per scheduling round. A full submission queue or a backed-up
- * completion queue never fails a call: the worker flushes, makes room
- * and retries, and no completion is lost (IORING_FEAT_NODROP). Should the
+ * On io_uring, submission is batched: a worker submits the calls of all
+ * its fibers once per scheduling round. A full submission queue or a
+ * backed-up completion queue never fails a call: the worker flushes,
+ * makes room and retries, and no completion is lost (IORING_FEAT_NODROP). Should the
  * kernel still report a dropped completion (-EBADR, when it could not
  * allocate), the process stops with "weft: the kernel dropped an io_uring
  * completion ..." rather than leave a fiber waiting forever. Older
@@ -402,9 +404,9 @@ WEFT_API ssize_t weft_read_full(int fd, void *buf, size_t len);
 
 /*
  * Run fn(arg) on a thread of the blocking pool, for a call that cannot go
- * through io_uring (getaddrinfo, a CPU-heavy routine, a foreign library),
- * and park the calling fiber until it returns; the worker runs other
- * fibers meanwhile. *result (if @result is not NULL) receives fn's return
+ * through the I/O backend (getaddrinfo, a CPU-heavy routine, a foreign
+ * library), and park the calling fiber until it returns; the worker runs
+ * other fibers meanwhile. The epoll backend runs file I/O here too. *result (if @result is not NULL) receives fn's return
  * value. The pool starts threads on demand, up to
  * weft_config.blocking_threads; further calls queue. The call cannot be
  * cancelled once made: weft_cancel() takes effect at the fiber's next
