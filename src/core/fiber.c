@@ -229,7 +229,7 @@ static void begin_shutdown(void)
 {
 	ck_pr_store_uint(&weft__sched.shutdown, 1);
 	/* StoreLoad: shutdown before looking for parked fibers. Pairs with
-	 * the fence in finish_park(), which reads shutdown after PARKED. */
+	 * the fence in weft__finish_park(), which reads shutdown after PARKED. */
 	ck_pr_fence_store_load();
 	weft__fiber_cancel_all();
 	weft__monitor_shutdown_begun();
@@ -442,7 +442,7 @@ int weft_cancel(weft_fiber *h)
 		return -ESRCH;
 	ck_pr_store_uint(&f->cancel_req, 1);
 	/* StoreLoad: the request before reading park_word. Pairs with the
-	 * fence in finish_park(). */
+	 * fence in weft__finish_park(). */
 	ck_pr_fence_store_load();
 	weft__fiber_try_cancel(f);
 	return 0;

@@ -50,10 +50,11 @@
  * LIFO slot. With one worker there is no thief, and the owners of both
  * pop without atomic read-modify-writes.
  *
- * Parking a fiber (weft__park / weft__ready). No wake-up may be lost
- * between "register as a waiter" and "off the stack", no waker may resume
- * a fiber that is still running on its stack, and no late waker may wake
- * a later, unrelated park of the same fiber:
+ * Parking a fiber (weft__park here; the token, step 4 and weft__ready
+ * in park.c). No wake-up may be lost between "register as a waiter" and
+ * "off the stack", no waker may resume a fiber that is still running on
+ * its stack, and no late waker may wake a later, unrelated park of the
+ * same fiber:
  *   parker: 1. token = weft__park_token(): the fiber's index and a fresh
  *              park sequence number;
  *           2. put the token where a waker will find it, holding that
@@ -154,9 +155,9 @@
  * Layers. The source tree is five folders, each using only those before
  * it: base/ (macros, diagnostics, the context switch), mech/ (stacks,
  * run queues, the fork deque, the timer heap), core/ (fibers and their
- * records, this file's loop and park/ready path, the waits a worker owns,
- * time, wait queues, and poller.h, the interface through which the loop
- * sleeps, polls and wakes workers), io/ (the I/O calls and the poller's
+ * records, this file's loop, park.c's park/ready path, the waits a
+ * worker owns, time, wait queues, and poller.h, the interface through
+ * which the loop sleeps, polls and wakes workers), io/ (the I/O calls and the poller's
  * two backends, which park fibers in owned waits), api/ (channels, locks,
  * gather, generators, the blocking pool, the monitor, the overflow
  * handler, weft_run). Two arrows still point up: core reaches the backend
@@ -448,32 +449,6 @@ void weft__make_runnable_on(struct worker *w, struct fiber *f)
 
 /* Post-switch actions ------------------------------------------------- */
 
-static void finish_park(struct worker *w, struct fiber *f,
-			weft_unlock_fn unlock, void *arg)
-{
-	unsigned seq = f->park_seq;
-
-	(void)w;
-	/* The fiber's earlier writes (its record, its wait entry) happen
-	 * before any waker that finds it. */
-	weft__hb_release(f);
-	/* Before publication; wakers CAS it from here on. */
-	ck_pr_store_uint(&f->park_word, seq << 3 | FIBER_PARKING);
-	if (unlock && !unlock(f, arg)) {
-		weft__ready(fiber_token(f, seq), 0);
-		return;
-	}
-	/* Fails if a waker already won; then the fiber is theirs. Full
-	 * barrier: PARKED before reading the cancel request, pairing with
-	 * the fence in weft_cancel(). */
-	if (!ck_pr_cas_uint(&f->park_word, seq << 3 | FIBER_PARKING,
-			    seq << 3 | FIBER_PARKED))
-		return;
-	if (ck_pr_load_uint(&f->cancel_req) ||
-	    ck_pr_load_uint(&weft__sched.shutdown))
-		weft__fiber_try_cancel(f);
-}
-
 static void after_switch(struct worker *w)
 {
 	enum post_action post = w->post;
@@ -487,7 +462,7 @@ static void after_switch(struct worker *w)
 		weft__enqueue_local(w, f);
 		break;
 	case POST_PARK:
-		finish_park(w, f, w->post_unlock, w->post_arg);
+		weft__finish_park(f, w->post_unlock, w->post_arg);
 		break;
 	case POST_EXIT:
 		weft__fiber_finish(w, f);
@@ -552,14 +527,6 @@ void weft__exit_current(struct worker *w)
 
 /* Parking ------------------------------------------------------------- */
 
-weft_token weft__park_token(struct worker *w)
-{
-	struct fiber *f = w->cur;
-
-	f->park_seq = (f->park_seq + 1) & PARK_SEQ_MASK;
-	return fiber_token(f, f->park_seq);
-}
-
 int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg)
 {
 	struct fiber *f = w->cur;
@@ -573,41 +540,6 @@ int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg)
 	/* Only we write it now: the winner of the CAS has queued us. */
 	ck_pr_store_uint(&f->park_word, f->park_seq << 3 | FIBER_RUNNING);
 	return f->wake_res;
-}
-
-struct fiber *weft__claim_park(weft_token token, int res)
-{
-	struct fiber *f = weft__fiber_at((uint32_t)(token >> 32) - 1);
-	unsigned seq_bits = (unsigned)token;
-	unsigned cur = ck_pr_load_uint(&f->park_word);
-
-	/* Exactly one of the wakers and the canceller wins, and only for
-	 * the park the token names; full barrier. */
-	for (;;) {
-		unsigned st = cur & PARK_STATE_MASK;
-
-		if ((cur & ~PARK_STATE_MASK) != seq_bits ||
-		    (st != FIBER_PARKING && st != FIBER_PARKED))
-			return NULL;
-		/* Lost to a concurrent finish_park() step: reload, retry. */
-		if (ck_pr_cas_uint_value(&f->park_word, cur,
-					 seq_bits | FIBER_READY, &cur))
-			break;
-	}
-	/* Pairs with the release in finish_park(). */
-	weft__hb_acquire(f);
-	f->wake_res = res;
-	return f;
-}
-
-bool weft__ready(weft_token token, int res)
-{
-	struct fiber *f = weft__claim_park(token, res);
-
-	if (!f)
-		return false;
-	weft__make_runnable(f);
-	return true;
 }
 
 /* Yield --------------------------------------------------------------- */

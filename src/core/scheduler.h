@@ -185,6 +185,14 @@ weft_token weft__park_token(struct worker *w);
 int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg);
 
 /*
+ * The post-switch step of a park (see Parking in sched.c): publish the
+ * fiber @f, now off its stack, to wakers, run @unlock(@f, @arg), and
+ * deliver a cancel request that came meanwhile. Run by the context @f
+ * switched to, on the same worker (park.c).
+ */
+void weft__finish_park(struct fiber *f, weft_unlock_fn unlock, void *arg);
+
+/*
  * Make the fiber parked under @token runnable; weft__park() returns @res
  * in it. Returns false if that park was already ended (by a canceller or
  * another waker), in which case nothing happens. Any thread.
