@@ -62,12 +62,17 @@ builds=("$@")
 passed=0
 failed=0
 skipped=0
+# "build: what failed", repeated at the very end: CI logs keep the tail.
+failures=()
+faillog=$(mktemp)
+trap 'rm -f "$faillog"' EXIT
 
 echo "== lint: atomics carry comments, no broken ck structures"
 if tools/check-fences.sh; then
 	passed=$((passed + 1))
 else
 	failed=$((failed + 1))
+	failures+=("lint: tools/check-fences.sh")
 fi
 
 # setup_args NAME: the compiler and meson options of one build.
@@ -100,6 +105,7 @@ for b in "${builds[@]}"; do
 		tail -30 "$top/build-test-$b.log"
 		echo "== $b: BUILD FAILED"
 		failed=$((failed + 1))
+		failures+=("$b: build failed")
 		continue
 	fi
 	mult=1
@@ -118,8 +124,14 @@ for b in "${builds[@]}"; do
 	if [ -z "$ok" ]; then
 		tail -40 "$dir/test-output.txt"
 		bad=$((bad + 1))
+		failures+=("$b: the suite did not finish (see above)")
 	elif [ "$bad" -gt 0 ]; then
-		grep -E -A40 '^=+ [0-9]+/[0-9]+ =+' "$dir/test-output.txt" | tail -80
+		grep -E -A40 '^=+ [0-9]+/[0-9]+ =+' "$dir/test-output.txt" |
+			tail -80 | tee -a "$faillog"
+		while read -r t; do
+			failures+=("$b: $t")
+		done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS) ' \
+			"$dir/test-output.txt" | sed 's/^ *[0-9]*\/[0-9]* *//')
 	fi
 	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$dir/test-output.txt")
 	passed=$((passed + ${ok:-0}))
@@ -144,10 +156,17 @@ for b in "${builds[@]}"; do
 		else
 			echo "install: pkg-config consumer FAILED"
 			failed=$((failed + 1))
+			failures+=("release: install, pkg-config consumer")
 		fi
 		unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 	fi
 done
 
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "== what failed (each failure's log is printed above, after its build's list)"
+	printf '  %s\n' "${failures[@]}"
+	echo "== the end of the failed tests' logs"
+	tail -40 "$faillog"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
