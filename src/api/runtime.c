@@ -355,7 +355,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	err = weft__monitor_start();
 	if (err)
 		goto out_stop;
-	err = weft__fiber_spawn_main(workers[0], main_fn, arg);
+	err = weft__fiber_spawn_main(workers[0], main_fn, arg,
+				     weft__monitor_shutdown_begun);
 	if (err)
 		goto out_stop;
 

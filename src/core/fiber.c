@@ -42,7 +42,6 @@
 
 #include "ctx.h"
 #include "fiber.h"
-#include "monitor.h"
 #include "record.h"
 #include "scheduler.h"
 
@@ -206,12 +205,15 @@ static void *main_entry(void *arg)
 
 /* Static storage: weft_run is not reentrant (-EBUSY). */
 static void *main_pair[2];
+static void (*main_shutdown_begun)(void);
 
-int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg)
+int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg,
+			   void (*shutdown_begun)(void))
 {
 	struct fiber *f;
 	int err;
 
+	main_shutdown_begun = shutdown_begun;
 	main_pair[0] = (void *)fn;
 	main_pair[1] = arg;
 	err = spawn_on(w, main_entry, main_pair,
@@ -232,7 +234,8 @@ static void begin_shutdown(void)
 	 * the fence in weft__finish_park(), which reads shutdown after PARKED. */
 	ck_pr_fence_store_load();
 	weft__fiber_cancel_all();
-	weft__monitor_shutdown_begun();
+	if (main_shutdown_begun)
+		main_shutdown_begun();
 }
 
 struct fiber *weft__fiber_claim_joiner(struct fiber *f)

@@ -172,8 +172,14 @@ void weft__fiber_bind(struct worker *w, struct fiber *f);
 /* Post-switch work for a fiber that ended; runs on the next context. */
 void weft__fiber_finish(struct worker *w, struct fiber *f);
 
-/* Create weft_run's first fiber on worker 0 (not yet inside a fiber). */
-int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg);
+/*
+ * Create weft_run's first fiber on worker 0 (not yet inside a fiber).
+ * When it ends, shutdown begins: every fiber is cancelled, then
+ * @shutdown_begun() runs once (weft_run passes the monitor's, which
+ * starts the grace period of its shutdown report; any thread).
+ */
+int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg,
+			   void (*shutdown_begun)(void));
 
 /*
  * Call @fn for every record that is live and has not ended, from any

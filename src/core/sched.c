@@ -160,9 +160,9 @@
  * which the loop sleeps, polls and wakes workers), io/ (the I/O calls and the poller's
  * two backends, which park fibers in owned waits), api/ (channels, locks,
  * gather, generators, the blocking pool, the monitor, the overflow
- * handler, weft_run). Two arrows still point up: core reaches the backend
- * only through the weft__poller table (set by runtime.c), and fiber.c
- * tells the monitor that shutdown has begun.
+ * handler, weft_run). No include points up: core reaches the backend
+ * only through the weft__poller table, and the monitor only through the
+ * callback weft__fiber_spawn_main() takes, both set by runtime.c.
  *
  * Tests: tests/test_sched.c (queues, parking, wake-ups from foreign
  * threads), tests/test_forkq.c and stress_forkq.c (the fork deque),
