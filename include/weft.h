@@ -817,6 +817,34 @@ struct weft_stats {
  */
 WEFT_API int weft_stats(struct weft_stats *out);
 
+/*
+ * Write to @fd what every live fiber is doing: a heading line ("weft: N
+ * fibers alive, W workers, BACKEND backend:"), then a line a fiber with
+ * its id, its name if it has one, and what it does: the wait it is
+ * parked on ("waits to receive on channel 0x...", "waits in weft_join
+ * for fiber 7", "sleeps, 40 ms left", "waits for a read on fd 5", ...),
+ * "runs on worker N", or "is ready to run". The lines are a snapshot
+ * taken while the fibers go on running, so each can be a moment old.
+ * No backtraces yet, and no time spent waiting.
+ *
+ * The environment variable WEFT_DUMP_SIGNAL=QUIT (or SIGQUIT, USR1, a
+ * signal number) makes weft_run() write a dump to stderr each time that
+ * signal arrives, as Go does on SIGQUIT, and go on running. weft blocks
+ * the signal in its own threads (and in weft_run's caller while it runs)
+ * and takes it on a thread of its own, so no worker or fiber sees EINTR;
+ * when weft_run returns, the signal's old action and the caller's signal
+ * mask are put back. KILL, STOP and the fault signals (SEGV, BUS, ILL,
+ * FPE, ABRT, TRAP) cannot be used; a value that is not a usable signal
+ * is named on stderr and ignored.
+ *
+ * Any thread, fiber or not, while weft_run() runs; not from a signal
+ * handler (it allocates). Returns the number of fibers listed; -EPERM
+ * outside weft_run(), -EBADF for a negative @fd, or the write(2) error
+ * (-EBADF, -EPIPE, ...). Out of memory, it lists those it could and says
+ * how many it left out.
+ */
+WEFT_API int weft_dump(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "dump.h"
 #include "monitor.h"
 #include "record.h"
 #include "scheduler.h"
@@ -56,135 +57,27 @@ static struct {
 	.cond = PTHREAD_COND_INITIALIZER,
 };
 
-/* "waits in weft_mutex_lock on 0x...", and so on, into @buf. */
-static void describe_wait(char *buf, size_t cap, unsigned kind, uint64_t arg)
-{
-	void *p = (void *)(uintptr_t)arg;
-
-	switch (kind & 0xff) {
-	case WAIT_JOIN:
-		snprintf(buf, cap, "waits in weft_join for fiber %" PRIu64, arg);
-		break;
-	case WAIT_JOIN_ANY:
-		snprintf(buf, cap, "waits in weft_join_any for one of %" PRIu64
-			 " fibers", arg);
-		break;
-	case WAIT_MUTEX:
-		snprintf(buf, cap, "waits in weft_mutex_lock for mutex %p, "
-			 "which cancellation does not end", p);
-		break;
-	case WAIT_COND:
-		snprintf(buf, cap, "waits in weft_cond_wait on %p", p);
-		break;
-	case WAIT_WG:
-		snprintf(buf, cap, "waits in weft_wg_wait on %p", p);
-		break;
-	case WAIT_SEM:
-		snprintf(buf, cap, "waits in weft_sem_wait on %p", p);
-		break;
-	case WAIT_CHAN_SEND:
-		snprintf(buf, cap, "waits to send on channel %p", p);
-		break;
-	case WAIT_CHAN_RECV:
-		snprintf(buf, cap, "waits to receive on channel %p", p);
-		break;
-	case WAIT_SELECT:
-		snprintf(buf, cap, "waits in weft_select over %" PRIu64
-			 " cases", arg);
-		break;
-	case WAIT_SLEEP:
-		if ((int64_t)arg == INT64_MAX)
-			snprintf(buf, cap, "sleeps without limit");
-		else
-			snprintf(buf, cap, "sleeps, %" PRId64 " ms left",
-				 ((int64_t)arg - (int64_t)weft_now_ns()) /
-					 1000000);
-		break;
-	case WAIT_IO:
-		snprintf(buf, cap, "waits for a %s on fd %d",
-			 weft__io_op_name((kind >> 8) & 0xff), (int)arg);
-		break;
-	case WAIT_BLOCKING:
-		snprintf(buf, cap, "waits for a weft_blocking() call of %p to "
-			 "return, which cancellation does not end", p);
-		break;
-	default:
-		snprintf(buf, cap, "is parked, on a wait weft does not name");
-		break;
-	}
-}
-
-struct report {
-	unsigned nr;
-	char *lines;
-	size_t len, cap;
-};
-
-/* The worker @f is running on right now, or -1 (a racy snapshot). */
-static int running_on(const struct fiber *f)
-{
-	struct sched *s = &weft__sched;
-
-	for (unsigned i = 0; i < s->nr_workers; i++)
-		if (ck_pr_load_ptr(&s->workers[i]->cur) == f)
-			return (int)i;
-	return -1;
-}
-
-static void report_one(struct fiber *f, void *arg)
-{
-	struct report *r = arg;
-	unsigned state = ck_pr_load_uint(&f->park_word) & PARK_STATE_MASK;
-	char name[sizeof(f->name)], what[160];
-	int n, worker;
-
-	for (size_t i = 0; i < sizeof(name); i++)
-		name[i] = ck_pr_load_char(&f->name[i]);
-	name[sizeof(name) - 1] = '\0';
-	worker = running_on(f);
-	if (state == FIBER_PARKED || state == FIBER_PARKING)
-		describe_wait(what, sizeof(what), ck_pr_load_uint(&f->wait_kind),
-			      ck_pr_load_64(&f->wait_arg));
-	else if (worker >= 0)
-		snprintf(what, sizeof(what),
-			 "runs on worker %d without reaching a yield point "
-			 "(a blocking system call, or a loop that never "
-			 "checks weft_cancelled())", worker);
-	else
-		snprintf(what, sizeof(what), "is ready to run");
-	n = snprintf(r->lines + r->len, r->cap - r->len,
-		     "weft:   fiber %" PRIu64 "%s%s%s %s\n",
-		     ck_pr_load_64(&f->id), name[0] ? " \"" : "", name,
-		     name[0] ? "\"" : "", what);
-	r->nr++;
-	if (n > 0 && (size_t)n < r->cap - r->len)
-		r->len += (size_t)n;
-}
-
 /* Name every fiber still alive, once; one write, so lines stay whole. */
 static void report_stuck(void)
 {
-	struct report r = { 0 };
+	struct weft__fiber_list l;
 	char head[160];
 	int n;
 
-	r.cap = 64 * 1024;
-	r.lines = malloc(r.cap);
-	if (!r.lines)
-		return;
-	weft__fiber_foreach_alive(report_one, &r);
-	if (r.nr == 0) {
-		free(r.lines);
+	/* Out of memory, it still names those it could. */
+	(void)weft__fiber_list(&l, true);
+	if (l.nr == 0) {
+		free(l.text);
 		return;
 	}
 	n = snprintf(head, sizeof(head),
 		     "weft: shutdown has waited %u ms for %u fiber%s that "
 		     "did not end when cancelled:\n",
-		     weft__shutdown_grace_ms, r.nr, r.nr == 1 ? "" : "s");
+		     weft__shutdown_grace_ms, l.nr, l.nr == 1 ? "" : "s");
 	if (n > 0)
 		(void)!write(2, head, (size_t)n);
-	(void)!write(2, r.lines, r.len);
-	free(r.lines);
+	(void)!write(2, l.text, l.len);
+	free(l.text);
 }
 
 /* @t plus @ms milliseconds. */

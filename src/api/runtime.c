@@ -18,6 +18,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "dump.h"
 #include "monitor.h"
 #include "record.h"
 #include "scheduler.h"
@@ -349,6 +350,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	/* Published before any thread can look at it. */
 	ck_pr_store_ptr(&s->workers, workers);
 
+	/* Before any thread of ours starts: they inherit its signal mask. */
+	weft__dump_signal_start();
 	err = start_workers(s, chosen_backend(cfg), &nr_threads);
 	if (err)
 		goto out_no_poller;
@@ -364,6 +367,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	weft__monitor_stop();
 	stop_threads(s, nr_threads);
 	worker_thread_fini(workers[0]);
+	weft__dump_signal_stop();
 	teardown(s);
 	err = 0;
 	goto out_unlock;
@@ -373,6 +377,7 @@ out_stop:
 	stop_threads(s, nr_threads);
 	worker_thread_fini(workers[0]);
 out_no_poller:
+	weft__dump_signal_stop();
 	teardown(s);
 	goto out_unlock;
 out_free_workers:
