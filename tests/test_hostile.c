@@ -110,9 +110,11 @@ static uint64_t rss_bound_kib(const struct watch *w, unsigned conns)
  * After the hostile clients have gone: every descriptor they held is
  * closed within 5 s, and the resident memory falls back near the
  * baseline: within half the growth seen, or within what the runtime
- * keeps for the next burst whatever the peak (a few idle slabs of
+ * keeps for the next burst whatever the peak (four idle slabs of
  * stacks, whose touched pages stay resident: about 18 MiB measured
- * after 1,000, 5,000 and 10,000 connections), whichever is more. Not
+ * after 1,000, 5,000 and 10,000 connections, and 18 to 24.6 MiB after
+ * 4,000 in six runs, one of them on a loaded CI machine, so 32 MiB is
+ * allowed), whichever is more. Not
  * the memory under TSan: it caches the trace memory of every fiber that
  * ran for reuse rather than unmapping it (4,000 connections left 99 MiB
  * above the baseline in one run), which says nothing about weft's. The
@@ -121,7 +123,7 @@ static uint64_t rss_bound_kib(const struct watch *w, unsigned conns)
 static void watch_settles(struct watch *w, struct server *s, struct probe *p,
 			  const char *what)
 {
-	uint64_t keep = (under_asan() ? 96 : 24) * KIB;
+	uint64_t keep = (under_asan() ? 96 : 32) * KIB;
 	uint64_t growth = w->max_rss - w->base_rss;
 	uint64_t near = w->base_rss + (growth / 2 > keep ? growth / 2 : keep);
 	uint64_t rss;
