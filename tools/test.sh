@@ -126,12 +126,16 @@ for b in "${builds[@]}"; do
 		bad=$((bad + 1))
 		failures+=("$b: the suite did not finish (see above)")
 	elif [ "$bad" -gt 0 ]; then
-		grep -E -A40 '^=+ [0-9]+/[0-9]+ =+' "$dir/test-output.txt" |
+		# meson --print-errorlogs puts each failed test's output
+		# between a "--- ✀ ---" line and a line of dashes.
+		awk '/✀/ { on = 1 } on { print } on && /^(―)+$/ { on = 0 }' \
+			"$dir/test-output.txt" | grep -v '^>>> ' |
 			tail -80 | tee -a "$faillog"
 		while read -r t; do
 			failures+=("$b: $t")
 		done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS) ' \
-			"$dir/test-output.txt" | sed 's/^ *[0-9]*\/[0-9]* *//')
+			"$dir/test-output.txt" | sed 's/^ *[0-9]*\/[0-9]* *//' |
+			sort -u)
 	fi
 	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$dir/test-output.txt")
 	passed=$((passed + ${ok:-0}))
@@ -165,8 +169,9 @@ done
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "== what failed (each failure's log is printed above, after its build's list)"
 	printf '  %s\n' "${failures[@]}"
-	echo "== the end of the failed tests' logs"
-	tail -40 "$faillog"
+	echo "== their errors (the whole logs are above)"
+	grep -E 'ERROR|FAIL|error:|Assertion|Sanitizer|panic|TIMEOUT' "$faillog" |
+		head -40
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
