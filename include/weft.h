@@ -128,8 +128,18 @@ struct weft_config {
 	 * environment variable WEFT_BACKEND=auto|io_uring|epoll overrides
 	 * it (a bad value is named once on stderr and ignored). */
 	unsigned backend;
+	/* Stall report, in ms: a fiber that runs this long without reaching
+	 * a yield point (a blocking system call, a loop making no weft call
+	 * that switches) is named once on stderr with its worker, while the
+	 * fibers queued behind it wait. 0: off, unless the environment
+	 * variable WEFT_STALL_MS is set; WEFT_STALL_MS=N overrides the field
+	 * (0 turns the report off). At most WEFT_STALL_MS_MAX. Reported
+	 * only: the stalled worker's queue is not yet taken over. */
+	unsigned stall_ms;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
+
+#define WEFT_STALL_MS_MAX 3600000u
 
 /*
  * I/O backends. AUTO tries io_uring and, where it is refused (EPERM,
@@ -178,7 +188,7 @@ struct weft_config {
  *   -EINVAL  main_fn is NULL, or a config field is out of range
  *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768,
  *            blocking_threads > WEFT_BLOCKING_MAX, stack_size > 1 GiB,
- *            backend > WEFT_BACKEND_EPOLL);
+ *            backend > WEFT_BACKEND_EPOLL, stall_ms > WEFT_STALL_MS_MAX);
  *   -EBUSY   a runtime is already running in this process;
  *   -ENOSYS  the backend asked for (WEFT_BACKEND_IO_URING) is not
  *            available (kernel.io_uring_disabled, or a seccomp filter);

@@ -13,6 +13,15 @@
  * fiber once on stderr, with what it waits on, and weft_run() keeps
  * waiting: ending them is the program's business.
  *
+ * The stall watch (weft_config.stall_ms, WEFT_STALL_MS). Every quarter
+ * of the threshold it reads each worker's schedule count (w->tick, bumped
+ * on every switch) and running fiber (w->cur); a worker whose count has
+ * not moved with the same fiber on it for the threshold has a fiber that
+ * runs without reaching a yield point, and the monitor names it once on
+ * stderr. Two plain loads a worker a look, nothing on the workers' paths
+ * but the atomic stores of tick and cur (plain moves on x86). Go's sysmon
+ * does the same with its schedtick; it also preempts, which weft cannot.
+ *
  * Every second it also gives back stack slabs and chunks of fiber
  * records that stayed unused for a whole second (weft__stack_trim,
  * weft__record_trim), so a burst's memory returns to the
@@ -45,6 +54,14 @@ unsigned weft__trim_period_ms = 1000;
 /* The wake-up period when trims are off (weft__trim_period_ms = 0). */
 #define TRIM_NEVER_MS 3600000u
 
+/* What the stall watch saw of one worker at its last look. */
+struct stall_seen {
+	unsigned tick;
+	const struct fiber *cur;
+	struct timespec since;	/* first look with this tick and fiber */
+	bool reported;
+};
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -52,6 +69,8 @@ static struct {
 	bool started;
 	bool shutdown;		/* shutdown has begun */
 	bool stop;		/* weft_run is done with us */
+	unsigned stall_ms;	/* 0: no stall watch */
+	struct stall_seen *seen; /* one a worker, the monitor's own */
 } mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -98,20 +117,74 @@ static bool ts_before(struct timespec a, struct timespec b)
 	       (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
 }
 
+static int64_t ts_ms_between(struct timespec a, struct timespec b)
+{
+	return (int64_t)(b.tv_sec - a.tv_sec) * 1000 +
+	       (b.tv_nsec - a.tv_nsec) / 1000000;
+}
+
+static void report_stall(const struct fiber *f, unsigned worker, int64_t ms)
+{
+	char name[sizeof(f->name)], line[400];
+	int n;
+
+	for (size_t i = 0; i < sizeof(name); i++)
+		name[i] = ck_pr_load_char(&f->name[i]);
+	name[sizeof(name) - 1] = '\0';
+	n = snprintf(line, sizeof(line),
+		     "weft: stall: fiber %" PRIu64 "%s%s%s has run on worker "
+		     "%u for %" PRId64 " ms without reaching a yield point (a "
+		     "blocking system call, or a loop making no weft call that "
+		     "switches); the fibers queued on worker %u wait\n",
+		     ck_pr_load_64(&f->id), name[0] ? " \"" : "", name,
+		     name[0] ? "\"" : "", worker, ms, worker);
+	if (n > 0)
+		(void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n
+							 : sizeof(line) - 1);
+}
+
+/* One look of the stall watch at every worker. */
+static void stall_look(struct timespec now)
+{
+	struct sched *s = &weft__sched;
+
+	for (unsigned i = 0; i < s->nr_workers; i++) {
+		struct worker *w = s->workers[i];
+		struct stall_seen *st = &mon.seen[i];
+		unsigned tick = ck_pr_load_uint(&w->tick);
+		const struct fiber *cur = ck_pr_load_ptr(&w->cur);
+		int64_t ms;
+
+		if (!cur || tick != st->tick || cur != st->cur) {
+			st->tick = tick;
+			st->cur = cur;
+			st->since = now;
+			st->reported = false;
+			continue;
+		}
+		ms = ts_ms_between(st->since, now);
+		if (st->reported || ms < (int64_t)mon.stall_ms)
+			continue;
+		st->reported = true;
+		report_stall(cur, i, ms);
+	}
+}
+
 static void *monitor_main(void *arg)
 {
-	struct timespec now, next_trim, report_at = { 0, 0 };
+	struct timespec now, next_trim, next_stall, report_at = { 0, 0 };
 	bool report_due = false, reported = false;
-	unsigned period;
+	unsigned period, stall_period = mon.stall_ms / 4 ? mon.stall_ms / 4 : 1;
 
 	(void)arg;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* Read once per run: tests turn the trims off to drive them. */
 	period = weft__trim_period_ms ? weft__trim_period_ms : TRIM_NEVER_MS;
 	next_trim = ts_add_ms(now, period);
+	next_stall = ts_add_ms(now, stall_period);
 	pthread_mutex_lock(&mon.lock);
 	while (!mon.stop) {
-		bool trim, report;
+		bool trim, report, stall;
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -121,8 +194,13 @@ static void *monitor_main(void *arg)
 		}
 		trim = !ts_before(now, next_trim);
 		report = report_due && !ts_before(now, report_at);
-		if (trim || report) {
+		stall = mon.stall_ms && !ts_before(now, next_stall);
+		if (trim || report || stall) {
 			pthread_mutex_unlock(&mon.lock);
+			if (stall) {
+				stall_look(now);
+				next_stall = ts_add_ms(now, stall_period);
+			}
 			if (trim) {
 				if (weft__trim_period_ms) {
 					weft__stack_trim(false);
@@ -141,13 +219,15 @@ static void *monitor_main(void *arg)
 		until = next_trim;
 		if (report_due && ts_before(report_at, until))
 			until = report_at;
+		if (mon.stall_ms && ts_before(next_stall, until))
+			until = next_stall;
 		pthread_cond_timedwait(&mon.cond, &mon.lock, &until);
 	}
 	pthread_mutex_unlock(&mon.lock);
 	return NULL;
 }
 
-int weft__monitor_start(void)
+int weft__monitor_start(unsigned stall_ms)
 {
 	pthread_condattr_t ca;
 	pthread_attr_t attr;
@@ -155,6 +235,13 @@ int weft__monitor_start(void)
 
 	mon.shutdown = false;
 	mon.stop = false;
+	mon.stall_ms = stall_ms;
+	mon.seen = NULL;
+	if (stall_ms) {
+		mon.seen = calloc(weft__sched.nr_workers, sizeof(*mon.seen));
+		if (!mon.seen)
+			return -ENOMEM;
+	}
 	/* Timed waits on CLOCK_MONOTONIC, like every weft time. */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -166,6 +253,10 @@ int weft__monitor_start(void)
 	err = -pthread_create(&mon.thread, &attr, monitor_main, NULL);
 	pthread_attr_destroy(&attr);
 	mon.started = err == 0;
+	if (err) {
+		free(mon.seen);
+		mon.seen = NULL;
+	}
 	return err;
 }
 
@@ -187,4 +278,6 @@ void weft__monitor_stop(void)
 	pthread_mutex_unlock(&mon.lock);
 	pthread_join(mon.thread, NULL);
 	mon.started = false;
+	free(mon.seen);
+	mon.seen = NULL;
 }

@@ -12,8 +12,11 @@ extern unsigned weft__shutdown_grace_ms;
  */
 extern unsigned weft__trim_period_ms;
 
-/* Start the monitor (weft_run, before any fiber runs). 0 or -errno. */
-int weft__monitor_start(void);
+/*
+ * Start the monitor (weft_run, before any fiber runs), with its stall
+ * watch on if @stall_ms is not 0. 0 or -errno.
+ */
+int weft__monitor_start(unsigned stall_ms);
 
 /* Shutdown has begun; called once, from any thread. */
 void weft__monitor_shutdown_begun(void);

@@ -139,7 +139,8 @@ static int check_config(const struct weft_config *cfg)
 	    cfg->ring_entries > RING_ENTRIES_MAX ||
 	    cfg->blocking_threads > WEFT_BLOCKING_MAX ||
 	    cfg->stack_size > STACK_SIZE_MAX ||
-	    cfg->backend > WEFT_BACKEND_EPOLL)
+	    cfg->backend > WEFT_BACKEND_EPOLL ||
+	    cfg->stall_ms > WEFT_STALL_MS_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -195,6 +196,28 @@ static unsigned default_workers(void)
 	if (ncpu < 1)
 		return 1;
 	return ncpu > WEFT_WORKERS_MAX ? WEFT_WORKERS_MAX : (unsigned)ncpu;
+}
+
+/*
+ * The stall threshold: WEFT_STALL_MS if it is set and valid (0 is off),
+ * else the config's. A bad value is named once on stderr and ignored.
+ */
+static unsigned chosen_stall_ms(const struct weft_config *cfg)
+{
+	const char *env = getenv("WEFT_STALL_MS");
+	char *end;
+	unsigned long v;
+
+	if (!env || !*env)
+		return cfg->stall_ms;
+	v = strtoul(env, &end, 10);
+	if (*end == '\0' && env[0] >= '0' && env[0] <= '9' &&
+	    v <= WEFT_STALL_MS_MAX)
+		return (unsigned)v;
+	fprintf(stderr,
+		"weft: WEFT_STALL_MS=%s is not a number of ms from 0 to %u; "
+		"ignoring it\n", env, WEFT_STALL_MS_MAX);
+	return cfg->stall_ms;
 }
 
 /* Start workers 1 .. n-1 and wait until each has set itself up. */
@@ -355,7 +378,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	err = start_workers(s, chosen_backend(cfg), &nr_threads);
 	if (err)
 		goto out_no_poller;
-	err = weft__monitor_start();
+	err = weft__monitor_start(chosen_stall_ms(cfg));
 	if (err)
 		goto out_stop;
 	err = weft__fiber_spawn_main(workers[0], main_fn, arg,

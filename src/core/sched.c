@@ -272,7 +272,9 @@ static struct fiber *pick_local(struct worker *w)
 	struct fiber *f;
 	unsigned batch;
 
-	if (unlikely(++w->tick % INJECT_PERIOD == 0)) {
+	/* Read by the monitor's stall watch; a plain store on x86. */
+	ck_pr_store_uint(&w->tick, w->tick + 1);
+	if (unlikely(w->tick % INJECT_PERIOD == 0)) {
 		f = take_inject(w, 1);
 		if (f)
 			return f;
@@ -494,7 +496,8 @@ static void schedule(struct worker *w, struct fiber *cur)
 	if (next)
 		ready_to_run(w, next);
 	to = next ? &next->ctx : &w->sched_ctx;
-	w->cur = next;
+	/* Atomic stores of cur: the monitor and weft_dump read it. */
+	ck_pr_store_ptr(&w->cur, next);
 	cur->saved_errno = *errno_ptr();
 	weft__switch(&cur->ctx, to, false);
 	/* Running again, maybe on another worker: reload it. */
@@ -520,7 +523,7 @@ void weft__exit_current(struct worker *w)
 		next = pick_from_fiber(w);
 	if (next)
 		ready_to_run(w, next);
-	w->cur = next;
+	ck_pr_store_ptr(&w->cur, next);
 	weft__switch(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
 	__builtin_unreachable();
 }
@@ -566,11 +569,14 @@ void weft_yield(void)
 		return;
 	f = w->cur;
 	/* Nothing else to run and nothing for the sched ctx to look at
-	 * (completions, timers): carry on without a switch. */
+	 * (completions, timers): carry on without a switch, but counted as
+	 * a schedule, so the stall watch sees a yield point. */
 	if (weft__runq_len(&w->rq) == 0 && weft__forkq_len(&w->fq) == 0 &&
 	    weft__injq_len(&weft__sched.inject) == 0 &&
-	    !weft__owned_pending(w))
+	    !weft__owned_pending(w)) {
+		ck_pr_store_uint(&w->tick, w->tick + 1);
 		return;
+	}
 	w->post = POST_YIELD;
 	w->post_fiber = f;
 	schedule(w, f);
@@ -796,7 +802,7 @@ void weft__worker_loop(struct worker *w)
 		if (!f)
 			break;
 		ready_to_run(w, f);
-		w->cur = f;
+		ck_pr_store_ptr(&w->cur, f);
 		weft__switch(&w->sched_ctx, &f->ctx, false);
 	}
 	if (w->spinning) {

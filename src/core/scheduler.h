@@ -47,9 +47,12 @@ struct worker {
 	struct runq rq;			/* local run queue + LIFO slot      */
 	struct forkq fq;		/* joinable children not yet started */
 	unsigned id;			/* index in sched.workers           */
-	struct fiber *cur;		/* running fiber; NULL in sched ctx */
+	struct fiber *cur;		/* running fiber; NULL in sched ctx;
+					 * stored atomically (read by dump.c,
+					 * the monitor) */
 	struct ctx sched_ctx;		/* the scheduler loop's context     */
-	unsigned tick;			/* schedules so far (61-tick check) */
+	unsigned tick;			/* schedules so far (61-tick check,
+					 * the monitor's stall watch) */
 	unsigned lifo_streak;		/* LIFO-slot wins in a row          */
 	uint64_t rng;			/* xorshift state for victims       */
 	bool spinning;			/* counted in sched.nr_spinning     */
