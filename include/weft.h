@@ -848,7 +848,9 @@ WEFT_API int weft_stats(struct weft_stats *out);
  * is named on stderr and ignored.
  *
  * Any thread, fiber or not, while weft_run() runs; not from a signal
- * handler (it allocates). Returns the number of fibers listed; -EPERM
+ * handler (it allocates). It writes with plain write(2), so a fiber that
+ * calls it holds its worker until the write is done. Returns the number
+ * of fibers listed; -EPERM
  * outside weft_run(), -EBADF for a negative @fd, or the write(2) error
  * (-EBADF, -EPIPE, ...). Out of memory, it lists those it could and says
  * how many it left out.
