@@ -184,6 +184,21 @@ struct weft_config {
  * began, weft_run() names each such fiber once on stderr (id, name, and
  * what it waits on or the worker it runs on), and goes on waiting.
  *
+ * Deadlocks: when every fiber is asleep and nothing can wake one (every
+ * worker idle with no I/O in flight and no timer armed, so no sleep and
+ * no deadline pending; the blocking pool idle; no thread in the process
+ * but weft's own), weft_run() writes "weft: deadlock: all N fibers are
+ * asleep" and a line for each fiber (as weft_dump) to stderr, ends every
+ * wait (cancelled as at shutdown; weft_mutex_lock returns -EDEADLK
+ * without the lock) and returns -EDEADLK once the fibers have ended, as
+ * Go's "all goroutines are asleep - deadlock!", but without killing the
+ * program. Any thread of the program's own (one that might yet close a
+ * channel or unlock a mutex) turns the check off while it lives, since
+ * weft cannot know what it will do: such a deadlock hangs, and
+ * weft_dump() or WEFT_DUMP_SIGNAL shows it. The check looks when the
+ * last worker falls asleep and once a second, and reports only what it
+ * sees twice 50 ms apart with no worker having woken between.
+ *
  * Returns 0, or:
  *   -EINVAL  main_fn is NULL, or a config field is out of range
  *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768,
@@ -193,7 +208,9 @@ struct weft_config {
  *   -ENOSYS  the backend asked for (WEFT_BACKEND_IO_URING) is not
  *            available (kernel.io_uring_disabled, or a seccomp filter);
  *            one line on stderr says why;
- *   -ENOMEM, -EAGAIN  resources for the workers could not be had.
+ *   -ENOMEM, -EAGAIN  resources for the workers could not be had;
+ *   -EDEADLK every fiber was found asleep for good (see Deadlocks
+ *            above); the runtime was ended and is torn down as after 0.
  * Any thread that is not already a weft worker.
  */
 WEFT_API int weft_run(const struct weft_config *cfg,
@@ -584,7 +601,10 @@ typedef struct weft_mutex {
  * request stays pending for the fiber's next suspension.
  */
 WEFT_API void weft_mutex_init(weft_mutex *m);
-/* 0, or -EPERM outside a fiber. Yield point. */
+/*
+ * 0, or -EPERM outside a fiber, or -EDEADLK (not locked) when the
+ * runtime found every fiber asleep for good (see weft_run). Yield point.
+ */
 WEFT_API int weft_mutex_lock(weft_mutex *m);
 /* 0, or -EBUSY if it is locked. Any thread. */
 WEFT_API int weft_mutex_trylock(weft_mutex *m);
@@ -600,7 +620,9 @@ typedef struct weft_cond {
 WEFT_API void weft_cond_init(weft_cond *c);
 /*
  * Unlock @m, wait for a signal, lock @m again. Returns 0, -ECANCELED or
- * -ETIMEDOUT (the fiber's deadline), with @m locked again in every case.
+ * -ETIMEDOUT (the fiber's deadline), with @m locked again in every case
+ * but one: -EDEADLK, @m not locked, when the runtime found every fiber
+ * asleep for good (see weft_run) while this one waited to lock it again.
  * As with every condition variable, a return does not prove the
  * condition holds: check it in a loop. -EPERM outside a fiber or if @m
  * is not locked (then @m is untouched). Yield point.

@@ -145,6 +145,19 @@ void weft__blocking_init(unsigned max_threads)
 	pthread_mutex_unlock(&pool.lock);
 }
 
+bool weft__blocking_idle(unsigned *threads)
+{
+	bool idle;
+
+	pthread_mutex_lock(&pool.lock);
+	/* A thread not waiting for a job is running one, or is about to
+	 * wake its caller. */
+	idle = !pool.head && pool.nr_idle == pool.nr_threads;
+	*threads = pool.nr_threads;
+	pthread_mutex_unlock(&pool.lock);
+	return idle;
+}
+
 void weft__blocking_fini(void)
 {
 	unsigned i, n;

@@ -326,6 +326,11 @@ void weft__dump_signal_start(void)
 	}
 }
 
+unsigned weft__dump_threads(void)
+{
+	return dsig.sig ? 1 : 0;
+}
+
 void weft__dump_signal_stop(void)
 {
 	if (!dsig.sig)

@@ -31,4 +31,7 @@ int weft__fiber_list(struct weft__fiber_list *l, bool shutdown);
 void weft__dump_signal_start(void);
 void weft__dump_signal_stop(void);
 
+/* Threads of the dump's own: 1 while WEFT_DUMP_SIGNAL is served, else 0. */
+unsigned weft__dump_threads(void);
+
 #endif /* WEFT_DUMP_H */

@@ -22,6 +22,11 @@
  * but the atomic stores of tick and cur (plain moves on x86). Go's sysmon
  * does the same with its schedtick; it also preempts, which weft cannot.
  *
+ * The deadlock check (deadlock.c): once a second, and whenever the last
+ * worker falls asleep with nothing owned pending (sched.all_asleep), it
+ * looks whether every fiber is asleep for good, and confirms it
+ * WEFT_DEADLOCK_CONFIRM_MS later before it reports and ends them.
+ *
  * Every second it also gives back stack slabs and chunks of fiber
  * records that stayed unused for a whole second (weft__stack_trim,
  * weft__record_trim), so a burst's memory returns to the
@@ -41,6 +46,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "deadlock.h"
 #include "dump.h"
 #include "monitor.h"
 #include "record.h"
@@ -69,6 +75,7 @@ static struct {
 	bool started;
 	bool shutdown;		/* shutdown has begun */
 	bool stop;		/* weft_run is done with us */
+	bool all_asleep;	/* a worker says: look for a deadlock */
 	unsigned stall_ms;	/* 0: no stall watch */
 	struct stall_seen *seen; /* one a worker, the monitor's own */
 } mon = {
@@ -170,10 +177,17 @@ static void stall_look(struct timespec now)
 	}
 }
 
+/* The deadlock check's pace (deadlock.c): a look once a second, and at
+ * every all_asleep kick; a confirmation WEFT_DEADLOCK_CONFIRM_MS after a
+ * look that saw every fiber asleep. */
+#define DEADLOCK_LOOK_MS 1000u
+
 static void *monitor_main(void *arg)
 {
 	struct timespec now, next_trim, next_stall, report_at = { 0, 0 };
+	struct timespec next_look, confirm_at = { 0, 0 };
 	bool report_due = false, reported = false;
+	bool confirm_due = false, deadlocked = false;
 	unsigned period, stall_period = mon.stall_ms / 4 ? mon.stall_ms / 4 : 1;
 
 	(void)arg;
@@ -182,9 +196,10 @@ static void *monitor_main(void *arg)
 	period = weft__trim_period_ms ? weft__trim_period_ms : TRIM_NEVER_MS;
 	next_trim = ts_add_ms(now, period);
 	next_stall = ts_add_ms(now, stall_period);
+	next_look = ts_add_ms(now, DEADLOCK_LOOK_MS);
 	pthread_mutex_lock(&mon.lock);
 	while (!mon.stop) {
-		bool trim, report, stall;
+		bool trim, report, stall, look, confirm;
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -195,8 +210,22 @@ static void *monitor_main(void *arg)
 		trim = !ts_before(now, next_trim);
 		report = report_due && !ts_before(now, report_at);
 		stall = mon.stall_ms && !ts_before(now, next_stall);
-		if (trim || report || stall) {
+		look = !deadlocked && !confirm_due &&
+		       (mon.all_asleep || !ts_before(now, next_look));
+		confirm = confirm_due && !ts_before(now, confirm_at);
+		mon.all_asleep = false;
+		if (trim || report || stall || look || confirm) {
 			pthread_mutex_unlock(&mon.lock);
+			if (look) {
+				confirm_due = weft__deadlock_look();
+				confirm_at = ts_add_ms(now,
+						       WEFT_DEADLOCK_CONFIRM_MS);
+				next_look = ts_add_ms(now, DEADLOCK_LOOK_MS);
+			}
+			if (confirm) {
+				confirm_due = false;
+				deadlocked = weft__deadlock_confirm();
+			}
 			if (stall) {
 				stall_look(now);
 				next_stall = ts_add_ms(now, stall_period);
@@ -221,6 +250,10 @@ static void *monitor_main(void *arg)
 			until = report_at;
 		if (mon.stall_ms && ts_before(next_stall, until))
 			until = next_stall;
+		if (confirm_due && ts_before(confirm_at, until))
+			until = confirm_at;
+		if (!deadlocked && !confirm_due && ts_before(next_look, until))
+			until = next_look;
 		pthread_cond_timedwait(&mon.cond, &mon.lock, &until);
 	}
 	pthread_mutex_unlock(&mon.lock);
@@ -235,6 +268,7 @@ int weft__monitor_start(unsigned stall_ms)
 
 	mon.shutdown = false;
 	mon.stop = false;
+	mon.all_asleep = false;
 	mon.stall_ms = stall_ms;
 	mon.seen = NULL;
 	if (stall_ms) {
@@ -264,6 +298,14 @@ void weft__monitor_shutdown_begun(void)
 {
 	pthread_mutex_lock(&mon.lock);
 	mon.shutdown = true;
+	pthread_cond_signal(&mon.cond);
+	pthread_mutex_unlock(&mon.lock);
+}
+
+void weft__monitor_all_asleep(void)
+{
+	pthread_mutex_lock(&mon.lock);
+	mon.all_asleep = true;
 	pthread_cond_signal(&mon.cond);
 	pthread_mutex_unlock(&mon.lock);
 }

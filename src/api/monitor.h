@@ -21,6 +21,13 @@ int weft__monitor_start(unsigned stall_ms);
 /* Shutdown has begun; called once, from any thread. */
 void weft__monitor_shutdown_begun(void);
 
+/*
+ * A worker fell asleep last, with every other one asleep and nothing
+ * owned pending: look for a deadlock soon. Called in a worker's sched
+ * ctx (sched.all_asleep, set by weft_run).
+ */
+void weft__monitor_all_asleep(void);
+
 /* Stop and join the monitor (weft_run, after the workers stopped). */
 void weft__monitor_stop(void);
 

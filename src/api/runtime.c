@@ -355,6 +355,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 					    : RING_ENTRIES_DEFAULT;
 	weft__injq_init(&s->inject);
 	ck_spinlock_fas_init(&s->idle_lock);
+	s->all_asleep = weft__monitor_all_asleep;
 	weft__blocking_init(cfg->blocking_threads ? cfg->blocking_threads
 						  : BLOCKING_THREADS_DEFAULT);
 
@@ -391,8 +392,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	stop_threads(s, nr_threads);
 	worker_thread_fini(workers[0]);
 	weft__dump_signal_stop();
+	err = ck_pr_load_uint(&s->deadlocked) ? -EDEADLK : 0;
 	teardown(s);
-	err = 0;
 	goto out_unlock;
 
 out_stop:

@@ -20,8 +20,10 @@
  *
  * Locking a mutex is not a cancellation point (the fiber parks as
  * WAIT_NO_CANCEL, like a blocking-pool call): code between lock and
- * unlock need not handle a lock that failed. The other waits are
- * cancellable and bounded by the fiber's deadline.
+ * unlock need not handle a lock that failed. The one exception is a
+ * deadlocked runtime (weft_run() found every fiber asleep for good):
+ * then a mutex wait ends with -EDEADLK, without the lock. The other
+ * waits are cancellable and bounded by the fiber's deadline.
  */
 #include <errno.h>
 #include <string.h>
@@ -64,6 +66,22 @@ int weft_mutex_trylock(weft_mutex *m)
 		}
 	}
 	return -EBUSY;
+}
+
+/*
+ * A deadlock break ended @me's wait (see weft__fiber_break_deadlock):
+ * leave the queue, unless an unlock popped us already and, its claim
+ * having failed, counted us out and passed us over.
+ */
+static void mutex_withdraw(weft_mutex *m, struct waiter *me)
+{
+	spin_lock(&m->lock);
+	if (me->linked) {
+		waitq_unlink(&m->q, me);
+		/* Atomic RMW: lockers CAS the word without our spinlock. */
+		ck_pr_sub_uint(&m->state, M_WAITER);
+	}
+	spin_unlock(&m->lock);
 }
 
 static int mutex_lock_slow(weft_mutex *m, struct worker *w)
@@ -119,6 +137,10 @@ static int mutex_lock_slow(weft_mutex *m, struct worker *w)
 			mutex_acquired(m);
 			return 0;
 		}
+		if (res == -EDEADLK) {
+			mutex_withdraw(m, &me);
+			return -EDEADLK;
+		}
 		weft_assert(res == WAKE_WOKEN);
 		requeue = true;
 		starving = starving || weft_now_ns() - since > STARVE_NS;
@@ -139,39 +161,52 @@ int weft_mutex_lock(weft_mutex *m)
 	return mutex_lock_slow(m, w);
 }
 
-/* Handoff mode: give the lock, still LOCKED, to the first waiter. */
+/*
+ * Handoff mode: give the lock, still LOCKED, to the first waiter. Only a
+ * deadlocked runtime ends mutex waits early; a waiter it got first is
+ * passed over, and if none is left the lock is simply freed.
+ */
 static void mutex_handoff(weft_mutex *m)
 {
 	struct waiter *first;
-	struct fiber *f;
+	struct fiber *f = NULL;
 	unsigned s, next;
 
 	spin_lock(&m->lock);
-	first = waitq_pop(&m->q);
-	/* STARVING was set by a waiter that is queued until served. */
-	weft_assert(first);
-	s = ck_pr_load_uint(&m->state);
-	do {
-		next = s - M_WAITER;
-		if (waitq_empty(&m->q) ||
-		    weft_now_ns() - first->since_ns < STARVE_NS)
-			next &= ~M_STARVING;
-		/* Only lockers adding themselves race us, under the
-		 * spinlock we hold, so this settles at once. */
-	} while (!ck_pr_cas_uint_value(&m->state, s, next, &s));
 	/* The critical section happens before the next owner's. */
 	weft__hb_release(m);
-	/* Mutex waiters cannot be cancelled or time out: this wins. */
-	f = weft__claim_park(first->token, WAKE_HANDOFF);
-	weft_assert(f);
+	/* STARVING was set by a waiter that is queued until served. */
+	while (!f && (first = waitq_pop(&m->q))) {
+		s = ck_pr_load_uint(&m->state);
+		do {
+			next = s - M_WAITER;
+			if (waitq_empty(&m->q) ||
+			    weft_now_ns() - first->since_ns < STARVE_NS)
+				next &= ~M_STARVING;
+			/* Only lockers adding themselves race us, under
+			 * the spinlock we hold, so this settles at once. */
+		} while (!ck_pr_cas_uint_value(&m->state, s, next, &s));
+		f = weft__claim_park(first->token, WAKE_HANDOFF);
+	}
+	if (!f) {
+		/* Release, as weft_mutex_unlock() does; the CAS is a full
+		 * barrier. Nobody is queued, so nobody need be woken. */
+		ck_pr_fence_unlock();
+		s = ck_pr_load_uint(&m->state);
+		while (!ck_pr_cas_uint_value(&m->state, s,
+					     s & ~(M_LOCKED | M_STARVING), &s))
+			;
+	}
 	spin_unlock(&m->lock);
-	weft__make_runnable(f);
+	if (f)
+		weft__make_runnable(f);
 }
 
 int weft_mutex_unlock(weft_mutex *m)
 {
 	unsigned s = ck_pr_load_uint(&m->state);
 	struct fiber *f = NULL;
+	struct waiter *wt;
 
 	for (;;) {
 		if (!(s & M_LOCKED))
@@ -192,10 +227,11 @@ int weft_mutex_unlock(weft_mutex *m)
 		return 0;
 	/* Normal mode: wake the first waiter to compete for the lock. */
 	spin_lock(&m->lock);
-	if (!waitq_empty(&m->q)) {
+	/* A claim fails only for a waiter a deadlock break got first: each
+	 * waiter popped is counted out, and the next one tried. */
+	while (!f && (wt = waitq_pop(&m->q))) {
 		ck_pr_sub_uint(&m->state, M_WAITER);
-		f = waitq_claim_first(&m->q, WAKE_WOKEN, NULL);
-		weft_assert(f);
+		f = weft__claim_park(wt->token, WAKE_WOKEN);
 	}
 	spin_unlock(&m->lock);
 	if (f)
@@ -256,7 +292,9 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, int64_t deadline_ns)
 			waitq_unlink(&c->q, &me);
 		spin_unlock(&c->lock);
 	}
-	weft_mutex_lock(m);
+	/* -EDEADLK only from a deadlocked runtime: @m is not held then. */
+	if (weft_mutex_lock(m) == -EDEADLK)
+		return -EDEADLK;
 	return res < 0 ? res : 0;
 }
 

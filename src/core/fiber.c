@@ -230,12 +230,32 @@ int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg,
 static void begin_shutdown(void)
 {
 	ck_pr_store_uint(&weft__sched.shutdown, 1);
-	/* StoreLoad: shutdown before looking for parked fibers. Pairs with
+	/* StoreLoad: shutdown (and deadlocked, when that is why) before
+	 * looking for parked fibers. Pairs with
 	 * the fence in weft__finish_park(), which reads shutdown after PARKED. */
 	ck_pr_fence_store_load();
 	weft__fiber_cancel_all();
 	if (main_shutdown_begun)
 		main_shutdown_begun();
+}
+
+void weft__fiber_break_deadlock(void)
+{
+	struct sched *s = &weft__sched;
+
+	ck_pr_store_uint(&s->deadlocked, 1);
+	if (!ck_pr_load_uint(&s->shutdown)) {
+		/* The main fiber is among the sleepers: end the program as
+		 * its return would. */
+		begin_shutdown();
+		return;
+	}
+	/* Shutdown began earlier and some fibers did not end when
+	 * cancelled: end their waits again, mutex waits now included.
+	 * StoreLoad: deadlocked before reading park words; pairs with the
+	 * fence in weft__finish_park(). */
+	ck_pr_fence_store_load();
+	weft__fiber_cancel_all();
 }
 
 struct fiber *weft__fiber_claim_joiner(struct fiber *f)
@@ -402,6 +422,23 @@ int weft_detach(weft_fiber *h)
 
 /* Cancel -------------------------------------------------------------- */
 
+/*
+ * A deadlocked runtime ends mutex waits too, which nothing else may: a
+ * fiber asleep in weft_mutex_lock() gets -EDEADLK, without the lock and
+ * without its cancel request consumed (sync.c takes its waiter out of
+ * the queue).
+ */
+static void break_mutex_wait(struct fiber *f, unsigned cur)
+{
+	/* Same arbitration as weft__ready(); full barrier. */
+	if (!ck_pr_cas_uint(&f->park_word, cur,
+			    (cur & ~PARK_STATE_MASK) | FIBER_READY))
+		return;
+	weft__hb_acquire(f);
+	f->wake_res = -EDEADLK;
+	weft__make_runnable(f);
+}
+
 void weft__fiber_try_cancel(struct fiber *f)
 {
 	unsigned cur = ck_pr_load_uint(&f->park_word);
@@ -417,8 +454,12 @@ void weft__fiber_try_cancel(struct fiber *f)
 	/* A wait owned by a worker (I/O, a timer) is ended by its owner;
 	 * a blocking-pool call or a mutex lock is not ended early at all
 	 * (the request stays pending for the next suspension). */
-	if (owner == WAIT_NO_CANCEL)
+	if (owner == WAIT_NO_CANCEL) {
+		if (ck_pr_load_uint(&weft__sched.deadlocked) &&
+		    ck_pr_load_uint(&f->wait_kind) == WAIT_MUTEX)
+			break_mutex_wait(f, cur);
 		return;
+	}
 	if (owner) {
 		weft__owned_cancel(f, owner);
 		return;

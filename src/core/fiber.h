@@ -142,8 +142,17 @@ static inline weft_token fiber_token(const struct fiber *f, unsigned seq)
 /* Cancel every live fiber (shutdown). */
 void weft__fiber_cancel_all(void);
 
-/* Wake a parked fiber with -ECANCELED if it still has a request pending. */
+/* Wake a parked fiber with -ECANCELED if it still has a request pending
+ * (or, once the runtime is deadlocked, a mutex waiter with -EDEADLK). */
 void weft__fiber_try_cancel(struct fiber *f);
+
+/*
+ * Every fiber is asleep and nothing can wake one (the monitor's deadlock
+ * check): set sched.deadlocked and end every wait, mutex waits included,
+ * beginning shutdown if the main fiber has not returned. weft_run() then
+ * returns -EDEADLK. Any thread; once.
+ */
+void weft__fiber_break_deadlock(void);
 
 /*
  * The ending fiber @f's parked joiner, claimed (see weft__claim_park) so

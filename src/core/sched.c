@@ -108,6 +108,15 @@
  * (weft__check_quiescent); the last one sets "stopping" and wakes every
  * worker, and the workers leave their loops.
  *
+ * Deadlock. A worker that falls asleep with nothing owned pending (no
+ * I/O, timer or inbox entry) sets its "asleep" flag before the parking
+ * fence; the last one to do so while every other is too calls
+ * sched.all_asleep, which tells the monitor to look (deadlock.c). If
+ * the monitor finds, twice 50 ms apart with no worker having woken, that
+ * nothing could ever wake a fiber, it sets "deadlocked" and ends every
+ * wait, mutex waits too (weft__fiber_break_deadlock), beginning shutdown
+ * if main has not returned; weft_run() then returns -EDEADLK.
+ *
  * Shared cache lines, path by path (what each one writes that another
  * worker may read or write; everything else is the worker's own):
  *   spawn: the new record and stack come from the worker's own caches
@@ -652,6 +661,26 @@ static bool work_visible(void)
 	return false;
 }
 
+/*
+ * Is every worker asleep with no owned wait? Then no fiber runs and none
+ * can be woken from inside the runtime: only a thread outside it (the
+ * blocking pool, the program's own) could end a wait, and if none can,
+ * every fiber is asleep for good. The monitor decides (see its deadlock
+ * check); this only tells it when to look.
+ */
+static bool all_asleep(void)
+{
+	struct sched *s = &weft__sched;
+	unsigned i;
+
+	if (!s->all_asleep)
+		return false;
+	for (i = 0; i < s->nr_workers; i++)
+		if (!ck_pr_load_uint(&s->workers[i]->asleep))
+			return false;
+	return true;
+}
+
 static void idle_remove_locked(struct worker *w)
 {
 	struct sched *s = &weft__sched;
@@ -707,6 +736,9 @@ static void park_worker(struct worker *w)
 		/* Atomic RMW; pairs with wake_one()'s checks. */
 		ck_pr_dec_uint(&s->nr_spinning);
 	}
+	/* Owner-written, read by the monitor; before the fence, so that of
+	 * two workers falling asleep at once one sees the other's flag. */
+	ck_pr_store_uint(&w->asleep, !weft__owned_pending(w));
 	/* StoreLoad: idle (and not spinning) before re-reading the queues.
 	 * Pairs with the fence in weft__make_runnable() and friends. */
 	ck_pr_fence_store_load();
@@ -719,6 +751,7 @@ static void park_worker(struct worker *w)
 	 */
 	if (work_visible() || ck_pr_load_ptr(&w->inbox) ||
 	    ck_pr_load_uint(&s->stopping)) {
+		ck_pr_store_uint(&w->asleep, 0);
 		leave_idle(w);
 		if (!w->spinning)
 			start_spinning(w);
@@ -726,8 +759,11 @@ static void park_worker(struct worker *w)
 	}
 
 	ck_pr_store_64(&w->nr_parks, w->nr_parks + 1);
+	if (w->asleep && all_asleep())
+		s->all_asleep();
 	/* Until a wake-up, a completion, or the earliest timer. */
 	weft__worker_poll(w, true, weft__timer_timeout(w));
+	ck_pr_store_uint(&w->asleep, 0);
 	leave_idle(w);
 }
 

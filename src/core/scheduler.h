@@ -71,6 +71,11 @@ struct worker {
 	uint64_t nr_exited;		/* fibers that ended on this worker */
 	uint64_t nr_steals;		/* successful steals                */
 	uint64_t nr_parks;		/* times this worker slept          */
+	unsigned asleep;		/* 1 while it sleeps with no owned
+					 * wait (no I/O, timer or cancel
+					 * request): only another thread
+					 * can wake it. Read by the monitor's
+					 * deadlock check */
 
 	/* Protected by sched.idle_lock. */
 	bool idle;			/* on the idle list                 */
@@ -133,6 +138,14 @@ struct sched {
 	/* Atomic flags; see "Shutdown" in sched.c. */
 	unsigned shutdown CK_CC_CACHELINE; /* main returned: cancel all */
 	unsigned stopping;		/* all fibers ended: workers exit   */
+	unsigned deadlocked;		/* the monitor found every fiber
+					 * asleep for good: every wait ends,
+					 * mutex waits too (-EDEADLK)      */
+
+	/* Called by the last worker to fall asleep with no owned wait
+	 * while every other one is too; set by runtime.c (the monitor's
+	 * deadlock check). */
+	void (*all_asleep)(void);
 };
 
 extern struct sched weft__sched;
@@ -318,6 +331,8 @@ void weft__timers_fire(struct worker *w);
 /* The blocking pool's life (blocking.c). */
 void weft__blocking_init(unsigned max_threads);
 void weft__blocking_fini(void);
+/* True if no job is queued or running; *@threads: pool threads alive. */
+bool weft__blocking_idle(unsigned *threads);
 
 /* Stack-overflow reporting (overflow.c). */
 int weft__overflow_install(void);
