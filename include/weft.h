@@ -855,9 +855,10 @@ WEFT_API int weft_stats(struct weft_stats *out);
  * its id, its name if it has one, and what it does: the wait it is
  * parked on ("waits to receive on channel 0x...", "waits in weft_join
  * for fiber 7", "sleeps, 40 ms left", "waits for a read on fd 5", ...),
- * "runs on worker N", or "is ready to run". The lines are a snapshot
- * taken while the fibers go on running, so each can be a moment old.
- * No backtraces yet, and no time spent waiting.
+ * "runs on worker N", or "is ready to run". A wait that has lasted a
+ * second or more says how long (", for 12.3 s"), to a tenth of a second
+ * and up to a tenth over. The lines are a snapshot taken while the
+ * fibers go on running, so each can be a moment old. No backtraces yet.
  *
  * The environment variable WEFT_DUMP_SIGNAL=QUIT (or SIGQUIT, USR1, a
  * signal number) makes weft_run() write a dump to stderr each time that

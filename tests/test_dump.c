@@ -5,7 +5,8 @@
  * read on a pipe, join of another fiber) beside main, which runs; the
  * dump, written to a memfd, must name each with the right wait and the
  * right object (the channel's and mutex's addresses, the fd, the joined
- * fiber's id), count six fibers and return six. Also from a plain
+ * fiber's id), count six fibers and return six; a wait of a second or
+ * more says how long it has lasted. Also from a plain
  * thread while the fibers stay parked, with a failing descriptor (-EBADF,
  * -EPIPE) and outside weft_run() (-EPERM). WEFT_DUMP_SIGNAL=USR1 writes
  * one dump to stderr a signal and puts the old action back when weft_run
@@ -118,9 +119,19 @@ static unsigned expected(char want[][160])
 	snprintf(want[n++], 160, "\"sleeper\" sleeps, 5");
 	snprintf(want[n++], 160, "\"reader\" waits for a read on fd %d",
 		 fx.pipe[0]);
-	snprintf(want[n++], 160, "\"joiner\" waits in weft_join for fiber %"
-		 PRIu64 "\n",
-		 __atomic_load_n(&fx.receiver_id, __ATOMIC_ACQUIRE));
+	/* The id, then the end of the line or how long it waited (a
+	 * slow run may dump a second after the joiner parked). */
+	snprintf(want[n], 160, "\"joiner\" waits in weft_join for fiber %"
+		 PRIu64, __atomic_load_n(&fx.receiver_id, __ATOMIC_ACQUIRE));
+	{
+		const char *at = strstr(fx.text, want[n]);
+		size_t len = strlen(want[n]);
+
+		snprintf(want[n] + len, 160 - len, "%s",
+			 at && strncmp(at + len, ", for ", 6) == 0 ? ", for "
+								   : "\n");
+		n++;
+	}
 	snprintf(want[n++], 160, "\"main\" runs on worker %u\n",
 		 weft_worker_id());
 	snprintf(want[n++], 160, "weft: 6 fibers alive, ");
@@ -243,6 +254,59 @@ static void test_dump_two_workers(void **state)
 	run_dump(2);
 }
 
+/* How long a fiber has waited: said once it is a second or more. */
+static void waited_main(void *arg)
+{
+	weft_fiber *f = NULL;
+	char want[160];
+	const char *at;
+	unsigned secs = 0, tenths = 0;
+
+	(void)arg;
+	memset(&fx, 0, sizeof(fx));
+	fx.memfd = memfd_create("weft-dump", 0);
+	check(fx.memfd >= 0);
+	check_eq(weft_chan_new(&fx.chan, sizeof(int), 0), 0);
+	check_eq(weft_spawn(&f, receiver, NULL,
+		&(struct weft_spawn_opts){ .name = "receiver" }), 0);
+	snprintf(want, sizeof(want), "\"receiver\" waits to receive on "
+		 "channel %p", (void *)fx.chan);
+	/* Parked just now: no figure (unless this run is very slow). */
+	while (!strstr(fx.text, want)) {
+		weft_yield();
+		dump_to_text();
+	}
+	at = strstr(fx.text, want) + strlen(want);
+	if (*at != '\n')
+		fprintf(stderr, "a fresh wait (slow run?):\n%s", fx.text);
+	check_eq(weft_sleep_ns(1500 * MS), 0);
+	dump_to_text();
+	at = strstr(fx.text, want);
+	check(at != NULL);
+	if (at) {
+		check_eq(sscanf(at + strlen(want), ", for %u.%u s\n", &secs,
+				&tenths), 2);
+		/* At least the 1.5 s slept; at most a tick more, or the
+		 * sanitizers' and a loaded machine's slack. */
+		check(secs * 10 + tenths >= 15);
+		check(secs * 10 + tenths <= 100);
+	}
+	check_eq(weft_chan_send(fx.chan, &(int){ 42 }), 0);
+	check_eq(weft_join(f, NULL), 0);
+	weft_chan_free(fx.chan);
+	close(fx.memfd);
+}
+
+static void test_dump_waited(void **state)
+{
+	struct weft_config cfg = { .workers = 2 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	run_checked(&cfg, waited_main, NULL);
+	watchdog_disarm();
+}
+
 static void test_dump_outside_run(void **state)
 {
 	(void)state;
@@ -353,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_dump_outside_run),
 		cmocka_unit_test(test_dump_one_worker),
 		cmocka_unit_test(test_dump_two_workers),
+		cmocka_unit_test(test_dump_waited),
 		cmocka_unit_test(test_dump_signal),
 		cmocka_unit_test(test_dump_signal_bad_value),
 	};

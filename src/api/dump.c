@@ -107,7 +107,24 @@ struct list_walk {
 	struct weft__fiber_list *l;
 	bool shutdown;		/* word a running fiber as the shutdown report does */
 	bool full;		/* out of memory: count, do not list */
+	uint32_t now_ds;	/* weft__clock_ds() when the list began */
 };
+
+/*
+ * ", for 12.3 s" after @buf's wait, once it has lasted a second: the
+ * wait's stamp is sched.clock_ds, up to WEFT_CLOCK_TICK_MS behind the
+ * time it began, so the figure may be that much over. Shorter waits are
+ * not worth a word. Unsigned arithmetic: the clock wraps.
+ */
+static void add_waited(char *buf, size_t cap, uint32_t waited_ds)
+{
+	size_t len = strlen(buf);
+
+	if (waited_ds < 10 || len >= cap)
+		return;
+	snprintf(buf + len, cap - len, ", for %" PRIu32 ".%" PRIu32 " s",
+		 waited_ds / 10, waited_ds % 10);
+}
 
 /* Room for @n more bytes in @l's text; false if there is none to get. */
 static bool reserve(struct weft__fiber_list *l, size_t n)
@@ -142,9 +159,12 @@ static void list_one(struct fiber *f, void *arg)
 		name[i] = ck_pr_load_char(&f->name[i]);
 	name[sizeof(name) - 1] = '\0';
 	worker = running_on(f);
-	if (state == FIBER_PARKED || state == FIBER_PARKING)
+	if (state == FIBER_PARKED || state == FIBER_PARKING) {
 		describe_wait(what, sizeof(what), ck_pr_load_uint(&f->wait_kind),
 			      ck_pr_load_64(&f->wait_arg));
+		add_waited(what, sizeof(what), lw->now_ds -
+			   ck_pr_load_32(&f->wait_since_ds));
+	}
 	else if (worker >= 0 && lw->shutdown)
 		snprintf(what, sizeof(what),
 			 "runs on worker %d without reaching a yield point "
@@ -173,7 +193,10 @@ static void list_one(struct fiber *f, void *arg)
 int weft__fiber_list(struct weft__fiber_list *l, bool shutdown)
 {
 	struct list_walk lw = { .l = l, .shutdown = shutdown };
+	struct timespec now;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	lw.now_ds = weft__clock_ds(&now);
 	memset(l, 0, sizeof(*l));
 	weft__fiber_foreach_alive(list_one, &lw);
 	return lw.full ? -ENOMEM : 0;

@@ -22,6 +22,9 @@
  * but the atomic stores of tick and cur (plain moves on x86). Go's sysmon
  * does the same with its schedtick; it also preempts, which weft cannot.
  *
+ * It keeps sched.clock_ds, the coarse clock a parking fiber stamps its
+ * wait with, within WEFT_CLOCK_TICK_MS of the time.
+ *
  * The deadlock check (deadlock.c): once a second, and whenever the last
  * worker falls asleep with nothing owned pending (sched.all_asleep), it
  * looks whether every fiber is asleep for good, and confirms it
@@ -203,6 +206,8 @@ static void *monitor_main(void *arg)
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		/* Relaxed: a report's clock, read racily. */
+		ck_pr_store_32(&weft__sched.clock_ds, weft__clock_ds(&now));
 		if (mon.shutdown && !report_due && !reported) {
 			report_at = ts_add_ms(now, weft__shutdown_grace_ms);
 			report_due = true;
@@ -245,7 +250,9 @@ static void *monitor_main(void *arg)
 			pthread_mutex_lock(&mon.lock);
 			continue;
 		}
-		until = next_trim;
+		until = ts_add_ms(now, WEFT_CLOCK_TICK_MS);
+		if (ts_before(next_trim, until))
+			until = next_trim;
 		if (report_due && ts_before(report_at, until))
 			until = report_at;
 		if (mon.stall_ms && ts_before(next_stall, until))
@@ -264,8 +271,12 @@ int weft__monitor_start(unsigned stall_ms)
 {
 	pthread_condattr_t ca;
 	pthread_attr_t attr;
+	struct timespec now;
 	int err;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* Before any fiber parks; relaxed, as in monitor_main(). */
+	ck_pr_store_32(&weft__sched.clock_ds, weft__clock_ds(&now));
 	mon.shutdown = false;
 	mon.stop = false;
 	mon.all_asleep = false;

@@ -71,6 +71,7 @@ struct fiber {
 	unsigned park_seq;	/* sequence of the current/last park        */
 	/* Atomic, written by the fiber: see enum wait_kind. */
 	unsigned wait_kind;
+	uint32_t wait_since_ds;	/* sched.clock_ds when it began to wait    */
 	uint64_t wait_arg;
 
 	/* Atomic, any thread. */
@@ -124,6 +125,8 @@ static inline void fiber_waits_on(struct fiber *f, unsigned kind,
 {
 	/* Plain stores in effect; read racily by reports only. */
 	ck_pr_store_uint(&f->wait_kind, kind);
+	ck_pr_store_32(&f->wait_since_ds,
+		       ck_pr_load_32(&weft__sched.clock_ds));
 	ck_pr_store_64(&f->wait_arg, arg);
 }
 

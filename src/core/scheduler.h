@@ -146,7 +146,22 @@ struct sched {
 	 * while every other one is too; set by runtime.c (the monitor's
 	 * deadlock check). */
 	void (*all_asleep)(void);
+
+	/* A coarse clock for the reports: CLOCK_MONOTONIC in tenths of a
+	 * second (weft__clock_ds), wrapping, advanced by the monitor at
+	 * least every WEFT_CLOCK_TICK_MS. Read when a fiber parks, so that
+	 * a dump can say how long it has waited without a clock read on
+	 * the park path; read-mostly, on a line of its own. */
+	uint32_t clock_ds CK_CC_CACHELINE;
 };
+
+#define WEFT_CLOCK_TICK_MS 100u
+
+static inline uint32_t weft__clock_ds(const struct timespec *ts)
+{
+	return (uint32_t)((uint64_t)ts->tv_sec * 10 +
+			  (uint64_t)ts->tv_nsec / 100000000u);
+}
 
 extern struct sched weft__sched;
 
