@@ -27,7 +27,8 @@
  *
  * The deadlock check (deadlock.c): once a second, and whenever the last
  * worker falls asleep with nothing owned pending (sched.all_asleep), it
- * looks whether every fiber is asleep for good, and confirms it
+ * looks whether every fiber is asleep for good (a kick at most once
+ * between two of those looks: sched.all_asleep_armed), and confirms it
  * WEFT_DEADLOCK_CONFIRM_MS later before it reports and ends them.
  *
  * Every second it also gives back stack slabs and chunks of fiber
@@ -222,6 +223,12 @@ static void *monitor_main(void *arg)
 		if (trim || report || stall || look || confirm) {
 			pthread_mutex_unlock(&mon.lock);
 			if (look) {
+				/* The periodic look lets a worker kick again
+				 * (sched.all_asleep_armed); atomic store. */
+				if (!ts_before(now, next_look))
+					ck_pr_store_uint(
+						&weft__sched.all_asleep_armed,
+						1);
 				confirm_due = weft__deadlock_look();
 				confirm_at = ts_add_ms(now,
 						       WEFT_DEADLOCK_CONFIRM_MS);
@@ -277,6 +284,8 @@ int weft__monitor_start(unsigned stall_ms)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* Before any fiber parks; relaxed, as in monitor_main(). */
 	ck_pr_store_32(&weft__sched.clock_ds, weft__clock_ds(&now));
+	/* The first all-asleep moment may kick at once; atomic store. */
+	ck_pr_store_uint(&weft__sched.all_asleep_armed, 1);
 	mon.shutdown = false;
 	mon.stop = false;
 	mon.all_asleep = false;

@@ -111,7 +111,8 @@
  * Deadlock. A worker that falls asleep with nothing owned pending (no
  * I/O, timer or inbox entry) sets its "asleep" flag before the parking
  * fence; the last one to do so while every other is too calls
- * sched.all_asleep, which tells the monitor to look (deadlock.c). If
+ * sched.all_asleep, which tells the monitor to look (deadlock.c), at
+ * most once between two of the monitor's once-a-second looks. If
  * the monitor finds, twice 50 ms apart with no worker having woken, that
  * nothing could ever wake a fiber, it sets "deadlocked" and ends every
  * wait, mutex waits too (weft__fiber_break_deadlock), beginning shutdown
@@ -759,7 +760,9 @@ static void park_worker(struct worker *w)
 	}
 
 	ck_pr_store_64(&w->nr_parks, w->nr_parks + 1);
-	if (w->asleep && all_asleep())
+	/* Atomic RMW (fas): one kick per arming; see all_asleep_armed. */
+	if (w->asleep && all_asleep() &&
+	    ck_pr_fas_uint(&s->all_asleep_armed, 0))
 		s->all_asleep();
 	/* Until a wake-up, a completion, or the earliest timer. */
 	weft__worker_poll(w, true, weft__timer_timeout(w));

@@ -146,6 +146,12 @@ struct sched {
 	 * while every other one is too; set by runtime.c (the monitor's
 	 * deadlock check). */
 	void (*all_asleep)(void);
+	/* Atomic: 1 while a worker may make that call. The worker that
+	 * makes it takes the 1 (fas); the monitor puts it back at its
+	 * once-a-second look, so that a program whose workers keep falling
+	 * asleep with a thread of its own around (which turns the check
+	 * off) pays one kick a second, not one a sleep. */
+	unsigned all_asleep_armed;
 
 	/* A coarse clock for the reports: CLOCK_MONOTONIC in tenths of a
 	 * second (weft__clock_ds), wrapping, advanced by the monitor at
