@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,9 @@ static weft_fiber *spawn_named(void *(*fn)(void *), void *arg,
 	return f;
 }
 
+/* A child's time limit, in seconds (four times as long under ASan, TSan). */
+#define CHILD_SECS 20u
+
 /* The child: run @main_fn on @workers workers, then say what happened. */
 struct child_arg {
 	void (*main_fn)(void *);
@@ -66,10 +70,21 @@ static void child(void *arg)
 	struct child_arg *ca = arg;
 	struct weft_config cfg = { .workers = ca->workers,
 				   .backend = test_backend() };
+	unsigned secs = CHILD_SECS;
+	sigset_t alrm;
 	int rc, free_;
 
 	memset(&fx, 0, sizeof(fx));
+	/* The watchdog's thread is not in this fork: take its SIGALRM here
+	 * (the handler, inherited, writes its message and _exits 1). */
+	if (under_tsan() || under_asan())
+		secs *= 4;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+	alarm(secs);
 	rc = weft_run(&cfg, ca->main_fn, NULL);
+	alarm(0);
 	/* Whoever held a mutex gave it back (any thread may try). */
 	free_ = weft_mutex_trylock(&fx.m1) == 0 &&
 		weft_mutex_trylock(&fx.m2) == 0;
@@ -89,12 +104,22 @@ struct result {
 
 static char out[65536];
 
-/* Run @main_fn in a child on one worker, then on two; *@out per run. */
-static void run_both(void (*main_fn)(void *), void (*verify)(unsigned))
+/*
+ * Run @main_fn in a child on one worker, then on two; *@out per run. A
+ * deadlock the check misses would hang the child: its own alarm ends it
+ * with the watchdog's message, naming @test, in *@out.
+ */
+static void run_both_at(const char *test, void (*main_fn)(void *),
+			void (*verify)(unsigned))
 {
 	for (unsigned workers = 1; workers <= 2; workers++) {
 		struct child_arg ca = { main_fn, workers };
-		int status = run_in_child(child, &ca, out, sizeof(out));
+		int status;
+
+		/* For the child's watchdog message (see child()). */
+		__atomic_store_n(&watchdog_secs, CHILD_SECS, __ATOMIC_RELAXED);
+		__atomic_store_n(&watchdog_test, test, __ATOMIC_RELEASE);
+		status = run_in_child(child, &ca, out, sizeof(out));
 
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			fail_msg("%u worker(s): child status %d; stderr:\n%s",
@@ -102,6 +127,7 @@ static void run_both(void (*main_fn)(void *), void (*verify)(unsigned))
 		verify(workers);
 	}
 }
+#define run_both(main_fn, verify) run_both_at(__func__, main_fn, verify)
 
 static void expect_in_out(const char *what, unsigned workers)
 {
