@@ -856,8 +856,8 @@ WEFT_API int weft_stats(struct weft_stats *out);
  * parked on ("waits to receive on channel 0x...", "waits in weft_join
  * for fiber 7", "sleeps, 40 ms left", "waits for a read on fd 5", ...),
  * "runs on worker N", or "is ready to run". A wait that has lasted a
- * second or more says how long (", for 12.3 s"), to a tenth of a second
- * and up to a tenth over. The lines are a snapshot taken while the
+ * second or more says how long (", for 12.3 s"), to a tenth of a second;
+ * it may read over by the monitor's 100 ms clock tick. The lines are a snapshot taken while the
  * fibers go on running, so each can be a moment old. No backtraces yet.
  *
  * The environment variable WEFT_DUMP_SIGNAL=QUIT (or SIGQUIT, USR1, a

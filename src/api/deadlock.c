@@ -53,7 +53,6 @@ static uint64_t parks_seen[WEFT_WORKERS_MAX];
 static bool all_asleep_now(uint64_t *parks, unsigned *pool_threads)
 {
 	struct sched *s = &weft__sched;
-	uint64_t spawned = 0, exited = 0;
 	unsigned i;
 
 	if (ck_pr_load_uint(&s->stopping) || ck_pr_load_uint(&s->deadlocked))
@@ -72,13 +71,7 @@ static bool all_asleep_now(uint64_t *parks, unsigned *pool_threads)
 		return false;
 	if (!weft__blocking_idle(pool_threads))
 		return false;
-	/* Exit counts first, as weft__check_quiescent() reads them. */
-	for (i = 0; i < s->nr_workers; i++)
-		exited += ck_pr_load_64(&s->workers[i]->nr_exited);
-	ck_pr_fence_load();
-	for (i = 0; i < s->nr_workers; i++)
-		spawned += ck_pr_load_64(&s->workers[i]->nr_spawned);
-	return spawned > exited;
+	return weft__any_fiber_alive();
 }
 
 #ifdef WEFT_TSAN

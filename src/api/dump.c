@@ -164,8 +164,7 @@ static void list_one(struct fiber *f, void *arg)
 			      ck_pr_load_64(&f->wait_arg));
 		add_waited(what, sizeof(what), lw->now_ds -
 			   ck_pr_load_32(&f->wait_since_ds));
-	}
-	else if (worker >= 0 && lw->shutdown)
+	} else if (worker >= 0 && lw->shutdown)
 		snprintf(what, sizeof(what),
 			 "runs on worker %d without reaching a yield point "
 			 "(a blocking system call, or a loop that never "

@@ -853,18 +853,17 @@ void weft__worker_loop(struct worker *w)
 
 /* Shutdown ------------------------------------------------------------ */
 
-void weft__check_quiescent(void)
+bool weft__any_fiber_alive(void)
 {
 	struct sched *s = &weft__sched;
 	uint64_t exited = 0, spawned = 0;
 	unsigned i;
 
 	/*
-	 * A fiber is spawned only by a live fiber, so once none is live
-	 * none ever will be. Read every exit count first, then every spawn
-	 * count: the spawn counts read are at least those at the end of the
-	 * first pass, the exit counts at most, so equality means no fiber
-	 * was alive at that instant.
+	 * Read every exit count first, then every spawn count: the spawn
+	 * counts read are at least those at the end of the first pass, the
+	 * exit counts at most, so equality means no fiber was alive at that
+	 * instant.
 	 */
 	for (i = 0; i < s->nr_workers; i++)
 		exited += ck_pr_load_64(&s->workers[i]->nr_exited);
@@ -872,7 +871,16 @@ void weft__check_quiescent(void)
 	ck_pr_fence_load();
 	for (i = 0; i < s->nr_workers; i++)
 		spawned += ck_pr_load_64(&s->workers[i]->nr_spawned);
-	if (exited != spawned)
+	return exited != spawned;
+}
+
+void weft__check_quiescent(void)
+{
+	struct sched *s = &weft__sched;
+
+	/* A fiber is spawned only by a live fiber, so once none is live
+	 * none ever will be. */
+	if (weft__any_fiber_alive())
 		return;
 	/* Once; full barrier before waking everyone. */
 	if (!ck_pr_cas_uint(&s->stopping, 0, 1))

@@ -278,6 +278,8 @@ void weft__wake_all(void);
 
 /* Called after every fiber exit during shutdown: stop when none is left. */
 void weft__check_quiescent(void);
+/* Whether some fiber was alive at one instant during the call. Any thread. */
+bool weft__any_fiber_alive(void);
 
 /* Wake @target if it sleeps in its poller (poller.h). Any thread. */
 static inline void weft__worker_signal(struct worker *target)
