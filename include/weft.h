@@ -130,11 +130,13 @@ struct weft_config {
 	unsigned backend;
 	/* Stall report, in ms: a fiber that runs this long without reaching
 	 * a yield point (a blocking system call, a loop making no weft call
-	 * that switches) is named once on stderr with its worker, while the
-	 * fibers queued behind it wait. 0: off, unless the environment
-	 * variable WEFT_STALL_MS is set; WEFT_STALL_MS=N overrides the field
-	 * (0 turns the report off). At most WEFT_STALL_MS_MAX. Reported
-	 * only: the stalled worker's queue is not yet taken over. */
+	 * that switches) is named once on stderr with its worker. 0: off,
+	 * unless the environment variable WEFT_STALL_MS is set;
+	 * WEFT_STALL_MS=N overrides the field (0 turns the report off). At
+	 * most WEFT_STALL_MS_MAX. With the report on, the monitor also
+	 * wakes an idle worker for a worker seen stuck at one look (a
+	 * quarter of the threshold) with work another could take, a
+	 * backstop for the rescue (see Stalls at weft_run). */
 	unsigned stall_ms;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
@@ -183,6 +185,24 @@ struct weft_config {
  * in a blocking system call keeps weft_run() waiting: 2 s after shutdown
  * began, weft_run() names each such fiber once on stderr (id, name, and
  * what it waits on or the worker it runs on), and goes on waiting.
+ *
+ * Stalls: a fiber that runs without reaching a yield point (a long loop,
+ * a blocking system call) holds its worker; weft does not preempt it.
+ * The other workers take over what they can meanwhile: fibers ready on
+ * the stalled worker (its run queue, run-next slot and fork deque) are
+ * stolen; its sleeps and the timeouts of its timed waits (weft_sleep_*,
+ * and the deadlines that end channel, select, condition, wait-group and
+ * semaphore waits) are fired by another worker once 2 ms overdue, and
+ * their fibers run there. What
+ * waits for the stalled fiber to reach a yield point: the I/O of fibers
+ * parked on that worker (completions, readiness, the deadlines and
+ * cancellation of that I/O), and weft_cancel() of a fiber sleeping
+ * there. On one worker nothing can be taken over. A sleeper beside a
+ * hog is woken about 2 ms late while another worker is idle. Each idle
+ * worker watches one other (the next in order); with more than two
+ * workers, a stalled worker whose watcher is busy waits for the next
+ * worker that runs out of work, or for the stall report's backstop
+ * (weft_config.stall_ms).
  *
  * Deadlocks: when every fiber is asleep and nothing can wake one (every
  * worker idle with no I/O in flight and no timer armed, so no sleep and
@@ -836,6 +856,9 @@ struct weft_stats {
 				   * chunks of 1024 idle for a second are
 				   * given back (records are 256 bytes)    */
 	unsigned backend;	  /* the I/O backend running: WEFT_BACKEND_* */
+	uint64_t rescued;	  /* sleeps and wait timeouts a worker fired
+				   * for another that was stalled (see
+				   * Stalls at weft_run)                    */
 };
 
 /* weft_stats.stack_guard: see "Guard pages and the map budget". */

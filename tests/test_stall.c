@@ -7,7 +7,8 @@
  * default, on from the config, and WEFT_STALL_MS overrides the config
  * either way (a bad value is named and ignored). Each case runs weft in
  * a child process whose stderr the test reads (helpers.h run_in_child),
- * on two workers, so the stall leaves the rest of the runtime running.
+ * on two workers, so the stall leaves the rest of the runtime running,
+ * and on one. What the other worker takes over is test_rescue.c's.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -33,6 +34,7 @@ struct child_case {
 	enum what what;
 	unsigned cfg_stall_ms;
 	const char *env;	/* WEFT_STALL_MS, or NULL: unset */
+	unsigned workers;	/* 0: two */
 };
 
 static const char *const names[] = { "spinner", "blocker", "yielder" };
@@ -67,7 +69,8 @@ static void case_main(void *arg)
 static void child(void *arg)
 {
 	struct child_case *c = arg;
-	struct weft_config cfg = { .workers = 2, .stall_ms = c->cfg_stall_ms };
+	struct weft_config cfg = { .workers = c->workers ? c->workers : 2,
+				   .stall_ms = c->cfg_stall_ms };
 
 	if (c->env)
 		setenv("WEFT_STALL_MS", c->env, 1);
@@ -120,6 +123,18 @@ static void test_spin_reported(void **state)
 	(void)state;
 	run_case((struct child_case){ SPIN, 0, "20" }, out, sizeof(out));
 	assert_one_report(out, "spinner", 20);
+}
+
+/* On one worker the monitor, a thread of its own, still speaks. */
+static void test_spin_reported_one_worker(void **state)
+{
+	char out[8192];
+
+	(void)state;
+	run_case((struct child_case){ SPIN, 0, "20", 1 }, out, sizeof(out));
+	assert_one_report(out, "spinner", 20);
+	run_case((struct child_case){ BLOCK, 0, "20", 1 }, out, sizeof(out));
+	assert_one_report(out, "blocker", 20);
 }
 
 static void test_blocking_call_reported(void **state)
@@ -183,6 +198,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spin_reported),
+		cmocka_unit_test(test_spin_reported_one_worker),
 		cmocka_unit_test(test_blocking_call_reported),
 		cmocka_unit_test(test_yielding_not_reported),
 		cmocka_unit_test(test_off_by_default),

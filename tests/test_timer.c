@@ -64,12 +64,14 @@ static bool before(const struct timer *a, const struct timer *b)
 	return a->seq < b->seq;
 }
 
-/* Check (H1) and (H2) of timer.c over the whole heap. */
+/* Check (H1), (H2) and (H3) of timer.c over the whole heap. */
 static void check_heap(const struct timer_heap *h)
 {
 	unsigned i;
 
 	assert_true(h->n <= h->cap);
+	assert_true(weft__timer_first_ns(h) ==
+		    (h->n ? h->v[0]->deadline_ns : INT64_MAX));
 	for (i = 0; i < h->n; i++) {
 		assert_non_null(h->v[i]);
 		assert_int_equal(h->v[i]->idx, i);

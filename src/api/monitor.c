@@ -21,6 +21,9 @@
  * stderr. Two plain loads a worker a look, nothing on the workers' paths
  * but the atomic stores of tick and cur (plain moves on x86). Go's sysmon
  * does the same with its schedtick; it also preempts, which weft cannot.
+ * A worker seen stuck at one look already, holding work another could
+ * take (queued fibers, an overdue timer), gets an idle worker woken for
+ * it (weft__rescue_nudge; the rescue itself is rescue.c's).
  *
  * It keeps sched.clock_ds, the coarse clock a parking fiber stamps its
  * wait with, within WEFT_CLOCK_TICK_MS of the time.
@@ -173,6 +176,9 @@ static void stall_look(struct timespec now)
 			st->reported = false;
 			continue;
 		}
+		/* Stuck for a look at least: if it holds work another
+		 * worker could take, make sure one is awake to take it. */
+		weft__rescue_nudge(w);
 		ms = ts_ms_between(st->since, now);
 		if (st->reported || ms < (int64_t)mon.stall_ms)
 			continue;

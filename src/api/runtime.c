@@ -435,6 +435,7 @@ int weft_stats(struct weft_stats *out)
 		exited += ck_pr_load_64(&w->nr_exited);
 		out->spawned += ck_pr_load_64(&w->nr_spawned);
 		out->steals += ck_pr_load_64(&w->nr_steals);
+		out->rescued += ck_pr_load_64(&w->nr_rescued);
 		out->parks += ck_pr_load_64(&w->nr_parks);
 	}
 	out->live = out->spawned > exited ? out->spawned - exited : 0;

@@ -21,11 +21,15 @@
  * Until that completion arrives the kernel may still write into the
  * buffer, so the call does not return before it.
  *
- * Only the owner worker's thread runs any of this for a given wait. That
- * is also why ThreadSanitizer, which cannot see through the kernel, needs
- * no annotations here: a wait is set up, ended and reaped by one thread,
- * and the result reaches a fiber that resumes elsewhere through the run
- * queues, which are annotated (runq.c).
+ * Only the owner worker's thread runs any of this for a given wait, with
+ * one exception: a sleep (a wait on a timer alone) whose owner is stalled
+ * is ended by another worker, under the owner's heap lock (rescue.c,
+ * weft__timers_rescue in time.c); cancel_here() looks under that lock.
+ * That is also why ThreadSanitizer, which cannot see through the kernel,
+ * needs no annotations here: a wait is set up, ended and reaped by one
+ * thread (or, for a rescued sleep, handed over through the annotated
+ * spinlock), and the result reaches a fiber that resumes elsewhere
+ * through the run queues, which are annotated (runq.c).
  */
 #include <errno.h>
 
@@ -39,13 +43,17 @@
 
 /* Waiting ----------------------------------------------------------------- */
 
+void weft__owned_begin(struct worker *w, struct owned_wait *ow)
+{
+	ow->owner = w;
+	ow->cancelled = false;
+	ow->token = weft__park_token(w);
+}
+
 int weft__owned_wait(struct worker *w, struct owned_wait *ow)
 {
 	struct fiber *f = w->cur;
 
-	ow->owner = w;
-	ow->cancelled = false;
-	ow->token = weft__park_token(w);
 	/* Read by cancellers after PARKED; the park CAS orders these. */
 	f->owned = ow;
 	ck_pr_store_ptr(&f->wait_owner, w);
@@ -116,21 +124,36 @@ void weft__owned_cancel(struct fiber *f, struct worker *owner)
 	weft__worker_signal(owner);
 }
 
-/* End @f's owned wait on this worker with -ECANCELED. Owner only. */
-static void cancel_here(struct worker *w, struct fiber *f)
+/*
+ * End @f's owned wait on this worker with -ECANCELED, if it is still in
+ * it. Owner only. A sleep is the one owned wait another worker may end
+ * (rescuing a stalled owner's timers, time.c), and it does so only under
+ * the heap's lock; so the look at the park and at @f->owned is made under
+ * that lock too: if the fiber is still parked here, its record is alive
+ * and nobody else can end the wait. False if it had already ended.
+ */
+static bool cancel_here(struct worker *w, struct fiber *f)
 {
-	struct owned_wait *ow = f->owned;
+	struct owned_wait *ow = NULL;
 
+	spin_lock(&w->timers_lock);
+	if ((ck_pr_load_uint(&f->park_word) & PARK_STATE_MASK) ==
+		    FIBER_PARKED &&
+	    ck_pr_load_ptr(&f->wait_owner) == w) {
+		ow = f->owned;
+		if (ow->kind == OWNED_TIMER)
+			weft__timer_del(&w->timers, &ow->timer);
+	}
+	spin_unlock(&w->timers_lock);
+	if (!ow)
+		return false;
 	/* Consumed by the wait it ends. */
 	ck_pr_store_uint(&f->cancel_req, 0);
-	if (ow->kind == OWNED_TIMER) {
-		spin_lock(&w->timers_lock);
-		weft__timer_del(&w->timers, &ow->timer);
-		spin_unlock(&w->timers_lock);
+	if (ow->kind == OWNED_TIMER)
 		weft__io_complete(w, ow, -ECANCELED);
-		return;
-	}
-	weft__poller->cancel(w, ow);
+	else
+		weft__poller->cancel(w, ow);
+	return true;
 }
 
 static void drain_inbox(struct worker *w)
@@ -139,7 +162,6 @@ static void drain_inbox(struct worker *w)
 
 	while (next) {
 		struct fiber *f = next;
-		unsigned pw;
 
 		/* Pairs with the release in inbox_push(). */
 		weft__hb_acquire(f);
@@ -159,12 +181,8 @@ static void drain_inbox(struct worker *w)
 		if (!ck_pr_load_uint(&f->cancel_req) &&
 		    !ck_pr_load_uint(&weft__sched.shutdown))
 			continue;
-		pw = ck_pr_load_uint(&f->park_word);
-		if ((pw & PARK_STATE_MASK) == FIBER_PARKED &&
-		    ck_pr_load_ptr(&f->wait_owner) == w) {
-			cancel_here(w, f);
+		if (cancel_here(w, f))
 			continue;
-		}
 		/* The wait it was meant for is over; the request is the
 		 * fiber's next suspension's business, or another owner's
 		 * if it is parked there now. */

@@ -3,7 +3,9 @@
  * Waits owned by a worker: an operation in its io_uring, a descriptor in
  * its epoll set, or a timer in its heap. The record lives on the waiting
  * fiber's stack for as long as the wait lasts; only the owner worker reads
- * or writes it once the fiber has parked. See owned.c.
+ * or writes it once the fiber has parked, except a sleep's, which another
+ * worker may end under the owner's heap lock when the owner is stalled
+ * (rescue.c). See owned.c.
  */
 #ifndef WEFT_OWNED_H
 #define WEFT_OWNED_H
@@ -41,8 +43,13 @@ struct owned_wait {
 	};
 };
 
-/* Park the calling fiber in @ow, which the caller has set up and (for an
- * SQE) prepared; returns ow->res. Fiber context; yield point. */
+/* Stamp @ow with its owner and the coming park's token, before anything
+ * that may end the wait can see it: a sleep's timer is in the heap, where
+ * another worker may fire it (rescue.c), before the fiber parks. */
+void weft__owned_begin(struct worker *w, struct owned_wait *ow);
+
+/* Park the calling fiber in @ow, which the caller has begun, set up and
+ * (for an SQE) prepared; returns ow->res. Fiber context; yield point. */
 int weft__owned_wait(struct worker *w, struct owned_wait *ow);
 
 /* The epoll backend's part of ending an OWNED_FD wait: drop the watch

@@ -69,6 +69,18 @@ struct fiber *weft__claim_park(weft_token token, int res)
 	return f;
 }
 
+bool weft__park_over(weft_token token)
+{
+	const struct fiber *f = weft__fiber_at((uint32_t)(token >> 32) - 1);
+	unsigned cur = ck_pr_load_uint(&f->park_word);
+	unsigned st = cur & PARK_STATE_MASK;
+
+	/* Before weft__finish_park() the word still holds the previous
+	 * park's sequence; from it on, this one's, until the next park. */
+	return (cur & ~PARK_STATE_MASK) == (unsigned)token &&
+	       st != FIBER_PARKING && st != FIBER_PARKED;
+}
+
 bool weft__ready(weft_token token, int res)
 {
 	struct fiber *f = weft__claim_park(token, res);

@@ -22,7 +22,8 @@
  * Finding work, in order (pick_local(), then find_runnable()):
  *   1. every 61st schedule, one fiber from the global queue, else one
  *      from the local run queue, so that neither starves behind the
- *      LIFO slot and the fork deque;
+ *      LIFO slot and the fork deque (and a look at one other worker's
+ *      overdue timers, rescue.c);
  *   2. the LIFO slot: the fiber this worker most recently made ready (a
  *      woken joiner, a channel partner, a detached spawn), hot in cache;
  *      at most 3 times in a row, then it goes to the back of the queue;
@@ -35,12 +36,16 @@
  *      in the sched ctx, so that a completion never races its fiber's
  *      park. A busy worker with any of them pending comes here every
  *      61st schedule;
+ *   6b. the timers of other busy workers that are 2 ms overdue: a
+ *      worker stalled by a fiber that does not yield cannot fire them
+ *      (rescue.c);
  *   7. steal half of a random victim's queue, or else the oldest child
  *      on its fork deque (the biggest piece of a fork-join tree), trying
  *      every worker, and keep searching for up to 50 us (leaving other
  *      workers' LIFO slots alone for the first 3 us) before giving up;
  *   8. park: announce idleness, re-check every queue, sleep in the
- *      poller.
+ *      poller until a wake-up, a completion, our earliest timer, or the
+ *      moment the worker we watch would have one 2 ms overdue.
  *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
  * slot, steal-half in one CAS, and a spinlocked global list for overflow
@@ -166,7 +171,7 @@
  * it: base/ (macros, diagnostics, the context switch), mech/ (stacks,
  * run queues, the fork deque, the timer heap), core/ (fibers and their
  * records, this file's loop, park.c's park/ready path, the waits a
- * worker owns, time, wait queues, and poller.h, the interface through
+ * worker owns, time, the rescue of a stalled worker, wait queues, and poller.h, the interface through
  * which the loop sleeps, polls and wakes workers), io/ (the I/O calls and the poller's
  * two backends, which park fibers in owned waits), api/ (channels, locks,
  * gather, generators, the blocking pool, the monitor, the overflow
@@ -285,6 +290,9 @@ static struct fiber *pick_local(struct worker *w)
 	/* Read by the monitor's stall watch; a plain store on x86. */
 	ck_pr_store_uint(&w->tick, w->tick + 1);
 	if (unlikely(w->tick % INJECT_PERIOD == 0)) {
+		/* Busy or not, one other worker's overdue timers (rescue.c);
+		 * what it fires lands in our ring, taken below. */
+		weft__rescue_peek(w);
 		f = take_inject(w, 1);
 		if (f)
 			return f;
@@ -365,7 +373,8 @@ void weft__wake_one(void)
 	w = s->idle_list;
 	if (w) {
 		s->idle_list = w->idle_next;
-		w->idle = false;
+		/* Under the lock; read racily by rescue.c. */
+		ck_pr_store_uint(&w->idle, 0);
 		/* Written under the lock; read racily by wakers. */
 		ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
 	}
@@ -391,7 +400,8 @@ void weft__wake_all(void)
 	ck_spinlock_fas_lock(&s->idle_lock);
 	weft__hb_acquire(&s->idle_lock);
 	for (w = s->idle_list; w; w = w->idle_next) {
-		w->idle = false;
+		/* Under the lock; read racily by rescue.c. */
+		ck_pr_store_uint(&w->idle, 0);
 		woken[n++] = w;
 		/* Each woken worker counts as spinning, as in wake_one(). */
 		ck_pr_inc_uint(&s->nr_spinning);
@@ -693,7 +703,8 @@ static void idle_remove_locked(struct worker *w)
 			break;
 		}
 	}
-	w->idle = false;
+	/* Under the lock; read racily by rescue.c. */
+	ck_pr_store_uint(&w->idle, 0);
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
 }
 
@@ -722,10 +733,12 @@ static void leave_idle(struct worker *w)
 static void park_worker(struct worker *w)
 {
 	struct sched *s = &weft__sched;
+	int64_t timeout, rescue;
 
 	ck_spinlock_fas_lock(&s->idle_lock);
 	weft__hb_acquire(&s->idle_lock);
-	w->idle = true;
+	/* Under the lock; read racily by rescue.c. */
+	ck_pr_store_uint(&w->idle, 1);
 	w->idle_next = s->idle_list;
 	s->idle_list = w;
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle + 1);
@@ -740,8 +753,12 @@ static void park_worker(struct worker *w)
 	/* Owner-written, read by the monitor; before the fence, so that of
 	 * two workers falling asleep at once one sees the other's flag. */
 	ck_pr_store_uint(&w->asleep, !weft__owned_pending(w));
-	/* StoreLoad: idle (and not spinning) before re-reading the queues.
-	 * Pairs with the fence in weft__make_runnable() and friends. */
+	/* Relaxed; until the bound below, a timer set on the worker we
+	 * watch signals us (see "Ordering of the watch" in rescue.c). */
+	ck_pr_store_64((uint64_t *)&w->watch_until, (uint64_t)INT64_MAX);
+	/* StoreLoad: idle (and not spinning) before re-reading the queues,
+	 * and before the watched worker's timers (rescue.c). Pairs with the
+	 * fence in weft__make_runnable() and friends. */
 	ck_pr_fence_store_load();
 
 	/*
@@ -764,8 +781,14 @@ static void park_worker(struct worker *w)
 	if (w->asleep && all_asleep() &&
 	    ck_pr_fas_uint(&s->all_asleep_armed, 0))
 		s->all_asleep();
-	/* Until a wake-up, a completion, or the earliest timer. */
-	weft__worker_poll(w, true, weft__timer_timeout(w));
+	/* Until a wake-up, a completion, the earliest timer, or the time
+	 * the worker we watch would have a timer overdue (rescue.c). */
+	timeout = weft__timer_timeout(w);
+	rescue = weft__rescue_timeout(w);
+	if (rescue != WEFT_FOREVER &&
+	    (timeout == WEFT_FOREVER || rescue < timeout))
+		timeout = rescue;
+	weft__worker_poll(w, true, timeout);
 	ck_pr_store_uint(&w->asleep, 0);
 	leave_idle(w);
 }
@@ -789,6 +812,8 @@ static struct fiber *search(struct worker *w)
 		f = steal_work(w, spent >= LIFO_GRACE_NS);
 		if (!f && weft__owned_pending(w))
 			weft__owned_poll(w);
+		if (!f)
+			(void)weft__rescue_timers(w);
 		if (!f)
 			f = pick_local(w);
 		if (f || ck_pr_load_uint(&weft__sched.stopping))
@@ -814,6 +839,9 @@ static struct fiber *find_runnable(struct worker *w)
 			weft__owned_poll(w);
 		f = pick_local(w);
 		if (f)
+			break;
+		/* Timers a stalled worker left unfired (rescue.c). */
+		if (weft__rescue_timers(w) && (f = pick_local(w)))
 			break;
 		/* Go's rule: at most half of the busy workers spin. */
 		busy = s->nr_workers - ck_pr_load_uint(&s->nr_idle);

@@ -70,6 +70,7 @@ struct worker {
 	uint64_t nr_spawned;		/* fibers spawned on this worker    */
 	uint64_t nr_exited;		/* fibers that ended on this worker */
 	uint64_t nr_steals;		/* successful steals                */
+	uint64_t nr_rescued;		/* other workers' timers it fired   */
 	uint64_t nr_parks;		/* times this worker slept          */
 	unsigned asleep;		/* 1 while it sleeps with no owned
 					 * wait (no I/O, timer or cancel
@@ -77,9 +78,12 @@ struct worker {
 					 * can wake it. Read by the monitor's
 					 * deadlock check */
 
-	/* Protected by sched.idle_lock. */
-	bool idle;			/* on the idle list                 */
+	/* Protected by sched.idle_lock; idle is also read racily (rescue.c). */
+	unsigned idle;			/* on the idle list; stored atomically */
 	struct worker *idle_next;	/* idle-list link                   */
+	/* While asleep: when it will next look at the timers of the worker
+	 * it watches (rescue.c), INT64_MAX if never. Stored atomically. */
+	int64_t watch_until;
 
 	/* I/O; owner only. See owned.c and poller.h. */
 	unsigned io_inflight;		/* completions the kernel owes us,
@@ -244,6 +248,13 @@ bool weft__ready(weft_token token, int res);
 struct fiber *weft__claim_park(weft_token token, int res);
 
 /*
+ * Whether the park named by @token has been won (by a waker, a timer or
+ * a canceller) or is already past; false while the fiber is still on its
+ * way into it or parked in it. A racy look; any thread.
+ */
+bool weft__park_over(weft_token token);
+
+/*
  * Queue the fiber @f (not running, not queued) on the calling worker's
  * LIFO slot, or, from a thread that is not a worker, on the global queue,
  * and wake a worker if one should help. Any thread.
@@ -350,6 +361,33 @@ int64_t weft__timer_timeout(struct worker *w);
 
 /* End the waits of @w's expired timers. Owner, sched ctx (time.c). */
 void weft__timers_fire(struct worker *w);
+
+/*
+ * Fire, for @w, the timers of worker @v due by @due_ns that need nothing
+ * of @v: sleeps and timed parks (time.c). Their fibers go on @w's queue.
+ * Returns how many. @w's sched ctx; @v is not @w.
+ */
+unsigned weft__timers_rescue(struct worker *w, struct worker *v,
+			     int64_t due_ns);
+
+/*
+ * Taking over from a stalled worker (rescue.c). weft__rescue_timers:
+ * fire whatever other busy workers' timers are overdue by the grace, on
+ * @w; true if it queued a fiber (@w's sched ctx, or a fiber on @w). weft__rescue_timeout:
+ * how long @w, falling asleep, may sleep before the worker it watches has
+ * an overdue timer, WEFT_FOREVER if none; after park_worker()'s fence.
+ * weft__rescue_watch: the fiber running on @v set a timer that is now
+ * @v's earliest, @deadline_ns; tell the watcher if it must look sooner.
+ * weft__rescue_nudge: the monitor saw @v stalled; wake an idle worker if
+ * @v holds work another could take. Any thread.
+ */
+bool weft__rescue_timers(struct worker *w);
+/* The same look at one other worker, chosen by @w's tick: for a busy
+ * worker's every 61st schedule. Owner, fiber or sched ctx. */
+void weft__rescue_peek(struct worker *w);
+int64_t weft__rescue_timeout(struct worker *w);
+void weft__rescue_watch(struct worker *v, int64_t deadline_ns);
+void weft__rescue_nudge(struct worker *v);
 
 /* The blocking pool's life (blocking.c). */
 void weft__blocking_init(unsigned max_threads);

@@ -5,17 +5,18 @@
  * Every timer sits in a worker's heap (timer.c); the worker fires expired
  * timers in its scheduler context and bounds its ring wait by the
  * earliest one, so no wait costs a kernel timer. Two kinds:
- *  - A sleep parks in an owned wait (io.h) whose timer only the owner
- *    ends: it fires, or a cancellation request reaches the owner (owned.c).
+ *  - A sleep parks in an owned wait (owned.h) that only its timer ends:
+ *    it fires, or a cancellation request reaches the owner (owned.c).
  *  - A timed park (weft__park_until) waits in some wait queue (waitq.h)
  *    that any thread may wake, with a timer as a backstop. The timer
  *    holds the park's token; firing it is one more waker racing for the
  *    park, and a timer that loses does nothing. The fiber, whoever woke
  *    it, removes the timer before it returns, if it is still queued:
  *    from the worker it resumed on, which may not be the owner. Hence
- *    the heap's lock. The owner reads a timer only under that lock, so
- *    once the fiber has removed it (under the lock), nobody touches the
- *    record on its stack again.
+ *    the heap's lock. Whoever fires a timer (the owner, or another worker
+ *    rescuing a stalled owner's timers, below) reads it only under that
+ *    lock, so once the fiber has removed it (under the lock), nobody
+ *    touches the record on its stack again.
  * Deadlines are a field of the fiber read by the I/O backends, waitq users and here.
  */
 #include <errno.h>
@@ -39,6 +40,7 @@ int weft_sleep_until(int64_t deadline_ns)
 	struct worker *w = weft__may_suspend();
 	struct owned_wait ow;
 	struct fiber *f;
+	bool first;
 	int err;
 
 	if (!w)
@@ -59,12 +61,18 @@ int weft_sleep_until(int64_t deadline_ns)
 		ow.expiry_res = -ETIMEDOUT;
 	}
 	fiber_waits_on(f, WAIT_SLEEP, (uint64_t)deadline_ns);
+	/* The token before the timer: once in the heap, another worker may
+	 * fire it (rescue.c). */
+	weft__owned_begin(w, &ow);
 	weft__timer_init(&ow.timer, TIMER_OWNED);
 	spin_lock(&w->timers_lock);
 	err = weft__timer_add(&w->timers, &ow.timer, deadline_ns);
+	first = ow.timer.idx == 0;
 	spin_unlock(&w->timers_lock);
 	if (err)
 		return err;
+	if (first)
+		weft__rescue_watch(w, deadline_ns);
 	return weft__owned_wait(w, &ow);
 }
 
@@ -117,6 +125,7 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 {
 	struct fiber *f = w->cur;
 	struct park_timer pt;
+	bool first;
 	int res, err;
 
 	deadline_ns = deadline_min(deadline_ns, f->deadline_ns);
@@ -126,6 +135,7 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 	pt.token = fiber_token(f, f->park_seq);
 	spin_lock(&w->timers_lock);
 	err = weft__timer_add(&w->timers, &pt.timer, deadline_ns);
+	first = pt.timer.idx == 0;
 	spin_unlock(&w->timers_lock);
 	if (err) {
 		/* Not parked: a waker that finds the token cannot claim a
@@ -134,6 +144,8 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 			unlock(f, arg);
 		return err;
 	}
+	if (first)
+		weft__rescue_watch(w, deadline_ns);
 	res = weft__park(w, unlock, arg);
 	/* @w is the owner of the timer, not necessarily ours any more. */
 	spin_lock(&w->timers_lock);
@@ -173,4 +185,76 @@ void weft__timers_fire(struct worker *w)
 		}
 	}
 	spin_unlock(&w->timers_lock);
+}
+
+/*
+ * A sleep or timed park stays in its owner's heap until it fires, even
+ * when the owner is stalled by a fiber that does not yield; then another
+ * worker fires it (rescue.c), under the heap's lock, as the owner would.
+ * Only timers that need nothing of the owner: an epoll I/O deadline ends
+ * a watch in the owner's epoll set, so it is passed over (set aside and
+ * put back). A timer whose fiber is still on its way into the park (the
+ * owner has not run its post-switch step yet) cannot be won and must not
+ * be dropped: the pass stops there. The lock is only tried: an owner
+ * busy with its heap is not stalled.
+ */
+#define RESCUE_ASIDE 8
+
+unsigned weft__timers_rescue(struct worker *w, struct worker *v,
+			     int64_t due_ns)
+{
+	unsigned room = WEFT_RUNQ_SIZE - weft__runq_len(&w->rq);
+	struct timer *aside[RESCUE_ASIDE], *t;
+	unsigned nr_aside = 0, queued = 0, i;
+
+	if (!spin_trylock(&v->timers_lock))
+		return 0;
+	while (room > 0 && nr_aside < RESCUE_ASIDE &&
+	       (t = weft__timer_pop_expired(&v->timers, due_ns))) {
+		struct fiber *f;
+
+		if (t->kind == TIMER_OWNED) {
+			struct owned_wait *ow =
+				container_of(t, struct owned_wait, timer);
+
+			if (ow->kind != OWNED_TIMER) {
+				aside[nr_aside++] = t;
+				continue;
+			}
+			/* Fails only while the sleeper is still parking:
+			 * nothing but a timer ends a sleep, and a cancel
+			 * takes this lock first (owned.c). */
+			f = weft__claim_park(ow->token, 0);
+			if (!f) {
+				aside[nr_aside++] = t;
+				break;
+			}
+			ow->res = ow->expiry_res;
+		} else {
+			weft_token token =
+				container_of(t, struct park_timer, timer)->token;
+
+			f = weft__claim_park(token, -ETIMEDOUT);
+			/* Lost to a waker: the fiber removes nothing, its
+			 * timer is gone, as when the owner fires it. */
+			if (!f && !weft__park_over(token)) {
+				aside[nr_aside++] = t;
+				break;
+			}
+		}
+		if (f) {
+			weft__enqueue_local(w, f);
+			room--;
+			queued++;
+		}
+	}
+	/* Back where they were; the heap had room for them a moment ago. */
+	for (i = 0; i < nr_aside; i++) {
+		int err = weft__timer_add(&v->timers, aside[i],
+					  aside[i]->deadline_ns);
+
+		weft_assert(err == 0);
+	}
+	spin_unlock(&v->timers_lock);
+	return queued;
 }

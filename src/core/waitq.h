@@ -47,6 +47,18 @@ static inline void spin_lock(unsigned *l)
 	weft__hb_acquire(l);
 }
 
+/* Take the spinlock @l if it is free; never waits. */
+static inline bool spin_trylock(unsigned *l)
+{
+	/* A plain look first, so a busy lock's line is not written. */
+	if (ck_pr_load_uint(l) || ck_pr_fas_uint(l, 1))
+		return false;
+	/* Acquire, as in spin_lock(). */
+	ck_pr_fence_lock();
+	weft__hb_acquire(l);
+	return true;
+}
+
 static inline void spin_unlock(unsigned *l)
 {
 	weft__hb_release(l);

@@ -221,6 +221,7 @@ static int watch(struct worker *w, const struct io_req *r, uint32_t events)
 	err = arm(w, r->fd, events | wanted(fw));
 	if (err)
 		return err;
+	weft__owned_begin(w, &ow);
 	ow.kind = OWNED_FD;
 	ow.expiry_res = -ETIMEDOUT;
 	weft__timer_init(&ow.timer, TIMER_OWNED);

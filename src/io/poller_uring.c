@@ -543,6 +543,7 @@ static ssize_t uring_io(struct worker *w, struct io_req *r)
 	int res;
 
 	prep(sqe, r);
+	weft__owned_begin(w, &ow);
 	ow.kind = OWNED_SQE;
 	fiber_waits_on(w->cur, WAIT_IO | (unsigned)r->op << 8,
 		       (uint64_t)(int64_t)r->fd);

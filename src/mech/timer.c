@@ -2,7 +2,8 @@
 /*
  * The per-worker timer heap declared in timer.h: a 4-ary min-heap of
  * intrusive struct timer records, ordered by (deadline_ns, seq). The
- * owner worker alone touches its heap, so nothing here is atomic.
+ * caller serialises every call, so nothing here is atomic except the
+ * store that publishes the earliest deadline (first_ns) for peeks.
  *
  * Layout: the children of slot i are 4i+1 .. 4i+4 and its parent is
  * (i - 1) / 4. A 4-ary heap is half as deep as a binary one, and the four
@@ -14,6 +15,7 @@
  *  (H1) For every slot i > 0, v[i] does not sort before v[parent(i)].
  *  (H2) For every slot i < n, v[i]->idx == i; a timer in no heap has
  *       idx == TIMER_IDLE.
+ *  (H3) first_ns is v[0]->deadline_ns, or INT64_MAX when n == 0.
  * Sifts move a hole rather than swapping, writing each moved timer and
  * its idx once.
  */
@@ -101,10 +103,21 @@ static int grow(struct timer_heap *h)
 	return 0;
 }
 
+/* Publish v[0]'s deadline after a change at the root. */
+static inline void publish(struct timer_heap *h)
+{
+	int64_t first = h->n ? h->v[0]->deadline_ns : INT64_MAX;
+
+	/* Relaxed store, read by weft__timer_first_ns() without the lock;
+	 * a stale value only delays or hastens a peek. */
+	ck_pr_store_64((uint64_t *)&h->first_ns, (uint64_t)first);
+}
+
 void weft__timer_heap_init(struct timer_heap *h)
 {
 	h->v = NULL;
 	h->n = 0;
+	h->first_ns = INT64_MAX;
 	h->cap = 0;
 	h->next_seq = 0;
 }
@@ -117,7 +130,7 @@ void weft__timer_heap_fini(struct timer_heap *h)
 
 /*
  * Add @t with @deadline_ns: O(log n), amortized over the doublings.
- * Owner worker only.
+ * Serialised by the caller.
  */
 int weft__timer_add(struct timer_heap *h, struct timer *t,
 		    int64_t deadline_ns)
@@ -132,6 +145,8 @@ int weft__timer_add(struct timer_heap *h, struct timer *t,
 	t->deadline_ns = deadline_ns;
 	t->seq = h->next_seq++;
 	sift_up(h, h->n++, t);
+	if (t->idx == 0)
+		publish(h);
 	return 0;
 }
 
@@ -144,15 +159,22 @@ static void remove_at(struct timer_heap *h, unsigned i)
 	struct timer *last = h->v[--h->n];
 
 	h->v[i]->idx = TIMER_IDLE;
-	if (i == h->n)
+	if (i == h->n) {
+		if (i == 0)
+			publish(h);
 		return;
+	}
 	if (i > 0 && timer_before(last, h->v[(i - 1) / TIMER_ARY]))
 		sift_up(h, i, last);
 	else
 		sift_down(h, i, last);
+	/* The root changed if it was the hole, or the last timer rose to
+	 * it. */
+	if (i == 0 || last->idx == 0)
+		publish(h);
 }
 
-/* Remove @t if it is queued in @h. Owner worker only. */
+/* Remove @t if it is queued in @h. Serialised by the caller. */
 void weft__timer_del(struct timer_heap *h, struct timer *t)
 {
 	unsigned i = t->idx;
@@ -164,7 +186,7 @@ void weft__timer_del(struct timer_heap *h, struct timer *t)
 	remove_at(h, i);
 }
 
-/* Remove and return the root if it is due at @now_ns. Owner worker only. */
+/* Remove and return the root if it is due at @now_ns. Serialised. */
 struct timer *weft__timer_pop_expired(struct timer_heap *h, int64_t now_ns)
 {
 	struct timer *t;

@@ -3,15 +3,19 @@
  * Per-worker timer heap: the deadlines of sleeping fibers (asyncio keeps
  * its call_later handles the same way). A 4-ary min-heap of intrusive
  * timer records ordered by deadline, then by insertion order, so timers
- * with equal deadlines fire first-in first-out. The owner worker alone
- * touches its heap; the worker's ring wait is bounded by the earliest
- * deadline, so a sleeping fiber costs no kernel timer of its own.
+ * with equal deadlines fire first-in first-out. Callers serialise access
+ * (a worker's heap is under its timers_lock); the earliest deadline is
+ * also published for lock-free peeks (first_ns). The worker's ring wait
+ * is bounded by the earliest deadline, so a sleeping fiber costs no
+ * kernel timer of its own.
  */
 #ifndef WEFT_TIMER_H
 #define WEFT_TIMER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <ck_pr.h>
 
 /* What a timer ends when it fires. */
 enum timer_kind {
@@ -36,6 +40,10 @@ struct timer {
 struct timer_heap {
 	struct timer **v;	/* v[0] is the earliest                  */
 	unsigned n;		/* timers in the heap                    */
+	/* v[0]'s deadline, INT64_MAX when empty: stored atomically on
+	 * every change, so that other workers can see without the lock
+	 * whether a busy owner has left a timer unfired (rescue.c). */
+	int64_t first_ns;
 	unsigned cap;		/* allocated slots in v                  */
 	uint64_t next_seq;	/* seq for the next timer added          */
 };
@@ -67,6 +75,14 @@ int weft__timer_add(struct timer_heap *h, struct timer *t,
 
 /* Remove @t if it is queued; a no-op otherwise. O(log n). */
 void weft__timer_del(struct timer_heap *h, struct timer *t);
+
+/* The earliest deadline, INT64_MAX if none; any thread, without the
+ * lock (a racy peek: the heap may change at once). */
+static inline int64_t weft__timer_first_ns(const struct timer_heap *h)
+{
+	/* Pairs with the store in timer.c's publish(); relaxed. */
+	return (int64_t)ck_pr_load_64((const uint64_t *)&h->first_ns);
+}
 
 /* The earliest timer, or NULL if the heap is empty. */
 static inline struct timer *weft__timer_first(const struct timer_heap *h)
