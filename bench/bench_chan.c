@@ -525,7 +525,7 @@ static uint64_t bq_run(const char *name, unsigned pairs, uint64_t per)
 	struct bq q = { .per = per };
 	struct bq_arg prod[PAIRS_MAX], cons[PAIRS_MAX];
 	struct span spans[2 * PAIRS_MAX];
-	struct tally got[PAIRS_MAX];
+	struct tally got[PAIRS_MAX] = { { 0, 0 } };
 	weft_fiber *pf[PAIRS_MAX], *cf[PAIRS_MAX];
 	unsigned i;
 
@@ -668,7 +668,7 @@ static uint64_t tq_run(const char *name, unsigned pairs, uint64_t per)
 	struct tq q = { .per = per };
 	struct tq_arg prod[PAIRS_MAX], cons[PAIRS_MAX];
 	struct span spans[2 * PAIRS_MAX];
-	struct tally got[PAIRS_MAX];
+	struct tally got[PAIRS_MAX] = { { 0, 0 } };
 	pthread_t pt[PAIRS_MAX], ct[PAIRS_MAX];
 	unsigned i;
 

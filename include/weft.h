@@ -70,7 +70,12 @@
  * of message names the fiber and the process aborts. Until then it may
  * have overwritten the top of the neighbouring stack. weft_stats() says
  * which kind of guard is in use (stack_guard) and how many stacks are
- * guarded. A stack is guarded once, when its slab is mapped: reusing it
+ * guarded. The environment variable WEFT_STACK_GUARD=mprotect makes
+ * guards with mprotect even where markers work: gdb's gcore cannot save
+ * memory next to a marker (it reads 1 MiB at a time and loses the rest
+ * of a read that meets one), so a process to be inspected with gcore and
+ * tools/gdb/weft.py should run with it; a kernel core dump (ulimit -c)
+ * saves the stacks either way. A stack is guarded once, when its slab is mapped: reusing it
  * costs no system call. A parked fiber that used little stack costs
  * about one page plus its 256-byte record: the gap page is never written,
  * so it costs no memory.

@@ -1146,8 +1146,57 @@ static void test_stack_reuse_after_deep_longjmp(void **state)
 	assert_true(d.wrote);
 }
 
-int main(void)
+/* WEFT_STACK_GUARD ------------------------------------------------------ */
+
+/* `test_stack guard-env`: print the guard kind weft_stats reports. */
+static void print_guard(void *arg)
 {
+	struct weft_stats st;
+
+	(void)arg;
+	if (weft_stats(&st) == 0)
+		printf("stack_guard %u\n", st.stack_guard);
+}
+
+/* Run this program fresh (the guard kind is chosen once a process) with
+ * WEFT_STACK_GUARD=@value; its stdout and stderr into @out. */
+static void run_guard_env(const char *value, char *out, size_t cap)
+{
+	char cmd[512];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "WEFT_STACK_GUARD='%s' /proc/%d/exe guard-env 2>&1", value,
+		 (int)getpid());
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+}
+
+static void test_stack_guard_env(void **state)
+{
+	char out[1024], want[64];
+
+	(void)state;
+	run_guard_env("mprotect", out, sizeof(out));
+	snprintf(want, sizeof(want), "stack_guard %u\n", WEFT_GUARD_MPROTECT);
+	if (!strstr(out, want))
+		fail_msg("WEFT_STACK_GUARD=mprotect: %s", out);
+	run_guard_env("sideways", out, sizeof(out));
+	assert_non_null(strstr(out, "weft: WEFT_STACK_GUARD=sideways is not "
+				    "auto or mprotect; ignoring it"));
+	assert_non_null(strstr(out, "stack_guard "));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "guard-env") == 0)
+		return weft_run(&(struct weft_config){ .workers = 1 },
+				print_guard, NULL) == 0 ? 0 : 1;
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_stack_round_sizes,
 					  restore_budget),
@@ -1182,6 +1231,7 @@ int main(void)
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_reuse_after_deep_longjmp,
 					  restore_budget),
+		cmocka_unit_test(test_stack_guard_env),
 	};
 
 	return cmocka_run_group_tests_name("stack", tests, NULL, NULL);

@@ -5,8 +5,9 @@
 #   release  gcc -O2, -Werror; also runs tools/bench.sh --quick (bench_quick)
 #   asan     clang, AddressSanitizer + UndefinedBehaviorSanitizer, -Werror
 #   tsan     clang, ThreadSanitizer, -Werror (stress sizes scaled down)
-#   random   gcc -O2 with -Drandomize_sched=true: victim order and LIFO-slot
-#            use shuffled, so the tests see other interleavings
+#   random   gcc -O2 -g with -Drandomize_sched=true: victim order and LIFO-slot
+#            use shuffled, so the tests see other interleavings; with
+#            debug information, which the gdb test needs one build to have
 # Installs what it needs with apt-get on a fresh Debian 12 machine. Ends
 # with one line "N passed, N failed, N skipped" summing every build (a
 # skip is a test that cannot run in that build, e.g. the overflow death
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 need_pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-	   liburing-dev libck-dev libcmocka-dev gnuplot-nox valgrind)
+	   liburing-dev libck-dev libcmocka-dev gnuplot-nox valgrind gdb)
 # The benchmark report's peers, exercised by the bench_quick test; a
 # machine that cannot install them still tests everything else (the
 # report then says "not installed").
@@ -81,7 +82,9 @@ setup_args() {
 	release) echo "gcc --buildtype=release" ;;
 	asan) echo "clang --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false" ;;
 	tsan) echo "clang --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false" ;;
-	random) echo "gcc --buildtype=release -Drandomize_sched=true" ;;
+	# With debug information: the gdb test runs on a build without it
+	# (release) and on this one.
+	random) echo "gcc --buildtype=debugoptimized -Drandomize_sched=true" ;;
 	*) return 1 ;;
 	esac
 }

@@ -18,6 +18,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "debug.h"
 #include "dump.h"
 #include "monitor.h"
 #include "record.h"
@@ -269,6 +270,9 @@ static int start_workers(struct sched *s, unsigned backend,
 
 	weft__poller = backend == WEFT_BACKEND_EPOLL ? &weft__poller_epoll
 						     : &weft__poller_uring;
+	/* Worker 0 is the caller; debuggers match workers to threads by
+	 * this (tools/gdb/weft.py). */
+	s->workers[0]->thread = pthread_self();
 	for (;;) {
 		*nr_threads = 0;
 		err = worker_thread_init(s->workers[0]);
@@ -330,6 +334,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	unsigned n, i, nr_threads = 0;
 	int err;
 
+	/* A program linked with libweft.a keeps debug.c's descriptor. */
+	__asm__ volatile("" : : "r"(&weft__debug));
 	if (!cfg)
 		cfg = &defaults;
 	if (!main_fn)

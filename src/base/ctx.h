@@ -41,6 +41,25 @@ void weft__ctx_switch(void **save_sp, void *new_sp);
 void *weft__ctx_make(void *stack_top, void (*entry)(void *arg), void *arg);
 
 /*
+ * Where a suspended context keeps its registers, as offsets from its
+ * saved sp (the layout comment in arch/x86_64/switch.S), and how far
+ * above it the context's own sp resumes: for debuggers (api/debug.c).
+ * Only x86-64 has them yet; elsewhere WEFT_CTX_FRAME is 0.
+ */
+#if defined(__x86_64__)
+#define WEFT_CTX_R15 8
+#define WEFT_CTX_R14 16
+#define WEFT_CTX_R13 24
+#define WEFT_CTX_R12 32
+#define WEFT_CTX_RBX 40
+#define WEFT_CTX_RBP 48
+#define WEFT_CTX_RIP 56
+#define WEFT_CTX_FRAME 64
+#else
+#define WEFT_CTX_FRAME 0
+#endif
+
+/*
  * An execution context: a fiber's, a generator's, or a worker's scheduler
  * context (which runs on the worker thread's own stack). Owned by whoever
  * runs it; read by the context that switches to it.

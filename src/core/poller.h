@@ -57,8 +57,10 @@ struct io_req {
 	socklen_t *addrlen;
 };
 
-/* "read", "accept", ... for reports (monitor.c). */
+/* "read", "accept", ... for reports (monitor.c), and the same as an
+ * array for debuggers (api/debug.c). */
 const char *weft__io_op_name(unsigned op);
+extern const char *const weft__io_op_names[IO_OP_COUNT];
 
 struct poller {
 	const char *name;	/* "io_uring", "epoll"                   */

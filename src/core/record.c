@@ -67,6 +67,10 @@ struct chunk {
 static struct fiber *table[RECORD_MAX_CHUNKS];
 /* Chunks made so far; atomic. */
 static unsigned nr_chunks;
+
+/* For debuggers (api/debug.c): the table and its length. */
+struct fiber *const *const weft__record_table = table;
+const unsigned *const weft__record_nr_chunks_p = &nr_chunks;
 /* Chunks whose memory is in use; atomic, for weft_stats. */
 static uint64_t nr_resident;
 

@@ -57,6 +57,11 @@ void weft__record_trim(void);
 /* Records held in memory (chunks in use or cached, times 1024). */
 uint64_t weft__record_resident(void);
 
+/* Where the chunk table (RECORD_MAX_CHUNKS pointers) and the count of
+ * chunks made are, for debuggers (api/debug.c); read, never written. */
+extern struct fiber *const *const weft__record_table;
+extern const unsigned *const weft__record_nr_chunks_p;
+
 /* Drop every record (after the workers stopped). */
 void weft__record_fini(void);
 

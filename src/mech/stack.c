@@ -70,6 +70,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -268,6 +269,24 @@ static bool probe_guard_madvise(void)
 }
 
 /*
+ * WEFT_STACK_GUARD=mprotect: guards by mprotect even where markers work,
+ * for processes to be saved with gdb's gcore (see weft.h). "auto", or
+ * unset, keeps the probe's choice; anything else is named and ignored.
+ */
+static bool want_mprotect_env(void)
+{
+	const char *v = getenv("WEFT_STACK_GUARD");
+
+	if (!v || !*v || strcmp(v, "auto") == 0)
+		return false;
+	if (strcmp(v, "mprotect") == 0)
+		return true;
+	fprintf(stderr, "weft: WEFT_STACK_GUARD=%s is not auto or mprotect; "
+		"ignoring it\n", v);
+	return false;
+}
+
+/*
  * Learn the page size and the default guard budget: a quarter of the
  * mapping cap, an eighth under sanitizers, whose runtimes map heavily,
  * and at most VALGRIND_GUARD_BUDGET under Valgrind. Runs once, before
@@ -288,7 +307,8 @@ static void stack_init(void)
 	if (RUNNING_ON_VALGRIND && guard_budget_default > VALGRIND_GUARD_BUDGET)
 		guard_budget_default = VALGRIND_GUARD_BUDGET;
 #endif
-	guard_madvise_ok = probe_guard_madvise();
+	/* The variable first: a bad value is named on every build. */
+	guard_madvise_ok = !want_mprotect_env() && probe_guard_madvise();
 	pthread_mutex_lock(&pool_lock);
 	if (guard_budget == 0)
 		guard_budget = guard_budget_default;
