@@ -885,8 +885,17 @@ WEFT_API int weft_stats(struct weft_stats *out);
  * for fiber 7", "sleeps, 40 ms left", "waits for a read on fd 5", ...),
  * "runs on worker N", or "is ready to run". A wait that has lasted a
  * second or more says how long (", for 12.3 s"), to a tenth of a second;
- * it may read over by the monitor's 100 ms clock tick. The lines are a snapshot taken while the
- * fibers go on running, so each can be a moment old. No backtraces yet.
+ * it may read over by the monitor's 100 ms clock tick. Under each line
+ * of a fiber that is not running, its backtrace ("weft:       #0 0x...
+ * object+0x1234", innermost first, at most 16 frames, for the first 64
+ * such fibers), then for every fiber but main where it was spawned
+ * ("spawned at 0x..."): a frame-pointer walk from the context it saved,
+ * named by dladdr() where the dynamic symbol table can, else as object
+ * and offset for addr2line or gdb (tools/gdb/weft.py names every frame).
+ * The lines are a snapshot taken while the fibers go on running, so
+ * each can be a moment old, and a fiber that resumes during the walk
+ * may show a short or stale backtrace (the walk reads through the
+ * kernel, so it cannot fault).
  *
  * The environment variable WEFT_DUMP_SIGNAL=QUIT (or SIGQUIT, USR1, a
  * signal number) makes weft_run() write a dump to stderr each time that

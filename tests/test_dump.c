@@ -6,7 +6,8 @@
  * dump, written to a memfd, must name each with the right wait and the
  * right object (the channel's and mutex's addresses, the fd, the joined
  * fiber's id), count six fibers and return six; a wait of a second or
- * more says how long it has lasted. Also from a plain
+ * more says how long it has lasted; each parked fiber's backtrace reaches
+ * its own function, and the dump says where it was spawned. Also from a plain
  * thread while the fibers stay parked, with a failing descriptor (-EBADF,
  * -EPIPE) and outside weft_run() (-EPERM). WEFT_DUMP_SIGNAL=USR1 writes
  * one dump to stderr a signal and puts the old action back when weft_run
@@ -146,6 +147,48 @@ static bool all_found(char want[][160], unsigned n)
 	return true;
 }
 
+/*
+ * In the dump's text, under the line of the fiber named @name: whether a
+ * backtrace frame lies in [@fn, @fn + 512) (the function the fiber runs)
+ * and whether the spawn site lies in [@spawner, @spawner + 8192).
+ */
+static void check_frames(const char *name, const void *fn,
+			 const void *spawner)
+{
+	char key[64];
+	const char *p;
+	bool in_fn = false, spawned = false;
+
+	snprintf(key, sizeof(key), "\"%s\" ", name);
+	p = strstr(fx.text, key);
+	check(p != NULL);
+	if (!p)
+		return;
+	for (p = strchr(p, '\n'); p && strncmp(p + 1, "weft:       ", 12) == 0;
+	     p = strchr(p + 1, '\n')) {
+		const char *q = p + 13;
+		bool site = strncmp(q, "spawned at ", 11) == 0;
+		uintptr_t pc;
+
+		if (site)
+			q += 11;
+		else if (*q == '#')
+			q = strchr(q, ' ') + 1;
+		if (sscanf(q, "%" SCNxPTR, &pc) != 1)
+			continue;
+		if (site)
+			spawned = pc >= (uintptr_t)spawner &&
+				  pc < (uintptr_t)spawner + 8192;
+		else if (pc >= (uintptr_t)fn && pc < (uintptr_t)fn + 512)
+			in_fn = true;
+	}
+	if (!in_fn || !spawned)
+		fprintf(stderr, "%s: frame in its function %d, spawn site %d; "
+			"the dump was:\n%s", name, in_fn, spawned, fx.text);
+	check(in_fn);
+	check(spawned);
+}
+
 static void *foreign_dump(void *arg)
 {
 	(void)arg;
@@ -197,6 +240,11 @@ static void dump_main(void *arg)
 		}
 	check_eq(rc, 6);
 	check(strstr(fx.text, " backend:\n") != NULL);
+	/* Backtraces: each parked fiber's walk reaches its own function,
+	 * and each names where dump_main spawned it. */
+	for (unsigned i = 0; i < 5; i++)
+		check_frames(names[i], (const void *)fns[i],
+			     (const void *)dump_main);
 
 	/* From a thread that is not a worker, the fibers still parked. */
 	check_eq(pthread_create(&t, NULL, foreign_dump, NULL), 0);

@@ -114,6 +114,8 @@ static void assert_one_report(const char *out, const char *name,
 	ms = strtol(p + 5, NULL, 10);
 	assert_true(ms >= (long)threshold_ms);
 	assert_non_null(strstr(out, "without reaching a yield point"));
+	/* Where case_main spawned it: an address in this program. */
+	assert_non_null(strstr(out, "weft:       spawned at 0x"));
 }
 
 static void test_spin_reported(void **state)

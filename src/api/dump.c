@@ -29,6 +29,7 @@
 
 #include <ck_pr.h>
 
+#include "backtrace.h"
 #include "dump.h"
 #include "fiber.h"
 #include "poller.h"
@@ -103,11 +104,17 @@ static int running_on(const struct fiber *f)
 	return -1;
 }
 
+/* Backtraces: of the first BT_FIBERS fibers listed, BT_FRAMES deep. */
+#define BT_FIBERS 64
+#define BT_FRAMES 16
+
 struct list_walk {
 	struct weft__fiber_list *l;
 	bool shutdown;		/* word a running fiber as the shutdown report does */
 	bool full;		/* out of memory: count, do not list */
 	uint32_t now_ds;	/* weft__clock_ds() when the list began */
+	struct weft__probe probe; /* reads the stacks (backtrace.c) */
+	unsigned traced;	/* fibers given a backtrace so far */
 };
 
 /*
@@ -124,6 +131,48 @@ static void add_waited(char *buf, size_t cap, uint32_t waited_ds)
 		return;
 	snprintf(buf + len, cap - len, ", for %" PRIu32 ".%" PRIu32 " s",
 		 waited_ds / 10, waited_ds % 10);
+}
+
+/* Append @n bytes of @p to @l's text; false if out of memory. */
+static bool append(struct weft__fiber_list *l, const char *p, size_t n);
+
+/*
+ * After a fiber's line: its backtrace, if it is not running and the
+ * walk has room, then where it was spawned. Each "weft:       " line.
+ */
+static bool list_frames(struct list_walk *lw, const struct fiber *f,
+			bool running)
+{
+	void *pcs[BT_FRAMES];
+	char where[200], line[240];
+	void *site = ck_pr_load_ptr(&f->spawn_site);
+	int n = 0, len;
+
+	if (!running && lw->traced < BT_FIBERS) {
+		n = weft__fiber_backtrace(&lw->probe, f, pcs, BT_FRAMES);
+		if (n > 0)
+			lw->traced++;
+	}
+	for (int i = 0; i < n; i++) {
+		weft__describe_pc(where, sizeof(where), pcs[i]);
+		len = snprintf(line, sizeof(line), "weft:       #%d %s\n", i,
+			       where);
+		if (len > 0 && !append(lw->l, line,
+				       (size_t)len < sizeof(line)
+					       ? (size_t)len
+					       : sizeof(line) - 1))
+			return false;
+	}
+	if (!site)
+		return true;
+	/* The call's return address: the spawn call ends just before. */
+	weft__describe_pc(where, sizeof(where), site);
+	len = snprintf(line, sizeof(line), "weft:       spawned at %s\n",
+		       where);
+	return len <= 0 ||
+	       append(lw->l, line, (size_t)len < sizeof(line)
+					   ? (size_t)len
+					   : sizeof(line) - 1);
 }
 
 /* Room for @n more bytes in @l's text; false if there is none to get. */
@@ -180,13 +229,22 @@ static void list_one(struct fiber *f, void *arg)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
-	if (!reserve(l, (size_t)n)) {
+	if (!append(l, line, (size_t)n) ||
+	    !list_frames(lw, f, worker >= 0 && state != FIBER_PARKED &&
+					state != FIBER_PARKING)) {
 		lw->full = true;
 		return;
 	}
-	memcpy(l->text + l->len, line, (size_t)n);
-	l->len += (size_t)n;
 	l->listed++;
+}
+
+static bool append(struct weft__fiber_list *l, const char *p, size_t n)
+{
+	if (!reserve(l, n))
+		return false;
+	memcpy(l->text + l->len, p, n);
+	l->len += n;
+	return true;
 }
 
 int weft__fiber_list(struct weft__fiber_list *l, bool shutdown)
@@ -197,7 +255,10 @@ int weft__fiber_list(struct weft__fiber_list *l, bool shutdown)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	lw.now_ds = weft__clock_ds(&now);
 	memset(l, 0, sizeof(*l));
+	/* Without the pipe the lines come without backtraces. */
+	(void)weft__probe_open(&lw.probe);
 	weft__fiber_foreach_alive(list_one, &lw);
+	weft__probe_close(&lw.probe);
 	return lw.full ? -ENOMEM : 0;
 }
 

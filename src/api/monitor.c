@@ -52,6 +52,7 @@
 
 #include <ck_pr.h>
 
+#include "backtrace.h"
 #include "fiber.h"
 #include "deadlock.h"
 #include "dump.h"
@@ -139,19 +140,25 @@ static int64_t ts_ms_between(struct timespec a, struct timespec b)
 
 static void report_stall(const struct fiber *f, unsigned worker, int64_t ms)
 {
-	char name[sizeof(f->name)], line[400];
+	char name[sizeof(f->name)], site[200] = "", line[600];
+	void *spawned = ck_pr_load_ptr(&f->spawn_site);
 	int n;
 
 	for (size_t i = 0; i < sizeof(name); i++)
 		name[i] = ck_pr_load_char(&f->name[i]);
 	name[sizeof(name) - 1] = '\0';
+	if (spawned)
+		weft__describe_pc(site, sizeof(site), spawned);
 	n = snprintf(line, sizeof(line),
 		     "weft: stall: fiber %" PRIu64 "%s%s%s has run on worker "
 		     "%u for %" PRId64 " ms without reaching a yield point (a "
 		     "blocking system call, or a loop making no weft call that "
-		     "switches); the fibers queued on worker %u wait\n",
+		     "switches); other workers take its ready fibers and "
+		     "timers, its I/O waits for it\n%s%s%s",
 		     ck_pr_load_64(&f->id), name[0] ? " \"" : "", name,
-		     name[0] ? "\"" : "", worker, ms, worker);
+		     name[0] ? "\"" : "", worker, ms,
+		     spawned ? "weft:       spawned at " : "", site,
+		     spawned ? "\n" : "");
 	if (n > 0)
 		(void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n
 							 : sizeof(line) - 1);

@@ -41,10 +41,25 @@ void weft__ctx_switch(void **save_sp, void *new_sp);
 void *weft__ctx_make(void *stack_top, void (*entry)(void *arg), void *arg);
 
 /*
- * Where a suspended context keeps its registers, as offsets from its
- * saved sp (the layout comment in arch/x86_64/switch.S), and how far
- * above it the context's own sp resumes: for debuggers (api/debug.c).
- * Only x86-64 has them yet; elsewhere WEFT_CTX_FRAME is 0.
+ * Where a suspended context keeps its frame pointer and its return
+ * address, as offsets from its saved sp (the layout comments in the
+ * arch/ switch.S files): the start of a frame-pointer walk through its
+ * stack (api/backtrace.c). On both architectures a frame record is then
+ * [fp] = the caller's fp, [fp + 8] = the return address.
+ */
+#if defined(__x86_64__)
+#define WEFT_CTX_FP 48
+#define WEFT_CTX_PC 56
+#elif defined(__aarch64__)
+#define WEFT_CTX_FP 0
+#define WEFT_CTX_PC 8
+#endif
+
+/*
+ * Every register a suspended context keeps, as offsets from its saved sp
+ * (arch/x86_64/switch.S), and how far above it the context's own sp
+ * resumes: for debuggers (api/debug.c). Only x86-64 has them yet;
+ * elsewhere WEFT_CTX_FRAME is 0.
  */
 #if defined(__x86_64__)
 #define WEFT_CTX_R15 8

@@ -114,6 +114,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 
 	f->fn = fn;
 	f->arg = arg;
+	f->spawn_site = NULL;
 	f->result = NULL;
 	f->saved_errno = 0;
 	f->wake_res = 0;
@@ -159,8 +160,9 @@ void weft__fiber_bind(struct worker *w, struct fiber *f)
 	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
 }
 
-int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
-	       const struct weft_spawn_opts *opts)
+/* weft_spawn(), called from @site. */
+static int spawn_from(weft_fiber **out, void *(*fn)(void *), void *arg,
+		      const struct weft_spawn_opts *opts, void *site)
 {
 	struct worker *w = weft__worker_self();
 	struct fiber *f;
@@ -175,6 +177,7 @@ int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
 	err = spawn_on(w, fn, arg, opts, out == NULL, &f);
 	if (err)
 		return err;
+	f->spawn_site = site;
 	if (out)
 		*out = handle_of(f, f->gen);
 	/* A joinable child goes on the fork deque: its parent most likely
@@ -189,9 +192,15 @@ int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
 	return 0;
 }
 
+int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
+	       const struct weft_spawn_opts *opts)
+{
+	return spawn_from(out, fn, arg, opts, __builtin_return_address(0));
+}
+
 int weft_go(void *(*fn)(void *), void *arg)
 {
-	return weft_spawn(NULL, fn, arg, NULL);
+	return spawn_from(NULL, fn, arg, NULL, __builtin_return_address(0));
 }
 
 static void *main_entry(void *arg)

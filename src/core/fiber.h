@@ -85,6 +85,10 @@ struct fiber {
 	uint64_t id;		/* weft_fiber_id()                          */
 	char name[32];
 
+	/* Where weft_spawn was called from (a return address), for the
+	 * reports (dump.c, monitor.c). Written at spawn, read racily. */
+	void *spawn_site;
+
 	/* Owner worker's free list only. */
 	struct fiber *free_next;
 } __attribute__((aligned(WEFT_CACHELINE)));
