@@ -61,23 +61,6 @@ struct weft__debug_info {
 	uint64_t nr_io_ops;
 };
 
-/* What each enum wait_kind waits in, as weft_dump words it (dump.c). */
-static const char *const wait_names[] = {
-	[WAIT_NONE] = "",
-	[WAIT_JOIN] = "weft_join",
-	[WAIT_JOIN_ANY] = "weft_join_any",
-	[WAIT_MUTEX] = "weft_mutex_lock",
-	[WAIT_COND] = "weft_cond_wait",
-	[WAIT_WG] = "weft_wg_wait",
-	[WAIT_SEM] = "weft_sem_wait",
-	[WAIT_CHAN_SEND] = "channel send",
-	[WAIT_CHAN_RECV] = "channel receive",
-	[WAIT_SELECT] = "weft_select",
-	[WAIT_SLEEP] = "sleep",
-	[WAIT_IO] = "I/O",
-	[WAIT_BLOCKING] = "weft_blocking",
-};
-
 __attribute__((used)) const struct weft__debug_info weft__debug = {
 	.magic = "weft-db",
 	.version = 1,
@@ -115,8 +98,8 @@ __attribute__((used)) const struct weft__debug_info weft__debug = {
 	.ctx_r15 = WEFT_CTX_R15,
 #endif
 	.ctx_frame = WEFT_CTX_FRAME,
-	.wait_names = wait_names,
-	.nr_wait_names = sizeof(wait_names) / sizeof(wait_names[0]),
+	.wait_names = weft__wait_names,
+	.nr_wait_names = WAIT_KIND_COUNT,
 	.io_op_names = weft__io_op_names,
 	.nr_io_ops = IO_OP_COUNT,
 };

@@ -60,6 +60,7 @@
 #include "record.h"
 #include "scheduler.h"
 #include "stack.h"
+#include "trace.h"
 
 unsigned weft__shutdown_grace_ms = 2000;
 
@@ -191,6 +192,11 @@ static void stall_look(struct timespec now)
 			continue;
 		st->reported = true;
 		report_stall(cur, i, ms);
+		/* The monitor's own ring: it is its only writer. */
+		if (weft__trace_on)
+			weft__trace_put(weft__trace_monitor, TR_STALL,
+					ck_pr_load_64(&cur->id), (uint64_t)ms,
+					i);
 	}
 }
 

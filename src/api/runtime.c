@@ -23,6 +23,7 @@
 #include "monitor.h"
 #include "record.h"
 #include "scheduler.h"
+#include "trace.h"
 
 #define RING_ENTRIES_DEFAULT 256u
 #define RING_ENTRIES_MAX 32768u
@@ -380,6 +381,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	/* Published before any thread can look at it. */
 	ck_pr_store_ptr(&s->workers, workers);
 
+	/* Rings for the workers and the monitor, before any of them runs. */
+	(void)weft__trace_start(n);
 	/* Before any thread of ours starts: they inherit its signal mask. */
 	weft__dump_signal_start();
 	err = start_workers(s, chosen_backend(cfg), &nr_threads);
@@ -397,6 +400,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	weft__monitor_stop();
 	stop_threads(s, nr_threads);
 	worker_thread_fini(workers[0]);
+	/* Nothing writes to the rings any more. */
+	weft__trace_stop();
 	weft__dump_signal_stop();
 	err = ck_pr_load_uint(&s->deadlocked) ? -EDEADLK : 0;
 	teardown(s);
@@ -407,6 +412,7 @@ out_stop:
 	stop_threads(s, nr_threads);
 	worker_thread_fini(workers[0]);
 out_no_poller:
+	weft__trace_stop();
 	weft__dump_signal_stop();
 	teardown(s);
 	goto out_unlock;

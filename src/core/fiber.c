@@ -44,6 +44,7 @@
 #include "fiber.h"
 #include "record.h"
 #include "scheduler.h"
+#include "trace.h"
 
 struct fiber *weft__fiber_at(uint32_t index)
 {
@@ -160,6 +161,19 @@ void weft__fiber_bind(struct worker *w, struct fiber *f)
 	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
 }
 
+/* The trace's spawn event, and the child's name in 8-byte pieces. */
+static void trace_spawn(struct worker *w, const struct fiber *f)
+{
+	weft__trace(w, TR_SPAWN, f->id, 0);
+	for (unsigned i = 0; i < 4 && f->name[i * 8]; i++) {
+		uint64_t chunk;
+
+		memcpy(&chunk, &f->name[i * 8], 8);
+		weft__trace_put(weft__trace_ring(w->id), TR_NAME | i << 24,
+				f->id, chunk, 0);
+	}
+}
+
 /* weft_spawn(), called from @site. */
 static int spawn_from(weft_fiber **out, void *(*fn)(void *), void *arg,
 		      const struct weft_spawn_opts *opts, void *site)
@@ -178,6 +192,8 @@ static int spawn_from(weft_fiber **out, void *(*fn)(void *), void *arg,
 	if (err)
 		return err;
 	f->spawn_site = site;
+	if (unlikely(weft__trace_on))
+		trace_spawn(w, f);
 	if (out)
 		*out = handle_of(f, f->gen);
 	/* A joinable child goes on the fork deque: its parent most likely
@@ -202,6 +218,22 @@ int weft_go(void *(*fn)(void *), void *arg)
 {
 	return spawn_from(NULL, fn, arg, NULL, __builtin_return_address(0));
 }
+
+const char *const weft__wait_names[WAIT_KIND_COUNT] = {
+	[WAIT_NONE] = "",
+	[WAIT_JOIN] = "weft_join",
+	[WAIT_JOIN_ANY] = "weft_join_any",
+	[WAIT_MUTEX] = "weft_mutex_lock",
+	[WAIT_COND] = "weft_cond_wait",
+	[WAIT_WG] = "weft_wg_wait",
+	[WAIT_SEM] = "weft_sem_wait",
+	[WAIT_CHAN_SEND] = "channel send",
+	[WAIT_CHAN_RECV] = "channel receive",
+	[WAIT_SELECT] = "weft_select",
+	[WAIT_SLEEP] = "sleep",
+	[WAIT_IO] = "I/O",
+	[WAIT_BLOCKING] = "weft_blocking",
+};
 
 static void *main_entry(void *arg)
 {
@@ -230,6 +262,8 @@ int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg,
 	if (err)
 		return err;
 	f->is_main = true;
+	if (unlikely(weft__trace_on))
+		trace_spawn(w, f);
 	weft__enqueue_local(w, f);
 	return 0;
 }

@@ -113,7 +113,12 @@ enum wait_kind {
 	WAIT_SLEEP,	/* arg: the deadline                              */
 	WAIT_IO,	/* arg: fd; the enum io_op in bits 8..15 of kind   */
 	WAIT_BLOCKING,	/* arg: the function's address                    */
+	WAIT_KIND_COUNT,
 };
+
+/* What each wait_kind waits in ("weft_join", "channel receive", ...),
+ * for the trace and for debuggers; "" for WAIT_NONE. */
+extern const char *const weft__wait_names[WAIT_KIND_COUNT];
 
 /* wait_owner of a wait nobody may end early (a blocking-pool call). */
 #define WAIT_NO_CANCEL ((struct worker *)1)

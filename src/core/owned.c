@@ -39,6 +39,7 @@
 #include "owned.h"
 #include "poller.h"
 #include "scheduler.h"
+#include "trace.h"
 #include "waitq.h"
 
 /* Waiting ----------------------------------------------------------------- */
@@ -74,6 +75,7 @@ void weft__io_complete(struct worker *w, struct owned_wait *ow, int res)
 	/* Cannot fail: only the owner ends an owned wait, and it is here. */
 	f = weft__claim_park(ow->token, 0);
 	weft_assert(f);
+	weft__trace(w, TR_IO_DONE, f->id, res);
 	/* FIFO, not the LIFO slot: completions and timers handled in one
 	 * pass resume in the order they came (a sleeper never overtakes
 	 * one with an earlier deadline). */

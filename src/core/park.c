@@ -11,6 +11,7 @@
 
 #include "fiber.h"
 #include "scheduler.h"
+#include "trace.h"
 
 weft_token weft__park_token(struct worker *w)
 {
@@ -66,6 +67,14 @@ struct fiber *weft__claim_park(weft_token token, int res)
 	/* Pairs with the release in weft__finish_park(). */
 	weft__hb_acquire(f);
 	f->wake_res = res;
+	if (unlikely(weft__trace_on)) {
+		struct worker *w = weft__worker_self();
+
+		/* A worker's own ring; a foreign thread's wake-up is not
+		 * recorded. */
+		if (w)
+			weft__trace(w, TR_WAKE, f->id, res);
+	}
 	return f;
 }
 

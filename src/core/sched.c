@@ -192,6 +192,7 @@
 #include "ctx.h"
 #include "fiber.h"
 #include "scheduler.h"
+#include "trace.h"
 
 struct sched weft__sched;
 
@@ -518,6 +519,7 @@ static void schedule(struct worker *w, struct fiber *cur)
 	to = next ? &next->ctx : &w->sched_ctx;
 	/* Atomic stores of cur: the monitor and weft_dump read it. */
 	ck_pr_store_ptr(&w->cur, next);
+	weft__trace(w, next ? TR_RUN : TR_IDLE, next ? next->id : 0, 0);
 	cur->saved_errno = *errno_ptr();
 	weft__switch(&cur->ctx, to, false);
 	/* Running again, maybe on another worker: reload it. */
@@ -544,6 +546,7 @@ void weft__exit_current(struct worker *w)
 	if (next)
 		ready_to_run(w, next);
 	ck_pr_store_ptr(&w->cur, next);
+	weft__trace(w, next ? TR_RUN : TR_IDLE, next ? next->id : 0, 0);
 	weft__switch(&cur->ctx, next ? &next->ctx : &w->sched_ctx, true);
 	__builtin_unreachable();
 }
@@ -555,6 +558,7 @@ int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg)
 	struct fiber *f = w->cur;
 
 	weft_assert(f);
+	weft__trace(w, TR_PARK, f->id, f->wait_kind);
 	w->post = POST_PARK;
 	w->post_fiber = f;
 	w->post_unlock = unlock;
@@ -651,6 +655,7 @@ static struct fiber *steal_work(struct worker *w, bool take_lifo)
 			node = weft__runq_steal(&w->rq, &v->rq, true);
 		if (node) {
 			ck_pr_store_64(&w->nr_steals, w->nr_steals + 1);
+			weft__trace(w, TR_STEAL, fiber_of_node(node)->id, v->id);
 			return fiber_of_node(node);
 		}
 	}
@@ -870,6 +875,7 @@ void weft__worker_loop(struct worker *w)
 			break;
 		ready_to_run(w, f);
 		ck_pr_store_ptr(&w->cur, f);
+		weft__trace(w, TR_RUN, f->id, 0);
 		weft__switch(&w->sched_ctx, &f->ctx, false);
 	}
 	if (w->spinning) {

@@ -25,6 +25,7 @@
 #include "fiber.h"
 #include "owned.h"
 #include "scheduler.h"
+#include "trace.h"
 #include "waitq.h"
 
 uint64_t weft_now_ns(void)
@@ -230,6 +231,7 @@ unsigned weft__timers_rescue(struct worker *w, struct worker *v,
 				break;
 			}
 			ow->res = ow->expiry_res;
+			weft__trace(w, TR_IO_DONE, f->id, ow->res);
 		} else {
 			weft_token token =
 				container_of(t, struct park_timer, timer)->token;
