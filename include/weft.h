@@ -864,6 +864,27 @@ struct weft_stats {
 	uint64_t rescued;	  /* sleeps and wait timeouts a worker fired
 				   * for another that was stalled (see
 				   * Stalls at weft_run)                    */
+	/* Scheduling latency, over all workers: how long a fiber waited
+	 * between being made ready (woken, spawned, yielded) and running,
+	 * sampled once in about 64 readies, in ns. p50 and p99 are upper
+	 * bounds of a histogram bucket (at most a quarter over); max is
+	 * exact. All 0 before the first sample. */
+	uint64_t latency_samples;
+	uint64_t latency_p50_ns;
+	uint64_t latency_p99_ns;
+	uint64_t latency_max_ns;
+};
+
+/* One worker's share of weft_stats (weft_worker_stats). */
+struct weft_worker_stats {
+	uint64_t steals;	  /* successful steals (batches)             */
+	uint64_t parks;		  /* times it went to sleep                  */
+	uint64_t rescued;	  /* others' timers it fired                 */
+	uint64_t latency_samples; /* as in weft_stats, of the fibers that
+				   * ran on this worker                      */
+	uint64_t latency_p50_ns;
+	uint64_t latency_p99_ns;
+	uint64_t latency_max_ns;
 };
 
 /* weft_stats.stack_guard: see "Guard pages and the map budget". */
@@ -876,6 +897,13 @@ struct weft_stats {
  * single instant. Returns 0, or -EPERM outside weft_run().
  */
 WEFT_API int weft_stats(struct weft_stats *out);
+
+/*
+ * The counters of worker @worker (0 .. workers-1), read as weft_stats
+ * reads them. Returns 0, -EINVAL for a worker that does not exist or a
+ * NULL @out, -EPERM outside weft_run(). Any thread.
+ */
+WEFT_API int weft_worker_stats(unsigned worker, struct weft_worker_stats *out);
 
 /*
  * Write to @fd what every live fiber is doing: a heading line ("weft: N

@@ -383,6 +383,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 
 	/* Rings for the workers and the monitor, before any of them runs. */
 	(void)weft__trace_start(n);
+	weft__latency_start();
 	/* Before any thread of ours starts: they inherit its signal mask. */
 	weft__dump_signal_start();
 	err = start_workers(s, chosen_backend(cfg), &nr_threads);
@@ -429,6 +430,23 @@ out_unlock:
 	return err;
 }
 
+/* The latency figures of @n workers into four counters. */
+static void latency_of(struct worker *const *w, unsigned n,
+		       uint64_t *samples, uint64_t *p50, uint64_t *p99,
+		       uint64_t *max)
+{
+	struct latency_hist *h[WEFT_WORKERS_MAX];
+	struct latency_figures lf;
+
+	for (unsigned i = 0; i < n; i++)
+		h[i] = &w[i]->lat;
+	weft__latency_figures(h, n, &lf);
+	*samples = lf.samples;
+	*p50 = lf.p50_ns;
+	*p99 = lf.p99_ns;
+	*max = lf.max_ns;
+}
+
 int weft_stats(struct weft_stats *out)
 {
 	struct sched *s = &weft__sched;
@@ -455,5 +473,30 @@ int weft_stats(struct weft_stats *out)
 	out->stack_guard = weft__stack_guard_mechanism();
 	out->records = weft__record_resident();
 	out->backend = weft__poller->backend;
+	latency_of(workers, s->nr_workers, &out->latency_samples,
+		   &out->latency_p50_ns, &out->latency_p99_ns,
+		   &out->latency_max_ns);
+	return 0;
+}
+
+int weft_worker_stats(unsigned worker, struct weft_worker_stats *out)
+{
+	struct sched *s = &weft__sched;
+	struct worker **workers = ck_pr_load_ptr(&s->workers);
+	struct worker *w;
+
+	if (!workers)
+		return -EPERM;
+	if (!out || worker >= s->nr_workers)
+		return -EINVAL;
+	w = workers[worker];
+	memset(out, 0, sizeof(*out));
+	/* Owner-written counters; stale reads are fine. */
+	out->steals = ck_pr_load_64(&w->nr_steals);
+	out->parks = ck_pr_load_64(&w->nr_parks);
+	out->rescued = ck_pr_load_64(&w->nr_rescued);
+	latency_of(&workers[worker], 1, &out->latency_samples,
+		   &out->latency_p50_ns, &out->latency_p99_ns,
+		   &out->latency_max_ns);
 	return 0;
 }

@@ -88,6 +88,10 @@ struct fiber {
 	/* Where weft_spawn was called from (a return address), for the
 	 * reports (dump.c, monitor.c). Written at spawn, read racily. */
 	void *spawn_site;
+	/* When it was last made ready, in weft__ticks(), if that ready was
+	 * sampled for the latency histogram (latency.c); else 0. Written by
+	 * whoever queues it, read by the worker that runs it. */
+	uint64_t ready_ticks;
 
 	/* Owner worker's free list only. */
 	struct fiber *free_next;

@@ -265,6 +265,8 @@ static struct fiber *take_inject(struct worker *w, unsigned max)
 	return n ? fiber_of_node(n) : NULL;
 }
 
+static void push_local(struct worker *w, struct fiber *f);
+
 /* May the LIFO slot win this schedule? At most 3 times in a row. */
 static inline bool lifo_turn(struct worker *w)
 {
@@ -311,7 +313,7 @@ static struct fiber *pick_local(struct worker *w)
 			return fiber_of_node(n);
 		}
 		/* Let the queue have a turn; the slot's fiber goes last. */
-		weft__enqueue_local(w, fiber_of_node(n));
+		push_local(w, fiber_of_node(n));
 	}
 	w->lifo_streak = 0;
 
@@ -418,7 +420,24 @@ void weft__wake_all(void)
 		weft__worker_signal(woken[i]);
 }
 
-void weft__enqueue_local(struct worker *w, struct fiber *f)
+/* Stamp one ready in 64 of @w's with the time, for the latency
+ * histogram (latency.c); clear the others'. */
+static inline void sample_ready(struct worker *w, struct fiber *f)
+{
+	f->ready_ticks = (++w->ready_ctr & LAT_SAMPLE_MASK) ? 0 : weft__ticks();
+}
+
+/* The same for a ready made by a thread outside weft. */
+static inline void sample_ready_foreign(struct fiber *f)
+{
+	static __thread unsigned ctr;
+
+	f->ready_ticks = (++ctr & LAT_SAMPLE_MASK) ? 0 : weft__ticks();
+}
+
+/* Onto @w's ring, its ready time left as it is (a fiber that was ready
+ * already, moved along). */
+static void push_local(struct worker *w, struct fiber *f)
 {
 	if (weft__runq_push(&w->rq, &f->node, &weft__sched.inject)) {
 		/* Work went to the global queue: StoreLoad before reading the
@@ -428,8 +447,15 @@ void weft__enqueue_local(struct worker *w, struct fiber *f)
 	weft__wake_one();
 }
 
+void weft__enqueue_local(struct worker *w, struct fiber *f)
+{
+	sample_ready(w, f);
+	push_local(w, f);
+}
+
 void weft__enqueue_forked(struct worker *w, struct fiber *f)
 {
+	sample_ready(w, f);
 	if (!weft__forkq_push(&w->fq, &f->node)) {
 		/* Full (a long spawn loop): where any runnable fiber goes. */
 		weft__make_runnable_on(w, f);
@@ -451,9 +477,10 @@ void weft__make_runnable_on(struct worker *w, struct fiber *f)
 	struct rq_node *old;
 
 	if (likely(w)) {
+		sample_ready(w, f);
 		old = weft__runq_lifo_put(&w->rq, &f->node);
 		if (old)
-			weft__enqueue_local(w, fiber_of_node(old));
+			push_local(w, fiber_of_node(old));
 		else if (w->cur)
 			/* A fiber is running here and may not switch for a long
 			 * time, so an idle worker must be free to take the slot
@@ -463,6 +490,7 @@ void weft__make_runnable_on(struct worker *w, struct fiber *f)
 			weft__wake_one();
 		return;
 	}
+	sample_ready_foreign(f);
 	weft__injq_push(&weft__sched.inject, &f->node);
 	/* StoreLoad: the push before the idle count. Pairs with the fence
 	 * in park_worker(). */
@@ -503,6 +531,11 @@ static inline void ready_to_run(struct worker *w, struct fiber *f)
 {
 	if (unlikely(!f->ctx.sp))
 		weft__fiber_bind(w, f);
+	/* A sampled ready: its wait into our histogram (latency.c). */
+	if (unlikely(f->ready_ticks)) {
+		lat_note(&w->lat, weft__ticks() - f->ready_ticks);
+		f->ready_ticks = 0;
+	}
 }
 
 static void schedule(struct worker *w, struct fiber *cur)

@@ -17,6 +17,7 @@
 #include "ctx.h"
 #include "forkq.h"
 #include "internal.h"
+#include "latency.h"
 #include "poller.h"
 #include "runq.h"
 #include "stack.h"
@@ -113,6 +114,11 @@ struct worker {
 	struct uring_worker *uring;	/* poller_uring.c                   */
 	struct epoll_worker *epoll;	/* poller_epoll.c                   */
 	int efd;
+
+	/* Scheduling latency (latency.c): readies made here so far, and
+	 * the waits of the sampled ones that ran here. Owner-written. */
+	unsigned ready_ctr;
+	struct latency_hist lat;
 
 	pthread_t thread;		/* set before the thread starts     */
 	void *altstack;			/* this thread's signal stack       */

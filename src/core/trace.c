@@ -31,11 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
 #include "fiber.h"
+#include "latency.h"
 #include "scheduler.h"
 #include "trace.h"
 
@@ -50,17 +47,8 @@ static struct {
 	int64_t ns0, ns1;		/* CLOCK_MONOTONIC then            */
 } tr;
 
-static inline uint64_t trace_clock(void)
-{
-#if defined(__x86_64__)
-	return __rdtsc();
-#else
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#endif
-}
+/* The tick clock the latency histogram uses too (latency.h). */
+#define trace_clock weft__ticks
 
 static int64_t mono_ns(void)
 {
