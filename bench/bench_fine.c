@@ -359,6 +359,9 @@ struct fine_job {
 	uint64_t reps;		/* measured passes                           */
 	uint64_t elapsed_ns;	/* result: all measured passes               */
 	uint64_t spawned;	/* result: fibers spawned by them            */
+	/* result: weft_stats' scheduling latency over the whole weft_run
+	 * of the last run, warm-up included (ns) */
+	uint64_t lat_samples, lat_p50, lat_p99, lat_max;
 };
 
 static void fib_check(const char *name, unsigned n)
@@ -436,6 +439,10 @@ static void fine_main(void *arg)
 		job->elapsed_ns += one_pass(job, size);
 	read_stats(&s1);
 	job->spawned = s1.spawned - s0.spawned;
+	job->lat_samples = s1.latency_samples;
+	job->lat_p50 = s1.latency_p50_ns;
+	job->lat_p99 = s1.latency_p99_ns;
+	job->lat_max = s1.latency_max_ns;
 }
 
 static uint64_t run_job(struct fine_job *job, unsigned workers)
@@ -752,6 +759,16 @@ int main(int argc, char **argv)
 			ref = med[ROW_ALIVE_SMALL];
 		bench_print_row(&rows[k], ref);
 	}
+	/* weft_stats' scheduling latency, ready to running, of each row's
+	 * last run (bench-report.sh's latency table reads these lines). */
+	for (k = ROW_FIB_1; k <= ROW_LOOP_N; k++)
+		if (rows[k].nr && jobs[k].lat_samples)
+			printf("# latency %s: %llu samples, p50 %llu ns, p99 "
+			       "%llu ns, max %llu ns\n", names[k],
+			       (unsigned long long)jobs[k].lat_samples,
+			       (unsigned long long)jobs[k].lat_p50,
+			       (unsigned long long)jobs[k].lat_p99,
+			       (unsigned long long)jobs[k].lat_max);
 	printf("# fib(%u) without a cutoff on 1 worker: %.1f times the plain "
 	       "recursion, %.0f ns per fiber beyond it\n",
 	       jobs[ROW_FIB_1].size, med[ROW_FIB_1] / ser,

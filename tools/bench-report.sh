@@ -747,6 +747,24 @@ perf_rows() {
 		printf '%s\n' "$line"
 	done
 }
+# weft_stats' scheduling latency (ready to running) of each weft fine row,
+# from the "# latency" lines of bench_fine's raw output.
+latency_table() {
+	local f
+	f=$(ls "$out"/raw/*-fine-weft.txt 2>/dev/null | head -1)
+	[ -n "$f" ] && grep -q '^# latency ' "$f" || return 0
+	echo "### Scheduling latency, ready to running (weft_stats)"
+	echo
+	echo "How long a fiber waited between being made ready (spawned, woken,"
+	echo "yielded) and running, one ready in 64 sampled, over the last run of each"
+	echo "row (its warm-up included); p50 and p99 are histogram bucket bounds, at"
+	echo "most a quarter over; max is exact."
+	echo
+	sed -n 's/^# latency \([^:]*\): \([0-9]*\) samples, p50 \([0-9]*\) ns, p99 \([0-9]*\) ns, max \([0-9]*\) ns$/\1\t\2\t\3\t\4\t\5/p' "$f" |
+		md_table $'row\tsamples\tp50 (ns)\tp99 (ns)\tmax (ns)'
+	echo
+}
+
 fine_section() {
 	local r v
 	case ",$(m only)," in *,fine,*) ;; *) return 0 ;; esac
@@ -791,6 +809,7 @@ fine_section() {
 		printf '\n'
 	} | md_table $'figure\tweft\tGo\tBoost.Fiber'
 	echo
+	latency_table
 	echo "### Hardware counters per fiber: fib($F), no cutoff"
 	echo
 	if [ "$(m perf_status)" != ok ]; then
