@@ -578,6 +578,32 @@ static int perf_main(int argc, char **argv)
 	return 0;
 }
 
+/* "--trace PATH WORKERS": one fib(TRACE_FIB_N) without a cutoff, traced
+ * (WEFT_TRACE=PATH, the last 4,096 events a worker), for the report's
+ * picture of a trace. */
+#define TRACE_FIB_N 20
+
+static int trace_main(int argc, char **argv)
+{
+	struct fine_job job = { .wl = WL_FIB, .name = "trace",
+				.size = TRACE_FIB_N, .reps = 1 };
+	unsigned workers;
+	char *end;
+
+	if (argc != 4)
+		bench_fail("--trace takes PATH WORKERS");
+	workers = (unsigned)strtoul(argv[3], &end, 10);
+	if (*end || workers == 0 || workers > WEFT_WORKERS_MAX)
+		bench_fail("--trace: bad worker count %s", argv[3]);
+	if (setenv("WEFT_TRACE", argv[2], 1) ||
+	    setenv("WEFT_TRACE_EVENTS", "4096", 1))
+		bench_fail("--trace: setenv: %s", strerror(errno));
+	run_job(&job, workers);
+	printf("# trace of fib(%u) without a cutoff on %u workers: %s\n",
+	       TRACE_FIB_N, workers, argv[2]);
+	return 0;
+}
+
 /* Main ------------------------------------------------------------------- */
 
 static void usage(const char *prog)
@@ -585,8 +611,10 @@ static void usage(const char *prog)
 	fprintf(stderr, "usage: %s [--quick] [--runs N] [--workers W]\n"
 		"  N >= %d runs; default %d, or %d with --quick; W: workers "
 		"of the multi-worker rows (default: every CPU)\n"
-		"       %s --perf fib|serial W PASSES [--quick]\n", prog,
-		BENCH_RUNS_MIN, BENCH_RUNS_DEFAULT, BENCH_RUNS_QUICK, prog);
+		"       %s --perf fib|serial W PASSES [--quick]\n"
+		"       %s --trace PATH W\n", prog,
+		BENCH_RUNS_MIN, BENCH_RUNS_DEFAULT, BENCH_RUNS_QUICK, prog,
+		prog);
 	exit(2);
 }
 
@@ -695,6 +723,8 @@ int main(int argc, char **argv)
 		return child_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--perf") == 0)
 		return perf_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--trace") == 0)
+		return trace_main(argc, argv);
 	workers = parse_workers(&argc, argv);
 	o = bench_parse(argc, argv);
 	ncpu = bench_cpus_init();

@@ -476,13 +476,20 @@ title_of() {
 	local file=$1 name=$2 row=$3
 	if [ -s "$data/$file" ]; then echo "$name"; else echo "$name ($(why_not "$row"))"; fi
 }
-charts=(switch spawn memory speedup echo)
+charts=(switch spawn memory speedup echo trace)
+# The trace picture's data: 10 us of bench_fine --trace's WEFT_TRACE file.
+rm -f "$data/trace.dat"
+if [ -s "$out/raw/trace-fib.json" ] && command -v python3 >/dev/null; then
+	python3 tools/plot/trace.py "$out/raw/trace-fib.json" >"$data/trace.dat" 2>/dev/null ||
+		rm -f "$data/trace.dat"
+fi
 declare -A CHART_TITLE=(
 	[switch]="Switch cost per mechanism"
 	[spawn]="Spawn + join cost"
 	[memory]="Memory per parked task"
 	[speedup]="Speed-up against workers"
 	[echo]="Echo servers: round trips and p99 latency"
+	[trace]="A trace (WEFT_TRACE): 10 us of fib(20) without a cutoff, a box per fiber run, colour by fiber id"
 )
 has_data() {
 	local f
@@ -516,6 +523,7 @@ for ch in "${charts[@]}"; do
 	memory) has_data memory-weft.dat memory-small.dat memory-go.dat memory-pthread.dat memory-pthread64k.dat && nd=0 || nd=1 ;;
 	speedup) has_data speedup-weft-fib.dat speedup-weft-uts.dat speedup-go-fib.dat speedup-boost-fib.dat && nd=0 || nd=1 ;;
 	echo) has_data echo-weft.dat echo-weft.epoll.dat echo-weft.w1.dat echo-epoll.dat echo-threads.dat echo-go.dat && nd=0 || nd=1 ;;
+	trace) [ -s "$data/trace.dat" ] && nd=0 || nd=1 ;;
 	esac
 	vars="plotdir='tools/plot'; term='$term'; out='$(gp_str "$out/$ch.png")'; data='$(gp_str "$data")'; nodata=$nd"
 	vars+="; chart_title='$(gp_str "${CHART_TITLE[$ch]}")'"

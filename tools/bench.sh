@@ -336,6 +336,11 @@ if wanted fine; then
 		add_peer go fine "" 1 fine
 		add_peer boost fine "" 1 fine
 	fi
+	# The report's picture of a trace: one traced fib (WEFT_TRACE).
+	if [ -x "$dir/bench/bench_fine" ]; then
+		add_step fine weft trace "" "$dir/bench/bench_fine" --trace \
+			"$out/raw/trace-fib.json" "$workers"
+	fi
 	# The counter table's rows come from perf stat around bench_fine.
 	if [ "$perf_status" = ok ] && [ -x "$dir/bench/bench_fine" ]; then
 		add_step fine weft "" "" bench/bench_perf.sh "$dir/bench/bench_fine" \
