@@ -67,6 +67,7 @@ enum row_id {
 	ROW_FUTEX_CROSS,
 	ROW_CONDVAR,
 	ROW_PIPE,
+	ROW_YIELD_TRACED,
 	NR_ROWS
 };
 
@@ -269,6 +270,19 @@ static uint64_t measure_yield(uint64_t switches, int cpu)
 	return job.elapsed_ns;
 }
 
+/* The same with WEFT_TRACE on (written to /dev/null when weft_run ends):
+ * what recording an event on every switch costs. */
+static uint64_t measure_yield_traced(uint64_t switches, int cpu)
+{
+	uint64_t ns;
+
+	if (setenv("WEFT_TRACE", "/dev/null", 1))
+		bench_fail("setenv: %s", strerror(errno));
+	ns = measure_yield(switches, cpu);
+	unsetenv("WEFT_TRACE");
+	return ns;
+}
+
 /* Thread ping-pongs ----------------------------------------------------- */
 
 enum pp_kind {
@@ -453,6 +467,7 @@ static const char *const row_names[NR_ROWS] = {
 	[ROW_FUTEX_CROSS] = "switch.futex.cross",
 	[ROW_CONDVAR] = "switch.condvar",
 	[ROW_PIPE] = "switch.pipe",
+	[ROW_YIELD_TRACED] = "switch.yield.traced",
 };
 
 int main(int argc, char **argv)
@@ -475,7 +490,9 @@ int main(int argc, char **argv)
 	bench_row_init(&rows[ROW_RAW], row_names[ROW_RAW], raw_ops, o.runs);
 	bench_row_init(&rows[ROW_YIELD], row_names[ROW_YIELD], yield_ops,
 		       o.runs);
-	for (i = ROW_FUTEX_SAME; i < NR_ROWS; i++)
+	bench_row_init(&rows[ROW_YIELD_TRACED], row_names[ROW_YIELD_TRACED],
+		       yield_ops, o.runs);
+	for (i = ROW_FUTEX_SAME; i < ROW_YIELD_TRACED; i++)
 		bench_row_init(&rows[i], row_names[i], handoffs, o.runs);
 	raw.a_top = raw_stack_map();
 	raw.b_top = raw_stack_map();
@@ -483,6 +500,8 @@ int main(int argc, char **argv)
 	for (r = 0; r < o.runs; r++) {
 		bench_row_add(&rows[ROW_RAW], measure_raw(&raw, raw_ops, solo));
 		bench_row_add(&rows[ROW_YIELD], measure_yield(yield_ops, solo));
+		bench_row_add(&rows[ROW_YIELD_TRACED],
+			      measure_yield_traced(yield_ops, solo));
 		bench_row_add(&rows[ROW_FUTEX_SAME],
 			      pp_run(PP_FUTEX, row_names[ROW_FUTEX_SAME],
 				     handoffs / 2, same));
@@ -499,7 +518,8 @@ int main(int argc, char **argv)
 				     handoffs / 2, unpinned));
 	}
 
-	printf("# pinned: switch.raw, switch.yield, switch.futex.same on "
+	printf("# pinned: switch.raw, switch.yield (and .traced), "
+	       "switch.futex.same on "
 	       "cpu %d; switch.futex.cross on cpus %d,%d\n", solo, cross[0],
 	       cross[1]);
 	bench_print_header(&o, row_names[ROW_YIELD]);
@@ -517,6 +537,9 @@ int main(int argc, char **argv)
 	printf("# target: switch.yield <= %.0f ns: %s (%.1f ns)\n",
 	       TARGET_YIELD_NS, med[ROW_YIELD] <= TARGET_YIELD_NS ? "met" :
 	       "NOT met", med[ROW_YIELD]);
+	printf("# tracing: switch.yield.traced - switch.yield = %.1f ns a "
+	       "switch (one event each, WEFT_TRACE)\n",
+	       med[ROW_YIELD_TRACED] - med[ROW_YIELD]);
 	printf("# target: switch.futex.same / switch.yield >= %.0f: "
 	       "%s (%.1f)\n",
 	       TARGET_FUTEX_RATIO,
