@@ -330,6 +330,8 @@ measure_row() {
 	done
 	if kill -0 "$srv_pid" 2>/dev/null; then
 		stop_server
+		# weft-echo's last line: weft_stats' scheduling latency.
+		lat[$name,$c]=$(grep -m1 '^latency ' "$tmp/srv.out")
 	else
 		wait "$srv_pid" 2>/dev/null
 		notes+=("$name conns=$c: server exited with status $? during the runs")
@@ -372,7 +374,7 @@ echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 printf "# %-8s${row_fmt#%-10s}" server conns ok runs rps rps_min rps_max \
 	p50_us p99_us p99_min p99_max 'cpu_s/Mrt' 'cli_cpu%'
 
-declare -A med_rps med_cpu med_p99
+declare -A med_rps med_cpu med_p99 lat
 notes=()
 if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$need_fds" ]; then
 	notes+=("open files limited to $(ulimit -Sn), fewer than the $need_fds that $max_conns connections need")
@@ -380,6 +382,18 @@ fi
 for name in $servers; do
 	for c in $conns; do
 		measure_row
+	done
+done
+
+# weft-echo's scheduling latency (weft_stats: ready to running, one
+# ready in 64 sampled) over each row's server, all its runs.
+for name in $servers; do
+	for c in $conns; do
+		l=${lat[$name,$c]:-}
+		[ -n "$l" ] || continue
+		echo "# latency echo.$name.$c: $(field samples "$l") samples," \
+			"p50 $(field p50_ns "$l") ns, p99 $(field p99_ns "$l") ns," \
+			"max $(field max_ns "$l") ns"
 	done
 done
 

@@ -759,16 +759,17 @@ perf_rows() {
 # from the "# latency" lines of bench_fine's raw output.
 latency_table() {
 	local f
-	f=$(ls "$out"/raw/*-fine-weft.txt 2>/dev/null | head -1)
-	[ -n "$f" ] && grep -q '^# latency ' "$f" || return 0
-	echo "### Scheduling latency, ready to running (weft_stats)"
+	f=$(ls "$out"/raw/*-fine-weft.txt "$out"/raw/*-echo-weft.txt 2>/dev/null)
+	[ -n "$f" ] && grep -q '^# latency ' $f || return 0
+	echo "### Scheduling latency, ready to running (weft_stats): fine and echo rows"
 	echo
 	echo "How long a fiber waited between being made ready (spawned, woken,"
-	echo "yielded) and running, one ready in 64 sampled, over the last run of each"
-	echo "row (its warm-up included); p50 and p99 are histogram bucket bounds, at"
-	echo "most a quarter over; max is exact."
+	echo "yielded) and running, one ready in 64 sampled: for the fine rows over"
+	echo "the last run of each (its warm-up included), for the echo rows over the"
+	echo "server's life (all the row's runs); p50 and p99 are histogram bucket"
+	echo "bounds, at most a quarter over; max is exact."
 	echo
-	sed -n 's/^# latency \([^:]*\): \([0-9]*\) samples, p50 \([0-9]*\) ns, p99 \([0-9]*\) ns, max \([0-9]*\) ns$/\1\t\2\t\3\t\4\t\5/p' "$f" |
+	sed -n 's/^# latency \([^:]*\): \([0-9]*\) samples, p50 \([0-9]*\) ns, p99 \([0-9]*\) ns, max \([0-9]*\) ns$/\1\t\2\t\3\t\4\t\5/p' $f |
 		md_table $'row\tsamples\tp50 (ns)\tp99 (ns)\tmax (ns)'
 	echo
 }

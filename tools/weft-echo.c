@@ -89,6 +89,22 @@ static bool parse_uint(const char *s, unsigned long max, unsigned *out)
 	return true;
 }
 
+/* weft_stats' scheduling latency over the server's life, on stdout as
+ * its last line (tools/bench-echo.sh puts it in the report). */
+static void print_latency(void)
+{
+	struct weft_stats st;
+
+	if (weft_stats(&st) != 0)
+		return;
+	printf("latency samples=%llu p50_ns=%llu p99_ns=%llu max_ns=%llu\n",
+	       (unsigned long long)st.latency_samples,
+	       (unsigned long long)st.latency_p50_ns,
+	       (unsigned long long)st.latency_p99_ns,
+	       (unsigned long long)st.latency_max_ns);
+	fflush(stdout);
+}
+
 /* The I/O backend the runtime chose. */
 static const char *backend_name(void)
 {
@@ -298,6 +314,7 @@ static void echo_main(void *arg)
 	if (n != (ssize_t)sizeof(si))
 		fprintf(stderr, "weft-echo: signalfd: %s\n",
 			n < 0 ? strerror((int)-n) : "short read");
+	print_latency();
 	weft_cancel(acceptor);
 	weft_join(acceptor, NULL);
 	close(lfd);
