@@ -73,10 +73,15 @@ done
 for s in "## Machine" "## Summary" "## Targets" "## Charts" "## Tables" "## Not measured"; do
 	grep -q "^$s" "$report" || fail "REPORT.md has no section '$s'"
 done
-while IFS=$'\037' read -r n group kind _ status _ _ file cmd reason; do
+while IFS=$'\037' read -r n group kind tag status _ _ file cmd reason; do
 	[ "$n" = n ] && continue
 	grep -q "^### $group\$" "$report" || fail "REPORT.md has no table section for $group"
-	if [ "$status" = ok ]; then
+	if [ "$status" = ok ] && [ "$tag" = trace ]; then
+		# The trace step's product is the trace and its picture.
+		[ -s "$out/raw/trace-fib.json" ] || fail "step $n ($cmd): no trace"
+		grep -Eq '^(!\[A trace|A trace .*: not drawn)' "$report" ||
+			fail "REPORT.md does not show the trace"
+	elif [ "$status" = ok ]; then
 		if [ ! -s "$out/$file" ]; then
 			fail "step $n ($cmd): no raw table $file"
 		elif ! grep -qv '^#' "$out/$file"; then
