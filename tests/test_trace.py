@@ -3,8 +3,8 @@
 """WEFT_TRACE: the trace of trace_target.c is Chrome trace-event JSON with
 the events a known program must produce: a track per worker and the
 monitor's, run slices named by fiber id and name that never overlap on a
-track, parks with their reason, wake-ups, spawns, steals, a sleep's
-completion and a stall. WEFT_TRACE_EVENTS bounds each ring (the last
+track, parks with their reason (an I/O call with its operation and fd),
+wake-ups, spawns, steals, a sleep's completion and a stall. WEFT_TRACE_EVENTS bounds each ring (the last
 events are kept), and a trace that cannot be written is named on stderr
 without failing the program. Usage: test_trace.py TRACE_TARGET"""
 
@@ -63,6 +63,8 @@ with tempfile.TemporaryDirectory() as d:
     check(any(i.startswith("park: weft_join") for i in instants),
           "no park on a join")
     check(any(i.startswith("park: sleep") for i in instants), "no sleep")
+    check(any(i.startswith("park: I/O read on fd ") for i in instants),
+          "no park on a read (the I/O submission)")
     check(sum(i.startswith("wake fiber") for i in instants) >= 100,
           "fewer than 100 wake-ups for a 100-round ping-pong")
     check(sum(i.startswith("spawn fiber") for i in instants) >= 11,

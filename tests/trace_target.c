@@ -3,13 +3,15 @@
  * The program test_trace.py traces (WEFT_TRACE): on two workers, a
  * channel ping-pong between "pinger" and "ponger", eight "cruncher"
  * children that each spin 5 ms (so the other worker steals some), a
- * 1 ms sleep first, and "hog", which runs 80 ms without a yield point (with
+ * 1 ms sleep first, a read on a pipe that parks until a second fiber
+ * writes, and "hog", which runs 80 ms without a yield point (with
  * WEFT_STALL_MS=20, a stall on the monitor's track).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft.h>
 
@@ -69,6 +71,28 @@ static void *hog(void *arg)
 	return NULL;
 }
 
+static int pipefd[2];
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	if (weft_sleep_ns(200000) || weft_write(pipefd[1], "x", 1) != 1)
+		exit(1);
+	return NULL;
+}
+
+static void io_round(void)
+{
+	weft_fiber *w;
+	char c;
+
+	if (pipe(pipefd) || weft_spawn(&w, writer, NULL, NULL) ||
+	    weft_read(pipefd[0], &c, 1) != 1 || weft_join(w, NULL))
+		exit(1);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 static void spawn(weft_fiber **f, void *(*fn)(void *), const char *name)
 {
 	if (weft_spawn(f, fn, NULL, &(struct weft_spawn_opts){ .name = name }))
@@ -87,6 +111,9 @@ static void main_fiber(void *arg)
 	/* First, so that the other worker is up before the spawns. */
 	if (weft_sleep_ns(1000000))
 		exit(1);
+	/* An I/O call that parks: a read on a pipe written a moment later
+	 * by a second fiber. */
+	io_round();
 	spawn(&f[n++], pinger, "pinger");
 	spawn(&f[n++], ponger, "ponger");
 	for (int i = 0; i < 8; i++)

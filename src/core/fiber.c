@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fibers: the record table behind weft_fiber handles, spawn, the first
- * entry, exit, join, detach and cancel.
+ * entry, exit, join, detach and cancel; and the names of what a fiber
+ * waits on (weft__wait_names, weft__io_op_names) for the reports, the
+ * trace and debuggers.
  *
  * Life cycle and ownership.
  *   free     in a worker's record cache; owned by that worker.
@@ -42,6 +44,7 @@
 
 #include "ctx.h"
 #include "fiber.h"
+#include "poller.h"
 #include "record.h"
 #include "scheduler.h"
 #include "trace.h"
@@ -234,6 +237,21 @@ const char *const weft__wait_names[WAIT_KIND_COUNT] = {
 	[WAIT_IO] = "I/O",
 	[WAIT_BLOCKING] = "weft_blocking",
 };
+
+const char *const weft__io_op_names[IO_OP_COUNT] = {
+	[IO_READ] = "read",	    [IO_WRITE] = "write",
+	[IO_READV] = "read",	    [IO_WRITEV] = "write",
+	[IO_RECV] = "recv",	    [IO_SEND] = "send",
+	[IO_ACCEPT] = "accept",	    [IO_CONNECT] = "connect",
+	[IO_OPENAT] = "openat",	    [IO_CLOSE] = "close",
+	[IO_FSYNC] = "fsync",	    [IO_SHUTDOWN] = "shutdown",
+	[IO_POLL] = "poll",
+};
+
+const char *weft__io_op_name(unsigned op)
+{
+	return op < IO_OP_COUNT ? weft__io_op_names[op] : "I/O";
+}
 
 static void *main_entry(void *arg)
 {

@@ -58,7 +58,7 @@ struct io_req {
 };
 
 /* "read", "accept", ... for reports (monitor.c), and the same as an
- * array for debuggers (api/debug.c). */
+ * array for the trace and debuggers (fiber.c defines both). */
 const char *weft__io_op_name(unsigned op);
 extern const char *const weft__io_op_names[IO_OP_COUNT];
 

@@ -591,7 +591,8 @@ int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg)
 	struct fiber *f = w->cur;
 
 	weft_assert(f);
-	weft__trace(w, TR_PARK, f->id, f->wait_kind);
+	weft__trace(w, TR_PARK, f->id,
+		    f->wait_kind | (uint64_t)(uint32_t)f->wait_arg << 32);
 	w->post = POST_PARK;
 	w->post_fiber = f;
 	w->post_unlock = unlock;

@@ -33,6 +33,7 @@
 
 #include "fiber.h"
 #include "latency.h"
+#include "poller.h"
 #include "scheduler.h"
 #include "trace.h"
 
@@ -242,7 +243,17 @@ static void write_instant(FILE *out, bool *first, unsigned tid,
 
 	switch (e->type & 0xffffff) {
 	case TR_PARK:
-		snprintf(what, sizeof(what), "park: %s", wait_name(e->arg));
+		if ((e->arg & 0xff) == WAIT_IO) {
+			/* An I/O call: its operation and descriptor. */
+			unsigned op = (unsigned)(e->arg >> 8) & 0xff;
+
+			snprintf(what, sizeof(what), "park: I/O %s on fd %d",
+				 op < IO_OP_COUNT ? weft__io_op_names[op] : "?",
+				 (int)(e->arg >> 32));
+		} else {
+			snprintf(what, sizeof(what), "park: %s",
+				 wait_name(e->arg));
+		}
 		break;
 	case TR_WAKE:
 		snprintf(what, sizeof(what), "wake fiber %" PRIu64, e->fiber);

@@ -17,7 +17,8 @@ struct worker;
 enum trace_ev {
 	TR_RUN,		/* fiber starts a run slice on this worker          */
 	TR_IDLE,	/* the worker's sched ctx: no fiber runs            */
-	TR_PARK,	/* fiber parks; arg: its wait_kind                  */
+	TR_PARK,	/* fiber parks; arg: its wait_kind | wait_arg << 32
+			 * (for I/O, the fd: the submission)               */
 	TR_WAKE,	/* this worker made fiber ready (a waker won)       */
 	TR_SPAWN,	/* this worker's fiber spawned fiber                */
 	TR_NAME,	/* fiber's name, 8 bytes in arg; index in the top byte

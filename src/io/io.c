@@ -30,21 +30,6 @@ const struct poller *weft__poller = &weft__poller_uring;
 
 /* The calls --------------------------------------------------------------- */
 
-const char *const weft__io_op_names[IO_OP_COUNT] = {
-	[IO_READ] = "read",	    [IO_WRITE] = "write",
-	[IO_READV] = "read",	    [IO_WRITEV] = "write",
-	[IO_RECV] = "recv",	    [IO_SEND] = "send",
-	[IO_ACCEPT] = "accept",	    [IO_CONNECT] = "connect",
-	[IO_OPENAT] = "openat",	    [IO_CLOSE] = "close",
-	[IO_FSYNC] = "fsync",	    [IO_SHUTDOWN] = "shutdown",
-	[IO_POLL] = "poll",
-};
-
-const char *weft__io_op_name(unsigned op)
-{
-	return op < IO_OP_COUNT ? weft__io_op_names[op] : "I/O";
-}
-
 /*
  * Run @r on the calling fiber's worker: -EPERM outside a fiber, and
  * -ETIMEDOUT already past the fiber's deadline, before the backend sees
