@@ -86,6 +86,31 @@ struct attempt {
 	uint64_t rescued;	/* weft_stats().rescued at the end */
 };
 
+/* Count an attempt whose waiter and hog shared a worker, and its wait. */
+static void note_attempt(struct attempt *a, bool shared, int64_t late)
+{
+	if (!shared)
+		return;
+	a->colocated++;
+	if (late > a->worst_ns)
+		a->worst_ns = late;
+}
+
+/* What every rescue case asks of its attempts, @what naming the wait. */
+static void check_attempts(const struct attempt *a, const char *what)
+{
+	print_message("worst lateness %.2f ms, %u attempts shared a worker\n",
+		      (double)a->worst_ns / MS, a->colocated);
+	if (a->colocated == 0)
+		fail_msg("%s: the hog never ran where the waiter waited", what);
+	if (a->worst_ns > LATE_MAX_MS * MS)
+		fail_msg("%s beside a %d ms hog ended %lld ms late (%u attempts "
+			 "shared a worker)", what, HOG_MS,
+			 (long long)(a->worst_ns / MS), a->colocated);
+	/* Each shared attempt was a wait another worker ended. */
+	assert_true(a->rescued >= a->colocated);
+}
+
 static uint64_t rescued_now(void)
 {
 	struct weft_stats st;
@@ -115,11 +140,7 @@ static void attempt_main(void *arg)
 		here = weft_worker_id();
 		late = wait_1ms(a->wait, c);
 		check_join(f);
-		if (h.worker != here)
-			continue;
-		a->colocated++;
-		if (late > a->worst_ns)
-			a->worst_ns = late;
+		note_attempt(a, h.worker == here, late);
 	}
 	a->rescued = rescued_now();
 	weft_chan_free(c);
@@ -131,18 +152,7 @@ static void run_attempts(enum hog_kind hog, enum wait_kind wait)
 	struct attempt a = { .hog = hog, .wait = wait };
 
 	run_checked(&cfg, attempt_main, &a);
-	print_message("worst lateness %.2f ms, %u of %u attempts shared a "
-		      "worker\n", (double)a.worst_ns / MS, a.colocated,
-		      ATTEMPTS);
-	if (a.colocated == 0)
-		fail_msg("in %u attempts the hog never ran where the waiter "
-			 "waited", ATTEMPTS);
-	if (a.worst_ns > LATE_MAX_MS * MS)
-		fail_msg("a 1 ms wait beside a %d ms hog ended %lld ms late "
-			 "(%u attempts shared a worker)", HOG_MS,
-			 (long long)(a.worst_ns / MS), a.colocated);
-	/* Each shared attempt was a wait another worker ended. */
-	assert_true(a.rescued >= a.colocated);
+	check_attempts(&a, "a 1 ms wait");
 }
 
 static void test_sleep_beside_spinner(void **state)
@@ -267,11 +277,7 @@ static void io_first_main(void *arg)
 		check_join(fr);
 		check_join(fh);
 		check_eq(r.res, -ETIMEDOUT);
-		if (h.worker != here)
-			continue;
-		a->colocated++;
-		if (late > a->worst_ns)
-			a->worst_ns = late;
+		note_attempt(a, h.worker == here, late);
 	}
 	a->rescued = rescued_now();
 	close(p[0]);
@@ -285,16 +291,7 @@ static void test_sleep_behind_io_deadline(void **state)
 
 	(void)state;
 	run_checked(&cfg, io_first_main, &a);
-	print_message("worst lateness %.2f ms, %u attempts shared a worker\n",
-		      (double)a.worst_ns / MS, a.colocated);
-	if (a.colocated == 0)
-		fail_msg("in %u tries the reader, the hog and the sleeper "
-			 "never shared a worker", IO_TRIES);
-	if (a.worst_ns > LATE_MAX_MS * MS)
-		fail_msg("a sleep behind an I/O deadline, beside a %d ms hog, "
-			 "ended %lld ms late", HOG_MS,
-			 (long long)(a.worst_ns / MS));
-	assert_true(a.rescued >= a.colocated);
+	check_attempts(&a, "a 1 ms sleep behind an I/O deadline");
 }
 
 int main(void)

@@ -14,24 +14,14 @@
  * the rate between weft_run's start and the call: on x86-64 the TSC,
  * which runs at a constant rate on every core of a machine this runs on.
  */
-#include <time.h>
-
 #include "latency.h"
 
 static uint64_t ticks0;
 static int64_t ns0;
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void weft__latency_start(void)
 {
-	ns0 = mono_ns();
+	ns0 = (int64_t)weft_now_ns();
 	ticks0 = weft__ticks();
 }
 
@@ -39,7 +29,7 @@ void weft__latency_start(void)
 static double ns_per_tick(void)
 {
 	uint64_t dt = weft__ticks() - ticks0;
-	int64_t dns = mono_ns() - ns0;
+	int64_t dns = (int64_t)weft_now_ns() - ns0;
 
 	if (dt < 1000 || dns <= 0)
 		return 1.0;

@@ -123,6 +123,12 @@
  * wait, mutex waits too (weft__fiber_break_deadlock), beginning shutdown
  * if main has not returned; weft_run() then returns -EDEADLK.
  *
+ * Watching it. Each switch bumps the worker's tick and stores cur (the
+ * monitor's stall watch, weft_dump); the trace (trace.h) and the
+ * latency sample (latency.c: one ready in 64 stamped, its wait noted at
+ * switch-in, ready_to_run()) hook the same places, a branch each when
+ * not taken.
+ *
  * Shared cache lines, path by path (what each one writes that another
  * worker may read or write; everything else is the worker's own):
  *   spawn: the new record and stack come from the worker's own caches

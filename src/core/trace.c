@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fiber.h"
 #include "latency.h"
@@ -50,14 +49,6 @@ static struct {
 
 /* The tick clock the latency histogram uses too (latency.h). */
 #define trace_clock weft__ticks
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 struct trace_ring *weft__trace_ring(unsigned worker)
 {
@@ -121,7 +112,7 @@ int weft__trace_start(unsigned nr_workers)
 		tr.rings[i].mask = slots - 1;
 	}
 	weft__trace_monitor = &tr.rings[nr_workers];
-	tr.ns0 = mono_ns();
+	tr.ns0 = (int64_t)weft_now_ns();
 	tr.tick0 = trace_clock();
 	weft__trace_on = 1;
 	return 0;
@@ -362,7 +353,7 @@ void weft__trace_stop(void)
 	weft__trace_on = 0;
 	if (tr.rings && tr.rings[tr.nr_workers].v) {
 		tr.tick1 = trace_clock();
-		tr.ns1 = mono_ns();
+		tr.ns1 = (int64_t)weft_now_ns();
 		err = write_file();
 		if (err)
 			fprintf(stderr, "weft: WEFT_TRACE=%s: %s; no trace "
