@@ -951,7 +951,7 @@ WEFT_API int weft_dump(int fd);
  * fiber's run slice, parks with what they wait on, wake-ups, spawns,
  * steals, I/O and sleep completions) and the monitor records stalls,
  * each into a ring of its own that keeps the last WEFT_TRACE_EVENTS
- * events (default 65,536, 24 bytes each; a power of two, 16 to
+ * events (default 65,536, 32 bytes each; a power of two, 16 to
  * 67,108,864). When weft_run() returns, the rings are written to path
  * as Chrome trace-event JSON, which Perfetto (ui.perfetto.dev) and
  * chrome://tracing open: a track per worker and one for the monitor,

@@ -128,6 +128,8 @@ static bool rescued(struct worker *w, unsigned queued)
 void weft__rescue_peek(struct worker *w)
 {
 	struct sched *s = &weft__sched;
+	/* Called when tick is a multiple of 61 (pick_local()): tick / 61
+	 * moves on by one a call, so the look goes round the workers. */
 	struct worker *v = s->workers[(w->tick / 61) % s->nr_workers];
 	int64_t due, now;
 

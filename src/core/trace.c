@@ -5,8 +5,8 @@
  * (trace.h: a fiber's run slice begins, the worker goes idle, a fiber
  * parks and on what, a waker makes one ready, a spawn, a steal, an I/O
  * or sleep completion), and the monitor records stalls into its own.
- * Each ring has one writer, so an event costs a timestamp and three
- * stores, no lock and no atomic; a full ring overwrites its oldest
+ * Each ring has one writer, so an event costs a timestamp and one
+ * 32-byte record written, no lock and no atomic; a full ring overwrites its oldest
  * events, keeping the last WEFT_TRACE_EVENTS (default 65,536) a worker.
  * Off, each hook is one load and a branch not taken.
  *
@@ -228,7 +228,7 @@ static void write_slice(FILE *out, bool *first, unsigned tid, uint64_t fiber,
 }
 
 static void write_instant(FILE *out, bool *first, unsigned tid,
-			  const struct trace_rec *e, const struct names *nm)
+			  const struct trace_rec *e)
 {
 	char what[160];
 
@@ -275,7 +275,6 @@ static void write_instant(FILE *out, bool *first, unsigned tid,
 		*first ? "" : ",", tid, ts_us(e->ts));
 	json_str(out, what);
 	fprintf(out, "\",\"args\":{\"fiber\":%" PRIu64 "}}", e->fiber);
-	(void)nm;
 	*first = false;
 }
 
@@ -328,7 +327,7 @@ static int write_file(void)
 				open = type == TR_RUN ? e->fiber : 0;
 				t_open = e->ts;
 			} else if (type != TR_NAME) {
-				write_instant(out, &first, i, e, &nm);
+				write_instant(out, &first, i, e);
 			}
 		}
 		if (open)

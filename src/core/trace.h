@@ -28,7 +28,7 @@ enum trace_ev {
 	TR_STALL,	/* (monitor) fiber ran arg ms without a yield point  */
 };
 
-/* One event: 24 bytes. */
+/* One event: 32 bytes. */
 struct trace_rec {
 	uint64_t ts;		/* weft__trace_clock() ticks                */
 	uint64_t arg;
