@@ -44,6 +44,12 @@ struct fiber {
 
 	/* Owned by the worker running the fiber. */
 	struct ctx ctx;
+	/* When it was last made ready, in weft__ticks(), if that ready was
+	 * sampled for the latency histogram (latency.c); else 0. Written by
+	 * whoever queues it, read by the worker that runs it: on the first
+	 * cache line, after the queue link and the context, which every
+	 * ready and every switch touch anyway. */
+	uint64_t ready_ticks;
 	struct stack *stack;
 	void *(*fn)(void *);
 	void *arg;
@@ -88,10 +94,6 @@ struct fiber {
 	/* Where weft_spawn was called from (a return address), for the
 	 * reports (dump.c, monitor.c). Written at spawn, read racily. */
 	void *spawn_site;
-	/* When it was last made ready, in weft__ticks(), if that ready was
-	 * sampled for the latency histogram (latency.c); else 0. Written by
-	 * whoever queues it, read by the worker that runs it. */
-	uint64_t ready_ticks;
 
 	/* Owner worker's free list only. */
 	struct fiber *free_next;
