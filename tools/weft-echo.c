@@ -42,13 +42,12 @@
 
 #include <weft.h>
 
+#include "tool_util.h"
+
 /* Bytes one recv may take; only the pages a message touches cost memory. */
 #define ECHO_BUF_SIZE 8192
 /* The kernel caps the backlog at net.core.somaxconn. */
 #define ECHO_BACKLOG 4096
-#define MS 1000000ull
-#define BACKOFF_MIN_NS (1 * MS)
-#define BACKOFF_MAX_NS (100 * MS)
 
 /* Set by main() before weft_run(), read-only afterwards. */
 struct echo_opts {
@@ -73,22 +72,6 @@ static void usage(FILE *out)
 		WEFT_WORKERS_MAX);
 }
 
-/* Parse a whole decimal number in [0, @max] into *out; false if it is not. */
-static bool parse_uint(const char *s, unsigned long max, unsigned *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = (unsigned)v;
-	return true;
-}
-
 /* weft_stats' scheduling latency over the server's life, on stdout as
  * its last line (tools/bench-echo.sh puts it in the report). */
 static void print_latency(void)
@@ -103,56 +86,6 @@ static void print_latency(void)
 	       (unsigned long long)st.latency_p99_ns,
 	       (unsigned long long)st.latency_max_ns);
 	fflush(stdout);
-}
-
-/* The I/O backend the runtime chose. */
-static const char *backend_name(void)
-{
-	struct weft_stats st;
-
-	if (weft_stats(&st) != 0)
-		return "unknown";
-	return st.backend == WEFT_BACKEND_EPOLL ? "epoll" : "io_uring";
-}
-
-/* "auto", "io_uring" or "epoll" into *out; false if it is none. */
-static bool parse_backend(const char *s, unsigned *out)
-{
-	static const struct {
-		const char *name;
-		unsigned backend;
-	} names[] = {
-		{ "auto", WEFT_BACKEND_AUTO },
-		{ "io_uring", WEFT_BACKEND_IO_URING },
-		{ "epoll", WEFT_BACKEND_EPOLL },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(s, names[i].name) == 0) {
-			*out = names[i].backend;
-			return true;
-		}
-	return false;
-}
-
-/*
- * Send all @len bytes at @buf, looping over short sends.
- * Returns 0 or a negative errno. Yield point.
- */
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = weft_send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /*
@@ -175,29 +108,6 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
-/* Whether an accept error belongs to one pending connection only. */
-static bool accept_err_is_per_conn(int err)
-{
-	switch (err) {
-	case -ECONNABORTED:
-	case -ECONNRESET:
-	case -EINTR:
-	case -EPROTO:
-	case -EPERM:
-	case -ENETDOWN:
-	case -ENOPROTOOPT:
-	case -EHOSTDOWN:
-	case -ENONET:
-	case -EHOSTUNREACH:
-	case -EOPNOTSUPP:
-	case -ENETUNREACH:
-	case -ETIMEDOUT:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /*
  * Accept connections on the listening socket @arg forever, one detached
  * fiber each. Resource shortages (EMFILE and friends, or a fiber that
@@ -209,7 +119,7 @@ static bool accept_err_is_per_conn(int err)
 static void *accept_main(void *arg)
 {
 	int lfd = (int)(intptr_t)arg;
-	uint64_t backoff_ns = BACKOFF_MIN_NS;
+	int64_t backoff_ns = BACKOFF_MIN_NS;
 	bool reported = false;
 
 	for (;;) {
@@ -241,40 +151,13 @@ static void *accept_main(void *arg)
 				strerror(-fd));
 			reported = true;
 		}
-		if (weft_sleep_ns(backoff_ns) == -ECANCELED)
+		if (weft_sleep_ns((uint64_t)backoff_ns) == -ECANCELED)
 			break;
 		backoff_ns *= 2;
 		if (backoff_ns > BACKOFF_MAX_NS)
 			backoff_ns = BACKOFF_MAX_NS;
 	}
 	return NULL;
-}
-
-/* Open, bind and listen on 127.0.0.1:@port. Returns the socket or -errno. */
-static int listen_on(unsigned port, unsigned *bound)
-{
-	struct sockaddr_in sa = {
-		.sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	socklen_t len = sizeof(sa);
-	int one = 1;
-	int fd, err;
-
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(fd, ECHO_BACKLOG) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	*bound = ntohs(sa.sin_port);
-	return fd;
 }
 
 /*
@@ -290,7 +173,8 @@ static void echo_main(void *arg)
 	ssize_t n;
 	int lfd, err;
 
-	lfd = listen_on(o->port, &port);
+	lfd = listen_on((struct in_addr){ htonl(INADDR_LOOPBACK) }, o->port,
+			ECHO_BACKLOG, &port);
 	if (lfd < 0) {
 		fprintf(stderr, "weft-echo: listen on 127.0.0.1:%u: %s\n",
 			o->port, strerror(-lfd));
