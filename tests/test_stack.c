@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -478,6 +479,74 @@ static void test_stack_idle_free_slabs_are_unmapped(void **state)
 	weft__stack_counts(&m1, &g1);
 	assert_true(m1 <= m0 + WEFT_STACK_EMPTY_SLABS * WEFT_STACK_SLAB_SLOTS);
 	assert_true(g1 <= g0 + WEFT_STACK_EMPTY_SLABS * WEFT_STACK_SLAB_SLOTS);
+	free(s);
+}
+
+/* Resident pages of [p, p + len), by mincore(). */
+static size_t resident_pages(void *p, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg;
+	unsigned char *vec = calloc(n, 1);
+	size_t count = 0;
+
+	assert_non_null(vec);
+	assert_int_equal(mincore(p, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		count += vec[i] & 1;
+	free(vec);
+	return count;
+}
+
+/*
+ * Free stacks on a slab that live fibers keep mapped give their pages
+ * back after a whole trim period, and only those: the live stacks keep
+ * their contents, and a bared stack comes back usable (zero-filled).
+ */
+static void test_stack_idle_free_stacks_give_back_pages(void **state)
+{
+	enum { N = 300, TOUCH = 16 * KIB };
+	struct stack **s = calloc(N, sizeof(*s));
+	size_t before = 0, after = 0, live = 0;
+	struct stack *again;
+
+	(void)state;
+	assert_non_null(s);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(weft__stack_alloc(NULL, 64 * KIB, &s[i]), 0);
+		memset((char *)weft__stack_top(s[i]) - TOUCH, (char)(i | 1),
+		       TOUCH);
+	}
+	/* Every tenth stays in use, so no slab is wholly free. */
+	for (int i = 0; i < N; i++)
+		if (i % 10)
+			weft__stack_free(NULL, s[i]);
+	for (int i = 1; i < N; i += 10)
+		before += resident_pages(s[i]->lo, s[i]->size);
+	/* One trim starts their idle period: nothing given back yet. */
+	weft__stack_trim(false);
+	for (int i = 1; i < N; i += 10)
+		after += resident_pages(s[i]->lo, s[i]->size);
+	assert_int_equal(after, before);
+	/* A second trim, a whole period later, gives them back. */
+	weft__stack_trim(false);
+	after = 0;
+	for (int i = 1; i < N; i += 10)
+		after += resident_pages(s[i]->lo, s[i]->size);
+	if (!RUNNING_ON_VALGRIND)
+		assert_true(after < before / 4);
+	for (int i = 0; i < N; i += 10) {
+		live += resident_pages(s[i]->lo, s[i]->size);
+		assert_int_equal(((char *)weft__stack_top(s[i]))[-1],
+				 (char)(i | 1));
+	}
+	assert_true(live >= (N / 10) * (TOUCH / 4096));
+	/* A bared stack is handed out again and works. */
+	assert_int_equal(weft__stack_alloc(NULL, 64 * KIB, &again), 0);
+	memset((char *)weft__stack_top(again) - TOUCH, 7, TOUCH);
+	weft__stack_free(NULL, again);
+	for (int i = 0; i < N; i += 10)
+		weft__stack_free(NULL, s[i]);
+	weft__stack_trim(true);
 	free(s);
 }
 
@@ -1217,6 +1286,7 @@ int main(int argc, char **argv)
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_idle_free_slabs_are_unmapped,
 					  restore_budget),
+		cmocka_unit_test(test_stack_idle_free_stacks_give_back_pages),
 		cmocka_unit_test_teardown(test_stack_map_budget_allows_40000,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_sizes_use_separate_pools,

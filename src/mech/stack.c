@@ -38,7 +38,11 @@
  * and at most one wholly free slab (kept so that a workload which
  * oscillates around a slab boundary does not mmap and munmap each time)
  * at the end. A second wholly free slab is unmapped at once, which gives
- * its mappings and guard budget back.
+ * its mappings and guard budget back. A slab a few live fibers keep
+ * mapped would keep the touched pages of all its free stacks too (a
+ * server's burst of connection fibers, say): so each trim gives back the
+ * pages of free stacks that stayed on a slab's free list a whole period
+ * (pool_bare(), MADV_DONTNEED; guards and mappings stay as they are).
  *
  * Small stacks. A request of at most WEFT_STACK_SMALL bytes gets a slot
  * of exactly that size, packed back to back with no guard page and no
@@ -706,6 +710,8 @@ static void pool_put(struct stack *s)
 	s->next = sl->free;
 	sl->free = s;
 	sl->nr_free++;
+	s->bare = false;
+	s->free_epoch = trim_epoch;
 	if (slab_used(sl) == 0) {
 		if (sl->on_avail)
 			avail_remove(p, sl);
@@ -744,12 +750,38 @@ static void pool_trim(struct pool *p, bool all)
 	}
 }
 
+/*
+ * Give back the pages of @p's free stacks that have been on their slab's
+ * free list since before the last trim, up to *@budget of them; the next
+ * user faults in zeroed pages. Only page-aligned stacks: small ones share
+ * pages. Caller holds pool_lock, so no one takes a stack meanwhile.
+ */
+static void pool_bare(struct pool *p, unsigned *budget)
+{
+	if (p->size % page_size)
+		return;
+	for (struct slab *sl = p->head; sl && *budget; sl = sl->next)
+		for (struct stack *s = sl->free; s && *budget; s = s->next) {
+			if (s->bare || s->free_epoch == trim_epoch)
+				continue;
+			if (madvise(s->lo, s->size, MADV_DONTNEED) != 0)
+				return;
+			s->bare = true;
+			(*budget)--;
+		}
+}
+
 void weft__stack_trim(bool all)
 {
+	unsigned budget = WEFT_STACK_BARE_MAX;
+
 	ensure_init();
 	pthread_mutex_lock(&pool_lock);
-	for (struct pool *p = pools; p; p = p->next)
+	for (struct pool *p = pools; p; p = p->next) {
 		pool_trim(p, all);
+		if (!all)
+			pool_bare(p, &budget);
+	}
 	trim_epoch++;
 	pthread_mutex_unlock(&pool_lock);
 }

@@ -25,6 +25,9 @@ struct stack {
 	struct stack *next;	/* free-list link; owned by whoever holds it */
 	unsigned vg_id;		/* Valgrind stack id (0 without Valgrind)    */
 	bool guarded;		/* PROT_NONE page below lo; else a canary    */
+	/* On its slab's free list (under pool_lock): */
+	bool bare;		/* its pages were given back (trim)          */
+	unsigned free_epoch;	/* trim_epoch when it came back              */
 };
 
 /*
@@ -44,6 +47,10 @@ struct stack {
 
 /* Wholly free slabs a pool keeps mapped through periodic trims. */
 #define WEFT_STACK_EMPTY_SLABS 4u
+
+/* Free stacks whose pages one trim gives back, at most (each is one
+ * madvise under the pool lock; a million take a few minutes). */
+#define WEFT_STACK_BARE_MAX 4096u
 
 /* Size classes a worker caches: the runtime's default size, and small. */
 #define WEFT_STACK_CLASSES 2
@@ -117,7 +124,12 @@ void weft__stack_cache_flush(struct stack_cache *c);
  * those beyond WEFT_STACK_EMPTY_SLABS a pool that stayed unused for a
  * whole period since the last call (the monitor calls it every second,
  * so a burst's stacks go back to the system a second or two after it,
- * and not while it oscillates). Any thread.
+ * and not while it oscillates). Then give back the pages of free stacks
+ * on their slabs that stayed free for a whole period too (MADV_DONTNEED,
+ * at most WEFT_STACK_BARE_MAX a call), so that slabs a few live fibers
+ * keep mapped do not keep a burst's memory. Stacks in magazines (at most
+ * DEPOT_FULL_MAX full ones a pool, two a worker's class) keep theirs.
+ * Any thread.
  */
 void weft__stack_trim(bool all);
 
