@@ -66,6 +66,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -89,6 +91,8 @@
 #define MS 1000000ll
 #define LINGER_NS (1000 * MS)
 #define LINGER_BYTES (64 * 1024)
+/* A connection idle this long gives up its fiber (see park_main()). */
+#define IDLE_GRACE_NS (1000 * MS)
 
 static const char hello_body[] = "Hello, world!\n";
 
@@ -116,10 +120,19 @@ enum {
 	CONN_CLOSING,	/* shutdown cancelled it while idle                 */
 };
 
+/*
+ * A connection. While a fiber serves it, it is on server.active; once it
+ * has been idle for IDLE_GRACE_NS its fiber ends and it waits on
+ * server.parked, in the parking epoll set, with no fiber and no buffer:
+ * this record is all it costs (see park_main()).
+ */
 struct conn {
-	struct conn *prev, *next;	/* in server.conns, under server.lock */
-	weft_fiber *fiber;
+	struct conn *prev, *next;	/* on one list, under server.lock */
+	weft_fiber *fiber;		/* while on server.active          */
 	int fd;
+	bool in_epoll;			/* registered in server.epfd       */
+	bool registered;		/* on a list                       */
+	int64_t idle_since;		/* when its last request ended     */
 	/* CONN_*: the connection's fiber moves IDLE <-> BUSY, the shutdown
 	 * IDLE -> CLOSING; both by compare-and-swap, seq_cst, so that with
 	 * server.draining they form the pair conn_go_idle() describes. */
@@ -140,8 +153,10 @@ static struct server {
 	int rootfd;		/* -1: no --root */
 	weft_sem slots;		/* free connection slots (--max-conns) */
 	weft_wg open;		/* connections open */
-	weft_mutex lock;	/* guards conns */
-	struct conn conns;	/* list head */
+	weft_mutex lock;	/* guards active, parked, and conn lists */
+	struct conn active;	/* connections a fiber serves */
+	struct conn parked;	/* idle ones, oldest first */
+	int epfd;		/* the parking epoll set */
 	/* Set once by the shutdown, seq_cst (see conn_go_idle()). */
 	atomic_bool draining;
 	/* Connections open now: the acceptor adds, each connection takes
@@ -149,6 +164,12 @@ static struct server {
 	_Atomic int64_t nopen;
 	struct counters count[WEFT_WORKERS_MAX];
 } server;
+
+/* weft_now_ns() as the signed nanoseconds deadlines are. */
+static int64_t now_ns(void)
+{
+	return (int64_t)weft_now_ns();
+}
 
 static void count_add(_Atomic uint64_t *c)
 {
@@ -200,7 +221,7 @@ static int flush(int fd, struct out *out)
 
 	if (out->len == 0)
 		return 0;
-	old = weft_set_deadline(weft_now_ns() + server.o->send_timeout_ns);
+	old = weft_set_deadline(now_ns() + server.o->send_timeout_ns);
 	err = send_all(fd, out->buf, out->len);
 	weft_set_deadline(old);
 	out->len = 0;
@@ -376,7 +397,7 @@ static bool handle(int fd, struct http_req *r, struct out *out)
  */
 static void linger(int fd)
 {
-	int64_t old = weft_set_deadline(weft_now_ns() + LINGER_NS);
+	int64_t old = weft_set_deadline(now_ns() + LINGER_NS);
 	char sink[1024];
 	size_t total = 0;
 	ssize_t n;
@@ -411,22 +432,56 @@ static bool conn_go_busy(struct conn *c)
 	return atomic_compare_exchange_strong(&c->state, &idle, CONN_BUSY);
 }
 
-static void conn_register(struct conn *c)
+/* Lists of connections; the caller holds server.lock. */
+static void list_add_tail(struct conn *head, struct conn *c)
 {
-	weft_mutex_lock(&server.lock);
-	c->next = server.conns.next;
-	c->prev = &server.conns;
-	c->next->prev = c;
-	server.conns.next = c;
-	weft_mutex_unlock(&server.lock);
+	c->prev = head->prev;
+	c->next = head;
+	head->prev->next = c;
+	head->prev = c;
 }
 
-static void conn_unregister(struct conn *c)
+static void list_del(struct conn *c)
 {
-	weft_mutex_lock(&server.lock);
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
+}
+
+/* Close @c for good and give its slot back; it is on no list. */
+static void conn_free(struct conn *c)
+{
+	close(c->fd);
+	atomic_fetch_sub_explicit(&server.nopen, 1, memory_order_relaxed);
+	free(c);
+	weft_sem_release(&server.slots);
+	weft_wg_done(&server.open);
+}
+
+/*
+ * Park @c: its fiber is about to end, and the parking set waits for its
+ * next bytes. False if the server is draining (checked under the lock,
+ * which close_idle() takes after setting draining): close it instead.
+ */
+static bool conn_park(struct conn *c)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+		.data.ptr = c,
+	};
+	bool ok = false;
+
+	weft_mutex_lock(&server.lock);
+	if (!atomic_load(&server.draining) &&
+	    epoll_ctl(server.epfd, c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+		      c->fd, &ev) == 0) {
+		c->in_epoll = true;
+		c->fiber = NULL;
+		list_del(c);
+		list_add_tail(&server.parked, c);
+		ok = true;
+	}
 	weft_mutex_unlock(&server.lock);
+	return ok;
 }
 
 /*
@@ -441,24 +496,43 @@ static void *conn_main(void *arg)
 	struct http_req req;
 	struct out out;
 	char in[IN_BUF_SIZE];
-	/* The first request's time runs from the accept. */
-	int64_t deadline = weft_now_ns() + o->header_timeout_ns;
+	/* The first request's time runs from the accept; a parked
+	 * connection's keep-alive time from its last request. */
+	int64_t deadline = c->registered ?
+		c->idle_since + o->keepalive_timeout_ns :
+		now_ns() + o->header_timeout_ns;
+	/* When an idle fiber gives up and parks: not before a request has
+	 * ended on this fiber (a woken connection has bytes to read). */
+	int64_t park_at = INT64_MAX;
 	bool idle = true;
 
 	c->fiber = weft_self();
-	conn_register(c);
+	if (!c->registered) {
+		weft_mutex_lock(&server.lock);
+		list_add_tail(&server.active, c);
+		c->registered = true;
+		weft_mutex_unlock(&server.lock);
+	}
 	http_req_init(&req, &o->limits);
 	out.len = 0;
 	if (!conn_go_idle(c))
 		goto done;
 	for (;;) {
+		int64_t old, wait = deadline;
 		ssize_t n;
 		size_t at = 0;
-		int64_t old;
 
-		old = weft_set_deadline(deadline);
+		/* Idle: past the grace, give the fiber up (park). */
+		if (idle && park_at < wait)
+			wait = park_at;
+		old = weft_set_deadline(wait);
 		n = weft_recv(c->fd, in, sizeof(in), 0);
 		weft_set_deadline(old);
+		if (n == -ETIMEDOUT && wait < deadline) {
+			if (conn_park(c))
+				return NULL;
+			break;
+		}
 		if (n <= 0) {
 			if (n == -ETIMEDOUT) {
 				count_add(&my_counters()->timeouts);
@@ -474,7 +548,7 @@ static void *conn_main(void *arg)
 			if (!conn_go_busy(c))
 				break;
 			idle = false;
-			deadline = weft_now_ns() + o->header_timeout_ns;
+			deadline = now_ns() + o->header_timeout_ns;
 		}
 		/* Every request complete in these bytes, in order. */
 		while (at < (size_t)n) {
@@ -494,7 +568,7 @@ static void *conn_main(void *arg)
 			}
 			/* The next request's time starts now. */
 			http_req_parse(&req, NULL, 0);
-			deadline = weft_now_ns() + o->header_timeout_ns;
+			deadline = now_ns() + o->header_timeout_ns;
 		}
 		/* Answers to everything complete go out before we wait. */
 		if (flush(c->fd, &out) < 0)
@@ -504,15 +578,84 @@ static void *conn_main(void *arg)
 		idle = true;
 		if (!conn_go_idle(c))
 			break;
-		deadline = weft_now_ns() + o->keepalive_timeout_ns;
+		c->idle_since = now_ns();
+		deadline = c->idle_since + o->keepalive_timeout_ns;
+		park_at = c->idle_since + IDLE_GRACE_NS;
 	}
 done:
-	conn_unregister(c);
-	close(c->fd);
-	atomic_fetch_sub_explicit(&server.nopen, 1, memory_order_relaxed);
-	free(c);
-	weft_sem_release(&server.slots);
-	weft_wg_done(&server.open);
+	weft_mutex_lock(&server.lock);
+	list_del(c);
+	weft_mutex_unlock(&server.lock);
+	conn_free(c);
+	return NULL;
+}
+
+/*
+ * The parking set: connections idle past IDLE_GRACE_NS wait here with
+ * no fiber, registered one-shot in server.epfd, which this fiber polls
+ * (an epoll set is itself pollable, through either backend). When bytes
+ * (or a hang-up) arrive, the connection goes back on server.active with
+ * a new fiber; when its keep-alive time runs out, it is closed here.
+ * Parked connections are in the order they went idle, and all share
+ * one timeout, so the oldest is the next to expire. Ends when cancelled.
+ */
+static void *park_main(void *arg)
+{
+	const struct http_opts *o = server.o;
+	struct epoll_event evs[64];
+	struct conn *wake[64], *expired[64];
+
+	(void)arg;
+	for (;;) {
+		int64_t now = now_ns(), timeout = o->keepalive_timeout_ns / 4;
+		int n, i, nwake = 0, nexp = 0, r;
+
+		if (timeout > 1000 * MS)
+			timeout = 1000 * MS;
+		weft_mutex_lock(&server.lock);
+		if (server.parked.next != &server.parked) {
+			int64_t left = server.parked.next->idle_since +
+				       o->keepalive_timeout_ns - now;
+
+			if (left < timeout)
+				timeout = left > 0 ? left : 0;
+		}
+		weft_mutex_unlock(&server.lock);
+		r = weft_poll(server.epfd, POLLIN, timeout);
+		if (r == -ECANCELED)
+			break;
+		n = epoll_wait(server.epfd, evs, 64, 0);
+		now = now_ns();
+		weft_mutex_lock(&server.lock);
+		for (i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+
+			list_del(c);
+			list_add_tail(&server.active, c);
+			atomic_store(&c->state, CONN_BUSY);
+			wake[nwake++] = c;
+		}
+		while (nexp < 64 && server.parked.next != &server.parked &&
+		       server.parked.next->idle_since +
+		       o->keepalive_timeout_ns <= now) {
+			struct conn *c = server.parked.next;
+
+			list_del(c);
+			expired[nexp++] = c;
+		}
+		weft_mutex_unlock(&server.lock);
+		for (i = 0; i < nwake; i++)
+			if (weft_go(conn_main, wake[i]) != 0) {
+				weft_mutex_lock(&server.lock);
+				list_del(wake[i]);
+				weft_mutex_unlock(&server.lock);
+				conn_free(wake[i]);
+			}
+		for (i = 0; i < nexp; i++) {
+			count_add(&my_counters()->timeouts);
+			conn_free(expired[i]);
+		}
+	}
 	return NULL;
 }
 
@@ -575,19 +718,28 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
-/* The shutdown's half of conn_go_idle(): close every idle connection. */
+/*
+ * The shutdown's half of conn_go_idle() and conn_park(): close every
+ * idle connection, parked or not. The parking fiber has ended, so no
+ * one else takes connections off server.parked.
+ */
 static void close_idle(void)
 {
 	struct conn *c;
 
 	atomic_store(&server.draining, true);
 	weft_mutex_lock(&server.lock);
-	for (c = server.conns.next; c != &server.conns; c = c->next) {
+	for (c = server.active.next; c != &server.active; c = c->next) {
 		int idle = CONN_IDLE;
 
 		if (atomic_compare_exchange_strong(&c->state, &idle,
 						   CONN_CLOSING))
 			weft_cancel(c->fiber);
+	}
+	while (server.parked.next != &server.parked) {
+		c = server.parked.next;
+		list_del(c);
+		conn_free(c);
 	}
 	weft_mutex_unlock(&server.lock);
 }
@@ -601,7 +753,7 @@ static void http_main(void *arg)
 {
 	struct http_opts *o = arg;
 	struct signalfd_siginfo si;
-	weft_fiber *acceptor;
+	weft_fiber *acceptor, *parker;
 	unsigned port = 0;
 	int64_t old;
 	ssize_t n;
@@ -614,8 +766,16 @@ static void http_main(void *arg)
 		o->status = 1;
 		return;
 	}
-	err = weft_spawn(&acceptor, accept_main, (void *)(intptr_t)lfd,
-			 &(struct weft_spawn_opts){ .name = "acceptor" });
+	err = weft_spawn(&parker, park_main, NULL,
+			 &(struct weft_spawn_opts){ .name = "parking" });
+	if (err == 0) {
+		err = weft_spawn(&acceptor, accept_main, (void *)(intptr_t)lfd,
+				 &(struct weft_spawn_opts){ .name = "acceptor" });
+		if (err) {
+			weft_cancel(parker);
+			weft_join(parker, NULL);
+		}
+	}
 	if (err) {
 		fprintf(stderr, "weft-http: spawn: %s\n", strerror(-err));
 		close(lfd);
@@ -635,8 +795,10 @@ static void http_main(void *arg)
 	weft_cancel(acceptor);
 	weft_join(acceptor, NULL);
 	close(lfd);
+	weft_cancel(parker);
+	weft_join(parker, NULL);
 	close_idle();
-	old = weft_set_deadline(weft_now_ns() + o->shutdown_timeout_ns);
+	old = weft_set_deadline(now_ns() + o->shutdown_timeout_ns);
 	err = weft_wg_wait(&server.open);
 	weft_set_deadline(old);
 	printf("stopped: %llu requests, %lld connections cut at the deadline\n",
@@ -806,7 +968,13 @@ int main(int argc, char **argv)
 	weft_sem_init(&server.slots, o.max_conns);
 	weft_wg_init(&server.open);
 	weft_mutex_init(&server.lock);
-	server.conns.next = server.conns.prev = &server.conns;
+	server.active.next = server.active.prev = &server.active;
+	server.parked.next = server.parked.prev = &server.parked;
+	server.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (server.epfd < 0) {
+		perror("weft-http: epoll_create1");
+		return 1;
+	}
 	raise_nofile();
 
 	signal(SIGPIPE, SIG_IGN);
