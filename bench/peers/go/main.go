@@ -12,6 +12,7 @@
 //	go-peer fib         [--quick] [--runs N] [--workers W]
 //	go-peer fine        [--quick] [--runs N] [--workers W]
 //	go-peer echo-server [--port P] [--workers N]
+//	go-peer http-server [--port P] [--workers N] [--root DIR]
 //
 // The subcommand may also come after some of the flags (see splitCommand).
 // The output follows bench/bench_common.h, so that one parser reads the
@@ -194,6 +195,7 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage: go-peer switch|spawn|fib|fine [--quick] [--runs N] [--workers W]
        go-peer memory [N] [--quick] [--runs N] [--workers W]
        go-peer echo-server [--port P] [--workers N]
+       go-peer http-server [--port P] [--workers N] [--root DIR]
   N >= %d runs; default %d, or %d with --quick
 `, runsMin, runsDefault, runsQuick)
 	os.Exit(2)
@@ -234,7 +236,7 @@ func parseOpts(name string, args []string) *opts {
 
 // The subcommands, for splitCommand.
 var commands = []string{"switch", "spawn", "memory", memoryChildCmd, "fib",
-	"fine", fineChildCmd, "echo-server"}
+	"fine", fineChildCmd, "echo-server", "http-server"}
 
 // splitCommand returns the subcommand and the other arguments. The
 // subcommand is the first argument, or failing that the first argument
@@ -274,6 +276,8 @@ func main() {
 		fineChild(args)
 	case "echo-server":
 		echoServer(args)
+	case "http-server":
+		httpServer(args)
 	case "-h", "--help", "help":
 		usage()
 	default:
