@@ -445,6 +445,27 @@ WEFT_API int weft_shutdown(int fd, int how);
 WEFT_API int weft_poll(int fd, short events, int64_t timeout_ns);
 
 /*
+ * Send up to @count bytes of the file @in_fd, from @offset (which must
+ * be >= 0; the file position is neither used nor changed), to the socket
+ * @out_fd without copying them through user memory, as sendfile(2)
+ * does. Returns the bytes sent, which may be fewer than @count (loop for
+ * the rest), 0 at the end of the file, or a negative errno: -EINVAL for
+ * a negative @offset or descriptors the kernel cannot splice, and as
+ * weft_send() (-EPIPE, -ECONNRESET, -ECANCELED, -ETIMEDOUT, -EPERM
+ * outside a fiber). Like sendfile(2) it may raise SIGPIPE on a reset
+ * peer: servers ignore that signal.
+ * Both backends make @out_fd non-blocking (O_NONBLOCK), which weft's
+ * own calls do not mind, and wait for POLLOUT while it is full. How:
+ * io_uring splices the file into a pipe the worker keeps, then the pipe
+ * into the socket (at most a pipe's 64 KiB a call); epoll calls
+ * sendfile(2) on the worker (a file not in the page cache then blocks
+ * the worker while it is read, as it does nginx's without aio). Yield
+ * point.
+ */
+WEFT_API ssize_t weft_sendfile(int out_fd, int in_fd, int64_t offset,
+			       size_t count);
+
+/*
  * Write all @len bytes, or read exactly @len bytes, looping over short
  * transfers. Return @len, or on failure a negative errno; weft_read_full()
  * returns the bytes read so far (less than @len) at end of file.

@@ -15,6 +15,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -342,6 +345,135 @@ static void test_file_open_pwrite_pread_readv_fsync(void **state)
 	assert_memory_equal(r.a, "0123", 4);
 	assert_memory_equal(r.b, "456789ab", 8);
 	assert_int_equal(r.open_missing, -ENOENT);
+	watchdog_disarm();
+}
+
+/* weft_sendfile ------------------------------------------------------------ */
+
+/* A file bigger than one call sends (a pipe's 64 KiB on io_uring) and
+ * than a socketpair's buffer, so calls are short and the socket fills. */
+#define SF_SIZE (1024 * 1024 + 123)
+
+static char sf_byte(size_t i)
+{
+	return (char)(i * 13 + i / 4096);
+}
+
+struct sf_res {
+	int fd;			/* the file */
+	int sv[2];		/* sv[0] is sent on, sv[1] read */
+	ssize_t calls, eof, neg_off, bad_fd, pipe_err, recv_after;
+	off_t pos_after;
+	int64_t sent;		/* bytes reported sent, from the sender */
+	bool cancelled;		/* a call returned -ECANCELED */
+	ssize_t received;
+	int mismatches;
+	char late[8];
+};
+
+/* Send the whole file from offset 0, resuming after a cancellation. */
+static void *sf_sender(void *arg)
+{
+	struct sf_res *r = arg;
+	int64_t off = 0;
+
+	while (off < SF_SIZE) {
+		ssize_t n = weft_sendfile(r->sv[0], r->fd, off,
+					  (size_t)(SF_SIZE - off));
+
+		r->calls++;
+		if (n == -ECANCELED) {
+			r->cancelled = true;
+			continue;
+		}
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	r->sent = off;
+	r->eof = weft_sendfile(r->sv[0], r->fd, SF_SIZE, 10);
+	shutdown(r->sv[0], SHUT_WR);
+	return NULL;
+}
+
+static void *sf_late_writer(void *arg)
+{
+	struct sf_res *r = arg;
+
+	weft_sleep_ns(20 * MS);
+	weft_write(r->sv[1], "late", 4);
+	return NULL;
+}
+
+static void sendfile_main(void *arg)
+{
+	struct sf_res *r = arg;
+	char tmpl[] = "/tmp/weft-sendfile-XXXXXX";
+	char *buf = malloc(SF_SIZE), *got = malloc(SF_SIZE + 1);
+	weft_fiber *f;
+	size_t i;
+
+	r->fd = mkstemp(tmpl);
+	unlink(tmpl);
+	for (i = 0; i < SF_SIZE; i++)
+		buf[i] = sf_byte(i);
+	weft_pwrite(r->fd, buf, SF_SIZE, 0);
+	socketpair(AF_UNIX, SOCK_STREAM, 0, r->sv);
+
+	/* Nobody reads at first: the sender fills the socket and blocks;
+	 * cancel it there, then read everything. What arrives must be the
+	 * file, byte for byte: no bytes a cancelled call had pulled into
+	 * its pipe may leak into a later call's stream. */
+	weft_spawn(&f, sf_sender, r, NULL);
+	weft_sleep_ns(50 * MS);
+	weft_cancel(f);
+	weft_sleep_ns(20 * MS);
+	r->received = weft_read_full(r->sv[1], got, SF_SIZE + 1);
+	weft_join(f, NULL);
+	for (i = 0; i < (size_t)(r->received > 0 ? r->received : 0); i++)
+		r->mismatches += got[i] != sf_byte(i);
+	r->pos_after = lseek(r->fd, 0, SEEK_CUR);
+
+	r->neg_off = weft_sendfile(r->sv[0], r->fd, -1, 10);
+	r->bad_fd = weft_sendfile(r->sv[0], -1, 0, 10);
+	/* The socket is non-blocking now; weft's calls still wait. */
+	close(r->sv[1]);
+	socketpair(AF_UNIX, SOCK_STREAM, 0, r->sv);
+	weft_sendfile(r->sv[0], r->fd, 0, 10);
+	weft_read_full(r->sv[1], got, 10);
+	weft_spawn(&f, sf_late_writer, r, NULL);
+	r->recv_after = weft_recv(r->sv[0], r->late, sizeof(r->late), 0);
+	weft_join(f, NULL);
+	close(r->sv[1]);
+	r->pipe_err = weft_sendfile(r->sv[0], r->fd, 0, 4096);
+	close(r->sv[0]);
+	close(r->fd);
+	free(buf);
+	free(got);
+}
+
+static void test_sendfile_sends_file_bytes_survives_cancel(void **state)
+{
+	struct sf_res r = { 0 };
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, sendfile_main, &r), 0);
+	signal(SIGPIPE, old);
+	assert_true(r.cancelled);
+	assert_int_equal(r.sent, SF_SIZE);
+	assert_int_equal(r.received, SF_SIZE);
+	assert_int_equal(r.mismatches, 0);
+	/* Short calls: more than one was needed. */
+	assert_true(r.calls > 2);
+	assert_int_equal(r.eof, 0);
+	assert_int_equal(r.pos_after, 0);
+	assert_int_equal(r.neg_off, -EINVAL);
+	assert_int_equal(r.bad_fd, -EBADF);
+	assert_int_equal(r.recv_after, 4);
+	assert_memory_equal(r.late, "late", 4);
+	assert_int_equal(r.pipe_err, -EPIPE);
 	watchdog_disarm();
 }
 
@@ -1200,6 +1332,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipe_round_trip_eof_and_ebadf),
 		cmocka_unit_test(test_file_open_pwrite_pread_readv_fsync),
+		cmocka_unit_test(test_sendfile_sends_file_bytes_survives_cancel),
 		cmocka_unit_test(test_write_all_and_read_full_over_short_transfers),
 		cmocka_unit_test(test_write_all_and_read_full_null_buffer_is_efault),
 		cmocka_unit_test(test_tcp_accept_connect_echo_refused_reset),

@@ -245,7 +245,8 @@ const char *const weft__io_op_names[IO_OP_COUNT] = {
 	[IO_ACCEPT] = "accept",	    [IO_CONNECT] = "connect",
 	[IO_OPENAT] = "openat",	    [IO_CLOSE] = "close",
 	[IO_FSYNC] = "fsync",	    [IO_SHUTDOWN] = "shutdown",
-	[IO_POLL] = "poll",
+	[IO_POLL] = "poll",	    [IO_SENDFILE] = "sendfile",
+	[IO_SPLICE] = "splice",
 };
 
 const char *weft__io_op_name(unsigned op)

@@ -43,6 +43,9 @@ enum io_op {
 	IO_FSYNC,
 	IO_SHUTDOWN,	/* flags: how                                      */
 	IO_POLL,	/* flags: the poll(2) events                       */
+	IO_SENDFILE,	/* fd: the socket, flags: the file, off, len        */
+	IO_SPLICE,	/* fd: from (off, -1 for a pipe), flags: to, len;
+			 * io_uring only, inside IO_SENDFILE             */
 	IO_OP_COUNT,
 };
 

@@ -178,6 +178,16 @@ int weft_shutdown(int fd, int how)
 	return (int)io_run(&r);
 }
 
+ssize_t weft_sendfile(int out_fd, int in_fd, int64_t offset, size_t count)
+{
+	struct io_req r = { .op = IO_SENDFILE, .fd = out_fd, .flags = in_fd,
+			    .off = offset, .len = count };
+
+	if (offset < 0)
+		return -EINVAL;
+	return io_run(&r);
+}
+
 int weft_poll(int fd, short events, int64_t timeout_ns)
 {
 	struct io_req r = { .op = IO_POLL, .fd = fd,

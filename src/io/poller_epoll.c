@@ -6,7 +6,8 @@
  *
  * An I/O call is tried at once without blocking (RWF_NOWAIT for read and
  * write, MSG_DONTWAIT for recv and send, a non-blocking socket for accept
- * and connect). If the descriptor is not ready the fiber watches it: an
+ * and connect, and for sendfile(2), which has no MSG_DONTWAIT). If the
+ * descriptor is not ready the fiber watches it: an
  * owned wait (io.h) linked into the worker's table under the descriptor,
  * which is armed in the worker's epoll set with EPOLLONESHOT for what all
  * its watchers want. When it fires, the worker ends the watches it
@@ -35,6 +36,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -460,6 +462,12 @@ static ssize_t attempt(const struct io_req *r, bool plain)
 	case IO_ACCEPT:
 		n = accept4(r->fd, r->buf, r->addrlen, r->flags);
 		break;
+	case IO_SENDFILE: {
+		off_t off = (off_t)r->off;
+
+		n = sendfile(r->fd, r->flags, &off, r->len);
+		break;
+	}
 	case IO_POLL:
 		pfd.events = (short)r->flags;
 		res = poll(&pfd, 1, 0);
@@ -574,10 +582,15 @@ static ssize_t epoll_io(struct worker *w, struct io_req *r)
 	case IO_CONNECT:
 		return do_connect(w, r);
 	case IO_ACCEPT:
+	case IO_SENDFILE:
+		/* sendfile(2) has no MSG_DONTWAIT: the socket must not
+		 * block (weft.h says so). */
 		err = set_nonblocking(r->fd);
 		if (err)
 			return err;
 		break;
+	case IO_SPLICE:
+		return -EINVAL;	/* io_uring's, inside its IO_SENDFILE */
 	default:
 		break;
 	}

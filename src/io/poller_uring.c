@@ -17,10 +17,12 @@
  * scheduler context, and handles the completions there (see owned.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #ifdef WEFT_HAVE_VALGRIND
@@ -50,6 +52,10 @@
 #define TAG_CANCEL 5u		/* an IORING_OP_ASYNC_CANCEL               */
 #define CQE_TAG_MAX 4096u
 
+/* Empty pipes a worker keeps for weft_sendfile, and what one holds. */
+#define PIPE_CACHE 8u
+#define PIPE_BYTES (64u * 1024u)
+
 /* A completion copied off the ring, to be handled later. */
 struct cqe_copy {
 	uint64_t tag;		/* user_data */
@@ -67,6 +73,9 @@ struct uring_worker {
 	unsigned backlog_cap;
 	uint64_t efd_buf;		/* target of the armed eventfd read */
 	uint64_t fault_state;		/* fault injection's random state   */
+	/* Empty pipes for weft_sendfile (uring_sendfile()). */
+	int pipes[PIPE_CACHE][2];
+	unsigned nr_pipes;
 };
 
 /*
@@ -91,6 +100,7 @@ static const unsigned ring_flags[] = {
 #define CQ_ENTRIES_MAX 65536u
 
 static void stash(struct worker *w);
+static ssize_t uring_sendfile(struct worker *w, struct io_req *r);
 
 int weft__fault_submit_err;
 unsigned weft__fault_submit_period;
@@ -189,6 +199,10 @@ static void uring_fini(struct worker *w)
 	io_uring_queue_exit(&u->ring);
 	if (w->efd >= 0)
 		close(w->efd);
+	while (u->nr_pipes--) {
+		close(u->pipes[u->nr_pipes][0]);
+		close(u->pipes[u->nr_pipes][1]);
+	}
 	free(u->backlog);
 	free(u);
 	w->efd = -1;
@@ -525,6 +539,11 @@ static void prep(struct io_uring_sqe *sqe, const struct io_req *r)
 	case IO_POLL:
 		io_uring_prep_poll_add(sqe, r->fd, (unsigned)r->flags);
 		break;
+	case IO_SPLICE:
+		io_uring_prep_splice(sqe, r->fd, r->off, r->flags, -1,
+				     (unsigned)r->len, 0);
+		break;
+	case IO_SENDFILE:	/* two IO_SPLICEs: uring_sendfile() */
 	case IO_OP_COUNT:
 		weft_assert(!"no such operation");
 	}
@@ -539,9 +558,12 @@ static ssize_t uring_io(struct worker *w, struct io_req *r)
 	struct owned_wait ow;
 	int64_t deadline = w->cur->deadline_ns;
 	/* Room for the linked timeout too. */
-	struct io_uring_sqe *sqe = ring_sqe(w, 2);
+	struct io_uring_sqe *sqe;
 	int res;
 
+	if (r->op == IO_SENDFILE)
+		return uring_sendfile(w, r);
+	sqe = ring_sqe(w, 2);
 	prep(sqe, r);
 	weft__owned_begin(w, &ow);
 	ow.kind = OWNED_SQE;
@@ -568,6 +590,81 @@ static ssize_t uring_io(struct worker *w, struct io_req *r)
 	if (res == -ECANCELED && !ow.cancelled && deadline_passed(deadline))
 		res = -ETIMEDOUT;
 	return res;
+}
+
+/*
+ * weft_sendfile: splice the file into an empty pipe of the worker's,
+ * then the pipe into the socket, looping until the pipe is empty again.
+ * The socket is made non-blocking first: a splice into a full blocking
+ * socket would hold an io-wq thread for as long as the client does not
+ * read (one kernel thread a slow client); a non-blocking one fails with
+ * -EAGAIN, and the fiber polls for POLLOUT, which holds nothing. io_uring
+ * sends and receives do not look at O_NONBLOCK, so the socket's other
+ * calls are unchanged. The fiber may change workers on the way; the pipe
+ * goes back to the cache of the worker it ends on, and only empty: one
+ * that still holds bytes (the socket failed, or the call was cancelled)
+ * is closed.
+ */
+static ssize_t uring_sendfile(struct worker *w, struct io_req *r)
+{
+	struct io_req in = { .op = IO_SPLICE, .fd = r->flags, .off = r->off,
+			     .len = r->len < PIPE_BYTES ? r->len : PIPE_BYTES };
+	struct io_req out = { .op = IO_SPLICE, .off = -1, .flags = r->fd };
+	struct uring_worker *u = w->uring;
+	ssize_t got, sent = 0, n = 0;
+	int p[2];
+
+	int on = 1;
+
+	if (ioctl(r->fd, FIONBIO, &on) < 0)
+		return -errno;
+	if (u->nr_pipes) {
+		u->nr_pipes--;
+		p[0] = u->pipes[u->nr_pipes][0];
+		p[1] = u->pipes[u->nr_pipes][1];
+	} else if (pipe2(p, O_CLOEXEC) != 0) {
+		return -errno;
+	}
+	in.flags = p[1];
+	got = uring_io(w, &in);
+	out.fd = p[0];
+	while (got > 0 && sent < got) {
+		out.len = (size_t)(got - sent);
+		n = uring_io(weft__worker_self(), &out);
+		if (n == -EAGAIN) {
+			struct io_req ready = { .op = IO_POLL, .fd = r->fd,
+						.flags = POLLOUT };
+
+			n = uring_io(weft__worker_self(), &ready);
+			if (n < 0)
+				break;
+			continue;
+		}
+		if (n <= 0)
+			break;
+		sent += n;
+	}
+	u = weft__worker_self()->uring;
+	if (sent == (got > 0 ? got : 0) && u->nr_pipes < PIPE_CACHE) {
+		u->pipes[u->nr_pipes][0] = p[0];
+		u->pipes[u->nr_pipes][1] = p[1];
+		u->nr_pipes++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	if (got <= 0)
+		return got;	/* end of file, or nothing was read */
+	if (sent > 0) {
+		/* A cancellation that ended a later step is reported at the
+		 * fiber's next suspension, so the bytes sent are not lost;
+		 * the fiber runs, so only its own next park reads this. */
+		if (n == -ECANCELED)
+			ck_pr_store_uint(&weft__worker_self()->cur->cancel_req,
+					 1);
+		return sent;
+	}
+	return n < 0 ? n : -EIO;
 }
 
 /* Ask the kernel to stop @ow's operation; its completion ends the wait. */

@@ -54,8 +54,10 @@
  * and exit 0 once all connections are closed or --shutdown-timeout has
  * passed, whichever is first; connections still open then are cut.
  *
- * Files are read with weft_pread and sent with weft_send through a 16 KiB
- * buffer: no sendfile or splice yet, since weft has no call for them.
+ * Files: one that fits in the connection's 16 KiB output buffer beside
+ * its head is read into it (weft_pread) and sent with the head; a bigger
+ * one goes out with weft_sendfile (io_uring: splice through a pipe;
+ * epoll: sendfile(2)), never copied through user memory.
  *
  * Threads: main() runs on the thread that becomes worker 0; every other
  * function here runs in a fiber, on whichever worker runs it.
@@ -298,15 +300,17 @@ static void respond_status(struct out *out, bool keep_alive, bool head_only)
 
 /*
  * Answer a GET or HEAD for the file @path under the root. The head goes
- * into @out; the body too if it fits, else @out is flushed and the file
- * streamed through it. Returns whether the connection may go on (false
+ * into @out; a body that fits there too is read in behind it (one send
+ * for both, and pipelined answers keep going out together), a bigger one
+ * goes out with weft_sendfile() once @out is flushed, without passing
+ * through user memory. Returns whether the connection may go on (false
  * after a failed send, or a file that shrank under us).
  */
 static bool respond_file(int fd, struct out *out, const char *path,
 			 bool keep_alive, bool head_only)
 {
 	struct stat stbuf;
-	int64_t off = 0;
+	int64_t off = 0, size;
 	size_t n;
 	int ffd;
 
@@ -326,33 +330,40 @@ static bool respond_file(int fd, struct out *out, const char *path,
 		respond_error(out, 404, keep_alive, head_only, NULL);
 		return keep_alive;
 	}
+	size = stbuf.st_size;
 	n = http_head(out->buf + out->len, sizeof(out->buf) - out->len, 200,
-		      http_mime_type(path), (uint64_t)stbuf.st_size,
-		      keep_alive, NULL, date_now());
+		      http_mime_type(path), (uint64_t)size, keep_alive, NULL,
+		      date_now());
 	out->len += n;
-	while (!head_only && off < stbuf.st_size) {
-		size_t room = sizeof(out->buf) - out->len;
-		ssize_t got;
+	if (!head_only && size <= (int64_t)(sizeof(out->buf) - out->len)) {
+		while (off < size) {
+			ssize_t got = weft_pread(ffd, out->buf + out->len,
+						 (size_t)(size - off), off);
 
-		if (room < 4096 || (int64_t)room < stbuf.st_size - off) {
-			/* Not all in: send what is gathered, then stream. */
-			if (room < 4096 && flush(fd, out) < 0)
+			if (got <= 0)
 				break;
-			room = sizeof(out->buf) - out->len;
+			out->len += (size_t)got;
+			off += got;
 		}
-		if ((int64_t)room > stbuf.st_size - off)
-			room = (size_t)(stbuf.st_size - off);
-		got = weft_pread(ffd, out->buf + out->len, room, off);
-		if (got <= 0)
-			break;
-		out->len += (size_t)got;
-		off += got;
-		if (off < stbuf.st_size && flush(fd, out) < 0)
-			break;
+	} else if (!head_only && flush(fd, out) == 0) {
+		int64_t old = weft_set_deadline(now_ns() +
+						server.o->send_timeout_ns);
+
+		while (off < size) {
+			ssize_t sent = weft_sendfile(fd, ffd, off,
+						     (size_t)(size - off));
+
+			if (sent <= 0)
+				break;
+			off += sent;
+			/* The send timeout is for a stall, not the file. */
+			weft_set_deadline(now_ns() + server.o->send_timeout_ns);
+		}
+		weft_set_deadline(old);
 	}
 	close(ffd);
 	/* A short body breaks the framing: only a close ends it cleanly. */
-	return keep_alive && (head_only || off == stbuf.st_size);
+	return keep_alive && (head_only || off == size);
 }
 
 /*
