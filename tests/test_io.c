@@ -1127,9 +1127,9 @@ static void test_tiny_ring_loses_no_completion(void **state)
 }
 
 /*
- * Every ring size weft.h accepts works, with linked timeouts: each read
- * of the pressure test runs under a deadline (two entries a call), and a
- * quarter of the pipes are never written, so their deadlines fire. Once
+ * Every ring size weft.h accepts works with deadlines: each read of the
+ * pressure test runs under one, and a quarter of the pipes are never
+ * written, so their deadlines fire (a cancel each, from the heap). Once
  * ring_entries = 1 aborted at the first call with a deadline, and 16,385
  * to 32,768 asked for a CQ past the kernel's limit (-EINVAL).
  */

@@ -48,6 +48,8 @@ void weft__owned_begin(struct worker *w, struct owned_wait *ow)
 {
 	ow->owner = w;
 	ow->cancelled = false;
+	ow->expired = false;
+	ow->has_timer = false;
 	ow->token = weft__park_token(w);
 }
 

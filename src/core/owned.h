@@ -11,7 +11,6 @@
 #define WEFT_OWNED_H
 
 #include <stdbool.h>
-#include <linux/time_types.h>
 
 #include "poller.h"
 #include "scheduler.h"
@@ -29,18 +28,16 @@ struct owned_wait {
 	int res;			/* the result the fiber resumes with */
 	enum owned_kind kind;
 	bool cancelled;			/* the owner asked the kernel to stop */
+	bool expired;			/* OWNED_SQE: its deadline did that */
+	bool has_timer;			/* OWNED_SQE: its timer was added   */
 	int expiry_res;			/* its timer's result when it fires */
 	struct timer timer;		/* the heap entry, if it has one    */
-	union {
-		/* OWNED_SQE: the deadline of a linked timeout. */
-		struct __kernel_timespec ts;
-		/* OWNED_FD: the watch, linked in the owner's table. */
-		struct {
-			int fd;
-			uint32_t events;	/* EPOLLIN, EPOLLOUT  */
-			struct owned_wait *next, *prev;
-		} fdw;
-	};
+	/* OWNED_FD: the watch, linked in the owner's table. */
+	struct {
+		int fd;
+		uint32_t events;	/* EPOLLIN, EPOLLOUT  */
+		struct owned_wait *next, *prev;
+	} fdw;
 };
 
 /* Stamp @ow with its owner and the coming park's token, before anything

@@ -155,6 +155,9 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 	return res;
 }
 
+/* io_uring deadlines one pass of weft__timers_fire() ends, at most. */
+#define EXPIRE_SQES 32
+
 void weft__timers_fire(struct worker *w)
 {
 	/* No more than the run queue holds, so that none spills to the
@@ -162,16 +165,26 @@ void weft__timers_fire(struct worker *w)
 	 * fire on the next pass, as soon as these ran. */
 	unsigned room = WEFT_RUNQ_SIZE - weft__runq_len(&w->rq);
 	int64_t now = (int64_t)weft_now_ns();
+	struct owned_wait *sqes[EXPIRE_SQES];
+	unsigned nr_sqes = 0, i;
 	struct timer *t;
 
 	spin_lock(&w->timers_lock);
-	while (room > 0 && (t = weft__timer_pop_expired(&w->timers, now))) {
+	while (room > 0 && nr_sqes < EXPIRE_SQES &&
+	       (t = weft__timer_pop_expired(&w->timers, now))) {
 		struct fiber *f;
 
 		if (t->kind == TIMER_OWNED) {
 			struct owned_wait *ow =
 				container_of(t, struct owned_wait, timer);
 
+			/* The kernel still holds its buffer: ask it to
+			 * stop, after the lock (submitting may flush); the
+			 * completion ends the wait. */
+			if (ow->kind == OWNED_SQE) {
+				sqes[nr_sqes++] = ow;
+				continue;
+			}
 			weft__io_complete(w, ow, ow->expiry_res);
 			room--;
 			continue;
@@ -186,6 +199,12 @@ void weft__timers_fire(struct worker *w)
 		}
 	}
 	spin_unlock(&w->timers_lock);
+	/* Nothing ends these meanwhile: only this worker handles their
+	 * completions, in its poller pass, and submitting never does. */
+	for (i = 0; i < nr_sqes; i++) {
+		sqes[i]->expired = true;
+		weft__poller->cancel(w, sqes[i]);
+	}
 }
 
 /*

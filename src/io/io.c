@@ -7,8 +7,10 @@
  * wait its worker owns (owned.h).
  *
  * Deadlines. A fiber with a deadline (weft_set_deadline) bounds each I/O
- * wait by it: io_uring links an IORING_OP_LINK_TIMEOUT to the SQE, epoll
- * puts the watch's timer in the heap; a wait cut short returns -ETIMEDOUT.
+ * wait by it: both backends put the wait's timer in the worker's heap,
+ * as a sleep's; at expiry epoll ends the watch, io_uring cancels the SQE
+ * and the wait ends when the kernel lets go of the buffer. A wait cut
+ * short returns -ETIMEDOUT.
  */
 #include <errno.h>
 #include <stdint.h>
