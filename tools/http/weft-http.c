@@ -233,6 +233,8 @@ static int flush(int fd, struct out *out)
 	err = send_all(fd, out->buf, out->len);
 	weft_set_deadline(old);
 	out->len = 0;
+	if (err == -ETIMEDOUT)
+		count_add(&my_counters()->timeouts);
 	return err;
 }
 
@@ -353,8 +355,11 @@ static bool respond_file(int fd, struct out *out, const char *path,
 			ssize_t sent = weft_sendfile(fd, ffd, off,
 						     (size_t)(size - off));
 
-			if (sent <= 0)
+			if (sent <= 0) {
+				if (sent == -ETIMEDOUT)
+					count_add(&my_counters()->timeouts);
 				break;
+			}
 			off += sent;
 			/* The send timeout is for a stall, not the file. */
 			weft_set_deadline(now_ns() + server.o->send_timeout_ns);
@@ -565,7 +570,10 @@ static void *conn_main(void *arg)
 			if (!conn_go_busy(c))
 				break;
 			idle = false;
-			deadline = now_ns() + o->header_timeout_ns;
+			/* A later request's time runs from its first byte
+			 * (the first one's runs from the accept). */
+			if (c->idle_since)
+				deadline = now_ns() + o->header_timeout_ns;
 		}
 		/* Every request complete in these bytes, in order. */
 		while (at < (size_t)n) {
@@ -580,7 +588,10 @@ static void *conn_main(void *arg)
 			if (!req.complete)
 				break;	/* all consumed: read more */
 			if (!handle(c->fd, &req, &out)) {
-				flush(c->fd, &out);
+				/* Our close, after an answer: linger, so
+				 * unread input cannot reset the answer. */
+				if (flush(c->fd, &out) == 0)
+					linger(c->fd);
 				goto done;
 			}
 			/* The next request's time starts now. */
