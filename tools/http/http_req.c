@@ -25,11 +25,18 @@ static int fail(struct http_req *r, int status)
 	return -1;
 }
 
-/* Count @len more bytes of request line and headers against the limit. */
-static int count_head(struct http_req *r, size_t len)
+/*
+ * Count @len more bytes of the head's data (target, names, values) seen
+ * in this http_parser_execute() call. With the exact count of the calls
+ * before (head_bytes) that is a lower bound of the head's size, so a
+ * head far over the limit is refused as it arrives; http_req_parse()
+ * checks the exact size when the head ends. (http_parser's own nread
+ * does not count a long header value it skips through in one step.)
+ */
+static int check_head(struct http_req *r, size_t len)
 {
-	r->header_bytes += len;
-	if (r->header_bytes > r->lim.max_header_bytes)
+	r->head_seen += len;
+	if (r->head_bytes + r->head_seen > r->lim.max_header_bytes)
 		return fail(r, 431);
 	return 0;
 }
@@ -38,7 +45,6 @@ static int on_message_begin(http_parser *p)
 {
 	struct http_req *r = req_of(p);
 
-	r->header_bytes = 0;
 	r->headers = 0;
 	r->body_bytes = 0;
 	r->has_host = false;
@@ -58,7 +64,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	memcpy(r->target + r->target_len, at, len);
 	r->target_len += len;
 	r->target[r->target_len] = '\0';
-	return count_head(r, len);
+	return check_head(r, len);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
@@ -81,7 +87,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	r->field_len += keep;
 	if (len > keep)
 		r->field_len = sizeof(r->field); /* longer than any we know */
-	return count_head(r, len);
+	return check_head(r, len);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
@@ -89,12 +95,13 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	struct http_req *r = req_of(p);
 
 	(void)at;
+	(void)len;
 	if (r->in_field) {
 		r->in_field = false;
 		if (r->field_len == 4 && strncasecmp(r->field, "host", 4) == 0)
 			r->has_host = true;
 	}
-	return count_head(r, len);
+	return check_head(r, len);
 }
 
 static int on_headers_complete(http_parser *p)
@@ -108,6 +115,9 @@ static int on_headers_complete(http_parser *p)
 	if ((p->flags & F_CONTENTLENGTH) &&
 	    p->content_length > r->lim.max_body_bytes)
 		return fail(r, 413);
+	/* Stop here, so that http_req_parse() knows where the head ends. */
+	r->head_done = true;
+	http_parser_pause(p, 1);
 	return 0;
 }
 
@@ -153,8 +163,8 @@ void http_req_init(struct http_req *r, const struct http_limits *lim)
 size_t http_req_parse(struct http_req *r, const char *buf, size_t len)
 {
 	http_parser *p = &r->parser;
-	enum http_errno err;
-	size_t n;
+	enum http_errno err = HPE_OK;
+	size_t done = 0;
 
 	if (r->error)
 		return 0;
@@ -162,23 +172,38 @@ size_t http_req_parse(struct http_req *r, const char *buf, size_t len)
 		/* The previous request was handled: go on to the next. */
 		r->complete = false;
 		r->started = false;
+		r->head_done = false;
+		r->head_bytes = 0;
 		http_parser_pause(p, 0);
 	}
-	if (len == 0)
-		return 0;
-	n = http_parser_execute(p, &settings, buf, len);
-	err = HTTP_PARSER_ERRNO(p);
-	if (err == HPE_OK || err == HPE_PAUSED) {
+	while (done < len && !r->complete && !r->error) {
+		/* Bytes before the head's end belong to the head (and the
+		 * blank lines before a request, which it tolerates). */
+		bool in_head = !r->head_done;
+		size_t n;
+
+		r->head_seen = 0;
+		n = http_parser_execute(p, &settings, buf + done, len - done);
+		done += n;
+		err = HTTP_PARSER_ERRNO(p);
+		if (in_head && !r->error) {
+			r->head_bytes += n;
+			if (r->head_bytes > r->lim.max_header_bytes)
+				r->error = 431;
+		}
+		if (err == HPE_PAUSED && !r->complete)
+			http_parser_pause(p, 0);	/* the head ended */
+		else if (err != HPE_OK && err != HPE_PAUSED)
+			break;
 		/* An upgrade (Connection: Upgrade, CONNECT) ends parsing at
 		 * the head; weft-http answers it as a plain request and
 		 * closes, which http_req_keep_alive() says. */
-		if (p->upgrade && !r->complete)
+		if (p->upgrade && !r->complete && !r->error && r->head_done)
 			r->complete = true;
-		return n;
 	}
-	if (!r->error)
+	if (!r->error && err != HPE_OK && err != HPE_PAUSED)
 		r->error = err == HPE_HEADER_OVERFLOW ? 431 : 400;
-	return n;
+	return done;
 }
 
 bool http_req_keep_alive(const struct http_req *r)
@@ -202,9 +227,22 @@ int http_req_path(const struct http_req *r, char *out, size_t cap)
 	const char *s = r->target;
 	size_t len = r->target_len, o = 0, i = 0;
 
-	/* Origin form only: "/path[?query]". An absolute form or "*" is
-	 * not served. */
-	if (cap == 0 || len == 0 || s[0] != '/')
+	/* The absolute form ("http://host/path", RFC 9112 3.2.2, which a
+	 * server must accept) is served as its path; "*" is not served. */
+	if (len >= 7 && (strncasecmp(s, "http://", 7) == 0 ||
+			 (len >= 8 && strncasecmp(s, "https://", 8) == 0))) {
+		i = s[4] == ':' ? 7 : 8;
+		while (i < len && s[i] != '/' && s[i] != '?' && s[i] != '#')
+			i++;
+		if (i == len || s[i] != '/') {
+			/* No path: the root. */
+			if (cap == 0)
+				return -1;
+			out[0] = '\0';
+			return 0;
+		}
+	}
+	if (cap == 0 || len == 0 || s[i] != '/')
 		return -1;
 	while (i < len && s[i] != '?' && s[i] != '#') {
 		size_t before = o, seg, n;

@@ -38,7 +38,9 @@ struct http_req {
 	http_parser parser;
 	struct http_limits lim;
 	/* The request being parsed, or the one just completed. */
-	size_t header_bytes;	/* bytes of request line and headers */
+	size_t head_bytes;	/* bytes of its head so far, exact    */
+	size_t head_seen;	/* head data seen in the current call */
+	bool head_done;		/* its head has been parsed           */
 	unsigned headers;	/* header lines so far                */
 	uint64_t body_bytes;	/* body bytes so far (dropped)        */
 	bool has_host;		/* a Host header was seen             */
@@ -78,9 +80,10 @@ bool http_req_keep_alive(const struct http_req *r);
  * The path of the completed request's target, percent-decoded and made
  * relative to the document root: no leading '/', no empty, "." or ".."
  * segment (".." removes the segment before it, as nginx does), no NUL.
- * "/" gives "". Returns the length written to @out (at most @cap - 1,
- * NUL-terminated), or -1 for a target that is not a valid origin-form
- * path or climbs above the root: answer 400.
+ * "/" gives "". The absolute form ("http://host/path") gives its path,
+ * the authority ignored. Returns the length written to @out (at most
+ * @cap - 1, NUL-terminated), or -1 for a target that is neither form
+ * ("*", say) or climbs above the root: answer 400.
  */
 int http_req_path(const struct http_req *r, char *out, size_t cap);
 
