@@ -12,7 +12,8 @@
  *   /           a fixed "Hello, world!\n" (the benchmark's fixed response)
  *   /_status    a small JSON page: weft_stats and the server's counters
  *   /PATH       the regular file PATH under --root (404 without --root,
- *               for a missing file, a directory or anything not regular)
+ *               for a missing file, a directory or anything not regular;
+ *               symbolic links are followed, as nginx does by default)
  * Keep-alive and pipelining as HTTP/1.1 says (HTTP/1.0 only with
  * "Connection: keep-alive"); responses to pipelined requests go out in
  * order, several in one send. Ranges, conditional requests and
