@@ -4,16 +4,17 @@
 # Turns the raw tables of one tools/bench.sh run into its report: reads
 # DIR/meta.txt (the machine and the options), DIR/steps.tsv (each step's
 # command, status and time) and DIR/raw/*.txt (each program's output, in
-# the row format of bench/bench_common.h, or tools/bench-echo.sh's), and
+# the row format of bench/bench_common.h, tools/bench-echo.sh's or
+# tools/bench-http.sh's), and
 # writes DIR/REPORT.md, the chart data under DIR/data/ and the charts
 # DIR/*.png (gnuplot, tools/plot/*.gp), then prints the summary table.
 # Every figure it shows is read from the raw tables or computed from
 # them (ratios of two medians of the same run); only the goals of the
-# targets, from issues 5 and 11, are written here. bench.sh runs it; run
+# targets, from issues 5 and 11 and the HTTP server's, are written here. bench.sh runs it; run
 # it by hand to redraw a report from the raw tables of an earlier run.
 #
-# Cells that hold no figure say why: "not installed" (a peer, Go or
-# Boost.Fiber, that could not be installed or built), "not run" (a step
+# Cells that hold no figure say why: "not installed" (a peer, Go,
+# Boost.Fiber or nginx, that could not be installed or built), "not run" (a step
 # that was left out or failed; the section "Not measured" gives the
 # reason), "-" (no such figure for that column).
 #
@@ -61,18 +62,29 @@ while IFS=$'\037' read -r n group kind tag status _ secs file cmd reason; do
 done < <(tr '\t' '\037' <"$out/steps.tsv")
 
 # Rows: data/rows.tsv holds step, name, iters, median, min, max, ratio
-# for every row of every program but the echo script, whose rows go to
-# data/echo.tsv (server, conns, ok, runs, rps, min, max, p50, p99, min,
-# max, cpu, client cpu). A row is a line that is not a comment and has
-# six fields (13 for echo).
+# for every row of every program but the echo and http scripts, whose
+# rows go to data/echo.tsv (server, conns, ok, runs, rps, min, max, p50,
+# p99, min, max, cpu, client cpu) and data/http.tsv (server, path, then
+# the same; a server the script could not run has "not installed" in
+# every figure). A row is a line that is not a comment and has six fields
+# (13 for echo, 14 for http).
 : >"$data/rows.tsv"
 : >"$data/echo.tsv"
+: >"$data/http.tsv"
 for ((i = 0; i < ns; i++)); do
 	f="$out/${S_FILE[i]}"
 	[ "${S_FILE[i]}" != - ] && [ -f "$f" ] || continue
 	if [ "${S_GROUP[i]}" = echo ]; then
 		awk '!/^#/ && NF == 13 { $1 = $1; gsub(/ /, "\t"); print }' "$f" \
 			>>"$data/echo.tsv"
+	elif [ "${S_GROUP[i]}" = http ]; then
+		awk '!/^#/ && NF == 14 { $1 = $1; gsub(/ /, "\t"); print }
+		!/^#/ && $4 == "not" && $5 == "installed" {
+			printf "%s\t%s\t%s", $1, $2, $3
+			for (k = 0; k < 11; k++)
+				printf "\tnot installed"
+			printf "\n"
+		}' "$f" >>"$data/http.tsv"
 	else
 		awk -v s=$i -v tag="${S_TAG[i]}" '!/^#/ && NF == 6 {
 			name = $1 (tag != "" ? "." tag : "")
@@ -101,6 +113,27 @@ while IFS=$'\t' read -r srv c ok runs rps rmin rmax p50 p99 pmin pmax cpu cli; d
 		MED[echo.$srv.$c.cpu]=$cpu
 	fi
 done <"$data/echo.tsv"
+# http rows: MED[http.SERVER.KIND.CONNS.rps|p99|cpu], KIND hello for "/"
+# and file for the file.
+http_servers=""
+http_conns=""
+http_paths=""
+declare -A HTTP_ROW
+http_kind() {
+	if [ "$1" = / ]; then echo hello; else echo file; fi
+}
+while IFS=$'\t' read -r srv path c ok runs rps rmin rmax p50 p99 pmin pmax cpu cli; do
+	HTTP_ROW[$srv,$path,$c]="$ok"$'\t'"$runs"$'\t'"$rps"$'\t'"$rmin"$'\t'"$rmax"$'\t'"$p50"$'\t'"$p99"$'\t'"$pmin"$'\t'"$pmax"$'\t'"$cpu"$'\t'"$cli"
+	case " $http_servers " in *" $srv "*) ;; *) http_servers+="$srv " ;; esac
+	case " $http_conns " in *" $c "*) ;; *) http_conns+="$c " ;; esac
+	case " $http_paths " in *" $path "*) ;; *) http_paths+="$path " ;; esac
+	k=$(http_kind "$path")
+	if [[ $rps =~ ^[0-9.]+$ ]]; then
+		MED[http.$srv.$k.$c.rps]=$rps MIN[http.$srv.$k.$c.rps]=$rmin MAX[http.$srv.$k.$c.rps]=$rmax
+		MED[http.$srv.$k.$c.p99]=$p99 MIN[http.$srv.$k.$c.p99]=$pmin MAX[http.$srv.$k.$c.p99]=$pmax
+		MED[http.$srv.$k.$c.cpu]=$cpu
+	fi
+done <"$data/http.tsv"
 
 is_num() {
 	[[ $1 =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]]
@@ -124,8 +157,9 @@ div() {
 # Which kind (weft, go, boost) of program prints row $1.
 kind_of() {
 	case "$1" in
-	go.*|echo.go.*) echo go ;;
+	go.*|echo.go.*|http.go.*) echo go ;;
 	boost.*) echo boost ;;
+	http.nginx.*) echo nginx ;;
 	*) echo weft ;;
 	esac
 }
@@ -137,6 +171,7 @@ why_not() {
 	case "$k" in
 	go) [[ $(m go_status) == "not installed"* ]] && { echo "not installed"; return; } ;;
 	boost) [[ $(m boost_status) == "not installed"* ]] && { echo "not installed"; return; } ;;
+	nginx) [[ $(m nginx_status) == "not installed"* ]] && { echo "not installed"; return; } ;;
 	esac
 	echo "not run"
 }
@@ -276,6 +311,20 @@ summary_spec=(
 	"echo server CPU per million round trips at $(commas $echo_c) connections, weft on io_uring (C: epoll)|CPU s per M round trips|1|echo.weft.$echo_c.cpu|echo.epoll.$echo_c.cpu|echo.go.$echo_c.cpu|-|cost"
 	"echo server CPU per million round trips at $(commas $echo_c) connections, weft on epoll (C: epoll)|CPU s per M round trips|1|echo.weft.epoll.$echo_c.cpu|echo.epoll.$echo_c.cpu|echo.go.$echo_c.cpu|-|cost"
 )
+# The HTTP lines (weft-http on io_uring; C: nginx), for each URL the http
+# step measured at 1,000 connections. A run without the http step, or
+# whose step could not run, has none ("Not measured" says why).
+http_c=1000
+for path in $http_paths; do
+	[ -n "${HTTP_ROW[weft,$path,$http_c]:-}" ] || continue
+	k=$(http_kind "$path")
+	if [ "$k" = hello ]; then what="GET / (the fixed \"Hello, world!\")"; else what="GET of a 4 KiB file"; fi
+	summary_spec+=(
+		"HTTP $what at $(commas $http_c) connections, weft-http on io_uring (C: nginx)|requests per s|1|http.weft.$k.$http_c.rps|http.nginx.$k.$http_c.rps|http.go.$k.$http_c.rps|-|rate"
+		"HTTP $what p99 latency at $(commas $http_c) connections (C: nginx)|us|1|http.weft.$k.$http_c.p99|http.nginx.$k.$http_c.p99|http.go.$k.$http_c.p99|-|cost"
+		"HTTP $what server CPU per request at $(commas $http_c) connections (C: nginx)|CPU us per request|1|http.weft.$k.$http_c.cpu|http.nginx.$k.$http_c.cpu|http.go.$k.$http_c.cpu|-|cost"
+	)
+done
 # Cells of one summary line, tab-separated: label, unit, weft, C, Go,
 # Boost, and weft's edge over each.
 summary_cells() {
@@ -335,20 +384,22 @@ speedup_cells() {
 	speedup_cells
 } >"$data/summary.tsv"
 
-# Targets of issues 5 and 11. Fields: id | text | measured | goal | at
-# most or at least. measured and goal are figures or a row name whose
-# absence says why.
+# Targets of issues 5 and 11 and the HTTP server's. Fields: id | text |
+# measured | goal | at most, at least or below (strictly less).
+# measured and goal are figures or a row name whose absence says why.
 target() {
-	local id=$1 text=$2 v=$3 goal=$4 cmp=$5 miss=$6 st
+	local id=$1 text=$2 v=$3 goal=$4 cmp=$5 miss=$6 st how
+	how="at $cmp"
+	[ "$cmp" = below ] && how=below
 	if is_num "$v" && is_num "$goal"; then
 		st=$(awk -v v="$v" -v g="$goal" -v c="$cmp" 'BEGIN {
-			ok = (c == "most") ? (v <= g) : (v >= g)
+			ok = (c == "most") ? (v <= g) : (c == "below") ? (v < g) : (v >= g)
 			print ok ? "met" : "NOT met"
 		}')
-		printf '%s. %s, at %s\t%s\t%s\t%s\n' "$id" "$text" "$cmp" "$(fmt "$goal")" "$(fmt "$v")" "$st"
+		printf '%s. %s, %s\t%s\t%s\t%s\n' "$id" "$text" "$how" "$(fmt "$goal")" "$(fmt "$v")" "$st"
 	else
 		is_num "$goal" && goal=$(fmt "$goal") || goal=$(why_not "$miss")
-		printf '%s. %s, at %s\t%s\t%s\t%s\n' "$id" "$text" "$cmp" "$goal" "$(why_not "$miss")" "not measured"
+		printf '%s. %s, %s\t%s\t%s\t%s\n' "$id" "$text" "$how" "$goal" "$(why_not "$miss")" "not measured"
 	fi
 }
 # The row name of the first of $@ that has no figure (for why_not).
@@ -382,6 +433,9 @@ fibtxt="fib($F)"
 	target 12a "echo round trips per s at 1,000 connections, weft on epoll / the epoll server" "$(div "${MED[echo.weft.epoll.1000.rps]:-}" "${MED[echo.epoll.1000.rps]:-}")" 1 least "$(first_missing echo.weft.epoll.1000.rps echo.epoll.1000.rps)"
 	target 12b "echo server CPU per round trip at 1,000 connections, weft on io_uring / weft on epoll" "$(div "${MED[echo.weft.1000.cpu]:-}" "${MED[echo.weft.epoll.1000.cpu]:-}")" 1 most "$(first_missing echo.weft.1000.cpu echo.weft.epoll.1000.cpu)"
 	target 12c "echo server CPU per round trip at 1,000 connections, weft on io_uring / the epoll server" "$(div "${MED[echo.weft.1000.cpu]:-}" "${MED[echo.epoll.1000.cpu]:-}")" 1 most "$(first_missing echo.weft.1000.cpu echo.epoll.1000.cpu)"
+	target h1 "HTTP GET / requests per s at 1,000 connections, weft-http (io_uring) / nginx" "$(div "${MED[http.weft.hello.1000.rps]:-}" "${MED[http.nginx.hello.1000.rps]:-}")" 1 least "$(first_missing http.weft.hello.1000.rps http.nginx.hello.1000.rps)"
+	target h2 "HTTP GET / requests per s at 1,000 connections, weft-http (io_uring) / Go net/http" "$(div "${MED[http.weft.hello.1000.rps]:-}" "${MED[http.go.hello.1000.rps]:-}")" 2 least "$(first_missing http.weft.hello.1000.rps http.go.hello.1000.rps)"
+	target h3 "HTTP GET / server CPU per request at 1,000 connections, weft-http on io_uring / on epoll" "$(div "${MED[http.weft.hello.1000.cpu]:-}" "${MED[http.weft.epoll.hello.1000.cpu]:-}")" 1 below "$(first_missing http.weft.hello.1000.cpu http.weft.epoll.hello.1000.cpu)"
 	target 11a "Go $fibtxt / weft $fibtxt, a task per call, no cutoff, both on $FW workers" "$(div "${MED[$go_nc_w]:-}" "${MED[$nc_w]:-}")" 2 least "$(first_missing "$nc_w" "$go_nc_w")"
 	target 11b "weft $fibtxt no cutoff, speed-up from 1 to $FW workers (goal: 0.9 x $FW, 1.8 on 2)" "$sp_nc" "$(awk -v w="$FW" 'BEGIN { print 0.9 * w }')" least "$(first_missing "$nc_1" "$nc_w")"
 	target 11c "weft $fibtxt no cutoff on 1 worker / plain recursive $fibtxt (the moonshot)" "$(div "${MED[$nc_1]:-}" "${MED[$nc_ser]:-}")" 10 most "$(first_missing "$nc_1" "$nc_ser")"
@@ -633,6 +687,7 @@ expected_rows() {
 prog_name() {
 	case "$1/$2" in
 	echo/*) echo "tools/bench-echo.sh" ;;
+	http/*) echo "tools/bench-http.sh" ;;
 	*/weft) echo "bench_$1" ;;
 	*/go) echo "go-peer" ;;
 	*/boost) echo "boost-peer" ;;
@@ -643,6 +698,7 @@ kind_title() {
 	weft) echo "weft" ;;
 	go) echo "Go" ;;
 	boost) echo "Boost.Fiber" ;;
+	nginx) echo "nginx" ;;
 	esac
 }
 not_measured=()
@@ -651,11 +707,21 @@ for ((i = 0; i < ns; i++)); do
 	not_measured+=("$(kind_title "${S_KIND[i]}"), ${S_GROUP[i]} ($(prog_name "${S_GROUP[i]}" "${S_KIND[i]}")${S_TAG[i]:+ ${S_TAG[i]}}): ${S_STATUS[i]}: ${S_REASON[i]:-no reason given}")
 done
 left_out=""
-for g in switch spawn memory steal fine chan echo; do
+for g in switch spawn memory steal fine chan echo http; do
 	case ",$(m only)," in *",$g,"*) ;; *) left_out+="${left_out:+, }$g" ;; esac
 done
 [ -n "$left_out" ] && not_measured+=("left out with --only: $left_out (their cells say \"not run\")")
 [ "$(m peers)" = 0 ] && not_measured+=("Go and Boost.Fiber: left out with --no-peers (their cells say \"not run\")")
+case ",$(m only)," in
+*,http,*)
+	# The http step runs nginx and go-peer itself: no step of theirs
+	# says why they are missing.
+	[ -n "$(m nginx_status)" ] && [ "$(m nginx_status)" != ok ] &&
+		not_measured+=("nginx, http (tools/bench-http.sh): $(m nginx_status)")
+	[ "$(m peers)" = 1 ] && [ -n "$(m go_status)" ] && [ "$(m go_status)" != ok ] &&
+		not_measured+=("Go, http (go-peer http-server): $(m go_status)")
+	;;
+esac
 case ",$(m only)," in
 *,fine,*)
 	[ -n "$(m perf_status)" ] && [ "$(m perf_status)" != ok ] &&
@@ -732,6 +798,80 @@ echo_tables() {
 			done
 		done
 	} | md_table $'ratio\tconns\trps\tp99\tcpu'
+}
+
+# The http step's tables: for each URL its rows, the ratios of its
+# medians and its goals (weft-http on io_uring: at least nginx's requests
+# per second, at least twice Go's, less server CPU per request than on
+# epoll), at every connection count.
+http_tables() {
+	local path srv c r k pair a b x
+	if [ -z "$http_servers" ]; then
+		echo "No rows: the step printed none (see Not measured)."
+		return 0
+	fi
+	for path in $http_paths; do
+		k=$(http_kind "$path")
+		if [ "$k" = hello ]; then
+			echo "GET \`$path\`, the fixed \"Hello, world!\\n\" (14 bytes, text/plain):"
+		else
+			echo "GET \`$path\`, a 4,096-byte text file, the same for every server:"
+		fi
+		echo
+		for srv in $http_servers; do
+			for c in $http_conns; do
+				r=${HTTP_ROW[$srv,$path,$c]:-}
+				[ -n "$r" ] && printf '%s\t%s\t%s\n' "$srv" "$c" "$r"
+			done
+		done | md_table $'server\tconns\tok runs\truns\trps\trps min\trps max\tp50 us\tp99 us\tp99 min\tp99 max\tserver cpu us per request\tclient cpu %'
+		echo
+		echo "Ratios of medians of this run, GET \`$path\`: requests per second (above 1: the first faster), p99 latency and server CPU per request (below 1: the first lower)."
+		echo
+		for pair in weft/nginx weft/go weft.epoll/nginx weft.epoll/go weft/weft.epoll; do
+			a=${pair%/*} b=${pair#*/}
+			[[ " $http_servers " == *" $a "* ]] && [[ " $http_servers " == *" $b "* ]] || continue
+			for c in $http_conns; do
+				[ -n "${HTTP_ROW[$a,$path,$c]:-}" ] || continue
+				printf '%s\t%s' "$pair" "$c"
+				for x in rps p99 cpu; do
+					r=$(div "${MED[http.$a.$k.$c.$x]:-}" "${MED[http.$b.$k.$c.$x]:-}")
+					if [ -n "$r" ]; then
+						printf '\t%s' "$(fmt "$r")"
+					elif [ -z "${MED[http.$a.$k.$c.$x]:-}" ]; then
+						printf '\t%s' "$(why_not "http.$a.$k.$c.$x")"
+					else
+						printf '\t%s' "$(why_not "http.$b.$k.$c.$x")"
+					fi
+				done
+				printf '\n'
+			done
+		done | md_table $'ratio\tconns\trps\tp99\tcpu'
+		echo
+		echo "Goals, GET \`$path\` (ratios of medians of this run):"
+		echo
+		for c in $http_conns; do
+			[ -n "${HTTP_ROW[weft,$path,$c]:-}" ] || continue
+			http_goal "weft-http rps / nginx rps, at least" "http.weft.$k.$c.rps" "http.nginx.$k.$c.rps" 1 least
+			http_goal "weft-http rps / Go net/http rps, at least" "http.weft.$k.$c.rps" "http.go.$k.$c.rps" 2 least
+			http_goal "weft-http cpu per request, io_uring / epoll, below" "http.weft.$k.$c.cpu" "http.weft.epoll.$k.$c.cpu" 1 below
+		done | md_table $'goal\tconns\tgoal\tmeasured\tstatus'
+		echo
+	done
+	echo "wrk (one thread) runs on the last CPU, the servers on the others; its CPU is the last column. Near 100%, the client is what limits a row's rate, and the server's CPU per request is the fairer comparison."
+}
+# One goal line of http_tables: label $1, rows $2 / $3 at connections $c,
+# goal $4, "least" or "below".
+http_goal() {
+	local v st
+	v=$(div "${MED[$2]:-}" "${MED[$3]:-}")
+	if [ -n "$v" ]; then
+		st=$(awk -v v="$v" -v g="$4" -v w="$5" 'BEGIN {
+			print ((w == "below") ? (v < g) : (v >= g)) ? "met" : "NOT met" }')
+		printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$c" "$4" "$(fmt "$v")" "$st"
+	else
+		[ -n "${MED[$2]:-}" ] && v=$(why_not "$3") || v=$(why_not "$2")
+		printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$c" "$4" "$v" "not measured"
+	fi
 }
 
 # Issue 11's workloads: how each is measured, the ratio of fib to the
@@ -853,7 +993,7 @@ ntg=$(wc -l <"$data/targets.tsv")
 		echo "Every figure is the median of $(m runs) runs (min and max in the tables"
 	else
 		echo "Every figure is the median of $(m runs) runs ($(m slow_runs) for the memory,"
-		echo "fine-grained and echo benchmarks, whose runs are long; min and max in the tables"
+		echo "fine-grained, echo and HTTP benchmarks, whose runs are long; min and max in the tables"
 	fi
 	echo "below); every ratio divides two medians of this run. Nothing here is typed in"
 	echo "but the goals of the targets."
@@ -862,7 +1002,8 @@ ntg=$(wc -l <"$data/targets.tsv")
 		echo "**Quick mode** (\`--quick\`): few iterations, fib($F) instead of fib(30), no"
 		echo "1,000,000-task rows (the memory comparison is at $(mem_words $mem_c) tasks, skynet,"
 		echo "the spawn loop and the alive rows at $Cw), echo at 1,000 connections only,"
-		echo "1 s per echo run. The figures are rough; run"
+		echo "1 s per echo run, HTTP GET / only at 1,000 connections, 1 s per wrk run."
+		echo "The figures are rough; run"
 		echo "\`tools/bench.sh\` for the real report."
 	fi
 	echo
@@ -873,6 +1014,9 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo "- Compiler: $(m compiler)${META[cxx]:+; C++: $(m cxx)}"
 	echo "- Go: $(if [ "$(m go_status)" = ok ]; then m go; else echo "$(m go_status) $(m go)"; fi)"
 	echo "- Boost: $(if [ "$(m boost_status)" = ok ]; then echo "$(m boost) (Boost.Fiber, Boost.Context)"; else echo "$(m boost_status)${META[boost]:+ (headers $(m boost))}"; fi)"
+	case ",$(m only)," in
+	*,http,*) echo "- HTTP: nginx $(if [ "$(m nginx_status)" = ok ]; then m nginx; else m nginx_status; fi); wrk $(if [ "$(m wrk_status)" = ok ]; then m wrk; else m wrk_status; fi)" ;;
+	esac
 	echo "- gnuplot: $(m gnuplot)"
 	echo "- Build: \`$(m build)\`, buildtype $(m buildtype), sanitizer $(m sanitize)"
 	echo "- Workers for the multi-worker rows: $workers; runs per figure: $(m runs)"
@@ -885,18 +1029,21 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo "the other's cost over weft's, or weft's round trips over the other's. Above 1"
 	echo "favours weft. \"plain C\" is the same work without a runtime: OS threads and"
 	echo "the kernel's futex, condvar, pipe and pthread_create, or the epoll and"
-	echo "thread-per-connection echo servers."
+	echo "thread-per-connection echo servers; for HTTP it is nginx."
 	echo
 	md_table "$summary_header" <"$data/summary.tsv"
 	echo
-	echo "## Targets (issues 5 and 11)"
+	echo "## Targets (issues 5 and 11, the HTTP server)"
 	echo
 	echo "$nmet of $ntg targets met, $nnot NOT met, $nnm not measured. The measured"
 	echo "column is this run's figure; a goal that names a peer is that peer's figure"
 	echo "in this run. Targets 1 to 6 are issue 5's, 11a to 11h issue 11's; issue 11"
 	echo "also asks for a yield of at most 10 ns (1a), a spawn + join of at most 50 ns"
 	echo "(2a), a channel ping-pong at least 5 times Go's (5) and, with small stacks, no"
-	echo "more bytes per parked fiber than Go's per goroutine (3a)."
+	echo "more bytes per parked fiber than Go's per goroutine (3a). h1 to h3 are the"
+	echo "HTTP server's: weft-http on io_uring at least as many requests per second as"
+	echo "nginx and twice Go's net/http, and less server CPU per request than on epoll"
+	echo "(the HTTP tables give them at every connection count and for the file too)."
 	echo
 	md_table "$target_header" <"$data/targets.tsv"
 	echo
@@ -916,7 +1063,7 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo "One section per benchmark, one table per program, in the order they ran."
 	echo "Each program's own notes (what is pinned, how figures are counted, its"
 	echo "checks) follow its table."
-	for g in switch spawn memory steal fine chan echo; do
+	for g in switch spawn memory steal fine chan echo http; do
 		first=1
 		for ((i = 0; i < ns; i++)); do
 			[ "${S_GROUP[i]}" = "$g" ] || continue
@@ -930,6 +1077,8 @@ ntg=$(wc -l <"$data/targets.tsv")
 			echo
 			if [ "$g" = echo ]; then
 				echo_tables
+			elif [ "$g" = http ]; then
+				http_tables
 			else
 				step_table "$i"
 			fi

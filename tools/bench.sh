@@ -3,34 +3,40 @@
 #
 # The benchmark report: cooperative switching between fibers against
 # preemptive switching between OS threads, and weft against Go's
-# goroutines and Boost.Fiber, measured side by side in one run on this
-# machine. Installs what it needs with apt-get (a peer whose package
+# goroutines and Boost.Fiber (and its HTTP server against nginx and Go's
+# net/http), measured side by side in one run on this machine. Installs what it needs with apt-get (a peer whose package
 # cannot be installed is left out and the report says so), builds a
 # release build and the Go peer, runs every benchmark with a progress
 # line per step, prints each table as it comes and the summary at the
 # end, and writes bench/results/<date>/REPORT.md with the machine, the
-# exact commands, every table, the targets of issues 5 and 11 (met or NOT
-# met, with the measured figure) and PNG charts (tools/bench-report.sh).
+# exact commands, every table, the targets of issues 5 and 11 and of the
+# HTTP server (met or NOT met, with the measured figure) and PNG charts
+# (tools/bench-report.sh).
 # Every figure is the median of at least 5 runs, with min and max; every
 # ratio divides two medians of this one run.
 #
 # Usage: tools/bench.sh [--quick] [--out DIR] [--only NAME[,NAME]]
 #                       [--workers N] [--runs N] [--build DIR] [--no-peers]
-#   --quick     few iterations and 1,000 echo connections only: about a
-#               minute on 2 cores, not counting apt-get and the build
+#   --quick     few iterations, 1,000 echo and HTTP connections only (HTTP:
+#               "/" only, 1 s runs): about two minutes on 2 cores, not
+#               counting apt-get and the build
 #   --out       where REPORT.md, the charts and the raw tables go
 #               (default bench/results/<date>)
 #   --only      benchmarks to run: switch, spawn, memory, steal, fine
 #               (fine-grained tasks: fib without a cutoff, skynet, the spawn
-#               loop, a million alive at once, perf counters), chan, echo
-#               (default: all); each takes its Go and Boost peers along
+#               loop, a million alive at once, perf counters), chan, echo,
+#               http (weft-http against nginx and Go's net/http, driven by
+#               wrk) (default: all); each takes its Go and Boost peers
+#               (and http nginx) along
 #   --workers   workers for the multi-worker rows (default: online CPUs),
-#               passed to every program that takes --workers
+#               passed to every program that takes --workers; http's
+#               servers get the CPUs wrk does not use (all but one) unless
+#               --workers is given
 #   --runs      runs per figure, at least 5 (default 7; 5 with --quick and
-#               for the slow memory, fine and echo benchmarks)
+#               for the slow memory, fine, echo and http benchmarks)
 #   --build     use this configured meson build directory (ninja runs in
 #               it) instead of build-bench
-#   --no-peers  leave out Go and Boost.Fiber
+#   --no-peers  leave out Go and Boost.Fiber (and nginx)
 # Exits 0 if every weft benchmark ran, 1 if one failed (a peer that is
 # missing or fails only leaves its cells "not installed" or "not run"),
 # 2 on bad arguments or when the build fails.
@@ -38,13 +44,14 @@ set -u
 caller=$(pwd)
 cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
-all_names="switch,spawn,memory,steal,fine,chan,echo"
+all_names="switch,spawn,memory,steal,fine,chan,echo,http"
 
 quick=""
 runs=""
 out=""
 only=$all_names
 workers=""
+workers_set=0
 build=""
 peers=1
 argv=("$@")
@@ -62,7 +69,7 @@ while [ $# -gt 0 ]; do
 		--out) out=$2 ;;
 		--runs) runs=$2 ;;
 		--only) only=$2 ;;
-		--workers) workers=$2 ;;
+		--workers) workers=$2; workers_set=1 ;;
 		--build) build=$2 ;;
 		esac
 		shift ;;
@@ -78,7 +85,7 @@ fi
 if [ -n "$workers" ] && ! [ "$workers" -ge 1 ] 2>/dev/null; then
 	usage_err "--workers must be a number, at least 1"
 fi
-# The slow benchmarks (memory, fine, echo) take the fewest runs unless
+# The slow benchmarks (memory, fine, echo, http) take the fewest runs unless
 # --runs says otherwise.
 slow_runs=${runs:-5}
 [ -n "$runs" ] || { [ -n "$quick" ] && runs=5 || runs=7; }
@@ -106,6 +113,11 @@ core_pkgs=(meson ninja-build pkg-config gcc liburing-dev libck-dev)
 extra_pkgs=(gnuplot-nox)
 # perf, for fine's hardware counters.
 wanted fine && extra_pkgs+=(linux-perf)
+# http: weft-http's request parser, the load generator and the C peer.
+if wanted http; then
+	extra_pkgs+=(libhttp-parser-dev wrk)
+	[ "$peers" = 1 ] && extra_pkgs+=(nginx)
+fi
 [ "$peers" = 1 ] && extra_pkgs+=(g++ golang-go libboost-fiber-dev libboost-context-dev)
 pkg_ok() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
@@ -144,6 +156,15 @@ if [ -n "$build" ]; then
 	dir=$(cd "$build" 2>/dev/null && pwd) || usage_err "--build $build: no such directory"
 	[ -f "$dir/meson-info/intro-buildoptions.json" ] ||
 		usage_err "--build $build is not a configured meson build directory"
+	# weft-http is built only where meson found http_parser; a build
+	# configured before libhttp-parser-dev was installed (above) has no
+	# weft-http until meson looks again.
+	if wanted http && pkg_ok libhttp-parser-dev &&
+		! grep -q 'weft-http' "$dir/build.ninja" 2>/dev/null; then
+		echo "== reconfiguring $dir: http_parser is installed now, for tools/weft-http"
+		meson setup --reconfigure "$dir" >/dev/null ||
+			{ echo "tools/bench.sh: meson setup --reconfigure $dir failed" >&2; exit 2; }
+	fi
 	echo "== building in $dir"
 else
 	dir="$top/build-bench"
@@ -360,6 +381,40 @@ if wanted echo; then
 	add_step echo weft "" "" tools/bench-echo.sh --build "$dir" \
 		--runs "$echo_runs" --workers "$workers" $quick "${ego[@]}"
 fi
+# The HTTP servers: weft-http on both backends, nginx and go-peer
+# http-server, all driven by wrk. The servers share the CPUs wrk leaves
+# them, so --workers goes along only when it was asked for.
+nginx_status="" wrk_status=""
+if wanted http; then
+	hargs=(--build "$dir" --runs "$slow_runs")
+	[ "$workers_set" = 1 ] && hargs+=(--workers "$workers")
+	if [ "$peers" = 1 ]; then
+		[ -n "$go_peer" ] && hargs+=(--go-peer "$go_peer")
+		if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+			nginx_status=ok
+		else
+			nginx_status="not installed: no nginx command (package nginx)"
+		fi
+	else
+		hargs+=(--servers "weft weft.epoll")
+		nginx_status="not run: --no-peers"
+	fi
+	pre=""
+	if ! command -v wrk >/dev/null 2>&1; then
+		wrk_status="not installed: no wrk command (package wrk could not be installed)"
+		pre="not run: no wrk command, the load generator (package wrk could not be installed)"
+	else
+		wrk_status=ok
+	fi
+	if [ ! -x "$dir/tools/weft-http" ]; then
+		if pkg_ok libhttp-parser-dev; then
+			pre="not run: tools/weft-http is not built in $(show "$dir")"
+		else
+			pre="not run: no tools/weft-http in $(show "$dir"): it needs http_parser (package libhttp-parser-dev could not be installed)"
+		fi
+	fi
+	add_step http weft "" "$pre" tools/bench-http.sh "${hargs[@]}" $quick
+fi
 n=${#st_group[@]}
 
 # Everything the report needs besides the tables.
@@ -388,6 +443,10 @@ fi
 	echo "cxx=$(g++ --version 2>/dev/null | head -1)"
 	echo "go=$(go version 2>/dev/null)"
 	echo "go_status=$go_status"
+	echo "nginx=$({ nginx -v || /usr/sbin/nginx -v; } 2>&1 | sed -n 's/^nginx version: nginx\///p' | head -1)"
+	echo "nginx_status=$nginx_status"
+	echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
+	echo "wrk_status=$wrk_status"
 	echo "boost=$boost_version"
 	echo "boost_status=$boost_status"
 	echo "gnuplot=$(gnuplot --version 2>/dev/null)"
