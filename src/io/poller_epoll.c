@@ -14,8 +14,10 @@
  * satisfies, re-arms it for the rest, and the woken fibers try again.
  *
  * What cannot wait for readiness runs on the blocking pool: regular files
- * and block devices (always "ready", they block on the disk instead),
- * descriptors epoll refuses (EPERM), openat and fsync. Descriptors where
+ * and block devices (always "ready", they block on the disk instead)
+ * unless RWF_NOWAIT finds the data cached, descriptors epoll refuses
+ * (EPERM), fsync, and openat unless every component of the path is in
+ * the kernel's lookup cache (open_cached()). Descriptors where
  * RWF_NOWAIT is not supported (a tty, an eventfd, on older kernels a pipe)
  * are polled first and then read or written plainly.
  *
@@ -35,7 +37,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <linux/openat2.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -505,6 +509,31 @@ static int cancel_pending(struct worker *w)
 	return -ECANCELED;
 }
 
+/*
+ * openat on the worker itself when the path's every component is in the
+ * kernel's lookup cache (openat2's RESOLVE_CACHED, Linux 5.12+, what
+ * io_uring tries first too), so it cannot block on the disk: a server
+ * opening the same few files pays no trip to the blocking pool. -EAGAIN
+ * when it could block (or creates or truncates, which RESOLVE_CACHED
+ * refuses), and where the kernel lacks openat2 or the flag: then the
+ * pool does it.
+ */
+static ssize_t open_cached(const struct io_req *r)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(unsigned)r->flags,
+		.mode = r->flags & (O_CREAT | O_TMPFILE) ? r->len : 0,
+		.resolve = RESOLVE_CACHED,
+	};
+	long fd = syscall(SYS_openat2, r->fd, r->buf, &how, sizeof(how));
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG)
+		return -EAGAIN;
+	return -errno;
+}
+
 /* A call that did not wait: every IO_BUDGET-th in a row yields. */
 static void spend_budget(struct worker *w)
 {
@@ -573,6 +602,10 @@ static ssize_t epoll_io(struct worker *w, struct io_req *r)
 
 	switch (r->op) {
 	case IO_OPENAT:
+		res = open_cached(r);
+		if (res != -EAGAIN)
+			return res;
+		return in_pool(r);
 	case IO_FSYNC:
 		return in_pool(r);
 	case IO_CLOSE:
