@@ -11,10 +11,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -141,6 +144,24 @@ static inline int listen_on(struct in_addr addr, unsigned port, int backlog,
 	}
 	*bound = ntohs(sa.sin_port);
 	return fd;
+}
+
+/*
+ * Ignore SIGPIPE (a send to a reset peer is an error, not death) and
+ * turn SIGTERM and SIGINT into reads of the returned signalfd (-1 and
+ * errno on failure). Call before weft_run(): the mask is blocked in the
+ * calling thread, so every worker inherits it.
+ */
+static inline int stop_signals_fd(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
 #endif /* WEFT_TOOL_UTIL_H */

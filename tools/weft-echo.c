@@ -215,7 +215,6 @@ int main(int argc, char **argv)
 	};
 	struct echo_opts o = { 0 };
 	struct weft_config cfg = { 0 };
-	sigset_t set;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "p:w:b:h", longopts, NULL)) != -1) {
@@ -242,13 +241,7 @@ int main(int argc, char **argv)
 	if (optind != argc)
 		goto bad_usage;
 
-	signal(SIGPIPE, SIG_IGN);
-	/* Blocked here, so in every worker too: they inherit this mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	o.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	o.sigfd = stop_signals_fd();
 	if (o.sigfd < 0) {
 		perror("weft-echo: signalfd");
 		return 1;

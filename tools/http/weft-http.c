@@ -919,7 +919,6 @@ int main(int argc, char **argv)
 	};
 	struct weft_config cfg = { 0 };
 	unsigned v;
-	sigset_t set;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "p:w:b:h", longopts, NULL)) != -1) {
@@ -1006,13 +1005,7 @@ int main(int argc, char **argv)
 	}
 	raise_nofile();
 
-	signal(SIGPIPE, SIG_IGN);
-	/* Blocked here, so in every worker too: they inherit this mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	o.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	o.sigfd = stop_signals_fd();
 	if (o.sigfd < 0) {
 		perror("weft-http: signalfd");
 		return 1;
