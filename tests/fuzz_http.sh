@@ -10,6 +10,8 @@
 # timeout; the failing input is kept and its path printed so that
 #	<target> <input>
 # replays it. New inputs found go to a temporary corpus and are dropped.
+# The last line is a "# goal:" line (0 crashes: met or NOT met, with the
+# inputs run), which tools/bench.sh's report takes as a target.
 #
 # Usage: tests/fuzz_http.sh SRCDIR SECONDS [KEEPDIR]
 #   KEEPDIR: where a crashing input is copied (default: the temp dir,
@@ -41,6 +43,8 @@ fi
 	corpus "$src/tools/http/fuzz-corpus" >fuzz.log 2>&1
 rc=$?
 grep -E '^stat::(number_of_executed_units|new_units_added)' fuzz.log
+units=$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log | tail -1)
+goal="# goal: weft-http's request path under libFuzzer for $secs s, 0 crashes"
 if [ $rc -ne 0 ]; then
 	tail -40 fuzz.log
 	for f in "$tmp"/crash-* "$tmp"/leak-* "$tmp"/timeout-* "$tmp"/oom-*; do
@@ -51,7 +55,9 @@ if [ $rc -ne 0 ]; then
 		echo "failing input: $f (replay: $tmp/fuzz_http $f)"
 	done
 	echo "FAIL: libFuzzer exited $rc"
+	echo "$goal: NOT met (libFuzzer exited $rc after ${units:-?} inputs)"
 	exit 1
 fi
 ok=1
 echo "ok: ${secs} s of fuzzing, no crash"
+echo "$goal: met (${units:-?} inputs, 0 crashes)"

@@ -77,6 +77,9 @@ for ((i = 0; i < ns; i++)); do
 	if [ "${S_GROUP[i]}" = echo ]; then
 		awk '!/^#/ && NF == 13 { $1 = $1; gsub(/ /, "\t"); print }' "$f" \
 			>>"$data/echo.tsv"
+	elif [ "${S_GROUP[i]}" = hostile ] || [ "${S_GROUP[i]}" = fuzz ]; then
+		# Shown as printed; their "# goal:" lines become targets.
+		continue
 	elif [ "${S_GROUP[i]}" = http ]; then
 		awk '!/^#/ && NF == 14 { $1 = $1; gsub(/ /, "\t"); print }
 		!/^#/ && $4 == "not" && $5 == "installed" {
@@ -445,6 +448,33 @@ fibtxt="fib($F)"
 	target 11g "Go / weft, $Cw tasks alive at once, weft on 2 KiB small stacks, $FW workers" "$(div "${MED[$go_alive]:-}" "${MED[$alive_s]:-}")" 2 least "$(first_missing "$alive_s" "$go_alive")"
 	target 11h "Go / weft, $Cw tasks alive at once, weft on default stacks, $FW workers" "$(div "${MED[$go_alive]:-}" "${MED[$alive_d]:-}")" 1 least "$(first_missing "$alive_d" "$go_alive")"
 } >"$data/targets.tsv"
+# The hostile-client and fuzz steps judge their own goals: each prints
+# "# goal: TEXT: met (FIGURE)", "NOT met (FIGURE)" or "not measured".
+# They become targets h4 onwards, in the order printed; a step that did
+# not run gives one "not measured" line saying why.
+hn=4
+for ((i = 0; i < ns; i++)); do
+	case "${S_GROUP[i]}" in hostile|fuzz) ;; *) continue ;; esac
+	f="$out/${S_FILE[i]}"
+	if [ "${S_FILE[i]}" = - ] || ! grep -q '^# goal: ' "$f" 2>/dev/null; then
+		printf 'h%s. %s (%s)\t-\t%s\tnot measured\n' "$hn" "${S_GROUP[i]}" \
+			"${S_CMD[i]%% *}" "${S_STATUS[i]}: ${S_REASON[i]:-no goal line printed}" \
+			>>"$data/targets.tsv"
+		hn=$((hn + 1))
+		continue
+	fi
+	while IFS= read -r l; do
+		l=${l#"# goal: "}
+		case "$l" in
+		*": met ("*")") st=met text=${l%: met (*} v=${l##*: met (} ;;
+		*": NOT met ("*")") st="NOT met" text=${l%: NOT met (*} v=${l##*: NOT met (} ;;
+		*": not measured") st="not measured" text=${l%: not measured} v="-)" ;;
+		*) st="not measured" text=$l v="unreadable goal line)" ;;
+		esac
+		printf 'h%s. %s\tas stated\t%s\t%s\n' "$hn" "$text" "${v%)}" "$st" >>"$data/targets.tsv"
+		hn=$((hn + 1))
+	done < <(grep '^# goal: ' "$f")
+done
 
 # Chart data ------------------------------------------------------------
 
@@ -688,6 +718,8 @@ prog_name() {
 	case "$1/$2" in
 	echo/*) echo "tools/bench-echo.sh" ;;
 	http/*) echo "tools/bench-http.sh" ;;
+	hostile/*) echo "tools/bench-http-hostile.sh" ;;
+	fuzz/*) echo "tests/fuzz_http.sh" ;;
 	*/weft) echo "bench_$1" ;;
 	*/go) echo "go-peer" ;;
 	*/boost) echo "boost-peer" ;;
@@ -707,7 +739,7 @@ for ((i = 0; i < ns; i++)); do
 	not_measured+=("$(kind_title "${S_KIND[i]}"), ${S_GROUP[i]} ($(prog_name "${S_GROUP[i]}" "${S_KIND[i]}")${S_TAG[i]:+ ${S_TAG[i]}}): ${S_STATUS[i]}: ${S_REASON[i]:-no reason given}")
 done
 left_out=""
-for g in switch spawn memory steal fine chan echo http; do
+for g in switch spawn memory steal fine chan echo http hostile fuzz; do
 	case ",$(m only)," in *",$g,"*) ;; *) left_out+="${left_out:+, }$g" ;; esac
 done
 [ -n "$left_out" ] && not_measured+=("left out with --only: $left_out (their cells say \"not run\")")
@@ -1043,7 +1075,9 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo "more bytes per parked fiber than Go's per goroutine (3a). h1 to h3 are the"
 	echo "HTTP server's: weft-http on io_uring at least as many requests per second as"
 	echo "nginx and twice Go's net/http, and less server CPU per request than on epoll"
-	echo "(the HTTP tables give them at every connection count and for the file too)."
+	echo "(the HTTP tables give them at every connection count and for the file too);"
+	echo "h4 onwards are weft-http's under hostile clients and the fuzzer, judged by"
+	echo "the step that measured them (tools/bench-http-hostile.sh, tests/fuzz_http.sh)."
 	echo
 	md_table "$target_header" <"$data/targets.tsv"
 	echo
@@ -1063,7 +1097,7 @@ ntg=$(wc -l <"$data/targets.tsv")
 	echo "One section per benchmark, one table per program, in the order they ran."
 	echo "Each program's own notes (what is pinned, how figures are counted, its"
 	echo "checks) follow its table."
-	for g in switch spawn memory steal fine chan echo http; do
+	for g in switch spawn memory steal fine chan echo http hostile fuzz; do
 		first=1
 		for ((i = 0; i < ns; i++)); do
 			[ "${S_GROUP[i]}" = "$g" ] || continue
@@ -1079,10 +1113,17 @@ ntg=$(wc -l <"$data/targets.tsv")
 				echo_tables
 			elif [ "$g" = http ]; then
 				http_tables
+			elif [ "$g" = hostile ] || [ "$g" = fuzz ]; then
+				# Its tables are its own, printed whole below.
+				:
 			else
 				step_table "$i"
 			fi
-			if [ "${S_FILE[i]}" != - ] && grep -q '^#' "$out/${S_FILE[i]}"; then
+			if [ "${S_FILE[i]}" != - ] && { [ "$g" = hostile ] || [ "$g" = fuzz ]; }; then
+				echo '```'
+				cat "$out/${S_FILE[i]}"
+				echo '```'
+			elif [ "${S_FILE[i]}" != - ] && grep -q '^#' "$out/${S_FILE[i]}"; then
 				echo
 				echo '```'
 				grep '^#' "$out/${S_FILE[i]}"

@@ -18,16 +18,21 @@
 # Usage: tools/bench.sh [--quick] [--out DIR] [--only NAME[,NAME]]
 #                       [--workers N] [--runs N] [--build DIR] [--no-peers]
 #   --quick     few iterations, 1,000 echo and HTTP connections only (HTTP:
-#               "/" only, 1 s runs): about two minutes on 2 cores, not
-#               counting apt-get and the build
+#               "/" only, 1 s runs; hostile: 2,000 idle and 200 slowloris
+#               connections, no soak; fuzz: 10 s): about four minutes on 2
+#               cores, not counting apt-get and the build
 #   --out       where REPORT.md, the charts and the raw tables go
 #               (default bench/results/<date>)
 #   --only      benchmarks to run: switch, spawn, memory, steal, fine
 #               (fine-grained tasks: fib without a cutoff, skynet, the spawn
 #               loop, a million alive at once, perf counters), chan, echo,
 #               http (weft-http against nginx and Go's net/http, driven by
-#               wrk) (default: all); each takes its Go and Boost peers
-#               (and http nginx) along
+#               wrk), hostile (weft-http and nginx under 10,000 idle
+#               connections, 1,000 slowloris connections and a 10-minute
+#               soak at 2,000 connections: tools/bench-http-hostile.sh),
+#               fuzz (weft-http's request path under libFuzzer for 10
+#               minutes: tests/fuzz_http.sh) (default: all); each takes
+#               its Go and Boost peers (and http and hostile nginx) along
 #   --workers   workers for the multi-worker rows (default: online CPUs),
 #               passed to every program that takes --workers; http's
 #               servers get the CPUs wrk does not use (all but one) unless
@@ -44,7 +49,7 @@ set -u
 caller=$(pwd)
 cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
-all_names="switch,spawn,memory,steal,fine,chan,echo,http"
+all_names="switch,spawn,memory,steal,fine,chan,echo,http,hostile,fuzz"
 
 quick=""
 runs=""
@@ -118,6 +123,12 @@ if wanted http; then
 	extra_pkgs+=(libhttp-parser-dev wrk)
 	[ "$peers" = 1 ] && extra_pkgs+=(nginx)
 fi
+if wanted hostile; then
+	extra_pkgs+=(libhttp-parser-dev wrk python3)
+	[ "$peers" = 1 ] && extra_pkgs+=(nginx)
+fi
+# fuzz: libFuzzer is clang's (its runtime is in libclang-rt-14-dev).
+wanted fuzz && extra_pkgs+=(libhttp-parser-dev clang libclang-rt-14-dev)
 [ "$peers" = 1 ] && extra_pkgs+=(g++ golang-go libboost-fiber-dev libboost-context-dev)
 pkg_ok() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
@@ -381,6 +392,19 @@ if wanted echo; then
 	add_step echo weft "" "" tools/bench-echo.sh --build "$dir" \
 		--runs "$echo_runs" --workers "$workers" $quick "${ego[@]}"
 fi
+# Why weft-http cannot run here ("" when it can): the http and hostile
+# steps need wrk and a tools/weft-http built with http_parser.
+weft_http_pre() {
+	if ! command -v wrk >/dev/null 2>&1; then
+		echo "not run: no wrk command, the load generator (package wrk could not be installed)"
+	elif [ ! -x "$dir/tools/weft-http" ]; then
+		if pkg_ok libhttp-parser-dev; then
+			echo "not run: tools/weft-http is not built in $(show "$dir")"
+		else
+			echo "not run: no tools/weft-http in $(show "$dir"): it needs http_parser (package libhttp-parser-dev could not be installed)"
+		fi
+	fi
+}
 # The HTTP servers: weft-http on both backends, nginx and go-peer
 # http-server, all driven by wrk. The servers share the CPUs wrk leaves
 # them, so --workers goes along only when it was asked for.
@@ -399,21 +423,34 @@ if wanted http; then
 		hargs+=(--servers "weft weft.epoll")
 		nginx_status="not run: --no-peers"
 	fi
-	pre=""
-	if ! command -v wrk >/dev/null 2>&1; then
-		wrk_status="not installed: no wrk command (package wrk could not be installed)"
-		pre="not run: no wrk command, the load generator (package wrk could not be installed)"
-	else
+	if command -v wrk >/dev/null 2>&1; then
 		wrk_status=ok
+	else
+		wrk_status="not installed: no wrk command (package wrk could not be installed)"
 	fi
-	if [ ! -x "$dir/tools/weft-http" ]; then
-		if pkg_ok libhttp-parser-dev; then
-			pre="not run: tools/weft-http is not built in $(show "$dir")"
-		else
-			pre="not run: no tools/weft-http in $(show "$dir"): it needs http_parser (package libhttp-parser-dev could not be installed)"
-		fi
+	add_step http weft "" "$(weft_http_pre)" tools/bench-http.sh "${hargs[@]}" $quick
+fi
+# weft-http under hostile clients (idle, slowloris, and the soak unless
+# --quick), and its request path under libFuzzer; both print "# goal:"
+# lines, which the report turns into targets.
+if wanted hostile; then
+	hargs=(--build "$dir")
+	[ "$workers_set" = 1 ] && hargs+=(--workers "$workers")
+	[ "$peers" = 1 ] || hargs+=(--no-nginx)
+	[ -n "$quick" ] || hargs+=(--soak)
+	add_step hostile weft "" "$(weft_http_pre)" tools/bench-http-hostile.sh \
+		"${hargs[@]}" $quick
+fi
+if wanted fuzz; then
+	fuzz_secs=600
+	[ -n "$quick" ] && fuzz_secs=10
+	pre=""
+	if ! command -v clang >/dev/null 2>&1; then
+		pre="not installed: no clang command (packages clang and libclang-rt-14-dev)"
+	elif ! pkg_ok libhttp-parser-dev; then
+		pre="not installed: no http_parser (package libhttp-parser-dev)"
 	fi
-	add_step http weft "" "$pre" tools/bench-http.sh "${hargs[@]}" $quick
+	add_step fuzz weft "" "$pre" tests/fuzz_http.sh "$top" "$fuzz_secs"
 fi
 n=${#st_group[@]}
 
