@@ -156,6 +156,14 @@ struct weft_config {
  * how to choose. Asking for IO_URING where it is refused makes weft_run()
  * fail with -ENOSYS; asking for EPOLL never tries io_uring.
  *
+ * On both, what cannot block is done at once on the worker, without
+ * suspending: weft_openat() of a path whose every component is in the
+ * kernel's lookup cache (openat2 RESOLVE_CACHED; not with O_CREAT or
+ * O_TRUNC), and weft_pread() or weft_readv() at an offset (not -1) of a
+ * file whose pages are in memory (preadv2 RWF_NOWAIT). A cancellation
+ * already asked for still ends such a call with -ECANCELED before it
+ * starts, and every 64th call in a row that did not suspend yields.
+ *
  * Every call behaves the same on both, with these differences on epoll:
  *  - Sockets and pipes are read and written without blocking
  *    (MSG_DONTWAIT, RWF_NOWAIT); a call that finds its descriptor ready
@@ -163,8 +171,9 @@ struct weft_config {
  *    worker yields, so a busy descriptor cannot starve the worker's other
  *    fibers. weft_accept() and weft_connect() put their socket in
  *    non-blocking mode (O_NONBLOCK), as Go does.
- *  - Regular files, weft_openat() and weft_fsync(), and descriptors epoll
- *    cannot watch, run in the blocking pool (weft_config.blocking_threads):
+ *  - Regular files, weft_openat() and weft_fsync() (what the above does
+ *    not do at once), and descriptors epoll cannot watch, run in the
+ *    blocking pool (weft_config.blocking_threads):
  *    they are neither cancelled nor cut short by a deadline once started.
  *  - weft_close() and weft_shutdown() do not suspend.
  *  - weft_recv() with MSG_WAITALL returns what has arrived once anything

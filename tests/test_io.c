@@ -130,7 +130,8 @@ static void test_always_ready_descriptor_does_not_starve_siblings(void **state)
 	assert_int_equal(weft_run(&one, busy_main, &r), 0);
 	assert_int_equal(r.reads, BUSY_BYTES);
 	assert_true(r.sibling_ran);
-	/* epoll yields every 64th ready call; io_uring parks on every one. */
+	/* epoll yields every 64th ready call (IO_NOWAIT_MAX); io_uring parks
+	 * on every one. */
 	assert_true(r.reads_before > 0 && r.reads_before <= 128);
 	watchdog_disarm();
 }
@@ -345,6 +346,108 @@ static void test_file_open_pwrite_pread_readv_fsync(void **state)
 	assert_memory_equal(r.a, "0123", 4);
 	assert_memory_equal(r.b, "456789ab", 8);
 	assert_int_equal(r.open_missing, -ENOENT);
+	watchdog_disarm();
+}
+
+/*
+ * Reads at an offset from a file in the page cache, and opens of a path
+ * in the lookup cache, are done in place (io.c): they must still give the
+ * right bytes, still yield now and then (a sibling on the only worker
+ * runs within 128 of them), still honour a cancellation already asked
+ * for, and opens the lookup cache cannot do in place (O_CREAT, a path
+ * that is not there) still answer as before.
+ */
+#define CACHED_READS 1000
+
+struct cached_res {
+	int sibling_ran, reads_before, bad_bytes;
+	int opened, reopened, created, dir, missing;
+	ssize_t cancelled, after_cancel, vread;
+	char a[8], b[8];
+};
+
+static void *cached_sibling(void *arg)
+{
+	((struct cached_res *)arg)->sibling_ran = 1;
+	return NULL;
+}
+
+static void cached_main(void *arg)
+{
+	struct cached_res *r = arg;
+	char path[] = "/tmp/weft-test-XXXXXX", made[64];
+	char page[4096], got[16];
+	struct iovec iov[2];
+	weft_fiber *f;
+	int tmp = mkstemp(path), fd, i;
+
+	for (i = 0; i < (int)sizeof(page); i++)
+		page[i] = (char)('a' + i % 26);
+	if (tmp < 0 || write(tmp, page, sizeof(page)) != (ssize_t)sizeof(page))
+		return;
+	close(tmp);
+	r->opened = fd = weft_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	r->reopened = weft_openat(AT_FDCWD, path, O_RDONLY, 0);
+	if (r->reopened >= 0)
+		weft_close(r->reopened);
+	r->reads_before = -1;
+	if (weft_spawn(&f, cached_sibling, r, NULL))
+		return;
+	for (i = 0; i < CACHED_READS; i++) {
+		int64_t off = (i * 37) % 4000;
+
+		if (weft_pread(fd, got, 16, off) != 16 ||
+		    memcmp(got, page + off, 16) != 0)
+			r->bad_bytes++;
+		if (r->sibling_ran && r->reads_before < 0)
+			r->reads_before = i + 1;
+	}
+	weft_join(f, NULL);
+	iov[0] = (struct iovec){ r->a, sizeof(r->a) };
+	iov[1] = (struct iovec){ r->b, sizeof(r->b) };
+	r->vread = weft_readv(fd, iov, 2, 26);
+	weft_cancel(weft_self());
+	r->cancelled = weft_pread(fd, got, 16, 0);
+	r->after_cancel = weft_pread(fd, got, 16, 0);
+	weft_close(fd);
+	snprintf(made, sizeof(made), "%s.made", path);
+	r->created = weft_openat(AT_FDCWD, made, O_RDWR | O_CREAT | O_EXCL,
+				 0600);
+	if (r->created >= 0) {
+		weft_close(r->created);
+		unlink(made);
+	}
+	r->dir = weft_openat(AT_FDCWD, "/tmp", O_RDONLY | O_DIRECTORY, 0);
+	if (r->dir >= 0)
+		weft_close(r->dir);
+	r->missing = weft_openat(AT_FDCWD, "/tmp/weft-no-such-file/x",
+				 O_RDONLY, 0);
+	unlink(path);
+}
+
+static void test_cached_file_calls_in_place_yield_and_honour_cancel(void **state)
+{
+	struct weft_config one = { .workers = 1 };
+	struct cached_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&one, cached_main, &r), 0);
+	assert_true(r.opened >= 0);
+	assert_true(r.reopened >= 0);
+	assert_int_equal(r.bad_bytes, 0);
+	assert_true(r.sibling_ran);
+	assert_true(r.reads_before > 0 && r.reads_before <= 128);
+	assert_int_equal(r.vread, 16);
+	assert_memory_equal(r.a, "abcdefgh", 8);
+	assert_memory_equal(r.b, "ijklmnop", 8);
+	assert_int_equal(r.cancelled, -ECANCELED);
+	assert_int_equal(r.after_cancel, 16);
+	assert_true(r.created >= 0);
+	assert_true(r.dir >= 0);
+	assert_int_equal(r.missing, -ENOENT);
 	watchdog_disarm();
 }
 
@@ -1332,6 +1435,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipe_round_trip_eof_and_ebadf),
 		cmocka_unit_test(test_file_open_pwrite_pread_readv_fsync),
+		cmocka_unit_test(test_cached_file_calls_in_place_yield_and_honour_cancel),
 		cmocka_unit_test(test_sendfile_sends_file_bytes_survives_cancel),
 		cmocka_unit_test(test_write_all_and_read_full_over_short_transfers),
 		cmocka_unit_test(test_write_all_and_read_full_null_buffer_is_efault),

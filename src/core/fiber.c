@@ -596,6 +596,21 @@ bool weft_cancelled(void)
 	       ck_pr_load_uint(&weft__sched.shutdown);
 }
 
+int weft__cancel_point(struct worker *w)
+{
+	struct fiber *f = w->cur;
+
+	/* Both read as weft_cancelled() reads them; a request stored after
+	 * this load is seen by the fiber's next park (weft__finish_park). */
+	if (ck_pr_load_uint(&weft__sched.shutdown))
+		return -ECANCELED;
+	if (!ck_pr_load_uint(&f->cancel_req))
+		return 0;
+	/* Only the fiber itself clears its request. */
+	ck_pr_store_uint(&f->cancel_req, 0);
+	return -ECANCELED;
+}
+
 /* Accessors ------------------------------------------------------------ */
 
 weft_fiber *weft_self(void)

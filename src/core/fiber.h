@@ -160,6 +160,14 @@ static inline weft_token fiber_token(const struct fiber *f, unsigned seq)
 /* Cancel every live fiber (shutdown). */
 void weft__fiber_cancel_all(void);
 
+/*
+ * For a call that completes without parking: -ECANCELED if a park of the
+ * running fiber would end at once, because a cancellation is pending
+ * (consumed here, as a park consumes it) or the runtime shuts down; else
+ * 0. Fiber context, on @w.
+ */
+int weft__cancel_point(struct worker *w);
+
 /* Wake a parked fiber with -ECANCELED if it still has a request pending
  * (or, once the runtime is deadlocked, a mutex waiter with -EDEADLK). */
 void weft__fiber_try_cancel(struct fiber *f);

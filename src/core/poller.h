@@ -97,6 +97,16 @@ struct poller {
 extern const struct poller weft__poller_uring;
 extern const struct poller weft__poller_epoll;
 
+/*
+ * A call on @w completed without suspending: every IO_NOWAIT_MAX-th in a
+ * row yields, so a fiber whose calls are always ready (a socket with
+ * data waiting, a file in the page cache) cannot keep its worker to
+ * itself. A backend that parks the fiber sets w->io_nowait to 0. Fiber
+ * context (io.c).
+ */
+#define IO_NOWAIT_MAX 64
+void weft__io_nowait(struct worker *w);
+
 /* The setup flags of @w's ring, 0 if it has none (tests). */
 unsigned weft__uring_setup_flags(const struct worker *w);
 

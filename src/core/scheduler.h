@@ -93,6 +93,8 @@ struct worker {
 					 * to the kernel                   */
 	unsigned io_backlog;		/* completions taken from the
 					 * kernel, not yet handled         */
+	unsigned io_nowait;		/* calls in a row that completed
+					 * without a wait (weft__io_nowait) */
 
 	/* Sleeping fibers' deadlines and timed parks' timers. Added and
 	 * fired by the owner; a fiber whose timed park was ended by a

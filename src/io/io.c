@@ -11,10 +11,23 @@
  * as a sleep's; at expiry epoll ends the watch, io_uring cancels the SQE
  * and the wait ends when the kernel lets go of the buffer. A wait cut
  * short returns -ETIMEDOUT.
+ *
+ * In place. An openat whose every path component is in the kernel's
+ * lookup cache, and a read at an offset from a file whose pages are in
+ * memory, cannot block; done on the worker at once (in_place()) they
+ * cost a system call, where the backend would charge a trip through the
+ * ring and a park (io_uring) or through the blocking pool (epoll). Only
+ * what would have to wait goes to the backend. A server of static files
+ * does exactly these calls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/openat2.h>
 
 #include "fiber.h"
 #include "poller.h"
@@ -32,19 +45,99 @@ const struct poller *weft__poller = &weft__poller_uring;
 
 /* The calls --------------------------------------------------------------- */
 
+void weft__io_nowait(struct worker *w)
+{
+	if (++w->io_nowait < IO_NOWAIT_MAX)
+		return;
+	w->io_nowait = 0;
+	weft_yield();
+}
+
+/* May in_place() try @r? */
+static bool may_do_in_place(const struct io_req *r)
+{
+	switch (r->op) {
+	case IO_OPENAT:
+		/* RESOLVE_CACHED refuses to create or truncate. */
+		return !(r->flags & (O_CREAT | O_TRUNC)) &&
+		       (r->flags & O_TMPFILE) != O_TMPFILE;
+	case IO_READ:
+	case IO_READV:
+		/* At an offset: a file (a socket or pipe has none). */
+		return r->off >= 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Try @r without blocking, on the worker: openat2 with RESOLVE_CACHED
+ * (Linux 5.12+, what io_uring tries first too), preadv2 with RWF_NOWAIT
+ * (4.14+). What the call returns, or -EAGAIN where it would wait, where
+ * the kernel lacks the flag, or where the descriptor is not a file that
+ * knows RWF_NOWAIT (EOPNOTSUPP, ESPIPE): the backend does it then, and
+ * answers as before.
+ */
+static ssize_t in_place(const struct io_req *r)
+{
+	struct iovec one = { .iov_base = r->buf, .iov_len = r->len };
+	const struct iovec *iov = &one;
+	int cnt = 1;
+	ssize_t n;
+
+	if (r->op == IO_OPENAT) {
+		struct open_how how = {
+			.flags = (uint64_t)(unsigned)r->flags,
+			.resolve = RESOLVE_CACHED,
+		};
+
+		n = syscall(SYS_openat2, r->fd, r->buf, &how, sizeof(how));
+	} else {
+		if (r->op == IO_READV) {
+			iov = r->buf;
+			cnt = (int)r->len;
+		}
+		n = preadv2(r->fd, iov, cnt, (off_t)r->off, RWF_NOWAIT);
+	}
+	if (n >= 0)
+		return n;
+	switch (errno) {
+	case EAGAIN:
+	case ENOSYS:
+	case EINVAL:
+	case E2BIG:
+	case EOPNOTSUPP:
+	case ESPIPE:
+		return -EAGAIN;
+	default:
+		return -errno;
+	}
+}
+
 /*
  * Run @r on the calling fiber's worker: -EPERM outside a fiber, and
  * -ETIMEDOUT already past the fiber's deadline, before the backend sees
- * it.
+ * it; in place if it cannot block, else by the backend.
  */
 static ssize_t io_run(struct io_req *r)
 {
 	struct worker *w = weft__may_suspend();
+	ssize_t res;
 
 	if (!w)
 		return -EPERM;
 	if (deadline_passed(w->cur->deadline_ns))
 		return -ETIMEDOUT;
+	if (may_do_in_place(r)) {
+		res = weft__cancel_point(w);
+		if (res)
+			return res;
+		res = in_place(r);
+		if (res != -EAGAIN) {
+			weft__io_nowait(w);
+			return res;
+		}
+	}
 	return weft__poller->io(w, r);
 }
 

@@ -16,14 +16,14 @@
  * What cannot wait for readiness runs on the blocking pool: regular files
  * and block devices (always "ready", they block on the disk instead)
  * unless RWF_NOWAIT finds the data cached, descriptors epoll refuses
- * (EPERM), fsync, and openat unless every component of the path is in
- * the kernel's lookup cache (open_cached()). Descriptors where
+ * (EPERM), fsync, and an openat that could not be done in place (io.c:
+ * a path not wholly in the kernel's lookup cache). Descriptors where
  * RWF_NOWAIT is not supported (a tty, an eventfd, on older kernels a pipe)
  * are polled first and then read or written plainly.
  *
  * Calls that complete at once do not suspend, so a fiber whose socket is
- * always ready could keep its worker to itself: every IO_BUDGET-th such
- * call in a row on a worker yields instead. A cancellation pending when a
+ * always ready could keep its worker to itself: every IO_NOWAIT_MAX-th
+ * such call in a row on a worker yields instead (weft__io_nowait). A cancellation pending when a
  * call starts ends it with -ECANCELED before it is tried, as io_uring
  * would end the operation.
  *
@@ -37,9 +37,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <linux/openat2.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -65,13 +63,10 @@ struct epoll_worker {
 	int epfd;
 	struct fd_watch *watch;		/* per descriptor, indexed by fd    */
 	unsigned nr_watch;		/* entries in watch                 */
-	unsigned io_budget;		/* calls done without a wait left
-					 * before the next one yields      */
 };
 
 #define EFD_DATA UINT64_MAX	/* epoll_event.data of the eventfd       */
 #define EVENTS_MAX 128		/* events taken from the kernel at once */
-#define IO_BUDGET 64		/* ready calls in a row before a yield  */
 #define WATCH_MIN 64		/* first size of a worker's table       */
 
 /* The events a watcher may ask for; epoll's bits are poll(2)'s. */
@@ -112,7 +107,6 @@ static int epoll_init(struct worker *w)
 		free(e);
 		return err;
 	}
-	e->io_budget = IO_BUDGET;
 	w->epoll = e;
 	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->efd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0) {
@@ -246,7 +240,7 @@ static int watch(struct worker *w, const struct io_req *r, uint32_t events)
 		fw->head->fdw.prev = &ow;
 	fw->head = &ow;
 	w->io_inflight++;
-	w->epoll->io_budget = IO_BUDGET;
+	w->io_nowait = 0;
 	fiber_waits_on(w->cur, WAIT_IO | (unsigned)r->op << 8,
 		       (uint64_t)(int64_t)r->fd);
 	return weft__owned_wait(w, &ow);
@@ -495,54 +489,6 @@ static ssize_t attempt(const struct io_req *r, bool plain)
 	return n < 0 ? -errno : n;
 }
 
-/* -ECANCELED if the calling fiber's call must not start: a cancellation
- * is pending (and is consumed here, as a park would), or shutdown. */
-static int cancel_pending(struct worker *w)
-{
-	struct fiber *f = w->cur;
-
-	if (ck_pr_load_uint(&weft__sched.shutdown))
-		return -ECANCELED;
-	if (!ck_pr_load_uint(&f->cancel_req))
-		return 0;
-	ck_pr_store_uint(&f->cancel_req, 0);
-	return -ECANCELED;
-}
-
-/*
- * openat on the worker itself when the path's every component is in the
- * kernel's lookup cache (openat2's RESOLVE_CACHED, Linux 5.12+, what
- * io_uring tries first too), so it cannot block on the disk: a server
- * opening the same few files pays no trip to the blocking pool. -EAGAIN
- * when it could block (or creates or truncates, which RESOLVE_CACHED
- * refuses), and where the kernel lacks openat2 or the flag: then the
- * pool does it.
- */
-static ssize_t open_cached(const struct io_req *r)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(unsigned)r->flags,
-		.mode = r->flags & (O_CREAT | O_TMPFILE) ? r->len : 0,
-		.resolve = RESOLVE_CACHED,
-	};
-	long fd = syscall(SYS_openat2, r->fd, r->buf, &how, sizeof(how));
-
-	if (fd >= 0)
-		return fd;
-	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG)
-		return -EAGAIN;
-	return -errno;
-}
-
-/* A call that did not wait: every IO_BUDGET-th in a row yields. */
-static void spend_budget(struct worker *w)
-{
-	if (--w->epoll->io_budget)
-		return;
-	w->epoll->io_budget = IO_BUDGET;
-	weft_yield();
-}
-
 static int set_nonblocking(int fd)
 {
 	int on = 1;
@@ -557,7 +503,7 @@ static ssize_t do_connect(struct worker *w, struct io_req *r)
 
 	res = set_nonblocking(r->fd);
 	for (; !res; w = weft__worker_self()) {
-		res = cancel_pending(w);
+		res = weft__cancel_point(w);
 		if (res)
 			break;
 		if (connect(r->fd, r->buf, (socklen_t)r->len) == 0)
@@ -601,11 +547,7 @@ static ssize_t epoll_io(struct worker *w, struct io_req *r)
 	int err;
 
 	switch (r->op) {
-	case IO_OPENAT:
-		res = open_cached(r);
-		if (res != -EAGAIN)
-			return res;
-		return in_pool(r);
+	case IO_OPENAT:	/* one the lookup cache could not do in place */
 	case IO_FSYNC:
 		return in_pool(r);
 	case IO_CLOSE:
@@ -628,7 +570,7 @@ static ssize_t epoll_io(struct worker *w, struct io_req *r)
 		break;
 	}
 	for (;;) {
-		err = cancel_pending(w);
+		err = weft__cancel_point(w);
 		if (err)
 			return err;
 		res = attempt(r, plain);
@@ -639,7 +581,7 @@ static ssize_t epoll_io(struct worker *w, struct io_req *r)
 			continue;
 		}
 		if (res != -EAGAIN) {
-			spend_budget(w);
+			weft__io_nowait(w);
 			return res;
 		}
 		/* Not ready, and no time left to wait (a poll with a

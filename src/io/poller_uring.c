@@ -590,6 +590,7 @@ static ssize_t uring_io(struct worker *w, struct io_req *r)
 	io_uring_sqe_set_data(sqe, &ow);
 	w->io_inflight++;
 	w->io_unsubmitted++;
+	w->io_nowait = 0;
 	res = weft__owned_wait(w, &ow);
 	/* Cut short by its deadline rather than by weft_cancel(). */
 	if (res == -ECANCELED && ow.expired)
