@@ -802,13 +802,16 @@ static void test_sleepers_never_wake_early(void **state)
 	assert_int_equal(sleep_errs, 0);
 	for (i = 0; i < SLEEPERS; i++) {
 		assert_true(woke_at[i] >= due_at[i]);
-		late += woke_at[i] - due_at[i] > 100 * MS;
+		late += woke_at[i] - due_at[i] > 1000 * MS;
 		if (woke_at[i] - due_at[i] > worst)
 			worst = woke_at[i] - due_at[i];
 	}
-	/* Loose on purpose (shared machines); early wake-ups are the bug. */
+	/* Early wake-ups are the bug. Lateness is only checked for timers
+	 * forgotten until something else happens: a loaded machine (ASan
+	 * with a load average of 300 made a fifth of them 100-210 ms late)
+	 * must not fail it, so the bound is a second. */
 	if (late >= SLEEPERS / 10)
-		fail_msg("%d of %d sleepers woke over 100 ms late, the latest "
+		fail_msg("%d of %d sleepers woke over 1 s late, the latest "
 			 "by %.1f ms", late, SLEEPERS, (double)worst / MS);
 	watchdog_disarm();
 }
