@@ -526,6 +526,70 @@ WEFT_API int weft_join_all(weft_fiber *const *fs, size_t n, void **results);
  */
 WEFT_API int weft_join_any(weft_fiber *const *fs, size_t n, void **result);
 
+/* Scopes --------------------------------------------------------------- */
+
+/*
+ * A scope (Trio's nursery, asyncio.TaskGroup, Kotlin's coroutineScope):
+ * fibers spawned into it cannot outlive it. weft_scope_run() calls
+ * body(scope, arg) in the calling fiber and returns only once body has
+ * returned and every fiber spawned into the scope has ended.
+ *
+ * Results. Children are int (*)(void *), as body is; a negative result
+ * is a failure. The first failure (body's or a child's) cancels the
+ * scope: every child still running is cancelled (weft_cancel: its current
+ * or next wait returns -ECANCELED), no new child may join, and the scope
+ * returns that failure. Results after the scope is cancelled, the
+ * -ECANCELED of cancelled children among them, are ignored. With no
+ * failure, weft_scope_run() returns body's result.
+ *
+ * Deadline. @deadline_ns (absolute, weft_now_ns(); WEFT_FOREVER: none),
+ * or the calling fiber's own deadline if that is earlier, bounds body's
+ * waits and every child's (each child starts with it as its
+ * weft_set_deadline), and when it passes with children left, they are
+ * cancelled; the scope then returns -ETIMEDOUT unless a failure came
+ * first. Waits the fiber deadline does not bound (weft_join,
+ * weft_mutex_lock) are not cut short by it.
+ *
+ * Cancellation and nesting. If the fiber in weft_scope_run() is
+ * cancelled while it waits for the children, the scope is cancelled and
+ * returns -ECANCELED once they have ended; while body runs, body's own
+ * wait reports it, as any. A child may run a scope of its own: cancelling
+ * the outer scope cancels the child, whose wait for its inner scope
+ * cancels that one in turn; the inner scope's deadline is at most the
+ * outer one's. At shutdown the scope cancels its children and still
+ * waits for them.
+ *
+ * Returns body's result, the first failure, -ETIMEDOUT, -ECANCELED, or
+ * -EINVAL (body is NULL), -ENOMEM (no memory for the scope), -EPERM
+ * (not in a fiber). Fiber context only. Yield point.
+ */
+typedef struct weft_scope weft_scope;
+WEFT_API int weft_scope_run(int (*body)(weft_scope *scope, void *arg),
+			    void *arg, int64_t deadline_ns);
+
+/*
+ * Spawn fn(arg) as a fiber of @scope, from body, from any of the scope's
+ * fibers, or from any fiber holding the handle while the scope is open
+ * (until weft_scope_run() returns). @opts as weft_spawn's (NULL: the
+ * defaults). The fiber is the scope's to join: there is no handle.
+ * Returns 0, or -ESHUTDOWN (the scope has ended: the handle is stale),
+ * -ECANCELED (the scope is cancelled, or the runtime shuts down; fn does
+ * not run), -EINVAL (fn is NULL, or bad @opts), -ENOMEM or -EAGAIN (as
+ * weft_spawn), -EPERM (not in a fiber). Fiber context only. Not a yield
+ * point.
+ */
+WEFT_API int weft_scope_spawn(weft_scope *scope, int (*fn)(void *arg),
+			      void *arg, const struct weft_spawn_opts *opts);
+
+/*
+ * Cancel @scope as a failure would, with -ECANCELED as its result unless
+ * a failure came first: every child still running is cancelled, and no
+ * new one may join. Body goes on until it returns. Returns 0, -ESHUTDOWN
+ * (the scope has ended), -EPERM (not in a fiber). Fiber context only. Not
+ * a yield point.
+ */
+WEFT_API int weft_scope_cancel(weft_scope *scope);
+
 /* Channels ------------------------------------------------------------- */
 
 /*

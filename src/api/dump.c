@@ -58,6 +58,10 @@ static void describe_wait(char *buf, size_t cap, unsigned kind, uint64_t arg)
 	case WAIT_WG:
 		snprintf(buf, cap, "waits in weft_wg_wait on %p", p);
 		break;
+	case WAIT_SCOPE:
+		snprintf(buf, cap, "waits in weft_scope_run for the fibers "
+			 "of scope %p", p);
+		break;
 	case WAIT_SEM:
 		snprintf(buf, cap, "waits in weft_sem_wait on %p", p);
 		break;

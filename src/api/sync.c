@@ -326,35 +326,6 @@ int weft_cond_broadcast(weft_cond *c)
 	return 0;
 }
 
-/*
- * Park on @q, whose lock the caller holds, until a waker claims the park
- * (0), or a timer or canceller ends it (-ETIMEDOUT, -ECANCELED).
- */
-static int queue_wait(struct worker *w, unsigned *lock,
-		      struct weft__waitq *q, unsigned kind, const void *obj)
-{
-	struct waiter me;
-	int res;
-
-	if (deadline_passed(w->cur->deadline_ns)) {
-		spin_unlock(lock);
-		return -ETIMEDOUT;
-	}
-	me.elem = NULL;
-	me.index = 0;
-	me.token = weft__park_token(w);
-	fiber_waits_on(w->cur, kind, (uintptr_t)obj);
-	waitq_push(q, &me);
-	res = weft__park_until(w, weft__unlock_spin, lock, WEFT_FOREVER);
-	if (res < 0) {
-		spin_lock(lock);
-		if (me.linked)
-			waitq_unlink(q, &me);
-		spin_unlock(lock);
-	}
-	return res < 0 ? res : 0;
-}
-
 /* Wait group ----------------------------------------------------------------- */
 
 void weft_wg_init(weft_wg *wg)
@@ -395,7 +366,8 @@ int weft_wg_wait(weft_wg *wg)
 		spin_unlock(&wg->lock);
 		return 0;
 	}
-	return queue_wait(w, &wg->lock, &wg->q, WAIT_WG, wg);
+	return weft__waitq_wait(w, &wg->lock, &wg->q, WAIT_WG, wg,
+			       WEFT_FOREVER);
 }
 
 /* Semaphore --------------------------------------------------------------------- */
@@ -437,7 +409,8 @@ int weft_sem_acquire(weft_sem *s)
 		return 0;
 	}
 	/* A waker hands its unit over with the wake-up. */
-	return queue_wait(w, &s->lock, &s->q, WAIT_SEM, s);
+	return weft__waitq_wait(w, &s->lock, &s->q, WAIT_SEM, s,
+			       WEFT_FOREVER);
 }
 
 int weft_sem_release(weft_sem *s)

@@ -236,6 +236,7 @@ const char *const weft__wait_names[WAIT_KIND_COUNT] = {
 	[WAIT_SLEEP] = "sleep",
 	[WAIT_IO] = "I/O",
 	[WAIT_BLOCKING] = "weft_blocking",
+	[WAIT_SCOPE] = "weft_scope_run",
 };
 
 const char *const weft__io_op_names[IO_OP_COUNT] = {

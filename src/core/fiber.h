@@ -119,6 +119,7 @@ enum wait_kind {
 	WAIT_SLEEP,	/* arg: the deadline                              */
 	WAIT_IO,	/* arg: fd; the enum io_op in bits 8..15 of kind   */
 	WAIT_BLOCKING,	/* arg: the function's address                    */
+	WAIT_SCOPE,	/* arg: the scope's handle                        */
 	WAIT_KIND_COUNT,
 };
 

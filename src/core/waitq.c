@@ -3,7 +3,10 @@
  * The out-of-line half of the wait queues (waitq.h): the unlock callback
  * every primitive parks with, and waking everything a queue holds.
  */
+#include <errno.h>
+
 #include "fiber.h"
+#include "scheduler.h"
 #include "waitq.h"
 
 bool weft__unlock_spin(struct fiber *f, void *arg)
@@ -11,6 +14,31 @@ bool weft__unlock_spin(struct fiber *f, void *arg)
 	(void)f;
 	spin_unlock(arg);
 	return true;
+}
+
+int weft__waitq_wait(struct worker *w, unsigned *lock, struct weft__waitq *q,
+		     unsigned kind, const void *obj, int64_t deadline_ns)
+{
+	struct waiter me;
+	int res;
+
+	if (deadline_passed(deadline_min(deadline_ns, w->cur->deadline_ns))) {
+		spin_unlock(lock);
+		return -ETIMEDOUT;
+	}
+	me.elem = NULL;
+	me.index = 0;
+	me.token = weft__park_token(w);
+	fiber_waits_on(w->cur, kind, (uintptr_t)obj);
+	waitq_push(q, &me);
+	res = weft__park_until(w, weft__unlock_spin, lock, deadline_ns);
+	if (res < 0) {
+		spin_lock(lock);
+		if (me.linked)
+			waitq_unlink(q, &me);
+		spin_unlock(lock);
+	}
+	return res < 0 ? res : 0;
 }
 
 static struct fiber *fiber_of_token(weft_token token)

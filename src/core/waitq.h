@@ -192,6 +192,16 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
 		     int64_t deadline_ns);
 
 /*
+ * Park on @q, whose lock the caller holds (a spinlock, released by the
+ * park), as the fiber's @kind wait on @obj, until a waker claims the park
+ * (0), or @deadline_ns (negative: none), the fiber's own deadline or a
+ * canceller ends it (-ETIMEDOUT, -ECANCELED). Returns unlocked. Fiber
+ * context only.
+ */
+int weft__waitq_wait(struct worker *w, unsigned *lock, struct weft__waitq *q,
+		     unsigned kind, const void *obj, int64_t deadline_ns);
+
+/*
  * Time limits, one rule for every call (weft.h, "Time and deadlines"): a
  * negative deadline or timeout is no limit, stored as WEFT_FOREVER, and a
  * deadline of 0 or in the past has passed. A deadline a call takes goes
