@@ -293,7 +293,11 @@ WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
  *   -EDEADLK    @f is the calling fiber;
  *   -EINVAL     @f is detached, or another fiber is already joining it;
  *   -ECANCELED  the caller was cancelled while waiting; @f is untouched
- *               and may be joined again or detached.
+ *               and may be joined again or detached;
+ *   -ETIMEDOUT  the caller's deadline (weft_set_deadline) passed while
+ *               waiting; @f is untouched, as for -ECANCELED;
+ *   -ENOMEM     the caller has a deadline and its timer could not be
+ *               armed; @f is untouched.
  * Fiber context only. Yield point.
  */
 WEFT_API int weft_join(weft_fiber *f, void **result);
@@ -398,9 +402,13 @@ WEFT_API int weft_sleep_until(int64_t deadline_ns);
  * Trio's move_on_at: set it around one call, or around a whole exchange
  * (weft_write_all() plus weft_read_full(), say), then restore the old
  * value. Channel operations, select and the waits on a condition
- * variable, wait group or semaphore honour it too. Joins (weft_join,
- * weft_join_all, weft_join_any) and weft_mutex_lock are not bounded by
- * it. Returns WEFT_FOREVER outside a fiber and does nothing there.
+ * variable, wait group or semaphore honour it too, and so do joins
+ * (weft_join, weft_join_any: the fibers are left as they were;
+ * weft_join_all: the rest are cancelled and still joined, as on a
+ * cancellation). weft_mutex_lock is not bounded by it: a lock call that
+ * could fail would leave unchecked callers in their critical section
+ * without the lock. Returns WEFT_FOREVER outside a fiber and does nothing
+ * there.
  */
 WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
 
@@ -506,7 +514,8 @@ WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
  * happens: if the caller is cancelled while waiting, the fibers not yet
  * ended are cancelled too (as gather cancels its children) and still
  * joined, and -ECANCELED is returned once they all have ended (during
- * the runtime's shutdown it returns at once; the runtime ends them). A handle
+ * the runtime's shutdown it returns at once; the runtime ends them); the
+ * same, with -ETIMEDOUT, when the caller's deadline passes. A handle
  * that cannot be joined (-ESRCH, -EINVAL, -EDEADLK) is skipped, its
  * results[i] set to NULL, and its error returned after the others were
  * joined. Returns 0 or the first error met.
@@ -521,7 +530,8 @@ WEFT_API int weft_join_all(weft_fiber *const *fs, size_t n, void **results);
  * be joined or detached. If several have ended, the lowest index wins.
  * Returns the index, or -EINVAL (n is 0, a handle is being joined or is
  * detached, or one appears twice), -ESRCH (a handle is not live),
- * -EDEADLK (the caller is among them), -ECANCELED (nothing joined), or
+ * -EDEADLK (the caller is among them), -ECANCELED or -ETIMEDOUT (the
+ * caller was cancelled, or its deadline passed: nothing joined), or
  * -EPERM. Fiber context only. Yield point.
  */
 WEFT_API int weft_join_any(weft_fiber *const *fs, size_t n, void **result);
@@ -547,8 +557,8 @@ WEFT_API int weft_join_any(weft_fiber *const *fs, size_t n, void **result);
  * waits and every child's (each child starts with it as its
  * weft_set_deadline), and when it passes with children left, they are
  * cancelled; the scope then returns -ETIMEDOUT unless a failure came
- * first. Waits the fiber deadline does not bound (weft_join,
- * weft_mutex_lock) are not cut short by it.
+ * first. weft_mutex_lock, which the fiber deadline does not bound, is
+ * not cut short by it.
  *
  * Cancellation and nesting. If the fiber in weft_scope_run() is
  * cancelled while it waits for the children, the scope is cancelled and

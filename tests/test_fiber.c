@@ -734,6 +734,78 @@ static void test_stuck_shutdown_names_its_fibers(void **state)
 			   "shutdown has waited"));
 }
 
+/* Joins and the fiber deadline ----------------------------------------- */
+
+static void *sleep_long(void *arg)
+{
+	int *res = arg;
+
+	*res = weft_sleep_ns(10000 * MS);
+	return (void *)(intptr_t)7;
+}
+
+struct join_dl_res {
+	int join_rc, rejoin_rc, child_res;
+	int any_rc, any_rejoin;
+	int all_rc, all_after, all_res[3];
+	void *value;
+	int64_t took;
+};
+
+static void join_dl_main(void *arg)
+{
+	struct join_dl_res *r = arg;
+	weft_fiber *f, *g[3];
+	int64_t t0, old;
+
+	/* weft_join: -ETIMEDOUT, the child untouched and joinable. */
+	if (weft_spawn(&f, sleep_long, &r->child_res, NULL))
+		return;
+	t0 = (int64_t)weft_now_ns();
+	old = weft_set_deadline(t0 + 10 * MS);
+	r->join_rc = weft_join(f, &r->value);
+	r->took = (int64_t)weft_now_ns() - t0;
+	weft_set_deadline(old);
+	weft_cancel(f);
+	r->rejoin_rc = weft_join(f, &r->value);
+
+	/* weft_join_any: -ETIMEDOUT, nothing joined. */
+	for (int i = 0; i < 3; i++)
+		if (weft_spawn(&g[i], sleep_long, &r->all_res[i], NULL))
+			return;
+	old = weft_set_deadline((int64_t)weft_now_ns() + 5 * MS);
+	r->any_rc = weft_join_any(g, 3, NULL);
+	weft_set_deadline(old);
+
+	/* weft_join_all: -ETIMEDOUT, the rest cancelled and all joined. */
+	old = weft_set_deadline((int64_t)weft_now_ns() + 5 * MS);
+	r->all_rc = weft_join_all(g, 3, NULL);
+	r->all_after = weft_set_deadline(old) == WEFT_FOREVER ? -1 : 0;
+	r->any_rejoin = weft_join(g[0], NULL);
+}
+
+static void test_joins_honour_the_fiber_deadline(void **state)
+{
+	struct join_dl_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, join_dl_main, &r), 0);
+	assert_int_equal(r.join_rc, -ETIMEDOUT);
+	assert_true(r.took >= 10 * MS && r.took < 5000 * MS);
+	assert_int_equal(r.rejoin_rc, 0);
+	assert_int_equal((intptr_t)r.value, 7);
+	assert_int_equal(r.child_res, -ECANCELED);
+	assert_int_equal(r.any_rc, -ETIMEDOUT);
+	assert_int_equal(r.all_rc, -ETIMEDOUT);
+	/* The deadline join_all found is the one it leaves. */
+	assert_int_equal(r.all_after, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(r.all_res[i], -ECANCELED);
+	assert_int_equal(r.any_rejoin, -ESRCH);
+	watchdog_disarm();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_small_stacks_park_and_wake),
 		cmocka_unit_test(test_stuck_shutdown_names_its_fibers),
 		cmocka_unit_test(test_records_are_given_back_after_a_burst),
+		cmocka_unit_test(test_joins_honour_the_fiber_deadline),
 	};
 
 	skip_without_backend();

@@ -16,11 +16,12 @@
 
 #include "fiber.h"
 #include "scheduler.h"
+#include "waitq.h"
 
 int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 {
-	int first_err = 0;
-	bool cancelled = false;
+	int64_t deadline = WEFT_FOREVER;
+	int first_err = 0, stopped = 0;
 
 	if (!weft__may_suspend())
 		return -EPERM;
@@ -30,25 +31,30 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 		void *r = NULL;
 		int err;
 
-		while ((err = weft_join(fs[i], &r)) == -ECANCELED) {
+		while ((err = weft_join(fs[i], &r)) == -ECANCELED ||
+		       err == -ETIMEDOUT) {
 			/* During shutdown every wait ends at once; the
 			 * runtime ends and frees the children itself. */
 			if (ck_pr_load_uint(&weft__sched.shutdown))
 				return -ECANCELED;
-			if (cancelled)
+			if (stopped)
 				continue;
 			/* As gather does: cancel the children still
-			 * running, then wait for them after all. */
-			cancelled = true;
+			 * running, then wait for them after all, past the
+			 * deadline if that is what stopped us. */
+			stopped = err;
 			for (size_t j = i; j < n; j++)
 				weft_cancel(fs[j]);
+			deadline = weft_set_deadline(WEFT_FOREVER);
 		}
 		if (results)
 			results[i] = err ? NULL : r;
 		if (err && !first_err)
 			first_err = err;
 	}
-	return cancelled ? -ECANCELED : first_err;
+	if (stopped)
+		weft_set_deadline(deadline);
+	return stopped ? stopped : first_err;
 }
 
 /*
@@ -157,8 +163,10 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 		aw.done = 0;
 		aw.token = weft__park_token(w);
 		fiber_waits_on(w->cur, WAIT_JOIN_ANY, n);
-		if (weft__park(w, publish_any, &aw) == -ECANCELED)
-			err = -ECANCELED;
+		/* Bounded by the fiber's deadline, if it has one. */
+		err = weft__park_until(w, publish_any, &aw, WEFT_FOREVER);
+		if (err > 0)
+			err = 0;
 		w = weft__worker_self();
 		while (!ck_pr_load_uint(&aw.done))
 			ck_pr_stall();

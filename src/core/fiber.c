@@ -47,6 +47,7 @@
 #include "poller.h"
 #include "record.h"
 #include "scheduler.h"
+#include "waitq.h"
 #include "trace.h"
 
 struct fiber *weft__fiber_at(uint32_t index)
@@ -436,11 +437,13 @@ int weft_join(weft_fiber *h, void **result)
 		jw.target = f;
 		jw.token = weft__park_token(w);
 		fiber_waits_on(self, WAIT_JOIN, f->id);
-		res = weft__park(w, publish_joiner, &jw);
-		/* Cancelled: take the token back unless the fiber ended. */
-		if (res == -ECANCELED &&
+		/* Bounded by the fiber's deadline, if it has one. */
+		res = weft__park_until(w, publish_joiner, &jw, WEFT_FOREVER);
+		/* Cancelled, past the deadline, or no timer: take the token
+		 * back unless the fiber ended. Full barrier. */
+		if (res < 0 &&
 		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | jw.token, 0))
-			return -ECANCELED;
+			return res;
 		w = weft__worker_self();
 	}
 	weft__fiber_reap(w, f, result);
