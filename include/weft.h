@@ -536,6 +536,35 @@ WEFT_API int weft_join_all(weft_fiber *const *fs, size_t n, void **results);
  */
 WEFT_API int weft_join_any(weft_fiber *const *fs, size_t n, void **result);
 
+/* Fiber-local storage ------------------------------------------------- */
+
+/*
+ * Keys for values each fiber has its own of, as pthread_key_create gives
+ * threads (and Python's contextvars give tasks). A fiber's values are
+ * NULL until it sets them. When a fiber ends (returning from its
+ * function, which a cancelled fiber does too), for each key with a
+ * destructor and a non-NULL value the value is set to NULL and the
+ * destructor called with it, on the fiber's own stack, so it may call
+ * weft functions; values set again by destructors get up to four rounds
+ * in all. A deleted key's values are neither returned nor destroyed.
+ */
+typedef unsigned weft_key;
+#define WEFT_KEYS_MAX 128u
+
+/* Create a key. Returns 0, -EINVAL (@key is NULL), -EAGAIN (all
+ * WEFT_KEYS_MAX keys exist). Any thread. */
+WEFT_API int weft_key_create(weft_key *key, void (*destructor)(void *value));
+/* Delete @key; values set under it are dropped, their destructors not
+ * called. Returns 0, or -EINVAL (not a live key). Any thread. */
+WEFT_API int weft_key_delete(weft_key key);
+/* Set the calling fiber's value for @key. Returns 0, -EINVAL (not a live
+ * key), -ENOMEM, -EPERM (not in a fiber). Fiber context; not a yield
+ * point. */
+WEFT_API int weft_key_set(weft_key key, const void *value);
+/* The calling fiber's value for @key; NULL if unset, if @key is not live,
+ * or outside a fiber. Fiber context; not a yield point. */
+WEFT_API void *weft_key_get(weft_key key);
+
 /* Scopes --------------------------------------------------------------- */
 
 /*

@@ -119,7 +119,7 @@ done
 awk -v weft_missing="$weft_missing" '
 	function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
 	function peer(s) { return tolower(s) ~ /(^|[^a-z])(go|boost|nginx)([^a-z]|$)/ || s ~ /^(go|boost|nginx)\./ }
-	function text_col(h) { return h == "unit" || h == "status" || h == "command" || h == "benchmark" }
+	function text_col(h) { return h == "unit" || h == "status" || h == "command" || h == "benchmark" || h == "figure" }
 	/^```/ { fence = !fence; next }
 	fence { next }
 	/^\|/ {

@@ -44,6 +44,7 @@
 
 #include "ctx.h"
 #include "fiber.h"
+#include "fls.h"
 #include "poller.h"
 #include "record.h"
 #include "scheduler.h"
@@ -94,6 +95,8 @@ static void fiber_entry(void *arg)
 	weft__landed();
 	errno = 0;
 	f->result = f->fn(f->arg);
+	if (f->fls)
+		weft__fls_exit(f);
 	weft__exit_current(weft__worker_self());
 }
 
@@ -131,6 +134,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	 * the record; its owner clears it when it drains the inbox. */
 	f->deadline_ns = WEFT_FOREVER;
 	f->gen_depth = 0;
+	f->fls = NULL;
 	f->owned = NULL;
 	f->wait_owner = NULL;
 	f->wait_kind = WAIT_NONE;

@@ -60,6 +60,7 @@ struct fiber {
 	int64_t deadline_ns;	/* weft_set_deadline(); WEFT_FOREVER if none */
 	unsigned gen_depth;	/* generators it is running right now (gen.c);
 				 * a fiber inside one must not suspend       */
+	void *fls;		/* its fiber-local values (fls.c), or NULL   */
 
 	/*
 	 * The worker-owned wait (I/O, timer) the fiber is parked in, and its
