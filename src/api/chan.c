@@ -217,7 +217,7 @@ int weft_chan_send(weft_chan *c, const void *elem)
 
 	if (!w)
 		return -EPERM;
-	return chan_op(w, c, (void *)elem, true);
+	return chan_op(chaos_point(w), c, (void *)elem, true);
 }
 
 int weft_chan_recv(weft_chan *c, void *elem)
@@ -226,7 +226,7 @@ int weft_chan_recv(weft_chan *c, void *elem)
 
 	if (!w)
 		return -EPERM;
-	return chan_op(w, c, elem, false);
+	return chan_op(chaos_point(w), c, elem, false);
 }
 
 int weft_chan_try_send(weft_chan *c, const void *elem)

@@ -102,6 +102,7 @@ static __attribute__((noreturn)) void report_and_abort(struct fiber *f,
 		for (;;)
 			pause();
 	report(f, how, addr);
+	weft__chaos_say();
 	abort();
 }
 

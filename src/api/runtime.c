@@ -9,6 +9,7 @@
  * process at a time.
  */
 #include <errno.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,15 @@ static struct worker *worker_create(unsigned id)
 	w->id = id;
 	w->efd = -1;
 	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
+	if (weft__chaos_seed) {
+		/* splitmix64 of seed and id: never 0, which xorshift keeps. */
+		uint64_t z = weft__chaos_seed + 0x9e3779b97f4a7c15ull * (id + 1);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		z ^= z >> 31;
+		w->rng = z ? z : 1;
+	}
 	weft__runq_init(&w->rq);
 	/* One worker: nobody steals from it. */
 	w->rq.solo = weft__sched.nr_workers == 1;
@@ -220,6 +230,55 @@ static unsigned chosen_stall_ms(const struct weft_config *cfg)
 		"weft: WEFT_STALL_MS=%s is not a number of ms from 0 to %u; "
 		"ignoring it\n", env, WEFT_STALL_MS_MAX);
 	return cfg->stall_ms;
+}
+
+/* At a failing exit, chaos mode names the seed that gave the schedule. */
+static void chaos_exit(int status, void *arg)
+{
+	(void)arg;
+	if (status != 0)
+		weft__chaos_say();
+}
+
+/*
+ * Chaos mode's seed: WEFT_CHAOS=N (a number; 0 is off), or
+ * WEFT_CHAOS=random for a fresh one each run, which weft_run() prints on
+ * stderr at its start, as any failure will too. A bad value is named
+ * once on stderr and ignored (chaos off).
+ */
+static uint64_t chosen_chaos_seed(void)
+{
+	static bool exit_hook;
+	const char *env = getenv("WEFT_CHAOS");
+	uint64_t seed;
+	char *end;
+
+	if (!env || !*env)
+		return 0;
+	if (strcmp(env, "random") == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((uint64_t)ts.tv_sec * 1000000000u +
+			(uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
+		seed = seed ? seed : 1;
+		fprintf(stderr, "weft: chaos mode, WEFT_CHAOS=%llu\n",
+			(unsigned long long)seed);
+	} else {
+		errno = 0;
+		seed = strtoull(env, &end, 10);
+		if (*end != '\0' || env[0] < '0' || env[0] > '9' || errno) {
+			fprintf(stderr,
+				"weft: WEFT_CHAOS=%s is not a number or "
+				"\"random\"; chaos mode stays off\n", env);
+			return 0;
+		}
+	}
+	if (seed && !exit_hook) {
+		exit_hook = true;
+		on_exit(chaos_exit, NULL);
+	}
+	return seed;
 }
 
 /* Start workers 1 .. n-1 and wait until each has set itself up. */
@@ -355,6 +414,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	pthread_mutex_unlock(&run_lock);
 
 	n = cfg->workers ? cfg->workers : default_workers();
+	/* Before any worker exists; fixed while they run. */
+	weft__chaos_seed = chosen_chaos_seed();
 	memset(s, 0, sizeof(*s));
 	s->nr_workers = n;
 	s->stack_size = weft__stack_round(cfg->stack_size);

@@ -153,6 +153,7 @@ int weft_mutex_lock(weft_mutex *m)
 
 	if (!w)
 		return -EPERM;
+	w = chaos_point(w);
 	/* Full barrier on success. */
 	if (likely(ck_pr_cas_uint(&m->state, 0, M_LOCKED))) {
 		mutex_acquired(m);

@@ -12,22 +12,47 @@
 
 #include "internal.h"
 
-void weft__assert_fail(const char *expr, const char *file, int line)
+uint64_t weft__chaos_seed;
+
+int weft__fmt_u64(char *buf, uint64_t v)
 {
-	char buf[16];
-	int n = 0;
-	unsigned v = (unsigned)line;
+	char tmp[20];
+	int n = 0, i;
 
 	do {
-		buf[sizeof(buf) - 1 - n++] = (char)('0' + v % 10);
+		tmp[n++] = (char)('0' + v % 10);
 		v /= 10;
-	} while (v && n < (int)sizeof(buf) - 1);
+	} while (v);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+void weft__chaos_say(void)
+{
+	char seed[21];
+
+	if (!weft__chaos_seed)
+		return;
+	weft__fmt_u64(seed, weft__chaos_seed);
+	weft__die_msg("chaos seed ", seed, ": WEFT_CHAOS=");
+	(void)!write(2, seed, strlen(seed));
+	(void)!write(2, " replays this schedule\n", 23);
+}
+
+void weft__assert_fail(const char *expr, const char *file, int line)
+{
+	char buf[21];
+	int n = weft__fmt_u64(buf, (uint64_t)(unsigned)line);
+
 	/* One line, one prefix: "weft: assertion failed: X at F:L". */
 	weft__die_msg("assertion failed: ", expr, " at ");
 	(void)!write(2, file, strlen(file));
 	(void)!write(2, ":", 1);
-	(void)!write(2, buf + sizeof(buf) - n, (size_t)n);
+	(void)!write(2, buf, (size_t)n);
 	(void)!write(2, "\n", 1);
+	weft__chaos_say();
 	abort();
 }
 

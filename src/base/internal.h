@@ -38,6 +38,20 @@ __attribute__((noreturn, cold)) void weft__assert_fail(const char *expr,
 /* Print "weft: <message>" on stderr with write(2) only (signal safe). */
 void weft__die_msg(const char *a, const char *b, const char *c);
 
+/* @v in decimal into @buf (at least 21 bytes), NUL-terminated; returns
+ * its length. Signal safe. */
+int weft__fmt_u64(char *buf, uint64_t v);
+
+/*
+ * Chaos mode's seed (WEFT_CHAOS), 0 when off: set by weft_run() before
+ * any worker starts, left as it was after the run so that a failure
+ * found later can still name it. weft__chaos_say() prints it on stderr
+ * ("weft: chaos seed N: WEFT_CHAOS=N replays this schedule") if it is
+ * set; the fatal paths and a non-zero exit call it. Signal safe.
+ */
+extern uint64_t weft__chaos_seed;
+void weft__chaos_say(void);
+
 /* Sanitizer detection, the same for gcc and clang. */
 #if defined(__SANITIZE_ADDRESS__)
 #define WEFT_ASAN 1

@@ -283,7 +283,16 @@ static inline bool lifo_turn(struct worker *w)
 	if (next_rand(w) & 1)
 		return false;
 #endif
+	/* Chaos mode: the same, from the seeded PRNG. */
+	if (unlikely(weft__chaos_seed) && (next_rand(w) & 1))
+		return false;
 	return true;
+}
+
+void weft__chaos_yield(struct worker *w)
+{
+	if ((next_rand(w) & 3) == 0)
+		weft_yield();
 }
 
 /*
@@ -322,6 +331,14 @@ static struct fiber *pick_local(struct worker *w)
 		push_local(w, fiber_of_node(n));
 	}
 	w->lifo_streak = 0;
+
+	/* Chaos mode: now and then the ring before the fork deque, so a
+	 * woken or yielding fiber overtakes the children. */
+	if (unlikely(weft__chaos_seed) && (next_rand(w) & 3) == 0) {
+		n = weft__runq_pop(&w->rq);
+		if (n)
+			return fiber_of_node(n);
+	}
 
 	/* The newest joinable child: most likely the one about to be
 	 * joined, so fork-join runs depth first. */

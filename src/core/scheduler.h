@@ -216,6 +216,25 @@ typedef uint64_t weft_token;
  * return its token, to be put where a waker will find it before calling
  * weft__park(). Fiber context only.
  */
+/*
+ * Chaos mode (WEFT_CHAOS, weft__chaos_seed): the scheduler's choices come
+ * from each worker's seeded PRNG (sched.c: which ready fiber runs next,
+ * the LIFO slot's turn, steal victims, as always), and the calls that may
+ * suspend pass a chaos point first, which yields one time in four so
+ * that other fibers run in between. Nothing is done, and nothing but one
+ * load is spent, when it is off. Returns the worker the fiber runs on
+ * afterwards. Fiber context, on @w.
+ */
+void weft__chaos_yield(struct worker *w);
+struct worker *weft__worker_self(void);
+static inline struct worker *chaos_point(struct worker *w)
+{
+	if (likely(!weft__chaos_seed))
+		return w;
+	weft__chaos_yield(w);
+	return weft__worker_self();
+}
+
 weft_token weft__park_token(struct worker *w);
 
 /*

@@ -128,6 +128,7 @@ static ssize_t io_run(struct io_req *r)
 		return -EPERM;
 	if (deadline_passed(w->cur->deadline_ns))
 		return -ETIMEDOUT;
+	w = chaos_point(w);
 	if (may_do_in_place(r)) {
 		res = weft__cancel_point(w);
 		if (res)
