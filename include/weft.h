@@ -105,6 +105,21 @@ extern "C" {
 #define WEFT_API
 #endif
 
+/* Version -------------------------------------------------------------- */
+
+/* WEFT_VERSION_MAJOR, _MINOR, _PATCH, _STRING and _NUMBER, from meson. */
+#include "weft_version.h"
+
+/*
+ * The version of the library the program runs with, encoded as
+ * WEFT_VERSION_NUMBER is (MAJOR * 10000 + MINOR * 100 + PATCH), which
+ * gives the version of the weft.h it was compiled against. A library
+ * with the same MAJOR (and so the same soname) runs every program built
+ * against a header of that MAJOR with a MINOR no higher than its own.
+ * Any thread, inside or outside weft_run().
+ */
+WEFT_API int weft_version(void);
+
 /* Smallest page-sized fiber stack weft hands out, in bytes. */
 #define WEFT_STACK_MIN 4096u
 /*
