@@ -364,8 +364,9 @@ WEFT_API uint64_t weft_fiber_id(void);
  *  - A deadline (weft_sleep_until, weft_set_deadline,
  *    weft_cond_wait_until) is absolute. Negative: no deadline, and
  *    WEFT_FOREVER is the one to write. 0, or any time already past: it
- *    has passed, so a sleep returns 0 at once and a timed wait returns
- *    -ETIMEDOUT at once having done nothing.
+ *    has passed, so a sleep returns 0 at once (having suspended once, as
+ *    weft_sleep_ns(0) does) and a timed wait returns -ETIMEDOUT at once
+ *    having done nothing.
  *  - A timeout (weft_poll, weft_select) is relative. Negative: wait
  *    without limit. 0: do not wait (select returns -EAGAIN when nothing
  *    is ready, poll checks once). Positive: that many nanoseconds; one
@@ -374,22 +375,29 @@ WEFT_API uint64_t weft_fiber_id(void);
  */
 #define WEFT_FOREVER ((int64_t)-1)
 
-/* Now on CLOCK_MONOTONIC, in nanoseconds. Any thread. */
-WEFT_API uint64_t weft_now_ns(void);
+/* Now on CLOCK_MONOTONIC, in nanoseconds (never negative). Any thread. */
+WEFT_API int64_t weft_now_ns(void);
 
 /*
- * Suspend the calling fiber for @ns nanoseconds (0: just let the worker
- * look at its timers and I/O once). Sleeping fibers wait in their
- * worker's timer heap and cost no kernel timer each.
- * Returns 0, -ECANCELED, -ETIMEDOUT (the fiber's deadline came first), or
- * -EPERM outside a fiber. Yield point.
+ * Suspend the calling fiber for @ns nanoseconds, a relative time that,
+ * unlike a timeout, has no "no limit" value: 0 or any negative @ns is a
+ * sleep until now, which suspends the fiber once (the worker looks at
+ * its timers and I/O, runs what else is ready, and the sleep returns 0
+ * at its next timer pass), and one too large to add to the clock sleeps
+ * until a cancel or the fiber's deadline (as weft_sleep_until of
+ * WEFT_FOREVER). Sleeping fibers wait in their worker's timer heap and
+ * cost no kernel timer each.
+ * Returns 0, -ECANCELED, -ETIMEDOUT (the fiber's deadline came first;
+ * at once, without suspending, if it has passed), or -EPERM outside a
+ * fiber. Yield point.
  */
-WEFT_API int weft_sleep_ns(uint64_t ns);
+WEFT_API int weft_sleep_ns(int64_t ns);
 
 /*
  * As weft_sleep_ns(), until the absolute time @deadline_ns. With no
  * deadline (WEFT_FOREVER, any negative) only a cancel or the fiber's
- * deadline ends the sleep; 0 or a time past returns 0 at once.
+ * deadline ends the sleep; 0 or a time past returns 0 at the worker's
+ * next timer pass, as weft_sleep_ns(0).
  */
 WEFT_API int weft_sleep_until(int64_t deadline_ns);
 

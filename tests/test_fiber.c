@@ -689,8 +689,8 @@ static void test_stuck_shutdown_names_its_fibers(void **state)
 	}
 	close(errp[1]);
 	/* Read until both fibers are named, or 20 s. */
-	until = (int64_t)weft_now_ns() + 20000 * MS;
-	while (len < sizeof(out) - 1 && (int64_t)weft_now_ns() < until) {
+	until = weft_now_ns() + 20000 * MS;
+	while (len < sizeof(out) - 1 && weft_now_ns() < until) {
 		struct pollfd p = { .fd = errp[0], .events = POLLIN };
 		ssize_t n;
 

@@ -151,7 +151,7 @@ static void *accept_main(void *arg)
 				strerror(-fd));
 			reported = true;
 		}
-		if (weft_sleep_ns((uint64_t)backoff_ns) == -ECANCELED)
+		if (weft_sleep_ns(backoff_ns) == -ECANCELED)
 			break;
 		backoff_ns *= 2;
 		if (backoff_ns > BACKOFF_MAX_NS)

@@ -90,7 +90,7 @@ static int mutex_lock_slow(weft_mutex *m, struct worker *w)
 	struct waiter me;
 	bool requeue = false;	/* woken once and lost: go first again */
 	bool starving = false;
-	uint64_t since = weft_now_ns();
+	int64_t since = weft_now_ns();
 	unsigned s;
 	int res;
 

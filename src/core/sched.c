@@ -848,8 +848,8 @@ static void park_worker(struct worker *w)
  */
 static struct fiber *search(struct worker *w)
 {
-	uint64_t start = weft_now_ns();
-	uint64_t spent = 0;
+	int64_t start = weft_now_ns();
+	int64_t spent = 0;
 	struct fiber *f;
 	unsigned i;
 

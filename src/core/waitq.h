@@ -79,7 +79,7 @@ struct waiter {
 	int index;			/* result a waker passes (select:
 					 * the case index)                 */
 	bool linked;			/* in a queue right now            */
-	uint64_t since_ns;		/* mutex: when it first queued     */
+	int64_t since_ns;		/* mutex: when it first queued     */
 };
 
 static inline bool waitq_empty(const struct weft__waitq *q)
@@ -216,14 +216,14 @@ static inline int64_t deadline_after(int64_t timeout_ns)
 
 	if (timeout_ns < 0)
 		return WEFT_FOREVER;
-	now = (int64_t)weft_now_ns();
+	now = weft_now_ns();
 	return timeout_ns <= INT64_MAX - now ? now + timeout_ns : WEFT_FOREVER;
 }
 
 /* Whether @deadline_ns (negative: never) has come. */
 static inline bool deadline_passed(int64_t deadline_ns)
 {
-	return deadline_ns >= 0 && (int64_t)weft_now_ns() >= deadline_ns;
+	return deadline_ns >= 0 && weft_now_ns() >= deadline_ns;
 }
 
 /* The earlier of @a and @b, no limit (any negative) being the latest. */
