@@ -84,6 +84,24 @@
  * every use: a handle to a fiber that was joined, or to a detached fiber
  * that ended, is refused with -ESRCH instead of touching freed memory.
  * Handles are valid only inside the weft_run() that made them.
+ *
+ * Structs that grow. struct weft_config, weft_spawn_opts, weft_stats and
+ * weft_worker_stats begin with a size member: set it to sizeof the
+ * struct, or leave it 0 (a zeroed struct), which means the layout of the
+ * first ABI (WEFT_*_SIZE_V1). weft reads (config, spawn options) or
+ * writes (stats) only that many bytes, so a program built against an
+ * older weft.h keeps working with a newer library: fields its header did
+ * not have take their defaults. A size larger than this library knows
+ * is from a newer header: the bytes beyond must be zero (fields this
+ * library cannot honour are refused with -EINVAL, as openat2(2) does),
+ * and a stats struct gets the known part written and the rest zeroed.
+ * A size of 1 to 7 or above 4096 is -EINVAL. Fields added after the
+ * first ABI are read only with a size that covers them: write
+ * `.size = sizeof(cfg)` to use one. Structs used in arrays
+ * (weft_select_case) cannot grow that way and have reserved words
+ * instead, which must be zero. Lock types (weft_mutex, ...) are opaque
+ * bytes of a fixed size. See "ABI" in README.md for when the soname
+ * changes.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -133,6 +151,9 @@ WEFT_API int weft_version(void);
 /* Runtime ------------------------------------------------------------- */
 
 struct weft_config {
+	/* sizeof(struct weft_config), or 0: WEFT_CONFIG_SIZE_V1 (see
+	 * "Structs that grow"). */
+	size_t size;
 	/* Worker threads; 0: the environment variable WEFT_WORKERS if set
 	 * (1 to WEFT_WORKERS_MAX, as GOMAXPROCS), else one per online CPU. */
 	unsigned workers;
@@ -160,6 +181,9 @@ struct weft_config {
 	unsigned stall_ms;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
+
+/* sizeof(struct weft_config) in the first ABI (weft 0.1). */
+#define WEFT_CONFIG_SIZE_V1 40u
 
 #define WEFT_STALL_MS_MAX 3600000u
 
@@ -239,11 +263,13 @@ struct weft_config {
  * last worker falls asleep and once a second, and reports only what it
  * sees twice 50 ms apart with no worker having woken between.
  *
+ * @cfg may be NULL (all defaults).
  * Returns 0, or:
  *   -EINVAL  main_fn is NULL, or a config field is out of range
  *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768,
  *            blocking_threads > WEFT_BLOCKING_MAX, stack_size > 1 GiB,
- *            backend > WEFT_BACKEND_EPOLL, stall_ms > WEFT_STALL_MS_MAX);
+ *            backend > WEFT_BACKEND_EPOLL, stall_ms > WEFT_STALL_MS_MAX),
+ *            or cfg->size is refused (see "Structs that grow");
  *   -EBUSY   a runtime is already running in this process;
  *   -ENOSYS  the backend asked for (WEFT_BACKEND_IO_URING) is not
  *            available (kernel.io_uring_disabled, or a seccomp filter);
@@ -266,9 +292,13 @@ WEFT_API int weft_run(const struct weft_config *cfg,
 typedef struct weft_fiber weft_fiber;
 
 struct weft_spawn_opts {
+	size_t size;		/* sizeof, or 0: WEFT_SPAWN_OPTS_SIZE_V1     */
 	size_t stack_size;	/* 0: the runtime's default                  */
 	const char *name;	/* copied (first 31 bytes); NULL: unnamed    */
 };
+
+/* sizeof(struct weft_spawn_opts) in the first ABI (weft 0.1). */
+#define WEFT_SPAWN_OPTS_SIZE_V1 24u
 
 /*
  * Create a fiber that runs fn(arg) and make it runnable on the calling
@@ -281,9 +311,10 @@ struct weft_spawn_opts {
  * worker's run-next slot, moving the fiber there before it to the back
  * of the run queue. Its stack is reserved here, so a lack of memory is
  * this call's error, never a later one.
- * Returns 0, or -EINVAL (fn is NULL, or stack_size above 1 GiB), -EPERM
- * (not in a fiber), -ECANCELED (the runtime is shutting down), -ENOMEM
- * or -EAGAIN (no memory or mappings for a stack or record).
+ * Returns 0, or -EINVAL (fn is NULL, stack_size above 1 GiB, or
+ * opts->size refused: see "Structs that grow"), -EPERM (not in a fiber),
+ * -ECANCELED (the runtime is shutting down), -ENOMEM or -EAGAIN (no
+ * memory or mappings for a stack or record).
  * Fiber context only. Not a yield point.
  */
 WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
@@ -893,6 +924,9 @@ WEFT_API void weft_gen_free(weft_gen *g);
 /* Statistics ------------------------------------------------------------ */
 
 struct weft_stats {
+	/* In: sizeof(struct weft_stats), or 0: WEFT_STATS_SIZE_V1 (see
+	 * "Structs that grow"). Out: the bytes filled in. */
+	size_t size;
 	unsigned workers;	  /* worker threads                          */
 	uint64_t spawned;	  /* fibers spawned so far                   */
 	uint64_t live;		  /* fibers spawned and not yet ended        */
@@ -919,8 +953,12 @@ struct weft_stats {
 	uint64_t latency_max_ns;
 };
 
+/* sizeof(struct weft_stats) in the first ABI (weft 0.1). */
+#define WEFT_STATS_SIZE_V1 128u
+
 /* One worker's share of weft_stats (weft_worker_stats). */
 struct weft_worker_stats {
+	size_t size;		  /* as weft_stats.size                      */
 	uint64_t steals;	  /* successful steals (batches)             */
 	uint64_t parks;		  /* times it went to sleep                  */
 	uint64_t rescued;	  /* others' timers it fired                 */
@@ -931,21 +969,30 @@ struct weft_worker_stats {
 	uint64_t latency_max_ns;
 };
 
+/* sizeof(struct weft_worker_stats) in the first ABI (weft 0.1). */
+#define WEFT_WORKER_STATS_SIZE_V1 64u
+
 /* weft_stats.stack_guard: see "Guard pages and the map budget". */
 #define WEFT_GUARD_MPROTECT 1u	/* mprotect, within the map budget      */
 #define WEFT_GUARD_MADVISE 2u	/* MADV_GUARD_INSTALL (Linux 6.13+)     */
 
 /*
- * Snapshot of the runtime's counters. Each field is read without
- * stopping the workers, so the fields are individually exact but not a
- * single instant. Returns 0, or -EPERM outside weft_run().
+ * Snapshot of the runtime's counters into *out, whose size member the
+ * caller sets first (`struct weft_stats st = { .size = sizeof(st) };`,
+ * or 0 for the first ABI's fields): weft writes only that many bytes,
+ * and sets size to the bytes it filled in (see "Structs that grow").
+ * Each field is read without stopping the workers, so the fields are
+ * individually exact but not a single instant. Returns 0, -EINVAL (@out
+ * is NULL or out->size is refused; *out is untouched), or -EPERM outside
+ * weft_run(). Any thread.
  */
 WEFT_API int weft_stats(struct weft_stats *out);
 
 /*
  * The counters of worker @worker (0 .. workers-1), read as weft_stats
- * reads them. Returns 0, -EINVAL for a worker that does not exist or a
- * NULL @out, -EPERM outside weft_run(). Any thread.
+ * reads them, with out->size set first as for weft_stats. Returns 0,
+ * -EINVAL for a worker that does not exist, a NULL @out or a refused
+ * out->size, -EPERM outside weft_run(). Any thread.
  */
 WEFT_API int weft_worker_stats(unsigned worker, struct weft_worker_stats *out);
 

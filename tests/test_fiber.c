@@ -472,7 +472,8 @@ static void *small_fiber(void *arg)
 static void small_main(void *arg)
 {
 	static weft_fiber *fs[NR_SMALL];
-	struct weft_spawn_opts o = { WEFT_STACK_SMALL, "small" };
+	struct weft_spawn_opts o = { .stack_size = WEFT_STACK_SMALL,
+				     .name = "small" };
 	static void *res[NR_SMALL];
 
 	(void)arg;
@@ -521,7 +522,7 @@ static void *wait_gate(void *arg)
 
 static uint64_t records_now(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	return weft_stats(&st) == 0 ? st.records : 0;
 }

@@ -113,7 +113,7 @@ static void check_attempts(const struct attempt *a, const char *what)
 
 static uint64_t rescued_now(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	check_eq(weft_stats(&st), 0);
 	return st.rescued;

@@ -76,7 +76,7 @@ static void usage(FILE *out)
  * its last line (tools/bench-echo.sh puts it in the report). */
 static void print_latency(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	if (weft_stats(&st) != 0)
 		return;

@@ -579,7 +579,7 @@ static int summarize(struct load *ld)
 static void load_main(void *arg)
 {
 	struct load *ld = arg;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	unsigned long spawned, i;
 	int err;
 

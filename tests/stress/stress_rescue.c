@@ -194,6 +194,7 @@ static void rescue_main(void *arg)
 	others[n++] = check_spawn(canceller, r);
 	check_eq(weft_sleep_ns(RUN_MS * MS), 0);
 	__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
+	r->stats.size = sizeof(r->stats);
 	check_eq(weft_stats(&r->stats), 0);
 	for (i = 0; i < n; i++)
 		check_join(others[i]);
