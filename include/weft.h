@@ -645,6 +645,12 @@ struct weft_select_case {
 	int op;			/* WEFT_SELECT_SEND or WEFT_SELECT_RECV       */
 	void *elem;		/* send: the element; recv: where to put it   */
 	int res;		/* out, chosen case: 0 or -EPIPE (closed)     */
+	/* Must be zero (as `{ ch, op, elem }` or a zeroed array leaves
+	 * them). Cases are passed as an array whose stride the caller's
+	 * header fixes, so this struct cannot grow by a size member: later
+	 * per-case fields will take these words, zero meaning today's
+	 * behaviour. */
+	uint64_t reserved[2];
 };
 
 /* The most cases one weft_select() takes. */
@@ -663,9 +669,10 @@ struct weft_select_case {
  * nanoseconds. The fiber's deadline applies too. n may be 0 (wait for
  * the timeout).
  * Returns the index, or -EAGAIN, -ETIMEDOUT, -ECANCELED (no case was
- * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, or a NULL
- * @cases with n > 0) or -EPERM outside a fiber. Yield point, except with
- * timeout 0, which may be called from any thread.
+ * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, a reserved
+ * word not zero, or a NULL @cases with n > 0) or -EPERM outside a
+ * fiber. Yield point, except with timeout 0, which may be called from
+ * any thread.
  */
 WEFT_API int weft_select(struct weft_select_case *cases, size_t n,
 			 int64_t timeout_ns);

@@ -7,7 +7,8 @@
  * bytes after it checks; size 0 means the first ABI's layout; a newer
  * header's larger size works when its extra bytes are zero and is
  * refused with -EINVAL when they are not. Also: the version the library
- * reports. Each case runs its own weft_run().
+ * reports and the select case's reserved words. Each case runs its own
+ * weft_run().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,6 +79,9 @@ static void test_first_abi_layouts_are_pinned(void **state)
 	assert_int_equal(sizeof(struct weft_worker_stats),
 			 WEFT_WORKER_STATS_SIZE_V1);
 	assert_int_equal(WEFT_WORKER_STATS_SIZE_V1, 64);
+	/* Arrays of these: the stride is fixed for good. */
+	assert_int_equal(sizeof(struct weft_select_case), 48);
+	assert_int_equal(offsetof(struct weft_select_case, reserved), 32);
 }
 
 /* weft_config ----------------------------------------------------------- */
@@ -335,6 +339,33 @@ static void test_stats_are_written_to_the_callers_size(void **state)
 	run_checked(&cfg, stats_main, NULL);
 }
 
+/* weft_select_case ------------------------------------------------------- */
+
+static void test_select_case_reserved_words_must_be_zero(void **state)
+{
+	weft_chan *c = NULL;
+	int v = 0;
+	struct weft_select_case sc = { NULL, WEFT_SELECT_RECV, &v, 0 };
+
+	(void)state;
+	assert_int_equal(weft_chan_new(&c, sizeof(int), 1), 0);
+	sc.chan = c;
+	/* Timeout 0 may be called from any thread. */
+	assert_int_equal(weft_select(&sc, 1, 0), -EAGAIN);
+	sc.reserved[0] = 1;
+	assert_int_equal(weft_select(&sc, 1, 0), -EINVAL);
+	sc.reserved[0] = 0;
+	sc.reserved[1] = UINT64_MAX;
+	assert_int_equal(weft_select(&sc, 1, 0), -EINVAL);
+	sc.reserved[1] = 0;
+	v = 5;
+	assert_int_equal(weft_chan_try_send(c, &v), 0);
+	v = 0;
+	assert_int_equal(weft_select(&sc, 1, 0), 0);
+	assert_int_equal(v, 5);
+	weft_chan_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_config_of_nonsense_size_is_einval),
 		cmocka_unit_test(test_spawn_opts_follow_the_size_rule),
 		cmocka_unit_test(test_stats_are_written_to_the_callers_size),
+		cmocka_unit_test(test_select_case_reserved_words_must_be_zero),
 	};
 
 	return cmocka_run_group_tests_name("abi_structs", tests, NULL, NULL);

@@ -415,8 +415,9 @@ int weft_select(struct weft_select_case *cases, size_t n, int64_t timeout_ns)
 	if (n > WEFT_SELECT_MAX || (n && !cases))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (cases[i].op != WEFT_SELECT_SEND &&
-		    cases[i].op != WEFT_SELECT_RECV)
+		if ((cases[i].op != WEFT_SELECT_SEND &&
+		     cases[i].op != WEFT_SELECT_RECV) ||
+		    cases[i].reserved[0] || cases[i].reserved[1])
 			return -EINVAL;
 	if (timeout_ns != 0 && !weft__may_suspend())
 		return -EPERM;
