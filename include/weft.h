@@ -683,19 +683,26 @@ WEFT_API int weft_select(struct weft_select_case *cases, size_t n,
  * These park fibers, never worker threads. Each is a plain struct that
  * may live anywhere (static, on a stack, in a heap object), set up by its
  * static initialiser or its _init function and needing no destruction.
- * Their members are weft's business. Waiting calls are fiber context only
- * (-EPERM elsewhere); releasing and non-blocking calls (unlock,
- * trylock, signal, broadcast, add, done, release, try_acquire) work from
- * any thread. Waiters queue in FIFO order.
+ * Each is opaque storage of a fixed size in bytes (WEFT_MUTEX_SIZE, ...),
+ * aligned as a uint64_t; its layout inside is weft's business and may
+ * change between releases without changing the ABI. All zero bytes is
+ * a valid initial state of each (an unlocked mutex, a wait group at
+ * zero, a semaphore with no unit), so a zeroed struct, as calloc()
+ * gives, needs no _init. Waiting calls are fiber context only (-EPERM
+ * elsewhere); releasing and non-blocking calls (unlock, trylock, signal,
+ * broadcast, add, done, release, try_acquire) work from any thread.
+ * Waiters queue in FIFO order.
  */
-struct weft__waitq { void *head, *tail; };
+#define WEFT_MUTEX_SIZE 48u
+#define WEFT_COND_SIZE 48u
+#define WEFT_WG_SIZE 48u
+#define WEFT_SEM_SIZE 48u
+#define WEFT_ONCE_SIZE 64u
 
 typedef struct weft_mutex {
-	unsigned state;
-	unsigned lock;
-	struct weft__waitq q;
+	uint64_t opaque_[WEFT_MUTEX_SIZE / 8];
 } weft_mutex;
-#define WEFT_MUTEX_INIT { 0, 0, { 0, 0 } }
+#define WEFT_MUTEX_INIT { { 0 } }
 
 /*
  * A mutual exclusion lock, as Go's sync.Mutex: not tied to the fiber that
@@ -719,10 +726,9 @@ WEFT_API int weft_mutex_trylock(weft_mutex *m);
 WEFT_API int weft_mutex_unlock(weft_mutex *m);
 
 typedef struct weft_cond {
-	unsigned lock;
-	struct weft__waitq q;
+	uint64_t opaque_[WEFT_COND_SIZE / 8];
 } weft_cond;
-#define WEFT_COND_INIT { 0, { 0, 0 } }
+#define WEFT_COND_INIT { { 0 } }
 
 WEFT_API void weft_cond_init(weft_cond *c);
 /*
@@ -747,11 +753,9 @@ WEFT_API int weft_cond_signal(weft_cond *c);
 WEFT_API int weft_cond_broadcast(weft_cond *c);
 
 typedef struct weft_wg {
-	int64_t count;
-	unsigned lock;
-	struct weft__waitq q;
+	uint64_t opaque_[WEFT_WG_SIZE / 8];
 } weft_wg;
-#define WEFT_WG_INIT { 0, 0, { 0, 0 } }
+#define WEFT_WG_INIT { { 0 } }
 
 /*
  * Go's sync.WaitGroup: add to the counter for each task started, call
@@ -765,12 +769,16 @@ WEFT_API int weft_wg_done(weft_wg *wg);
 /* 0 once the counter is zero; -ECANCELED, -ETIMEDOUT, -EPERM. Yield point. */
 WEFT_API int weft_wg_wait(weft_wg *wg);
 
+/*
+ * The one lock type a static initialiser does not leave all zero:
+ * WEFT_SEM_INIT(n) stores n in init_count_, which the library keeps as
+ * the count itself (so its place is part of the ABI); the rest is zero.
+ */
 typedef struct weft_sem {
-	int64_t count;
-	unsigned lock;
-	struct weft__waitq q;
+	int64_t init_count_;
+	uint64_t opaque_[WEFT_SEM_SIZE / 8 - 1];
 } weft_sem;
-#define WEFT_SEM_INIT(n) { (n), 0, { 0, 0 } }
+#define WEFT_SEM_INIT(n) { (n), { 0 } }
 
 /* A counting semaphore (asyncio.Semaphore), FIFO among waiters. */
 WEFT_API int weft_sem_init(weft_sem *s, int64_t value); /* -EINVAL if < 0 */
@@ -784,10 +792,9 @@ WEFT_API int weft_sem_try_acquire(weft_sem *s);
 WEFT_API int weft_sem_release(weft_sem *s);
 
 typedef struct weft_once {
-	unsigned done;
-	weft_mutex m;
+	uint64_t opaque_[WEFT_ONCE_SIZE / 8];
 } weft_once;
-#define WEFT_ONCE_INIT { 0, WEFT_MUTEX_INIT }
+#define WEFT_ONCE_INIT { { 0 } }
 
 /*
  * Run fn(arg) exactly once for @o, however many fibers call this at the

@@ -7,8 +7,8 @@
  * bytes after it checks; size 0 means the first ABI's layout; a newer
  * header's larger size works when its extra bytes are zero and is
  * refused with -EINVAL when they are not. Also: the version the library
- * reports and the select case's reserved words. Each case runs its own
- * weft_run().
+ * reports, the select case's reserved words, and the opaque lock types'
+ * all-zero and static initial states. Each case runs its own weft_run().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,6 +82,17 @@ static void test_first_abi_layouts_are_pinned(void **state)
 	/* Arrays of these: the stride is fixed for good. */
 	assert_int_equal(sizeof(struct weft_select_case), 48);
 	assert_int_equal(offsetof(struct weft_select_case, reserved), 32);
+	/* Opaque lock storage: size and alignment are the whole ABI. */
+	assert_int_equal(sizeof(weft_mutex), WEFT_MUTEX_SIZE);
+	assert_int_equal(sizeof(weft_cond), WEFT_COND_SIZE);
+	assert_int_equal(sizeof(weft_wg), WEFT_WG_SIZE);
+	assert_int_equal(sizeof(weft_sem), WEFT_SEM_SIZE);
+	assert_int_equal(sizeof(weft_once), WEFT_ONCE_SIZE);
+	assert_int_equal(_Alignof(weft_mutex), 8);
+	assert_int_equal(_Alignof(weft_cond), 8);
+	assert_int_equal(_Alignof(weft_wg), 8);
+	assert_int_equal(_Alignof(weft_sem), 8);
+	assert_int_equal(_Alignof(weft_once), 8);
 }
 
 /* weft_config ----------------------------------------------------------- */
@@ -366,6 +377,57 @@ static void test_select_case_reserved_words_must_be_zero(void **state)
 	weft_chan_free(c);
 }
 
+/* Lock types -------------------------------------------------------------- */
+
+static weft_mutex static_mutex = WEFT_MUTEX_INIT;
+static weft_sem static_sem = WEFT_SEM_INIT(2);
+static weft_wg static_wg = WEFT_WG_INIT;
+
+static void test_locks_start_zeroed_or_from_their_initialisers(void **state)
+{
+	/* calloc'd: all zero bytes, no _init. */
+	weft_mutex *m = calloc(1, sizeof(*m));
+	weft_sem *s = calloc(1, sizeof(*s));
+	weft_wg *wg = calloc(1, sizeof(*wg));
+	weft_cond *cv = calloc(1, sizeof(*cv));
+
+	(void)state;
+	assert_non_null(m);
+	assert_non_null(s);
+	assert_non_null(wg);
+	assert_non_null(cv);
+	/* The non-blocking calls work from any thread. */
+	assert_int_equal(weft_mutex_trylock(m), 0);
+	assert_int_equal(weft_mutex_trylock(m), -EBUSY);
+	assert_int_equal(weft_mutex_unlock(m), 0);
+	assert_int_equal(weft_mutex_unlock(m), -EPERM);
+	assert_int_equal(weft_sem_try_acquire(s), -EAGAIN);
+	assert_int_equal(weft_sem_release(s), 0);
+	assert_int_equal(weft_sem_try_acquire(s), 0);
+	assert_int_equal(weft_wg_done(wg), -EINVAL);
+	assert_int_equal(weft_wg_add(wg, 1), 0);
+	assert_int_equal(weft_wg_done(wg), 0);
+	assert_int_equal(weft_cond_signal(cv), 0);
+	assert_int_equal(weft_cond_broadcast(cv), 0);
+
+	assert_int_equal(weft_mutex_trylock(&static_mutex), 0);
+	assert_int_equal(weft_mutex_unlock(&static_mutex), 0);
+	assert_int_equal(weft_sem_try_acquire(&static_sem), 0);
+	assert_int_equal(weft_sem_try_acquire(&static_sem), 0);
+	assert_int_equal(weft_sem_try_acquire(&static_sem), -EAGAIN);
+	assert_int_equal(weft_wg_done(&static_wg), -EINVAL);
+
+	/* _init gives the same state as the initialisers. */
+	memset(s, 0xff, sizeof(*s));
+	assert_int_equal(weft_sem_init(s, 1), 0);
+	assert_int_equal(weft_sem_try_acquire(s), 0);
+	assert_int_equal(weft_sem_try_acquire(s), -EAGAIN);
+	free(cv);
+	free(wg);
+	free(s);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_spawn_opts_follow_the_size_rule),
 		cmocka_unit_test(test_stats_are_written_to_the_callers_size),
 		cmocka_unit_test(test_select_case_reserved_words_must_be_zero),
+		cmocka_unit_test(test_locks_start_zeroed_or_from_their_initialisers),
 	};
 
 	return cmocka_run_group_tests_name("abi_structs", tests, NULL, NULL);

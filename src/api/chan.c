@@ -47,8 +47,8 @@ struct weft_chan {
 	size_t cap;		/* elements the buffer holds            */
 	size_t head;		/* index of the oldest element          */
 	uint64_t count;		/* elements in the buffer; atomic reads */
-	struct weft__waitq recvq;
-	struct weft__waitq sendq;
+	struct waitq recvq;
+	struct waitq sendq;
 	unsigned char *buf;	/* cap * elem_size bytes                */
 };
 
@@ -173,7 +173,7 @@ static inline int wake_res(int res)
 /* Send or receive; wait if @w (the caller's worker, checked) is set. */
 static int chan_op(struct worker *w, weft_chan *c, void *elem, bool is_send)
 {
-	struct weft__waitq *q;
+	struct waitq *q;
 	struct waiter me;
 	struct fiber *wake, *self;
 	int res;

@@ -18,7 +18,7 @@ static struct fiber *fiber_of_token(weft_token token)
 	return weft__fiber_at((uint32_t)(token >> 32) - 1);
 }
 
-void weft__waitq_claim_all(struct weft__waitq *q, int res,
+void weft__waitq_claim_all(struct waitq *q, int res,
 			   struct wake_list *wl)
 {
 	struct waiter *w;
