@@ -7,8 +7,9 @@
  * bytes after it checks; size 0 means the first ABI's layout; a newer
  * header's larger size works when its extra bytes are zero and is
  * refused with -EINVAL when they are not. Also: the version the library
- * reports, the select case's reserved words, and the opaque lock types'
- * all-zero and static initial states. Each case runs its own weft_run().
+ * reports, the select case's reserved words, the opaque lock types'
+ * all-zero and static initial states, and sleeps of zero or negative
+ * length. Each case runs its own weft_run().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -428,6 +429,51 @@ static void test_locks_start_zeroed_or_from_their_initialisers(void **state)
 	free(m);
 }
 
+/* Sleeps of no length ------------------------------------------------------ */
+
+static void *set_flag(void *arg)
+{
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/*
+ * weft_sleep_ns(ns) for ns <= 0: returns 0, but only after suspending
+ * once, so a fiber made ready before it has run by then (one worker).
+ */
+static void no_sleep_main(void *arg)
+{
+	static const int64_t lengths[] = { 0, -1, -1000000000, INT64_MIN };
+
+	(void)arg;
+	for (unsigned i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		int flag = 0;
+		weft_fiber *f = check_spawn(set_flag, &flag);
+		int64_t t0 = weft_now_ns();
+
+		check_eq(weft_sleep_ns(lengths[i]), 0);
+		check_eq(__atomic_load_n(&flag, __ATOMIC_RELAXED), 1);
+		/* At once: well under the second a real sleep would take. */
+		check(weft_now_ns() - t0 < 500000000);
+		check_join(f);
+	}
+	/* The fiber's deadline still comes first, as for any sleep. */
+	check_eq(weft_set_deadline(0), WEFT_FOREVER);
+	check_eq(weft_sleep_ns(-1), -ETIMEDOUT);
+	check_eq(weft_set_deadline(WEFT_FOREVER), 0);
+	check(weft_now_ns() > 0);
+}
+
+static void test_sleep_of_zero_or_less_suspends_once(void **state)
+{
+	struct weft_config cfg = { .workers = 1 };
+
+	(void)state;
+	run_checked(&cfg, no_sleep_main, NULL);
+	/* Outside a fiber, as for every sleep. */
+	assert_int_equal(weft_sleep_ns(-1), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_stats_are_written_to_the_callers_size),
 		cmocka_unit_test(test_select_case_reserved_words_must_be_zero),
 		cmocka_unit_test(test_locks_start_zeroed_or_from_their_initialisers),
+		cmocka_unit_test(test_sleep_of_zero_or_less_suspends_once),
 	};
 
 	return cmocka_run_group_tests_name("abi_structs", tests, NULL, NULL);
