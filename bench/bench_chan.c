@@ -183,14 +183,16 @@ static void *cpp_pinger(void *arg)
 	struct cpp *s = arg;
 	uint64_t total = s->warm + s->rounds;
 	unsigned prev = weft_worker_id();
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	unsigned w;
 	uint64_t i, v;
 
 	for (i = 0; i < total; i++) {
 		if (i == s->warm) {
-			if (s->track)
+			if (s->track) {
+				s->st0.size = sizeof(s->st0);
 				check(weft_stats(&s->st0), "weft_stats");
+			}
 			s->t0 = bench_now_ns();
 		}
 		v = i;

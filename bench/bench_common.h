@@ -268,7 +268,7 @@ static inline void bench_unpin(void)
 static inline void check_none_live(const char *name)
 {
 	uint64_t deadline = bench_now_ns() + 2000000000u;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	int err;
 
 	for (;;) {

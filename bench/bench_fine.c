@@ -405,7 +405,10 @@ static uint64_t one_pass(struct fine_job *job, uint64_t size)
 
 static void read_stats(struct weft_stats *st)
 {
-	int err = weft_stats(st);
+	int err;
+
+	st->size = sizeof(*st);
+	err = weft_stats(st);
 
 	if (err)
 		bench_fail("weft_stats: %s", strerror(-err));

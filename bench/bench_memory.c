@@ -225,7 +225,7 @@ static void fiber_main(void *arg)
 	struct weft_spawn_opts opts = { .stack_size = job->stack_size };
 	uint64_t deadline = bench_now_ns() + PARK_TIMEOUT_NS;
 	int64_t rss0, pte0;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	uint64_t i, t0;
 	int err;
 

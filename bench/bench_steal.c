@@ -365,7 +365,10 @@ static void one_pass(struct steal_job *job)
 
 static void read_stats(struct weft_stats *st)
 {
-	int err = weft_stats(st);
+	int err;
+
+	st->size = sizeof(*st);
+	err = weft_stats(st);
 
 	if (err)
 		bench_fail("weft_stats: %s", strerror(-err));

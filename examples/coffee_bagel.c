@@ -89,7 +89,7 @@ static void note(struct breakfast *b, int task, const char *what)
 /* await asyncio.sleep(seconds): parks this fiber, not the worker. */
 static void story_sleep(const struct breakfast *b, double seconds)
 {
-	weft_sleep_ns((uint64_t)(seconds * b->scale * 1e9));
+	weft_sleep_ns((int64_t)(seconds * b->scale * 1e9));
 }
 
 /* The two tasks. Each runs as a fiber or as a plain call. */

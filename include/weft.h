@@ -84,6 +84,26 @@
  * every use: a handle to a fiber that was joined, or to a detached fiber
  * that ended, is refused with -ESRCH instead of touching freed memory.
  * Handles are valid only inside the weft_run() that made them.
+ *
+ * Structs that grow. struct weft_config, weft_spawn_opts, weft_stats and
+ * weft_worker_stats begin with a size member: set it to sizeof the
+ * struct, or leave it 0 (a zeroed struct), which means the layout of the
+ * first ABI (WEFT_*_SIZE_V1). weft reads (config, spawn options) or
+ * writes (stats) only that many bytes, so a program built against an
+ * older weft.h keeps working with a newer library: fields its header did
+ * not have take their defaults. A size larger than this library knows
+ * is from a newer header: the bytes beyond must be zero (fields this
+ * library cannot honour are refused with -EINVAL, as openat2(2) does),
+ * and a stats struct gets the known part written, nothing beyond, and
+ * its size set to the bytes written: set .size before weft_stats(),
+ * as a size left uninitialised may be anything.
+ * A size of 1 to 7 or above 4096 is -EINVAL. Fields added after the
+ * first ABI are read only with a size that covers them: write
+ * `.size = sizeof(cfg)` to use one. Structs used in arrays
+ * (weft_select_case) cannot grow that way and have reserved words
+ * instead, which must be zero. Lock types (weft_mutex, ...) are opaque
+ * bytes of a fixed size. See "ABI" in README.md for when the soname
+ * changes.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -105,6 +125,21 @@ extern "C" {
 #define WEFT_API
 #endif
 
+/* Version -------------------------------------------------------------- */
+
+/* WEFT_VERSION_MAJOR, _MINOR, _PATCH, _STRING and _NUMBER, from meson. */
+#include "weft_version.h"
+
+/*
+ * The version of the library the program runs with, encoded as
+ * WEFT_VERSION_NUMBER is (MAJOR * 10000 + MINOR * 100 + PATCH), which
+ * gives the version of the weft.h it was compiled against. A library
+ * with the same MAJOR (and so the same soname) runs every program built
+ * against a header of that MAJOR with a MINOR no higher than its own.
+ * Any thread, inside or outside weft_run().
+ */
+WEFT_API int weft_version(void);
+
 /* Smallest page-sized fiber stack weft hands out, in bytes. */
 #define WEFT_STACK_MIN 4096u
 /*
@@ -118,6 +153,9 @@ extern "C" {
 /* Runtime ------------------------------------------------------------- */
 
 struct weft_config {
+	/* sizeof(struct weft_config), or 0: WEFT_CONFIG_SIZE_V1 (see
+	 * "Structs that grow"). */
+	size_t size;
 	/* Worker threads; 0: the environment variable WEFT_WORKERS if set
 	 * (1 to WEFT_WORKERS_MAX, as GOMAXPROCS), else one per online CPU. */
 	unsigned workers;
@@ -145,6 +183,9 @@ struct weft_config {
 	unsigned stall_ms;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
+
+/* sizeof(struct weft_config) in the first ABI (weft 0.1). */
+#define WEFT_CONFIG_SIZE_V1 40u
 
 #define WEFT_STALL_MS_MAX 3600000u
 
@@ -233,11 +274,13 @@ struct weft_config {
  * last worker falls asleep and once a second, and reports only what it
  * sees twice 50 ms apart with no worker having woken between.
  *
+ * @cfg may be NULL (all defaults).
  * Returns 0, or:
  *   -EINVAL  main_fn is NULL, or a config field is out of range
  *            (workers > WEFT_WORKERS_MAX, ring_entries > 32768,
  *            blocking_threads > WEFT_BLOCKING_MAX, stack_size > 1 GiB,
- *            backend > WEFT_BACKEND_EPOLL, stall_ms > WEFT_STALL_MS_MAX);
+ *            backend > WEFT_BACKEND_EPOLL, stall_ms > WEFT_STALL_MS_MAX),
+ *            or cfg->size is refused (see "Structs that grow");
  *   -EBUSY   a runtime is already running in this process;
  *   -ENOSYS  the backend asked for (WEFT_BACKEND_IO_URING) is not
  *            available (kernel.io_uring_disabled, or a seccomp filter);
@@ -260,9 +303,13 @@ WEFT_API int weft_run(const struct weft_config *cfg,
 typedef struct weft_fiber weft_fiber;
 
 struct weft_spawn_opts {
+	size_t size;		/* sizeof, or 0: WEFT_SPAWN_OPTS_SIZE_V1     */
 	size_t stack_size;	/* 0: the runtime's default                  */
 	const char *name;	/* copied (first 31 bytes); NULL: unnamed    */
 };
+
+/* sizeof(struct weft_spawn_opts) in the first ABI (weft 0.1). */
+#define WEFT_SPAWN_OPTS_SIZE_V1 24u
 
 /*
  * Create a fiber that runs fn(arg) and make it runnable on the calling
@@ -275,9 +322,10 @@ struct weft_spawn_opts {
  * worker's run-next slot, moving the fiber there before it to the back
  * of the run queue. Its stack is reserved here, so a lack of memory is
  * this call's error, never a later one.
- * Returns 0, or -EINVAL (fn is NULL, or stack_size above 1 GiB), -EPERM
- * (not in a fiber), -ECANCELED (the runtime is shutting down), -ENOMEM
- * or -EAGAIN (no memory or mappings for a stack or record).
+ * Returns 0, or -EINVAL (fn is NULL, stack_size above 1 GiB, or
+ * opts->size refused: see "Structs that grow"), -EPERM (not in a fiber),
+ * -ECANCELED (the runtime is shutting down), -ENOMEM or -EAGAIN (no
+ * memory or mappings for a stack or record).
  * Fiber context only. Not a yield point.
  */
 WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
@@ -362,8 +410,9 @@ WEFT_API uint64_t weft_fiber_id(void);
  *  - A deadline (weft_sleep_until, weft_set_deadline,
  *    weft_cond_wait_until) is absolute. Negative: no deadline, and
  *    WEFT_FOREVER is the one to write. 0, or any time already past: it
- *    has passed, so a sleep returns 0 at once and a timed wait returns
- *    -ETIMEDOUT at once having done nothing.
+ *    has passed, so a sleep returns 0 at once (having suspended once, as
+ *    weft_sleep_ns(0) does) and a timed wait returns -ETIMEDOUT at once
+ *    having done nothing.
  *  - A timeout (weft_poll, weft_select) is relative. Negative: wait
  *    without limit. 0: do not wait (select returns -EAGAIN when nothing
  *    is ready, poll checks once). Positive: that many nanoseconds; one
@@ -372,22 +421,29 @@ WEFT_API uint64_t weft_fiber_id(void);
  */
 #define WEFT_FOREVER ((int64_t)-1)
 
-/* Now on CLOCK_MONOTONIC, in nanoseconds. Any thread. */
-WEFT_API uint64_t weft_now_ns(void);
+/* Now on CLOCK_MONOTONIC, in nanoseconds (never negative). Any thread. */
+WEFT_API int64_t weft_now_ns(void);
 
 /*
- * Suspend the calling fiber for @ns nanoseconds (0: just let the worker
- * look at its timers and I/O once). Sleeping fibers wait in their
- * worker's timer heap and cost no kernel timer each.
- * Returns 0, -ECANCELED, -ETIMEDOUT (the fiber's deadline came first), or
- * -EPERM outside a fiber. Yield point.
+ * Suspend the calling fiber for @ns nanoseconds, a relative time that,
+ * unlike a timeout, has no "no limit" value: 0 or any negative @ns is a
+ * sleep until now, which suspends the fiber once (the worker looks at
+ * its timers and I/O, runs what else is ready, and the sleep returns 0
+ * at its next timer pass), and one too large to add to the clock sleeps
+ * until a cancel or the fiber's deadline (as weft_sleep_until of
+ * WEFT_FOREVER). Sleeping fibers wait in their worker's timer heap and
+ * cost no kernel timer each.
+ * Returns 0, -ECANCELED, -ETIMEDOUT (the fiber's deadline came first;
+ * at once, without suspending, if it has passed), or -EPERM outside a
+ * fiber. Yield point.
  */
-WEFT_API int weft_sleep_ns(uint64_t ns);
+WEFT_API int weft_sleep_ns(int64_t ns);
 
 /*
  * As weft_sleep_ns(), until the absolute time @deadline_ns. With no
  * deadline (WEFT_FOREVER, any negative) only a cancel or the fiber's
- * deadline ends the sleep; 0 or a time past returns 0 at once.
+ * deadline ends the sleep; 0 or a time past returns 0 at the worker's
+ * next timer pass, as weft_sleep_ns(0).
  */
 WEFT_API int weft_sleep_until(int64_t deadline_ns);
 
@@ -703,6 +759,12 @@ struct weft_select_case {
 	int op;			/* WEFT_SELECT_SEND or WEFT_SELECT_RECV       */
 	void *elem;		/* send: the element; recv: where to put it   */
 	int res;		/* out, chosen case: 0 or -EPIPE (closed)     */
+	/* Must be zero (as `{ ch, op, elem }` or a zeroed array leaves
+	 * them). Cases are passed as an array whose stride the caller's
+	 * header fixes, so this struct cannot grow by a size member: later
+	 * per-case fields will take these words, zero meaning today's
+	 * behaviour. */
+	uint64_t reserved[2];
 };
 
 /* The most cases one weft_select() takes. */
@@ -721,9 +783,10 @@ struct weft_select_case {
  * nanoseconds. The fiber's deadline applies too. n may be 0 (wait for
  * the timeout).
  * Returns the index, or -EAGAIN, -ETIMEDOUT, -ECANCELED (no case was
- * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, or a NULL
- * @cases with n > 0) or -EPERM outside a fiber. Yield point, except with
- * timeout 0, which may be called from any thread.
+ * performed), -EINVAL (n above WEFT_SELECT_MAX, a bad op, a reserved
+ * word not zero, or a NULL @cases with n > 0) or -EPERM outside a
+ * fiber. Yield point, except with timeout 0, which may be called from
+ * any thread.
  */
 WEFT_API int weft_select(struct weft_select_case *cases, size_t n,
 			 int64_t timeout_ns);
@@ -734,19 +797,26 @@ WEFT_API int weft_select(struct weft_select_case *cases, size_t n,
  * These park fibers, never worker threads. Each is a plain struct that
  * may live anywhere (static, on a stack, in a heap object), set up by its
  * static initialiser or its _init function and needing no destruction.
- * Their members are weft's business. Waiting calls are fiber context only
- * (-EPERM elsewhere); releasing and non-blocking calls (unlock,
- * trylock, signal, broadcast, add, done, release, try_acquire) work from
- * any thread. Waiters queue in FIFO order.
+ * Each is opaque storage of a fixed size in bytes (WEFT_MUTEX_SIZE, ...),
+ * aligned as a uint64_t; its layout inside is weft's business and may
+ * change between releases without changing the ABI. All zero bytes is
+ * a valid initial state of each (an unlocked mutex, a wait group at
+ * zero, a semaphore with no unit), so a zeroed struct, as calloc()
+ * gives, needs no _init. Waiting calls are fiber context only (-EPERM
+ * elsewhere); releasing and non-blocking calls (unlock, trylock, signal,
+ * broadcast, add, done, release, try_acquire) work from any thread.
+ * Waiters queue in FIFO order.
  */
-struct weft__waitq { void *head, *tail; };
+#define WEFT_MUTEX_SIZE 48u
+#define WEFT_COND_SIZE 48u
+#define WEFT_WG_SIZE 48u
+#define WEFT_SEM_SIZE 48u
+#define WEFT_ONCE_SIZE 64u
 
 typedef struct weft_mutex {
-	unsigned state;
-	unsigned lock;
-	struct weft__waitq q;
+	uint64_t opaque_[WEFT_MUTEX_SIZE / 8];
 } weft_mutex;
-#define WEFT_MUTEX_INIT { 0, 0, { 0, 0 } }
+#define WEFT_MUTEX_INIT { { 0 } }
 
 /*
  * A mutual exclusion lock, as Go's sync.Mutex: not tied to the fiber that
@@ -770,10 +840,9 @@ WEFT_API int weft_mutex_trylock(weft_mutex *m);
 WEFT_API int weft_mutex_unlock(weft_mutex *m);
 
 typedef struct weft_cond {
-	unsigned lock;
-	struct weft__waitq q;
+	uint64_t opaque_[WEFT_COND_SIZE / 8];
 } weft_cond;
-#define WEFT_COND_INIT { 0, { 0, 0 } }
+#define WEFT_COND_INIT { { 0 } }
 
 WEFT_API void weft_cond_init(weft_cond *c);
 /*
@@ -798,11 +867,9 @@ WEFT_API int weft_cond_signal(weft_cond *c);
 WEFT_API int weft_cond_broadcast(weft_cond *c);
 
 typedef struct weft_wg {
-	int64_t count;
-	unsigned lock;
-	struct weft__waitq q;
+	uint64_t opaque_[WEFT_WG_SIZE / 8];
 } weft_wg;
-#define WEFT_WG_INIT { 0, 0, { 0, 0 } }
+#define WEFT_WG_INIT { { 0 } }
 
 /*
  * Go's sync.WaitGroup: add to the counter for each task started, call
@@ -816,12 +883,16 @@ WEFT_API int weft_wg_done(weft_wg *wg);
 /* 0 once the counter is zero; -ECANCELED, -ETIMEDOUT, -EPERM. Yield point. */
 WEFT_API int weft_wg_wait(weft_wg *wg);
 
+/*
+ * The one lock type a static initialiser does not leave all zero:
+ * WEFT_SEM_INIT(n) stores n in init_count_, which the library keeps as
+ * the count itself (so its place is part of the ABI); the rest is zero.
+ */
 typedef struct weft_sem {
-	int64_t count;
-	unsigned lock;
-	struct weft__waitq q;
+	int64_t init_count_;
+	uint64_t opaque_[WEFT_SEM_SIZE / 8 - 1];
 } weft_sem;
-#define WEFT_SEM_INIT(n) { (n), 0, { 0, 0 } }
+#define WEFT_SEM_INIT(n) { (n), { 0 } }
 
 /* A counting semaphore (asyncio.Semaphore), FIFO among waiters. */
 WEFT_API int weft_sem_init(weft_sem *s, int64_t value); /* -EINVAL if < 0 */
@@ -835,10 +906,9 @@ WEFT_API int weft_sem_try_acquire(weft_sem *s);
 WEFT_API int weft_sem_release(weft_sem *s);
 
 typedef struct weft_once {
-	unsigned done;
-	weft_mutex m;
+	uint64_t opaque_[WEFT_ONCE_SIZE / 8];
 } weft_once;
-#define WEFT_ONCE_INIT { 0, WEFT_MUTEX_INIT }
+#define WEFT_ONCE_INIT { { 0 } }
 
 /*
  * Run fn(arg) exactly once for @o, however many fibers call this at the
@@ -982,6 +1052,9 @@ WEFT_API void weft_gen_free(weft_gen *g);
 /* Statistics ------------------------------------------------------------ */
 
 struct weft_stats {
+	/* In: sizeof(struct weft_stats), or 0: WEFT_STATS_SIZE_V1 (see
+	 * "Structs that grow"). Out: the bytes filled in. */
+	size_t size;
 	unsigned workers;	  /* worker threads                          */
 	uint64_t spawned;	  /* fibers spawned so far                   */
 	uint64_t live;		  /* fibers spawned and not yet ended        */
@@ -1008,8 +1081,12 @@ struct weft_stats {
 	uint64_t latency_max_ns;
 };
 
+/* sizeof(struct weft_stats) in the first ABI (weft 0.1). */
+#define WEFT_STATS_SIZE_V1 128u
+
 /* One worker's share of weft_stats (weft_worker_stats). */
 struct weft_worker_stats {
+	size_t size;		  /* as weft_stats.size                      */
 	uint64_t steals;	  /* successful steals (batches)             */
 	uint64_t parks;		  /* times it went to sleep                  */
 	uint64_t rescued;	  /* others' timers it fired                 */
@@ -1020,21 +1097,30 @@ struct weft_worker_stats {
 	uint64_t latency_max_ns;
 };
 
+/* sizeof(struct weft_worker_stats) in the first ABI (weft 0.1). */
+#define WEFT_WORKER_STATS_SIZE_V1 64u
+
 /* weft_stats.stack_guard: see "Guard pages and the map budget". */
 #define WEFT_GUARD_MPROTECT 1u	/* mprotect, within the map budget      */
 #define WEFT_GUARD_MADVISE 2u	/* MADV_GUARD_INSTALL (Linux 6.13+)     */
 
 /*
- * Snapshot of the runtime's counters. Each field is read without
- * stopping the workers, so the fields are individually exact but not a
- * single instant. Returns 0, or -EPERM outside weft_run().
+ * Snapshot of the runtime's counters into *out, whose size member the
+ * caller sets first (`struct weft_stats st = { .size = sizeof(st) };`,
+ * or 0 for the first ABI's fields): weft writes only that many bytes,
+ * and sets size to the bytes it filled in (see "Structs that grow").
+ * Each field is read without stopping the workers, so the fields are
+ * individually exact but not a single instant. Returns 0, -EINVAL (@out
+ * is NULL or out->size is refused; *out is untouched), or -EPERM outside
+ * weft_run(). Any thread.
  */
 WEFT_API int weft_stats(struct weft_stats *out);
 
 /*
  * The counters of worker @worker (0 .. workers-1), read as weft_stats
- * reads them. Returns 0, -EINVAL for a worker that does not exist or a
- * NULL @out, -EPERM outside weft_run(). Any thread.
+ * reads them, with out->size set first as for weft_stats. Returns 0,
+ * -EINVAL for a worker that does not exist, a NULL @out or a refused
+ * out->size, -EPERM outside weft_run(). Any thread.
  */
 WEFT_API int weft_worker_stats(unsigned worker, struct weft_worker_stats *out);
 

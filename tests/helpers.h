@@ -294,7 +294,7 @@ static __attribute__((unused)) unsigned started_backend;
 
 static __attribute__((unused)) void note_backend_main(void *arg)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	(void)arg;
 	if (weft_stats(&st) == 0)

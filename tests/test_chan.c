@@ -1057,7 +1057,7 @@ static int race_op(struct cancel_race *cr, bool send, unsigned *v,
 			return sc[1].res;
 		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	}
-	old = weft_set_deadline((int64_t)weft_now_ns() +
+	old = weft_set_deadline(weft_now_ns() +
 				(int64_t)(r >> 8) % 32 * 1000);
 	rc = send ? weft_chan_send(cr->c, v) : weft_chan_recv(cr->c, v);
 	weft_set_deadline(old);
@@ -1212,7 +1212,7 @@ static void *deadline_op(void *arg)
 /* Now plus @ms milliseconds, as a deadline. */
 static int64_t in_ms(int64_t ms)
 {
-	return (int64_t)weft_now_ns() + ms * MS;
+	return weft_now_ns() + ms * MS;
 }
 
 static void deadline_main(void *arg)
@@ -2190,7 +2190,7 @@ static void test_select_cancelled_while_blocked(void **state)
 static void *select_with_deadline(void *arg)
 {
 	struct sel_op *s = arg;
-	int64_t old = weft_set_deadline((int64_t)weft_now_ns() + 20 * MS);
+	int64_t old = weft_set_deadline(weft_now_ns() + 20 * MS);
 
 	s->rc = weft_select(s->sc, s->n, s->timeout);
 	weft_set_deadline(old);

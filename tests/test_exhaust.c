@@ -145,7 +145,7 @@ static void as_main(void *arg)
 {
 	struct as_run *r = arg;
 	struct rlimit old, low;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	weft_chan *c = NULL;
 	unsigned half;
 	int err;

@@ -472,7 +472,8 @@ static void *small_fiber(void *arg)
 static void small_main(void *arg)
 {
 	static weft_fiber *fs[NR_SMALL];
-	struct weft_spawn_opts o = { WEFT_STACK_SMALL, "small" };
+	struct weft_spawn_opts o = { .stack_size = WEFT_STACK_SMALL,
+				     .name = "small" };
 	static void *res[NR_SMALL];
 
 	(void)arg;
@@ -521,7 +522,7 @@ static void *wait_gate(void *arg)
 
 static uint64_t records_now(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	return weft_stats(&st) == 0 ? st.records : 0;
 }
@@ -689,8 +690,8 @@ static void test_stuck_shutdown_names_its_fibers(void **state)
 	}
 	close(errp[1]);
 	/* Read until both fibers are named, or 20 s. */
-	until = (int64_t)weft_now_ns() + 20000 * MS;
-	while (len < sizeof(out) - 1 && (int64_t)weft_now_ns() < until) {
+	until = weft_now_ns() + 20000 * MS;
+	while (len < sizeof(out) - 1 && weft_now_ns() < until) {
 		struct pollfd p = { .fd = errp[0], .events = POLLIN };
 		ssize_t n;
 

@@ -772,10 +772,10 @@ static void *sleeper(void *arg)
 	/* Pseudo-random, repeatable durations of 0 to 50 ms. */
 	int64_t ns = (int64_t)((i * 7919) % 50) * MS;
 
-	due_at[i] = (int64_t)weft_now_ns() + ns;
-	if (weft_sleep_ns((uint64_t)ns))
+	due_at[i] = weft_now_ns() + ns;
+	if (weft_sleep_ns(ns))
 		__atomic_add_fetch(&sleep_errs, 1, __ATOMIC_RELAXED);
-	woke_at[i] = (int64_t)weft_now_ns();
+	woke_at[i] = weft_now_ns();
 	return NULL;
 }
 
@@ -831,11 +831,11 @@ static void deadline_main(void *arg)
 
 	if (pipe(p))
 		return;
-	t0 = (int64_t)weft_now_ns();
+	t0 = weft_now_ns();
 	r->old_deadline = weft_set_deadline(t0 + 50 * MS);
 	/* Nobody writes: the deadline ends the read. */
 	r->read_rc = weft_read(p[0], &c, 1);
-	r->waited_ns = (int64_t)weft_now_ns() - t0;
+	r->waited_ns = weft_now_ns() - t0;
 	/* Past the deadline already: fails at once. */
 	r->sleep_rc = weft_sleep_ns(1000 * MS);
 	weft_set_deadline(WEFT_FOREVER);
@@ -886,7 +886,7 @@ static void *sleep_until_edge(void *arg)
 	weft_set_deadline(e->fiber_deadline);
 	__atomic_store_n(&e->stage, 1, __ATOMIC_RELEASE);
 	e->rc = weft_sleep_until(e->arg);
-	e->returned_at = (int64_t)weft_now_ns();
+	e->returned_at = weft_now_ns();
 	__atomic_store_n(&e->stage, 2, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -898,7 +898,7 @@ static void *poll_edge(void *arg)
 	weft_set_deadline(e->fiber_deadline);
 	__atomic_store_n(&e->stage, 1, __ATOMIC_RELEASE);
 	e->rc = weft_poll(e->fd, POLLIN, e->arg);
-	e->returned_at = (int64_t)weft_now_ns();
+	e->returned_at = weft_now_ns();
 	__atomic_store_n(&e->stage, 2, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -945,7 +945,7 @@ static void sleep_until_edges_main(void *arg)
 
 	/* Or until the fiber's deadline. */
 	d = (struct edge_wait){ .arg = -2, .fiber_deadline =
-				(int64_t)weft_now_ns() + 20 * MS };
+				weft_now_ns() + 20 * MS };
 	check_join(check_spawn(sleep_until_edge, &d));
 	check_eq(d.rc, -ETIMEDOUT);
 	check(d.returned_at >= d.fiber_deadline);
@@ -954,7 +954,7 @@ static void sleep_until_edges_main(void *arg)
 	 * 10 s off, which a sleep without limit would have waited for. */
 	for (unsigned i = 0; i < 2; i++) {
 		d = (struct edge_wait){ .arg = passed[i], .fiber_deadline =
-					(int64_t)weft_now_ns() + 10000 * MS };
+					weft_now_ns() + 10000 * MS };
 		check_join(check_spawn(sleep_until_edge, &d));
 		check_eq(d.rc, 0);
 	}
@@ -1035,7 +1035,7 @@ static void poll_edges_main(void *arg)
 
 	/* The fiber's deadline ends a poll without limit. */
 	d = (struct edge_wait){ .arg = -2, .fd = q[0], .fiber_deadline =
-				(int64_t)weft_now_ns() + 20 * MS };
+				weft_now_ns() + 20 * MS };
 	check_join(check_spawn(poll_edge, &d));
 	check_eq(d.rc, -ETIMEDOUT);
 	check(d.returned_at >= d.fiber_deadline);
@@ -1083,7 +1083,7 @@ static void *sleep_forever(void *arg)
 {
 	struct cancel_res *r = arg;
 
-	r->sleep_rc = weft_sleep_ns(UINT64_MAX);
+	r->sleep_rc = weft_sleep_ns(INT64_MAX);
 	return NULL;
 }
 
@@ -1146,7 +1146,7 @@ static void *stuck_in_read(void *arg)
 
 static void *stuck_in_sleep(void *arg)
 {
-	*(int *)arg = weft_sleep_ns(UINT64_MAX);
+	*(int *)arg = weft_sleep_ns(INT64_MAX);
 	return NULL;
 }
 
@@ -1248,7 +1248,7 @@ static void *read_own_pipe_by_deadline(void *arg)
 	char c = 0;
 	ssize_t r;
 
-	weft_set_deadline((int64_t)weft_now_ns() + (silent ? 20 : 30000) * MS);
+	weft_set_deadline(weft_now_ns() + (silent ? 20 : 30000) * MS);
 	r = weft_read(pressure_pipes[i][0], &c, 1);
 	if (silent && r == -ETIMEDOUT)
 		__atomic_add_fetch(&pressure_timed_out, 1, __ATOMIC_RELAXED);

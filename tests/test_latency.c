@@ -91,7 +91,9 @@ static void turns_main(void *arg)
 
 	check_join(a);
 	check_join(b);
+	s->st.size = sizeof(s->st);
 	check_eq(weft_stats(&s->st), 0);
+	s->w0.size = sizeof(s->w0);
 	s->err_range = weft_worker_stats(1, &s->w0);
 	check_eq(weft_worker_stats(0, &s->w0), 0);
 	s->err_null = weft_worker_stats(0, NULL);
@@ -100,7 +102,7 @@ static void turns_main(void *arg)
 static void test_turn_taking_waits_are_reported(void **state)
 {
 	struct weft_config cfg = { .workers = 1 };
-	struct weft_worker_stats w;
+	struct weft_worker_stats w = { .size = sizeof(w) };
 	struct seen s = { 0 };
 
 	(void)state;

@@ -30,7 +30,7 @@ static void *nothing(void *arg)
 static void test_calls_outside_weft_run_are_eperm(void **state)
 {
 	weft_fiber *f = NULL;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	(void)state;
 	assert_int_equal(weft_spawn(&f, nothing, NULL, NULL), -EPERM);
@@ -97,7 +97,7 @@ static void misuse_main(void *arg)
 {
 	struct results *r = arg;
 	struct weft_spawn_opts huge = { .stack_size = (size_t)1 << 31 };
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	weft_fiber *f, *g;
 
 	r->spawn_null_fn = weft_spawn(&f, NULL, NULL, NULL);
@@ -201,7 +201,7 @@ static void test_concurrent_joins_have_one_winner(void **state)
 /* WEFT_WORKERS sets the count a zeroed config gets, as GOMAXPROCS. */
 static void record_workers(void *arg)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	*(unsigned *)arg = weft_stats(&st) == 0 ? st.workers : 0;
 }
@@ -542,7 +542,7 @@ static void *foreign_calls(void *arg)
 	weft_cond cv = WEFT_COND_INIT;
 	weft_sem sem = WEFT_SEM_INIT(0);
 	weft_wg wg = WEFT_WG_INIT;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	weft_fiber *f = NULL;
 	char b;
 

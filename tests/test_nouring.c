@@ -69,7 +69,7 @@ static void *pipe_reader(void *arg)
 
 static void check_io_main(void *arg)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	weft_fiber *f;
 	void *ok = NULL;
 	int p[2];

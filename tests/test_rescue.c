@@ -65,7 +65,7 @@ static void *hog_fn(void *arg)
 /* Wait 1 ms the way @w says; returns the lateness in ns. */
 static int64_t wait_1ms(enum wait_kind w, weft_chan *c)
 {
-	int64_t t0 = (int64_t)weft_now_ns(), old;
+	int64_t t0 = weft_now_ns(), old;
 	int v;
 
 	if (w == WAIT_SLEEP) {
@@ -75,7 +75,7 @@ static int64_t wait_1ms(enum wait_kind w, weft_chan *c)
 		check_eq(weft_chan_recv(c, &v), -ETIMEDOUT);
 		weft_set_deadline(old);
 	}
-	return (int64_t)weft_now_ns() - t0 - MS;
+	return weft_now_ns() - t0 - MS;
 }
 
 struct attempt {
@@ -113,7 +113,7 @@ static void check_attempts(const struct attempt *a, const char *what)
 
 static uint64_t rescued_now(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	check_eq(weft_stats(&st), 0);
 	return st.rescued;
@@ -184,7 +184,7 @@ static void *note_start(void *arg)
 {
 	struct ready *r = arg;
 
-	r->ran_ns = (int64_t)weft_now_ns();
+	r->ran_ns = weft_now_ns();
 	return NULL;
 }
 
@@ -198,7 +198,7 @@ static void ready_main(void *arg)
 		int64_t t0;
 
 		check_eq(weft_sleep_ns(5 * MS), 0);
-		r.made_ns = (int64_t)weft_now_ns();
+		r.made_ns = weft_now_ns();
 		check_eq(weft_spawn(&f, note_start, &r, NULL), 0);
 		/* Hog this worker: the child waits on its fork deque. */
 		t0 = (int64_t)now_ns();
@@ -237,7 +237,7 @@ static void *read_until(void *arg)
 	char b;
 
 	r->worker = weft_worker_id();
-	weft_set_deadline((int64_t)weft_now_ns() + MS);
+	weft_set_deadline(weft_now_ns() + MS);
 	r->res = weft_read(r->fd, &b, 1);
 	return NULL;
 }

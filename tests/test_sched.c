@@ -188,7 +188,7 @@ static void *set_flag(void *arg)
 
 static void parallel_main(void *arg)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	int flag = 0;
 	uint64_t t0;
 	weft_fiber *f;

@@ -1220,7 +1220,7 @@ static void test_stack_reuse_after_deep_longjmp(void **state)
 /* `test_stack guard-env`: print the guard kind weft_stats reports. */
 static void print_guard(void *arg)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	(void)arg;
 	if (weft_stats(&st) == 0)

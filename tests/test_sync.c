@@ -306,7 +306,7 @@ struct starve {
 static void *hog(void *arg)
 {
 	struct starve *s = arg;
-	uint64_t end = weft_now_ns() + s->give_up_ns;
+	int64_t end = weft_now_ns() + (int64_t)s->give_up_ns;
 
 	while (!load(&s->stop)) {
 		check_eq(weft_mutex_lock(&s->m), 0);
@@ -492,7 +492,7 @@ static void cond_signal_main(void *arg)
 	check_eq(weft_cond_broadcast(&cw->c), 0);
 	check_eq(weft_mutex_lock(&cw->m), 0);
 	check_eq(weft_cond_wait_until(&cw->c, &cw->m,
-				      (int64_t)weft_now_ns() + 5 * MS),
+				      weft_now_ns() + 5 * MS),
 		 -ETIMEDOUT);
 	check_eq(weft_mutex_unlock(&cw->m), 0);
 }
@@ -562,7 +562,7 @@ static void cond_abort_main(void *arg)
 
 	/* Timed out, with weft_cond_wait_until. */
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
-				   (int64_t)weft_now_ns() + 20 * MS,
+				   weft_now_ns() + 20 * MS,
 				   WEFT_FOREVER };
 	check_join(check_spawn(cond_abort_fn, ca));
 	check_eq(ca->rc, -ETIMEDOUT);
@@ -573,7 +573,7 @@ static void cond_abort_main(void *arg)
 	/* Timed out by the fiber's deadline. */
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
 				   WEFT_FOREVER,
-				   (int64_t)weft_now_ns() + 20 * MS };
+				   weft_now_ns() + 20 * MS };
 	check_join(check_spawn(cond_abort_fn, ca));
 	check_eq(ca->rc, -ETIMEDOUT);
 	check(ca->returned_at >= (uint64_t)ca->fiber_deadline);
@@ -582,7 +582,7 @@ static void cond_abort_main(void *arg)
 
 	/* A deadline already past. */
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
-				   (int64_t)weft_now_ns() - MS, WEFT_FOREVER };
+				   weft_now_ns() - MS, WEFT_FOREVER };
 	check_join(check_spawn(cond_abort_fn, ca));
 	check_eq(ca->rc, -ETIMEDOUT);
 	check_eq(ca->trylock_rc, -EBUSY);
@@ -591,7 +591,7 @@ static void cond_abort_main(void *arg)
 	/* Timed out while another fiber holds the mutex: it returns only
 	 * once it has the mutex again. */
 	*ca = (struct cond_abort){ WEFT_MUTEX_INIT, WEFT_COND_INIT,
-				   (int64_t)weft_now_ns() + 10 * MS,
+				   weft_now_ns() + 10 * MS,
 				   WEFT_FOREVER };
 	f = check_spawn(cond_abort_fn, ca);
 	wait_for(&ca->waiting, 1);
@@ -695,7 +695,7 @@ static void cond_eperm_main(void *arg)
 	/* The mutex is not locked: refused, and left unlocked. */
 	ce->unlocked_rc = weft_cond_wait(&ce->c, &ce->m);
 	ce->until_rc = weft_cond_wait_until(&ce->c, &ce->m,
-					    (int64_t)weft_now_ns() + MS);
+					    weft_now_ns() + MS);
 	ce->trylock_rc = weft_mutex_trylock(&ce->m);
 	check_eq(weft_mutex_unlock(&ce->m), 0);
 }
@@ -906,7 +906,7 @@ static void test_wg_done_from_a_plain_thread(void **state)
 
 static void *wg_deadline_waiter(void *arg)
 {
-	int64_t old = weft_set_deadline((int64_t)weft_now_ns() + 20 * MS);
+	int64_t old = weft_set_deadline(weft_now_ns() + 20 * MS);
 	int rc = weft_wg_wait(arg);
 
 	weft_set_deadline(old);
@@ -1111,7 +1111,7 @@ static void *sem_acquirer(void *arg)
 
 static void *sem_deadline_acquirer(void *arg)
 {
-	int64_t old = weft_set_deadline((int64_t)weft_now_ns() + 20 * MS);
+	int64_t old = weft_set_deadline(weft_now_ns() + 20 * MS);
 	int rc = weft_sem_acquire(arg);
 
 	weft_set_deadline(old);
@@ -1300,7 +1300,7 @@ static void *ret_after(void *arg)
 {
 	intptr_t i = (intptr_t)arg;
 
-	weft_sleep_ns((uint64_t)(10 - i % 10) * MS);
+	weft_sleep_ns((int64_t)(10 - i % 10) * MS);
 	return (void *)(i * 7);
 }
 
@@ -1454,7 +1454,7 @@ static void *sleep_then_ret(void *arg)
 {
 	intptr_t ms = (intptr_t)arg;
 
-	weft_sleep_ns((uint64_t)ms * MS);
+	weft_sleep_ns((int64_t)ms * MS);
 	return (void *)(ms + 1);
 }
 

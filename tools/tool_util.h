@@ -47,7 +47,7 @@ static inline bool parse_uint(const char *s, unsigned long max, unsigned *out)
 /* The I/O backend the runtime chose. */
 static inline const char *backend_name(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	if (weft_stats(&st) != 0)
 		return "unknown";

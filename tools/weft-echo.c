@@ -76,7 +76,7 @@ static void usage(FILE *out)
  * its last line (tools/bench-echo.sh puts it in the report). */
 static void print_latency(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	if (weft_stats(&st) != 0)
 		return;
@@ -151,7 +151,7 @@ static void *accept_main(void *arg)
 				strerror(-fd));
 			reported = true;
 		}
-		if (weft_sleep_ns((uint64_t)backoff_ns) == -ECANCELED)
+		if (weft_sleep_ns(backoff_ns) == -ECANCELED)
 			break;
 		backoff_ns *= 2;
 		if (backoff_ns > BACKOFF_MAX_NS)

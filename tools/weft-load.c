@@ -504,7 +504,7 @@ static void finish(struct load *ld, unsigned long spawned)
 	ld->cpu_window_ns = cpu_ns() - ld->cpu_start_ns;
 	/* Joins ignore deadlines, so watch the count of finished fibers. */
 	while (__atomic_load_n(&ld->finished, __ATOMIC_RELAXED) < spawned &&
-	       weft_now_ns() < end_ns + GRACE_NS)
+	       (uint64_t)weft_now_ns() < end_ns + GRACE_NS)
 		weft_sleep_ns(1 * MS);
 	if (__atomic_load_n(&ld->finished, __ATOMIC_RELAXED) < spawned)
 		for (i = 0; i < ld->conns; i++)
@@ -579,7 +579,7 @@ static int summarize(struct load *ld)
 static void load_main(void *arg)
 {
 	struct load *ld = arg;
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	unsigned long spawned, i;
 	int err;
 

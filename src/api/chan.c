@@ -47,8 +47,8 @@ struct weft_chan {
 	size_t cap;		/* elements the buffer holds            */
 	size_t head;		/* index of the oldest element          */
 	uint64_t count;		/* elements in the buffer; atomic reads */
-	struct weft__waitq recvq;
-	struct weft__waitq sendq;
+	struct waitq recvq;
+	struct waitq sendq;
 	unsigned char *buf;	/* cap * elem_size bytes                */
 };
 
@@ -173,7 +173,7 @@ static inline int wake_res(int res)
 /* Send or receive; wait if @w (the caller's worker, checked) is set. */
 static int chan_op(struct worker *w, weft_chan *c, void *elem, bool is_send)
 {
-	struct weft__waitq *q;
+	struct waitq *q;
 	struct waiter me;
 	struct fiber *wake, *self;
 	int res;
@@ -415,8 +415,9 @@ int weft_select(struct weft_select_case *cases, size_t n, int64_t timeout_ns)
 	if (n > WEFT_SELECT_MAX || (n && !cases))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (cases[i].op != WEFT_SELECT_SEND &&
-		    cases[i].op != WEFT_SELECT_RECV)
+		if ((cases[i].op != WEFT_SELECT_SEND &&
+		     cases[i].op != WEFT_SELECT_RECV) ||
+		    cases[i].reserved[0] || cases[i].reserved[1])
 			return -EINVAL;
 	if (timeout_ns != 0 && !weft__may_suspend())
 		return -EPERM;

@@ -80,7 +80,7 @@ static void describe_wait(char *buf, size_t cap, unsigned kind, uint64_t arg)
 			snprintf(buf, cap, "sleeps without limit");
 		else
 			snprintf(buf, cap, "sleeps, %" PRId64 " ms left",
-				 ((int64_t)arg - (int64_t)weft_now_ns()) /
+				 ((int64_t)arg - weft_now_ns()) /
 					 1000000);
 		break;
 	case WAIT_IO:

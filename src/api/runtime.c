@@ -18,6 +18,7 @@
 
 #include <ck_pr.h>
 
+#include "abi.h"
 #include "fiber.h"
 #include "debug.h"
 #include "dump.h"
@@ -389,6 +390,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	     void *arg)
 {
 	static const struct weft_config defaults;
+	struct weft_config known;
 	struct sched *s = &weft__sched;
 	struct worker **workers;
 	unsigned n, i, nr_threads = 0;
@@ -400,6 +402,12 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 		cfg = &defaults;
 	if (!main_fn)
 		return -EINVAL;
+	/* The fields the caller's weft.h has; the rest are defaults. */
+	err = weft__abi_copy_in(&known, sizeof(known), cfg, cfg->size,
+				WEFT_CONFIG_SIZE_V1);
+	if (err)
+		return err;
+	cfg = &known;
 	err = check_config(cfg);
 	if (err)
 		return err;
@@ -508,14 +516,15 @@ static void latency_of(struct worker *const *w, unsigned n,
 	*max = lf.max_ns;
 }
 
-int weft_stats(struct weft_stats *out)
+int weft_stats(struct weft_stats *user)
 {
 	struct sched *s = &weft__sched;
 	struct worker **workers = ck_pr_load_ptr(&s->workers);
+	struct weft_stats st, *out = &st;
 	uint64_t exited = 0;
 	unsigned i;
 
-	if (!workers || !out)
+	if (!workers || !user)
 		return workers ? -EINVAL : -EPERM;
 	memset(out, 0, sizeof(*out));
 	out->workers = s->nr_workers;
@@ -537,18 +546,21 @@ int weft_stats(struct weft_stats *out)
 	latency_of(workers, s->nr_workers, &out->latency_samples,
 		   &out->latency_p50_ns, &out->latency_p99_ns,
 		   &out->latency_max_ns);
-	return 0;
+	/* Only the part the caller's weft.h knows. */
+	return weft__abi_copy_out(user, user->size, out, sizeof(*out),
+				  WEFT_STATS_SIZE_V1);
 }
 
-int weft_worker_stats(unsigned worker, struct weft_worker_stats *out)
+int weft_worker_stats(unsigned worker, struct weft_worker_stats *user)
 {
 	struct sched *s = &weft__sched;
 	struct worker **workers = ck_pr_load_ptr(&s->workers);
+	struct weft_worker_stats st, *out = &st;
 	struct worker *w;
 
 	if (!workers)
 		return -EPERM;
-	if (!out || worker >= s->nr_workers)
+	if (!user || worker >= s->nr_workers)
 		return -EINVAL;
 	w = workers[worker];
 	memset(out, 0, sizeof(*out));
@@ -559,5 +571,6 @@ int weft_worker_stats(unsigned worker, struct weft_worker_stats *out)
 	latency_of(&workers[worker], 1, &out->latency_samples,
 		   &out->latency_p50_ns, &out->latency_p99_ns,
 		   &out->latency_max_ns);
-	return 0;
+	return weft__abi_copy_out(user, user->size, out, sizeof(*out),
+				  WEFT_WORKER_STATS_SIZE_V1);
 }

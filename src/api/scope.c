@@ -45,7 +45,7 @@ struct scope {
 	uint32_t gen;		/* odd while open; stored under lock        */
 	uint32_t index;		/* in the table                             */
 	unsigned lock;		/* spinlock: everything below               */
-	struct weft__waitq q;	/* the owner, waiting for live to be 0      */
+	struct waitq q;	/* the owner, waiting for live to be 0      */
 	unsigned live;		/* children not yet ended                   */
 	bool cancelled;		/* no more spawns; the children were told   */
 	int err;		/* the first failure, 0 if none             */

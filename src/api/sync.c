@@ -26,6 +26,7 @@
  * waits are cancellable and bounded by the fiber's deadline.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "fiber.h"
@@ -39,6 +40,79 @@
 #define WAKE_WOKEN 0		/* normal mode: try again             */
 #define WAKE_HANDOFF 1		/* handoff mode: the lock is yours    */
 
+/*
+ * The layouts behind weft.h's opaque lock types, each inside the public
+ * storage it is given, which fixes only size and alignment: these may
+ * change freely as long as they fit. All zero is the initial state of
+ * each (a semaphore's count aside, which WEFT_SEM_INIT sets in place).
+ * The library never sees a caller's declaration of one (no LTO across
+ * the boundary), so reaching the bytes through these types is safe, as
+ * with glibc's pthread types.
+ */
+struct mutex {
+	unsigned state;		/* Atomic: LOCKED, STARVING, waiter count */
+	unsigned lock;		/* spinlock guarding q                    */
+	struct waitq q;		/* Protected by lock.                     */
+};
+
+struct cond {
+	unsigned lock;		/* spinlock guarding q                    */
+	struct waitq q;		/* Protected by lock.                     */
+};
+
+/* Wait group and semaphore. Protected by lock. */
+struct counter {
+	int64_t count;		/* wg: tasks not done; sem: free units    */
+	unsigned lock;		/* spinlock                               */
+	struct waitq q;		/* wg: waiters for zero; sem: for a unit  */
+};
+
+struct once {
+	unsigned done;		/* Atomic; see weft_call_once()           */
+	weft_mutex m;		/* serialises the first callers           */
+};
+
+#define FITS(type, pub)                                                    \
+	_Static_assert(sizeof(type) <= sizeof(pub) &&                      \
+			       _Alignof(type) <= _Alignof(pub),            \
+		       #type " fits in " #pub)
+FITS(struct mutex, weft_mutex);
+FITS(struct cond, weft_cond);
+FITS(struct counter, weft_wg);
+FITS(struct counter, weft_sem);
+FITS(struct once, weft_once);
+/* WEFT_SEM_INIT(n) stores n where the count is. */
+_Static_assert(offsetof(struct counter, count) == offsetof(weft_sem,
+							   init_count_) &&
+		       sizeof(((weft_sem *)0)->init_count_) ==
+			       sizeof(((struct counter *)0)->count),
+	       "WEFT_SEM_INIT sets the semaphore's count");
+
+static inline struct mutex *mutex_of(weft_mutex *m)
+{
+	return (struct mutex *)(void *)m->opaque_;
+}
+
+static inline struct cond *cond_of(weft_cond *c)
+{
+	return (struct cond *)(void *)c->opaque_;
+}
+
+static inline struct counter *wg_of(weft_wg *wg)
+{
+	return (struct counter *)(void *)wg->opaque_;
+}
+
+static inline struct counter *sem_of(weft_sem *s)
+{
+	return (struct counter *)(void *)s;
+}
+
+static inline struct once *once_of(weft_once *o)
+{
+	return (struct once *)(void *)o->opaque_;
+}
+
 /* Mutex ------------------------------------------------------------------ */
 
 void weft_mutex_init(weft_mutex *m)
@@ -46,7 +120,7 @@ void weft_mutex_init(weft_mutex *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static inline void mutex_acquired(weft_mutex *m)
+static inline void mutex_acquired(struct mutex *m)
 {
 	/* Acquire: pairs with the fence in weft_mutex_unlock() or the
 	 * hand-off in mutex_handoff(). */
@@ -54,8 +128,9 @@ static inline void mutex_acquired(weft_mutex *m)
 	weft__hb_acquire(m);
 }
 
-int weft_mutex_trylock(weft_mutex *m)
+int weft_mutex_trylock(weft_mutex *pm)
 {
+	struct mutex *m = mutex_of(pm);
 	unsigned s = ck_pr_load_uint(&m->state);
 
 	while (!(s & M_LOCKED)) {
@@ -73,7 +148,7 @@ int weft_mutex_trylock(weft_mutex *m)
  * leave the queue, unless an unlock popped us already and, its claim
  * having failed, counted us out and passed us over.
  */
-static void mutex_withdraw(weft_mutex *m, struct waiter *me)
+static void mutex_withdraw(struct mutex *m, struct waiter *me)
 {
 	spin_lock(&m->lock);
 	if (me->linked) {
@@ -84,13 +159,13 @@ static void mutex_withdraw(weft_mutex *m, struct waiter *me)
 	spin_unlock(&m->lock);
 }
 
-static int mutex_lock_slow(weft_mutex *m, struct worker *w)
+static int mutex_lock_slow(struct mutex *m, struct worker *w)
 {
 	struct fiber *self = w->cur;
 	struct waiter me;
 	bool requeue = false;	/* woken once and lost: go first again */
 	bool starving = false;
-	uint64_t since = weft_now_ns();
+	int64_t since = weft_now_ns();
 	unsigned s;
 	int res;
 
@@ -147,9 +222,10 @@ static int mutex_lock_slow(weft_mutex *m, struct worker *w)
 	}
 }
 
-int weft_mutex_lock(weft_mutex *m)
+int weft_mutex_lock(weft_mutex *pm)
 {
 	struct worker *w = weft__may_suspend();
+	struct mutex *m = mutex_of(pm);
 
 	if (!w)
 		return -EPERM;
@@ -167,7 +243,7 @@ int weft_mutex_lock(weft_mutex *m)
  * deadlocked runtime ends mutex waits early; a waiter it got first is
  * passed over, and if none is left the lock is simply freed.
  */
-static void mutex_handoff(weft_mutex *m)
+static void mutex_handoff(struct mutex *m)
 {
 	struct waiter *first;
 	struct fiber *f = NULL;
@@ -203,8 +279,9 @@ static void mutex_handoff(weft_mutex *m)
 		weft__make_runnable(f);
 }
 
-int weft_mutex_unlock(weft_mutex *m)
+int weft_mutex_unlock(weft_mutex *pm)
 {
+	struct mutex *m = mutex_of(pm);
 	unsigned s = ck_pr_load_uint(&m->state);
 	struct fiber *f = NULL;
 	struct waiter *wt;
@@ -266,16 +343,17 @@ static bool cond_unlock(struct fiber *f, void *arg)
 	return true;
 }
 
-int weft_cond_wait_until(weft_cond *c, weft_mutex *m, int64_t deadline_ns)
+int weft_cond_wait_until(weft_cond *pc, weft_mutex *m, int64_t deadline_ns)
 {
 	struct worker *w = weft__may_suspend();
+	struct cond *c = cond_of(pc);
 	struct cond_park cp = { &c->lock, m };
 	struct waiter me;
 	int res;
 
 	if (!w)
 		return -EPERM;
-	if (!(ck_pr_load_uint(&m->state) & M_LOCKED))
+	if (!(ck_pr_load_uint(&mutex_of(m)->state) & M_LOCKED))
 		return -EPERM;
 	deadline_ns = deadline_min(deadline_ns, w->cur->deadline_ns);
 	if (deadline_passed(deadline_ns))
@@ -304,8 +382,9 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m)
 	return weft_cond_wait_until(c, m, WEFT_FOREVER);
 }
 
-int weft_cond_signal(weft_cond *c)
+int weft_cond_signal(weft_cond *pc)
 {
+	struct cond *c = cond_of(pc);
 	struct fiber *f;
 
 	spin_lock(&c->lock);
@@ -316,8 +395,9 @@ int weft_cond_signal(weft_cond *c)
 	return 0;
 }
 
-int weft_cond_broadcast(weft_cond *c)
+int weft_cond_broadcast(weft_cond *pc)
 {
+	struct cond *c = cond_of(pc);
 	struct wake_list wl = { NULL };
 
 	spin_lock(&c->lock);
@@ -334,8 +414,9 @@ void weft_wg_init(weft_wg *wg)
 	memset(wg, 0, sizeof(*wg));
 }
 
-int weft_wg_add(weft_wg *wg, int delta)
+int weft_wg_add(weft_wg *pwg, int delta)
 {
+	struct counter *wg = wg_of(pwg);
 	struct wake_list wl = { NULL };
 
 	spin_lock(&wg->lock);
@@ -356,9 +437,10 @@ int weft_wg_done(weft_wg *wg)
 	return weft_wg_add(wg, -1);
 }
 
-int weft_wg_wait(weft_wg *wg)
+int weft_wg_wait(weft_wg *pwg)
 {
 	struct worker *w = weft__may_suspend();
+	struct counter *wg = wg_of(pwg);
 
 	if (!w)
 		return -EPERM;
@@ -373,17 +455,18 @@ int weft_wg_wait(weft_wg *wg)
 
 /* Semaphore --------------------------------------------------------------------- */
 
-int weft_sem_init(weft_sem *s, int64_t value)
+int weft_sem_init(weft_sem *ps, int64_t value)
 {
 	if (value < 0)
 		return -EINVAL;
-	memset(s, 0, sizeof(*s));
-	s->count = value;
+	memset(ps, 0, sizeof(*ps));
+	sem_of(ps)->count = value;
 	return 0;
 }
 
-int weft_sem_try_acquire(weft_sem *s)
+int weft_sem_try_acquire(weft_sem *ps)
 {
+	struct counter *s = sem_of(ps);
 	int res = -EAGAIN;
 
 	spin_lock(&s->lock);
@@ -397,9 +480,10 @@ int weft_sem_try_acquire(weft_sem *s)
 	return res;
 }
 
-int weft_sem_acquire(weft_sem *s)
+int weft_sem_acquire(weft_sem *ps)
 {
 	struct worker *w = weft__may_suspend();
+	struct counter *s = sem_of(ps);
 
 	if (!w)
 		return -EPERM;
@@ -414,8 +498,9 @@ int weft_sem_acquire(weft_sem *s)
 			       WEFT_FOREVER);
 }
 
-int weft_sem_release(weft_sem *s)
+int weft_sem_release(weft_sem *ps)
 {
+	struct counter *s = sem_of(ps);
 	struct fiber *f;
 
 	spin_lock(&s->lock);
@@ -435,8 +520,9 @@ int weft_sem_release(weft_sem *s)
 
 /* Once --------------------------------------------------------------------------- */
 
-int weft_call_once(weft_once *o, void (*fn)(void *), void *arg)
+int weft_call_once(weft_once *po, void (*fn)(void *), void *arg)
 {
+	struct once *o = once_of(po);
 	int err;
 
 	if (ck_pr_load_uint(&o->done)) {

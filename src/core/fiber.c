@@ -42,6 +42,7 @@
 
 #include <ck_pr.h>
 
+#include "abi.h"
 #include "ctx.h"
 #include "fiber.h"
 #include "fls.h"
@@ -187,6 +188,7 @@ static int spawn_from(weft_fiber **out, void *(*fn)(void *), void *arg,
 		      const struct weft_spawn_opts *opts, void *site)
 {
 	struct worker *w = weft__worker_self();
+	struct weft_spawn_opts known;
 	struct fiber *f;
 	int err;
 
@@ -194,6 +196,14 @@ static int spawn_from(weft_fiber **out, void *(*fn)(void *), void *arg,
 		return -EINVAL;
 	if (!w || !w->cur)
 		return -EPERM;
+	if (opts) {
+		/* The fields the caller's weft.h has; the rest are defaults. */
+		err = weft__abi_copy_in(&known, sizeof(known), opts, opts->size,
+					WEFT_SPAWN_OPTS_SIZE_V1);
+		if (err)
+			return err;
+		opts = &known;
+	}
 	if (ck_pr_load_uint(&weft__sched.shutdown))
 		return -ECANCELED;
 	err = spawn_on(w, fn, arg, opts, out == NULL, &f);

@@ -21,7 +21,7 @@ static int64_t ns0;
 
 void weft__latency_start(void)
 {
-	ns0 = (int64_t)weft_now_ns();
+	ns0 = weft_now_ns();
 	ticks0 = weft__ticks();
 }
 
@@ -29,7 +29,7 @@ void weft__latency_start(void)
 static double ns_per_tick(void)
 {
 	uint64_t dt = weft__ticks() - ticks0;
-	int64_t dns = (int64_t)weft_now_ns() - ns0;
+	int64_t dns = weft_now_ns() - ns0;
 
 	if (dt < 1000 || dns <= 0)
 		return 1.0;

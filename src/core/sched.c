@@ -174,9 +174,9 @@
  * work queued.
  *
  * Layers. The source tree is five folders, each using only those before
- * it: base/ (macros, diagnostics, the context switch), mech/ (stacks,
- * run queues, the fork deque, the timer heap), core/ (fibers and their
- * records, this file's loop, park.c's park/ready path, the waits a
+ * it: base/ (macros, diagnostics, the ABI helpers, the context switch),
+ * mech/ (stacks, run queues, the fork deque, the timer heap), core/
+ * (fibers and their records, this file's loop, park.c's park/ready path, the waits a
  * worker owns, time, the rescue of a stalled worker, wait queues, and poller.h, the interface through
  * which the loop sleeps, polls and wakes workers), io/ (the I/O calls and the poller's
  * two backends, which park fibers in owned waits), api/ (channels, locks,
@@ -865,8 +865,8 @@ static void park_worker(struct worker *w)
  */
 static struct fiber *search(struct worker *w)
 {
-	uint64_t start = weft_now_ns();
-	uint64_t spent = 0;
+	int64_t start = weft_now_ns();
+	int64_t spent = 0;
 	struct fiber *f;
 	unsigned i;
 

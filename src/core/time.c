@@ -28,12 +28,13 @@
 #include "trace.h"
 #include "waitq.h"
 
-uint64_t weft_now_ns(void)
+int64_t weft_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	/* Since boot: 292 years before this overflows. */
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int weft_sleep_until(int64_t deadline_ns)
@@ -50,13 +51,13 @@ int weft_sleep_until(int64_t deadline_ns)
 	ow.kind = OWNED_TIMER;
 	ow.expiry_res = 0;
 	/* No deadline: until a cancel or the fiber's deadline, on a timer
-	 * that never fires, as weft_sleep_ns(UINT64_MAX) sleeps. A negative
+	 * that never fires, as weft_sleep_ns(INT64_MAX) sleeps. A negative
 	 * one in the heap would fire at once. */
 	if (deadline_norm(deadline_ns) == WEFT_FOREVER)
 		deadline_ns = INT64_MAX;
 	/* The fiber's deadline, if it comes first, ends the sleep early. */
 	if (f->deadline_ns != WEFT_FOREVER && f->deadline_ns <= deadline_ns) {
-		if ((int64_t)weft_now_ns() >= f->deadline_ns)
+		if (weft_now_ns() >= f->deadline_ns)
 			return -ETIMEDOUT;
 		deadline_ns = f->deadline_ns;
 		ow.expiry_res = -ETIMEDOUT;
@@ -77,13 +78,17 @@ int weft_sleep_until(int64_t deadline_ns)
 	return weft__owned_wait(w, &ow);
 }
 
-int weft_sleep_ns(uint64_t ns)
+int weft_sleep_ns(int64_t ns)
 {
-	uint64_t now = weft_now_ns();
+	int64_t now = weft_now_ns();
 
-	if (ns > (uint64_t)INT64_MAX - now)
+	/* Not a timeout: a negative sleep is no sleep, as 0 is, never the
+	 * "no limit" a negative deadline means to weft_sleep_until(). */
+	if (ns < 0)
+		ns = 0;
+	if (ns > INT64_MAX - now)
 		return weft_sleep_until(INT64_MAX);
-	return weft_sleep_until((int64_t)(now + ns));
+	return weft_sleep_until(now + ns);
 }
 
 int64_t weft_set_deadline(int64_t deadline_ns)
@@ -109,7 +114,7 @@ int64_t weft__timer_timeout(struct worker *w)
 	spin_unlock(&w->timers_lock);
 	if (first == WEFT_FOREVER)
 		return WEFT_FOREVER;
-	now = (int64_t)weft_now_ns();
+	now = weft_now_ns();
 	return first > now ? first - now : 0;
 }
 
@@ -164,7 +169,7 @@ void weft__timers_fire(struct worker *w)
 	 * global queue and sleepers resume in deadline order; the rest
 	 * fire on the next pass, as soon as these ran. */
 	unsigned room = WEFT_RUNQ_SIZE - weft__runq_len(&w->rq);
-	int64_t now = (int64_t)weft_now_ns();
+	int64_t now = weft_now_ns();
 	struct owned_wait *sqes[EXPIRE_SQES];
 	unsigned nr_sqes = 0, i;
 	struct timer *t;

@@ -112,7 +112,7 @@ int weft__trace_start(unsigned nr_workers)
 		tr.rings[i].mask = slots - 1;
 	}
 	weft__trace_monitor = &tr.rings[nr_workers];
-	tr.ns0 = (int64_t)weft_now_ns();
+	tr.ns0 = weft_now_ns();
 	tr.tick0 = trace_clock();
 	weft__trace_on = 1;
 	return 0;
@@ -352,7 +352,7 @@ void weft__trace_stop(void)
 	weft__trace_on = 0;
 	if (tr.rings && tr.rings[tr.nr_workers].v) {
 		tr.tick1 = trace_clock();
-		tr.ns1 = (int64_t)weft_now_ns();
+		tr.ns1 = weft_now_ns();
 		err = write_file();
 		if (err)
 			fprintf(stderr, "weft: WEFT_TRACE=%s: %s; no trace "

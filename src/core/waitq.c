@@ -16,7 +16,7 @@ bool weft__unlock_spin(struct fiber *f, void *arg)
 	return true;
 }
 
-int weft__waitq_wait(struct worker *w, unsigned *lock, struct weft__waitq *q,
+int weft__waitq_wait(struct worker *w, unsigned *lock, struct waitq *q,
 		     unsigned kind, const void *obj, int64_t deadline_ns)
 {
 	struct waiter me;
@@ -46,7 +46,7 @@ static struct fiber *fiber_of_token(weft_token token)
 	return weft__fiber_at((uint32_t)(token >> 32) - 1);
 }
 
-void weft__waitq_claim_all(struct weft__waitq *q, int res,
+void weft__waitq_claim_all(struct waitq *q, int res,
 			   struct wake_list *wl)
 {
 	struct waiter *w;

@@ -72,6 +72,11 @@ bool weft__unlock_spin(struct fiber *f, void *arg);
 
 /* Waiters ---------------------------------------------------------------- */
 
+/* A FIFO of waiters; guarded by the spinlock of the primitive it is in. */
+struct waitq {
+	void *head, *tail;	/* first and last struct waiter, or NULL  */
+};
+
 struct waiter {
 	struct waiter *next, *prev;	/* queue links                     */
 	weft_token token;		/* the park a waker must claim     */
@@ -79,15 +84,15 @@ struct waiter {
 	int index;			/* result a waker passes (select:
 					 * the case index)                 */
 	bool linked;			/* in a queue right now            */
-	uint64_t since_ns;		/* mutex: when it first queued     */
+	int64_t since_ns;		/* mutex: when it first queued     */
 };
 
-static inline bool waitq_empty(const struct weft__waitq *q)
+static inline bool waitq_empty(const struct waitq *q)
 {
 	return q->head == NULL;
 }
 
-static inline void waitq_push(struct weft__waitq *q, struct waiter *w)
+static inline void waitq_push(struct waitq *q, struct waiter *w)
 {
 	struct waiter *tail = q->tail;
 
@@ -102,7 +107,7 @@ static inline void waitq_push(struct weft__waitq *q, struct waiter *w)
 }
 
 /* Put @w first (a mutex waiter that lost a race keeps its place). */
-static inline void waitq_push_front(struct weft__waitq *q, struct waiter *w)
+static inline void waitq_push_front(struct waitq *q, struct waiter *w)
 {
 	struct waiter *head = q->head;
 
@@ -116,7 +121,7 @@ static inline void waitq_push_front(struct weft__waitq *q, struct waiter *w)
 	w->linked = true;
 }
 
-static inline void waitq_unlink(struct weft__waitq *q, struct waiter *w)
+static inline void waitq_unlink(struct waitq *q, struct waiter *w)
 {
 	if (w->prev)
 		w->prev->next = w->next;
@@ -130,7 +135,7 @@ static inline void waitq_unlink(struct weft__waitq *q, struct waiter *w)
 	w->linked = false;
 }
 
-static inline struct waiter *waitq_pop(struct weft__waitq *q)
+static inline struct waiter *waitq_pop(struct waitq *q)
 {
 	struct waiter *w = q->head;
 
@@ -145,7 +150,7 @@ static inline struct waiter *waitq_pop(struct weft__waitq *q)
  * unlocking) and the record in *out, or NULL if the queue ran out.
  * Caller holds the queue's lock.
  */
-static inline struct fiber *waitq_claim_first(struct weft__waitq *q, int res,
+static inline struct fiber *waitq_claim_first(struct waitq *q, int res,
 					       struct waiter **out)
 {
 	struct waiter *w;
@@ -173,7 +178,7 @@ struct wake_list {
 
 /* Claim every waiter of @q (result @res plus its index) onto @wl.
  * Lock held. */
-void weft__waitq_claim_all(struct weft__waitq *q, int res,
+void weft__waitq_claim_all(struct waitq *q, int res,
 			   struct wake_list *wl);
 
 /* Queue every fiber on @wl. After unlocking. */
@@ -198,7 +203,7 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
  * canceller ends it (-ETIMEDOUT, -ECANCELED). Returns unlocked. Fiber
  * context only.
  */
-int weft__waitq_wait(struct worker *w, unsigned *lock, struct weft__waitq *q,
+int weft__waitq_wait(struct worker *w, unsigned *lock, struct waitq *q,
 		     unsigned kind, const void *obj, int64_t deadline_ns);
 
 /*
@@ -226,14 +231,14 @@ static inline int64_t deadline_after(int64_t timeout_ns)
 
 	if (timeout_ns < 0)
 		return WEFT_FOREVER;
-	now = (int64_t)weft_now_ns();
+	now = weft_now_ns();
 	return timeout_ns <= INT64_MAX - now ? now + timeout_ns : WEFT_FOREVER;
 }
 
 /* Whether @deadline_ns (negative: never) has come. */
 static inline bool deadline_passed(int64_t deadline_ns)
 {
-	return deadline_ns >= 0 && (int64_t)weft_now_ns() >= deadline_ns;
+	return deadline_ns >= 0 && weft_now_ns() >= deadline_ns;
 }
 
 /* The earlier of @a and @b, no limit (any negative) being the latest. */

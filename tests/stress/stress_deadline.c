@@ -82,7 +82,7 @@ static void *reader(void *arg)
 	char buf[64];
 
 	while (p->got < p->bytes) {
-		int64_t dl = (int64_t)weft_now_ns() +
+		int64_t dl = weft_now_ns() +
 			     (int64_t)(next_rand(&seed) % 150) * US;
 		ssize_t n, i;
 

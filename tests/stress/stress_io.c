@@ -146,7 +146,7 @@ static void *sleep_random(void *arg)
 {
 	uintptr_t i = (uintptr_t)arg;
 
-	slept_at[i] = (int64_t)weft_now_ns();
+	slept_at[i] = weft_now_ns();
 	weft_sleep_until(deadline_of[i]);
 	turn_of[i] = __atomic_fetch_add(&next_turn, 1, __ATOMIC_RELAXED);
 	return NULL;
@@ -180,7 +180,7 @@ static void sleepers_main(void *arg)
 	/* Deadlines only now, after the slow part (each spawn faults in a
 	 * stack page): distinct, 10 us apart, in shuffled order, starting
 	 * after every sleeper has had time to go to sleep. */
-	base = (int64_t)weft_now_ns() + 100 * 1000000ll +
+	base = weft_now_ns() + 100 * 1000000ll +
 	       (int64_t)nr_sleepers * per_sleeper_ns();
 	for (i = 0; i < nr_sleepers; i++)
 		deadline_of[i] = base + (int64_t)shuffle(i, nr_sleepers) * 10000;

@@ -287,6 +287,7 @@ static void million_main(void *arg)
 	res.t_park_ns = now_ns() - t1;
 
 	/* All parked: the figures this test is about. */
+	res.stats.size = sizeof(res.stats);
 	res.stats_err = weft_stats(&res.stats);
 	res.rss_parked = rss_bytes();
 	res.maps = maps_count();

@@ -259,7 +259,7 @@ static int q_wait(struct queue *q, weft_cond *c, unsigned *seed)
 
 	if (!q->timed || xorshift32(seed) % 2)
 		return weft_cond_wait(c, &q->m);
-	until = (int64_t)weft_now_ns() + (xorshift32(seed) % 200) * 1000;
+	until = weft_now_ns() + (xorshift32(seed) % 200) * 1000;
 	return weft_cond_wait_until(c, &q->m, until);
 }
 
@@ -460,7 +460,7 @@ static void *sem_user(void *arg)
 		int rc;
 
 		if (timed)
-			old = weft_set_deadline((int64_t)weft_now_ns() +
+			old = weft_set_deadline(weft_now_ns() +
 						(xorshift32(&seed) % 100) * 1000);
 		rc = weft_sem_acquire(&sl->s);
 		if (timed)

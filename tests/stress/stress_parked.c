@@ -126,7 +126,7 @@ static void parked_main(void *arg)
 {
 	struct figures *fg = arg;
 	struct weft_spawn_opts small = { .stack_size = WEFT_STACK_SMALL };
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	uint64_t t0, t1;
 	pthread_t t;
 

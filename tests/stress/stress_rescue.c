@@ -94,10 +94,10 @@ static void *sleeper(void *arg)
 	uint64_t seed = (uintptr_t)weft_self();
 
 	while (!stopped(r)) {
-		int64_t dl = (int64_t)weft_now_ns() +
+		int64_t dl = weft_now_ns() +
 			     (int64_t)rand_below(&seed, 2000) * US;
 		int rc = weft_sleep_until(dl);
-		int64_t now = (int64_t)weft_now_ns();
+		int64_t now = weft_now_ns();
 
 		if (rc == -ECANCELED) {
 			__atomic_add_fetch(&r->cancels, 1, __ATOMIC_RELAXED);
@@ -117,11 +117,11 @@ static void *receiver(void *arg)
 	uint64_t v;
 
 	while (!stopped(r)) {
-		int64_t dl = (int64_t)weft_now_ns() +
+		int64_t dl = weft_now_ns() +
 			     (int64_t)rand_below(&seed, 2000) * US;
 		int64_t old = weft_set_deadline(dl);
 		int rc = weft_chan_recv(r->c, &v);
-		int64_t now = (int64_t)weft_now_ns();
+		int64_t now = weft_now_ns();
 
 		weft_set_deadline(old);
 		if (rc == 0) {
@@ -144,7 +144,7 @@ static void *sender(void *arg)
 	uint64_t seed = (uintptr_t)weft_self();
 
 	for (uint64_t v = 1; !stopped(r); v++) {
-		int64_t dl = (int64_t)weft_now_ns() +
+		int64_t dl = weft_now_ns() +
 			     (int64_t)rand_below(&seed, 3000) * US;
 		int64_t old = weft_set_deadline(dl);
 		int rc = weft_chan_send(r->c, &v);
@@ -194,6 +194,7 @@ static void rescue_main(void *arg)
 	others[n++] = check_spawn(canceller, r);
 	check_eq(weft_sleep_ns(RUN_MS * MS), 0);
 	__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
+	r->stats.size = sizeof(r->stats);
 	check_eq(weft_stats(&r->stats), 0);
 	for (i = 0; i < n; i++)
 		check_join(others[i]);

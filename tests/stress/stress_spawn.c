@@ -145,6 +145,7 @@ static void check_stats_settle(void)
 	uint64_t deadline = now_ns() + 2000000000u;
 	int err;
 
+	res.first_stats.size = sizeof(res.first_stats);
 	err = weft_stats(&res.first_stats);
 	res.stats = res.first_stats;
 	res.stats_polls = 1;
@@ -158,7 +159,7 @@ static void check_stats_settle(void)
 
 static void sample_live(void)
 {
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 
 	if (weft_stats(&st) == 0 && st.live > res.max_live_seen)
 		res.max_live_seen = st.live;

@@ -131,7 +131,7 @@ static void storm_main(void *arg)
 {
 	weft_fiber *f[STORM_FIBERS];
 	bool spawned[STORM_FIBERS];
-	struct weft_stats st;
+	struct weft_stats st = { .size = sizeof(st) };
 	unsigned i;
 
 	(void)arg;

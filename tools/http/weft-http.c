@@ -177,7 +177,7 @@ static struct server {
 /* weft_now_ns() as the signed nanoseconds deadlines are. */
 static int64_t now_ns(void)
 {
-	return (int64_t)weft_now_ns();
+	return weft_now_ns();
 }
 
 static void count_add(_Atomic uint64_t *c)
@@ -738,7 +738,7 @@ static void *accept_main(void *arg)
 			reported = true;
 		}
 		weft_sem_release(&server.slots);
-		if (weft_sleep_ns((uint64_t)backoff_ns) == -ECANCELED)
+		if (weft_sleep_ns(backoff_ns) == -ECANCELED)
 			break;
 		backoff_ns *= 2;
 		if (backoff_ns > BACKOFF_MAX_NS)
