@@ -15,7 +15,8 @@
  *	        await stream.aclose()
  *
  *	async with trio.open_nursery() as server:	# the server's scope
- *	    server.start_soon(accept_loop, listener, server)  # start_soon(handler)
+ *	    # accept_loop calls server.start_soon(handler, stream)
+ *	    server.start_soon(accept_loop, listener, server)
  *	    ...
  *	    server.cancel_scope.cancel()	# clean shutdown
  *
@@ -61,13 +62,13 @@
 #define BOOM_CONN	2	/* which one sends "boom" ... */
 #define BOOM_ROUND	2	/* ... and when */
 #define MAX_CONNS	8	/* the server takes at most these */
-#define LINE_MAX	128	/* longest line, '\n' included */
+#define MAX_LINE	128	/* longest line, '\n' included */
 #define CLIENT_WAIT_NS	(10 * 1000000000ll)
 
 /* A line travelling from a connection's reader to its writer. */
 struct line {
 	size_t len;
-	char text[LINE_MAX];
+	char text[MAX_LINE];
 };
 
 struct server;
@@ -145,7 +146,7 @@ static int send_all(int fd, const char *buf, size_t len)
 static int reader(void *arg)
 {
 	struct conn *c = arg;
-	char buf[LINE_MAX];
+	char buf[MAX_LINE];
 	size_t have = 0;
 
 	for (;;) {
@@ -336,7 +337,7 @@ struct demo {
 /* Send "boom" on @fd: the server must close the connection. */
 static int send_boom(struct demo *d, int fd)
 {
-	char buf[LINE_MAX];
+	char buf[MAX_LINE];
 	ssize_t n;
 	int err;
 
@@ -354,7 +355,7 @@ static int send_boom(struct demo *d, int fd)
 /* Send one line on @fd, connection @i, and check that it comes back. */
 static int echo_line(struct demo *d, int fd, int i, int round)
 {
-	char want[LINE_MAX], got[LINE_MAX];
+	char want[MAX_LINE], got[MAX_LINE];
 	int len = snprintf(want, sizeof(want), "conn %d, line %d\n", i, round);
 	ssize_t n;
 	int err;
@@ -372,7 +373,7 @@ static int echo_line(struct demo *d, int fd, int i, int round)
 
 static int client_steps(struct demo *d, int *fd)
 {
-	char buf[LINE_MAX];
+	char buf[MAX_LINE];
 	ssize_t n;
 	int err;
 
