@@ -631,18 +631,25 @@ WEFT_API void *weft_key_get(weft_key key);
  *
  * Results. Children are int (*)(void *), as body is; a negative result
  * is a failure. The first failure (body's or a child's) cancels the
- * scope: every child still running is cancelled (weft_cancel: its current
- * or next wait returns -ECANCELED), no new child may join, and the scope
- * returns that failure. Results after the scope is cancelled, the
+ * scope: every child still running, and body if it is still running, is
+ * cancelled (as by weft_cancel: its current or next wait returns
+ * -ECANCELED, once; a fiber that waits again after that waits), no new
+ * child may join, and the scope returns that failure. A cancellation
+ * body did not take is taken back when body returns, so it never reaches
+ * the caller's later waits. Results after the scope is cancelled, the
  * -ECANCELED of cancelled children among them, are ignored. With no
- * failure, weft_scope_run() returns body's result.
+ * failure, weft_scope_run() returns body's result. It returns once every
+ * child's function has returned; their fibers finish ending a moment
+ * later (weft_stats' live may count them for that moment).
  *
  * Deadline. @deadline_ns (absolute, weft_now_ns(); WEFT_FOREVER: none),
  * or the calling fiber's own deadline if that is earlier, bounds body's
  * waits and every child's (each child starts with it as its
  * weft_set_deadline), and when it passes with children left, they are
  * cancelled; the scope then returns -ETIMEDOUT unless a failure came
- * first. weft_mutex_lock, which the fiber deadline does not bound, is
+ * first. A child cut off at the deadline sees -ETIMEDOUT from its own
+ * deadline or -ECANCELED from the scope, whichever comes first; one that
+ * returns 0 anyway is not a failure. weft_mutex_lock, which the fiber deadline does not bound, is
  * not cut short by it.
  *
  * Cancellation and nesting. If the fiber in weft_scope_run() is
@@ -678,10 +685,10 @@ WEFT_API int weft_scope_spawn(weft_scope *scope, int (*fn)(void *arg),
 
 /*
  * Cancel @scope as a failure would, with -ECANCELED as its result unless
- * a failure came first: every child still running is cancelled, and no
- * new one may join. Body goes on until it returns. Returns 0, -ESHUTDOWN
- * (the scope has ended), -EPERM (not in a fiber). Fiber context only. Not
- * a yield point.
+ * a failure came first: body (while it runs) and every child still
+ * running are cancelled, and no new child may join. Returns 0,
+ * -ESHUTDOWN (the scope has ended), -EPERM (not inside weft_run()). Any
+ * thread, as weft_cancel(). Not a yield point.
  */
 WEFT_API int weft_scope_cancel(weft_scope *scope);
 

@@ -11,7 +11,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -393,6 +395,86 @@ static void test_shutdown_drains_open_scopes(void **state)
 	watchdog_disarm();
 }
 
+/* Body is cancelled too, and the cancel does not outlive the scope ------ */
+
+struct body_res {
+	int body_sleep, after_sleep, rc, thread_rc;
+	weft_scope *scope;
+	int started;
+};
+
+static int sleepy_body(weft_scope *s, void *arg)
+{
+	struct body_res *r = arg;
+
+	weft_scope_spawn(s, failing_child, NULL, NULL);
+	r->body_sleep = weft_sleep_ns(10000 * MS);
+	return 0;
+}
+
+static int quick_body(weft_scope *s, void *arg)
+{
+	struct body_res *r = arg;
+
+	(void)s;
+	(void)r;
+	/* Cancelled while it runs and never waits: the request must be
+	 * taken back, not left for the caller's next wait. */
+	weft_scope_spawn(s, failing_child, NULL, NULL);
+	while (!weft_cancelled())
+		weft_yield();
+	return 0;
+}
+
+static void *cancel_from_thread(void *arg)
+{
+	struct body_res *r = arg;
+
+	while (!__atomic_load_n(&r->started, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	usleep(5000);
+	r->thread_rc = weft_scope_cancel(__atomic_load_n(&r->scope,
+							 __ATOMIC_ACQUIRE));
+	return NULL;
+}
+
+static int thread_body(weft_scope *s, void *arg)
+{
+	struct body_res *r = arg;
+
+	__atomic_store_n(&r->scope, s, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->started, 1, __ATOMIC_RELEASE);
+	return weft_sleep_ns(10000 * MS);
+}
+
+static void body_main(void *arg)
+{
+	struct body_res *r = arg;
+	pthread_t t;
+
+	r->rc = weft_scope_run(sleepy_body, r, WEFT_FOREVER);
+	weft_scope_run(quick_body, r, WEFT_FOREVER);
+	r->after_sleep = weft_sleep_ns(MS);
+	pthread_create(&t, NULL, cancel_from_thread, r);
+	r->rc += 1000 * weft_scope_run(thread_body, r, WEFT_FOREVER);
+	pthread_join(t, NULL);
+}
+
+static void test_failure_cancels_body_and_the_cancel_stays_inside(void **state)
+{
+	struct body_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, body_main, &r), 0);
+	assert_int_equal(r.body_sleep, -ECANCELED);
+	assert_int_equal(r.after_sleep, 0);
+	/* -EIO from the first scope, -ECANCELED from the thread's cancel. */
+	assert_int_equal(r.rc, -EIO + 1000 * -ECANCELED);
+	assert_int_equal(r.thread_rc, 0);
+	watchdog_disarm();
+}
+
 /* Stress: no child outlives its scope ------------------------------------- */
 
 struct round {
@@ -488,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_cancelling_the_waiter_cancels_its_scope),
 		cmocka_unit_test(test_scope_cancel_and_bad_calls),
 		cmocka_unit_test(test_shutdown_drains_open_scopes),
+		cmocka_unit_test(test_failure_cancels_body_and_the_cancel_stays_inside),
 		cmocka_unit_test(test_stress_no_child_outlives_its_scope),
 	};
 

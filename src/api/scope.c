@@ -48,6 +48,9 @@ struct scope {
 	struct waitq q;	/* the owner, waiting for live to be 0      */
 	unsigned live;		/* children not yet ended                   */
 	bool cancelled;		/* no more spawns; the children were told   */
+	bool body_running;	/* the owner is still in body               */
+	bool body_cancelled;	/* ...and was cancelled by the scope        */
+	weft_fiber *owner;	/* the fiber in weft_scope_run()            */
 	int err;		/* the first failure, 0 if none             */
 	int64_t deadline_ns;	/* children start with it as their deadline */
 	struct scope_child *children;
@@ -179,6 +182,12 @@ static void scope_cancel_locked(struct scope *s, int err)
 	if (s->cancelled)
 		return;
 	s->cancelled = true;
+	/* Body too, as Trio's nursery cancels the code inside it; the
+	 * request is taken back when body returns (weft_scope_run). */
+	if (s->body_running) {
+		s->body_cancelled = true;
+		weft_cancel(s->owner);
+	}
 	for (struct scope_child *c = s->children; c; c = c->next)
 		if (c->fiber)
 			weft_cancel(c->fiber);
@@ -273,7 +282,8 @@ int weft_scope_cancel(weft_scope *h)
 {
 	struct scope *s;
 
-	if (!weft__may_suspend())
+	/* Any thread, as weft_cancel(): the lock is a spinlock. */
+	if (!ck_pr_load_ptr(&weft__sched.workers))
 		return -EPERM;
 	s = scope_lock(h);
 	if (!s)
@@ -345,6 +355,9 @@ int weft_scope_run(int (*body)(weft_scope *s, void *arg), void *arg,
 	s->err = 0;
 	s->deadline_ns = deadline;
 	s->children = NULL;
+	s->owner = weft_self();
+	s->body_running = true;
+	s->body_cancelled = false;
 	/* Odd: open. Lookups read it racily, scope_lock() under the lock. */
 	ck_pr_store_32(&s->gen, s->gen + 1);
 	spin_unlock(&s->lock);
@@ -356,6 +369,11 @@ int weft_scope_run(int (*body)(weft_scope *s, void *arg), void *arg,
 	weft_set_deadline(WEFT_FOREVER);
 
 	spin_lock(&s->lock);
+	s->body_running = false;
+	/* A cancellation the scope sent body and no wait of body's took
+	 * is taken back here, so it cannot end a wait after the scope. */
+	if (s->body_cancelled)
+		(void)weft__cancel_point(weft__worker_self());
 	if (res < 0 && !s->cancelled)
 		scope_cancel_locked(s, res);
 	scope_drain(s, deadline);
