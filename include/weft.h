@@ -181,11 +181,24 @@ struct weft_config {
 	 * quarter of the threshold) with work another could take, a
 	 * backstop for the rescue (see Stalls at weft_run). */
 	unsigned stall_ms;
+	/* Chaos mode, for tests: with a seed other than 0, the scheduler's
+	 * choices (which ready fiber runs next, the LIFO slot's turn, steal
+	 * victims) come from a PRNG seeded with it, and the calls that may
+	 * suspend (I/O, channel send and receive, weft_mutex_lock) yield
+	 * one time in four first, so that other fibers run in between. On
+	 * one worker the same seed gives the same interleaving every run
+	 * (timers and I/O readiness aside); with more it explores. A run
+	 * that fails (a non-zero exit, a failed internal assertion, a
+	 * crash report) prints "weft: chaos seed N: WEFT_CHAOS=N replays
+	 * this schedule". The environment variable WEFT_CHAOS=N overrides
+	 * the field (WEFT_CHAOS=random: a fresh seed, printed at the
+	 * start). 0: off, and then it costs one load at those calls. */
+	uint64_t chaos_seed;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };
 
 /* sizeof(struct weft_config) in the first ABI (weft 0.1). */
-#define WEFT_CONFIG_SIZE_V1 40u
+#define WEFT_CONFIG_SIZE_V1 48u
 
 #define WEFT_STALL_MS_MAX 3600000u
 

@@ -68,8 +68,9 @@ static void test_first_abi_layouts_are_pinned(void **state)
 {
 	(void)state;
 	assert_int_equal(sizeof(struct weft_config), WEFT_CONFIG_SIZE_V1);
-	assert_int_equal(WEFT_CONFIG_SIZE_V1, 40);
+	assert_int_equal(WEFT_CONFIG_SIZE_V1, 48);
 	assert_int_equal(offsetof(struct weft_config, stall_ms), 36);
+	assert_int_equal(offsetof(struct weft_config, chaos_seed), 40);
 	assert_int_equal(sizeof(struct weft_spawn_opts),
 			 WEFT_SPAWN_OPTS_SIZE_V1);
 	assert_int_equal(WEFT_SPAWN_OPTS_SIZE_V1, 24);
@@ -117,8 +118,9 @@ static void note_main(void *arg)
 
 static void test_config_from_older_header_is_read_to_its_size(void **state)
 {
-	/* A header without stall_ms, the last field: the 0xff bytes where
-	 * it would be (an out-of-range 0xffffffff) must not be read. */
+	/* A header without stall_ms and chaos_seed, the last fields: the
+	 * 0xff bytes where they would be (an out-of-range 0xffffffff, a
+	 * chaos seed) must not be read. */
 	struct weft_config old = { .workers = 1 };
 	struct seen s = { -1, 0, 0 };
 	struct buf b;

@@ -215,6 +215,17 @@ static void bad_seed(void *arg)
 	exit(3);
 }
 
+static void config_seed(void *arg)
+{
+	struct weft_config c = { .size = sizeof(c), .workers = 1,
+				 .chaos_seed = 4242 };
+
+	(void)arg;
+	unsetenv("WEFT_CHAOS");
+	weft_run(&c, yield_main, NULL);
+	exit(3);
+}
+
 static void test_failing_run_prints_its_seed(void **state)
 {
 	char out[1024];
@@ -234,6 +245,10 @@ static void test_failing_run_prints_its_seed(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
 	assert_non_null(strstr(out, "WEFT_CHAOS=7x is not a number"));
 	assert_null(strstr(out, "chaos seed"));
+	/* The config's seed, without the variable. */
+	status = run_in_child(config_seed, NULL, out, sizeof(out));
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	assert_non_null(strstr(out, "weft: chaos seed 4242: WEFT_CHAOS=4242 "));
 	watchdog_disarm();
 }
 

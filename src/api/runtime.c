@@ -244,19 +244,20 @@ static void chaos_exit(int status, void *arg)
 /*
  * Chaos mode's seed: WEFT_CHAOS=N (a number; 0 is off), or
  * WEFT_CHAOS=random for a fresh one each run, which weft_run() prints on
- * stderr at its start, as any failure will too. A bad value is named
- * once on stderr and ignored (chaos off).
+ * stderr at its start, as any failure will too; without the variable,
+ * the config's chaos_seed. A bad value is named once on stderr and
+ * ignored (the config's seed holds).
  */
-static uint64_t chosen_chaos_seed(void)
+static uint64_t chosen_chaos_seed(const struct weft_config *cfg)
 {
 	static bool exit_hook;
 	const char *env = getenv("WEFT_CHAOS");
-	uint64_t seed;
+	uint64_t seed = cfg->chaos_seed;
 	char *end;
 
-	if (!env || !*env)
-		return 0;
-	if (strcmp(env, "random") == 0) {
+	if (!env || !*env) {
+		/* The config's seed. */
+	} else if (strcmp(env, "random") == 0) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -271,8 +272,8 @@ static uint64_t chosen_chaos_seed(void)
 		if (*end != '\0' || env[0] < '0' || env[0] > '9' || errno) {
 			fprintf(stderr,
 				"weft: WEFT_CHAOS=%s is not a number or "
-				"\"random\"; chaos mode stays off\n", env);
-			return 0;
+				"\"random\"; ignoring it\n", env);
+			seed = cfg->chaos_seed;
 		}
 	}
 	if (seed && !exit_hook) {
@@ -423,7 +424,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 
 	n = cfg->workers ? cfg->workers : default_workers();
 	/* Before any worker exists; fixed while they run. */
-	weft__chaos_seed = chosen_chaos_seed();
+	weft__chaos_seed = chosen_chaos_seed(cfg);
 	memset(s, 0, sizeof(*s));
 	s->nr_workers = n;
 	s->stack_size = weft__stack_round(cfg->stack_size);

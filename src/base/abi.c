@@ -16,7 +16,7 @@
 /* The layouts of the first ABI (WEFT_*_SIZE_V1); new fields go at the
  * end, and these stay true of the V1 part. */
 _Static_assert(sizeof(struct weft_config) == WEFT_CONFIG_SIZE_V1,
-	       "struct weft_config's first ABI is 40 bytes");
+	       "struct weft_config's first ABI is 48 bytes");
 _Static_assert(sizeof(struct weft_spawn_opts) == WEFT_SPAWN_OPTS_SIZE_V1,
 	       "struct weft_spawn_opts's first ABI is 24 bytes");
 _Static_assert(sizeof(struct weft_stats) == WEFT_STATS_SIZE_V1,
