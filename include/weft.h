@@ -192,7 +192,14 @@ struct weft_config {
 	 * crash report) prints "weft: chaos seed N: WEFT_CHAOS=N replays
 	 * this schedule". The environment variable WEFT_CHAOS=N overrides
 	 * the field (WEFT_CHAOS=random: a fresh seed, printed at the
-	 * start). 0: off, and then it costs one load at those calls. */
+	 * start). With a seed, WEFT_CHAOS_IO=short=P,reset=P,nospc=P,
+	 * delay=P (chances from 0 to 1, any subset) also injects faults
+	 * at every weft_* I/O call: a read, write, send or receive cut
+	 * short (to 1 byte or more, as the calls may return), a send or
+	 * receive failing with -ECONNRESET, a write with -ENOSPC, a delay
+	 * of up to 1 ms first (a cancel or deadline during it is the
+	 * call's answer). 0: off, and then it costs one load at those
+	 * calls. */
 	uint64_t chaos_seed;
 	/* More fields may follow; a zeroed struct means all defaults. */
 };

@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -252,12 +254,142 @@ static void test_failing_run_prints_its_seed(void **state)
 	watchdog_disarm();
 }
 
+/* I/O faults (WEFT_CHAOS_IO) ---------------------------------------------- */
+
+struct faults {
+	ssize_t short_write, moved;
+	int intact, reset, nospc, plain_write;
+	int64_t delayed_ns;
+};
+
+static void *pipe_reader(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	static char got[8192];
+	ssize_t n = weft_read_full(fd, got, sizeof(got));
+
+	for (ssize_t i = 0; i < n; i++)
+		if (got[i] != (char)(i * 7))
+			return (void *)(intptr_t)-1;
+	return (void *)(intptr_t)n;
+}
+
+static void short_main(void *arg)
+{
+	struct faults *f = arg;
+	static char buf[8192];
+	weft_fiber *r;
+	void *res;
+	int p[2];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7);
+	if (pipe(p))
+		return;
+	weft_spawn(&r, pipe_reader, (void *)(intptr_t)p[0], NULL);
+	f->short_write = weft_write(p[1], buf, 100);
+	/* The rest, through short writes and reads, must still arrive
+	 * whole: weft_write_all and weft_read_full loop. */
+	f->moved = f->short_write +
+		   weft_write_all(p[1], buf + f->short_write,
+				  sizeof(buf) - (size_t)f->short_write);
+	weft_close(p[1]);
+	weft_join(r, &res);
+	f->intact = (intptr_t)res == (intptr_t)sizeof(buf);
+	weft_close(p[0]);
+}
+
+static void errors_main(void *arg)
+{
+	struct faults *f = arg;
+	char path[] = "/tmp/weft-chaos-XXXXXX";
+	int sv[2], fd = mkstemp(path);
+	int64_t t0;
+
+	unlink(path);
+	if (fd < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return;
+	f->reset = (int)weft_send(sv[0], "x", 1, 0);
+	f->nospc = (int)weft_write(fd, "x", 1);
+	t0 = weft_now_ns();
+	for (int i = 0; i < 20; i++)
+		weft_pread(fd, path, 1, 0);
+	f->delayed_ns = weft_now_ns() - t0;
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void plain_main(void *arg)
+{
+	struct faults *f = arg;
+	int p[2];
+
+	if (pipe(p))
+		return;
+	f->plain_write = (int)weft_write(p[1], "0123456789", 10);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_io_faults_reach_the_calls(void **state)
+{
+	struct faults f = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	setenv("WEFT_CHAOS", "3", 1);
+	setenv("WEFT_CHAOS_IO", "short=1", 1);
+	assert_int_equal(weft_run(&one, short_main, &f), 0);
+	assert_true(f.short_write >= 1 && f.short_write < 100);
+	assert_int_equal(f.moved, 8192);
+	assert_true(f.intact);
+
+	setenv("WEFT_CHAOS_IO", "reset=1,nospc=1,delay=1", 1);
+	assert_int_equal(weft_run(&one, errors_main, &f), 0);
+	assert_int_equal(f.reset, -ECONNRESET);
+	assert_int_equal(f.nospc, -ENOSPC);
+	/* 20 delays of up to 1 ms each. */
+	assert_true(f.delayed_ns > 1000000);
+
+	/* Without a seed the list does nothing. */
+	unsetenv("WEFT_CHAOS");
+	assert_int_equal(weft_run(&one, plain_main, &f), 0);
+	assert_int_equal(f.plain_write, 10);
+	unsetenv("WEFT_CHAOS_IO");
+	watchdog_disarm();
+}
+
+static void bad_io_list(void *arg)
+{
+	struct faults f = { 0 };
+
+	(void)arg;
+	setenv("WEFT_CHAOS", "3", 1);
+	setenv("WEFT_CHAOS_IO", "short=2", 1);
+	weft_run(&one, plain_main, &f);
+	exit(f.plain_write == 10 ? 0 : 1);
+}
+
+static void test_bad_io_fault_list_is_named_and_ignored(void **state)
+{
+	char out[1024];
+	int status;
+
+	(void)state;
+	status = run_in_child(bad_io_list, NULL, out, sizeof(out));
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_non_null(strstr(out, "WEFT_CHAOS_IO=short=2 is not a list"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_seed_same_interleaving),
 		cmocka_unit_test(test_chaos_finds_the_race_and_its_seed_replays_it),
 		cmocka_unit_test(test_failing_run_prints_its_seed),
+		cmocka_unit_test(test_io_faults_reach_the_calls),
+		cmocka_unit_test(test_bad_io_fault_list_is_named_and_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

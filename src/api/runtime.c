@@ -283,6 +283,50 @@ static uint64_t chosen_chaos_seed(const struct weft_config *cfg)
 	return seed;
 }
 
+/*
+ * Chaos mode's I/O faults: WEFT_CHAOS_IO=name=p[,name=p...] with names
+ * short, reset, nospc and delay and chances p from 0 to 1, into @s. A
+ * bad list is named once on stderr and ignored as a whole.
+ */
+static void chosen_chaos_io(struct sched *s)
+{
+	static const char *const names[] = { "short", "reset", "nospc",
+					     "delay" };
+	uint32_t *fields[] = { &s->chaos_io.short_io, &s->chaos_io.reset,
+			       &s->chaos_io.nospc, &s->chaos_io.delay };
+	uint32_t got[4] = { 0 };
+	const char *env = getenv("WEFT_CHAOS_IO"), *p;
+
+	if (!env || !*env)
+		return;
+	for (p = env; *p;) {
+		size_t len = strcspn(p, "=");
+		unsigned i;
+		char *end;
+		double v;
+
+		for (i = 0; i < 4; i++)
+			if (strlen(names[i]) == len &&
+			    strncmp(p, names[i], len) == 0)
+				break;
+		if (i == 4 || p[len] != '=')
+			goto bad;
+		v = strtod(p + len + 1, &end);
+		if (end == p + len + 1 || v < 0 || v > 1 ||
+		    (*end != ',' && *end != '\0'))
+			goto bad;
+		got[i] = v >= 1 ? UINT32_MAX : (uint32_t)(v * 4294967296.0);
+		p = *end ? end + 1 : end;
+	}
+	for (unsigned i = 0; i < 4; i++)
+		*fields[i] = got[i];
+	return;
+bad:
+	fprintf(stderr,
+		"weft: WEFT_CHAOS_IO=%s is not a list of short=P, reset=P, "
+		"nospc=P, delay=P with P from 0 to 1; ignoring it\n", env);
+}
+
 /* Start workers 1 .. n-1 and wait until each has set itself up. */
 static int start_threads(struct sched *s, unsigned *nr_threads)
 {
@@ -430,6 +474,8 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	s->stack_size = weft__stack_round(cfg->stack_size);
 	s->ring_entries = cfg->ring_entries ? cfg->ring_entries
 					    : RING_ENTRIES_DEFAULT;
+	if (weft__chaos_seed)
+		chosen_chaos_io(s);
 	weft__injq_init(&s->inject);
 	ck_spinlock_fas_init(&s->idle_lock);
 	s->all_asleep = weft__monitor_all_asleep;

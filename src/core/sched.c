@@ -289,6 +289,11 @@ static inline bool lifo_turn(struct worker *w)
 	return true;
 }
 
+uint32_t weft__chaos_rand(struct worker *w)
+{
+	return next_rand(w);
+}
+
 void weft__chaos_yield(struct worker *w)
 {
 	if ((next_rand(w) & 3) == 0)

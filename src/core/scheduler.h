@@ -136,6 +136,11 @@ struct sched {
 	struct worker **workers;	/* immutable while running          */
 	size_t stack_size;		/* default usable stack size        */
 	unsigned ring_entries;		/* SQ entries per worker            */
+	/* Chaos mode's I/O faults (WEFT_CHAOS_IO; io.c): the chance of
+	 * each at a weft_* I/O call, in 1/2^32, 0 for none. */
+	struct {
+		uint32_t short_io, reset, nospc, delay;
+	} chaos_io;
 
 	/* Its own line: written by foreign wake-ups and overflow, it must
 	 * not bounce the read-mostly fields above. */
@@ -226,6 +231,8 @@ typedef uint64_t weft_token;
  * afterwards. Fiber context, on @w.
  */
 void weft__chaos_yield(struct worker *w);
+/* The next number of @w's PRNG (seeded by the chaos seed). Owner only. */
+uint32_t weft__chaos_rand(struct worker *w);
 struct worker *weft__worker_self(void);
 static inline struct worker *chaos_point(struct worker *w)
 {

@@ -19,6 +19,14 @@
  * ring and a park (io_uring) or through the blocking pool (epoll). Only
  * what would have to wait goes to the backend. A server of static files
  * does exactly these calls.
+ *
+ * Chaos mode's faults (WEFT_CHAOS_IO, with a chaos seed): before a call
+ * reaches the backend, chaos_fault() may delay it (a sleep of up to a
+ * millisecond), shorten a read, write, send or receive (to a random
+ * length from 1, which the calls' contract allows), or fail it as the
+ * kernel could: -ECONNRESET for a socket's send or receive, -ENOSPC for
+ * a write. Each with the chance the variable sets, drawn from the
+ * worker's seeded PRNG.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +122,44 @@ static ssize_t in_place(const struct io_req *r)
 	}
 }
 
+/* Whether the chance @p (in 1/2^32) comes up. */
+static bool chance(struct worker *w, uint32_t p)
+{
+	return p && weft__chaos_rand(w) < p;
+}
+
+/*
+ * Chaos mode's fault for @r, if one comes up: its error, or 0 (the call
+ * goes on, perhaps shortened or late). @*wp: the worker, after a delay.
+ */
+static int chaos_fault(struct worker **wp, struct io_req *r)
+{
+	struct worker *w = *wp;
+	bool rw = r->op == IO_READ || r->op == IO_WRITE ||
+		  r->op == IO_RECV || r->op == IO_SEND;
+	bool sock = r->op == IO_RECV || r->op == IO_SEND;
+
+	if (chance(w, weft__sched.chaos_io.delay)) {
+		/* Cancelled or out of time while delayed: that is the
+		 * call's answer, as it would be had it waited in the
+		 * kernel. */
+		int err = weft_sleep_ns((int64_t)(weft__chaos_rand(w) %
+						  1000000u));
+
+		if (err)
+			return err;
+		*wp = w = weft__worker_self();
+	}
+	if (sock && chance(w, weft__sched.chaos_io.reset))
+		return -ECONNRESET;
+	if ((r->op == IO_WRITE || r->op == IO_WRITEV) &&
+	    chance(w, weft__sched.chaos_io.nospc))
+		return -ENOSPC;
+	if (rw && r->len > 1 && chance(w, weft__sched.chaos_io.short_io))
+		r->len = 1 + weft__chaos_rand(w) % (r->len - 1);
+	return 0;
+}
+
 /*
  * Run @r on the calling fiber's worker: -EPERM outside a fiber, and
  * -ETIMEDOUT already past the fiber's deadline, before the backend sees
@@ -129,6 +175,11 @@ static ssize_t io_run(struct io_req *r)
 	if (deadline_passed(w->cur->deadline_ns))
 		return -ETIMEDOUT;
 	w = chaos_point(w);
+	if (unlikely(weft__chaos_seed)) {
+		res = chaos_fault(&w, r);
+		if (res)
+			return res;
+	}
 	if (may_do_in_place(r)) {
 		res = weft__cancel_point(w);
 		if (res)
