@@ -47,6 +47,14 @@
  *      poller until a wake-up, a completion, our earliest timer, or the
  *      moment the worker we watch would have one 2 ms overdue.
  *
+ * Chaos mode (WEFT_CHAOS, weft__chaos_seed). The order above is kept,
+ * but each worker's PRNG, seeded from the chaos seed and the worker's
+ * id, bends it: step 1 loses half its turns, the local queue goes before
+ * step 3 one time in four, and the calls that may suspend (I/O, channel
+ * send and receive, weft_mutex_lock) yield one time in four first
+ * (chaos_point). Nothing else draws from the PRNG on one worker, so
+ * there a seed is a schedule. Off, each of those costs one load.
+ *
  * Run queues. See runq.h: an SPMC ring per worker with a stealable LIFO
  * slot, steal-half in one CAS, and a spinlocked global list for overflow
  * and for fibers made ready outside the workers. See forkq.h: a bounded
