@@ -364,21 +364,13 @@ static void test_scope_cancel_and_bad_calls(void **state)
 	watchdog_disarm();
 }
 
-static void *shutdown_holder(void *arg)
-{
-	struct nest *n = arg;
-
-	n->inner_rc = weft_scope_run(inner_body, n, WEFT_FOREVER);
-	return NULL;
-}
-
 /* main returns with a scope full of sleepers: shutdown cancels them,
  * the scope still waits for them, and weft_run() returns. */
 static void shutdown_main(void *arg)
 {
 	struct nest *n = arg;
 
-	weft_go(shutdown_holder, n);
+	weft_go(scope_holder, n);
 	while (got(&n->inner.started) < 5)
 		weft_sleep_ns(MS);
 }
