@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # Build weft four ways and run the unit and stress suites in each:
-#   release  gcc -O2, -Werror; also runs tools/bench.sh --quick (bench_quick)
+#   release  gcc -O2, -Werror; also runs tools/bench.sh --quick --prebuilt on
+#            itself (bench_quick), with the Go peer built first
 #   asan     clang, AddressSanitizer + UndefinedBehaviorSanitizer, -Werror
 #   tsan     clang, ThreadSanitizer, -Werror (stress sizes scaled down)
 #   random   gcc -O2 -g with -Drandomize_sched=true: victim order and LIFO-slot
