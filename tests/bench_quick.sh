@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# The benchmark report cannot rot: runs tools/bench.sh --quick on this
-# build into a temporary directory and checks what it wrote.
+# The benchmark report cannot rot: runs tools/bench.sh --quick --prebuilt
+# on this build into a temporary directory and checks what it wrote. It
+# reuses the build as meson test left it: nothing is installed or rebuilt,
+# and the Go peer takes part only if BUILD_DIR/bench/peers/go-peer was
+# built beforehand (tools/test.sh runs bench/peers/go/build.sh for it).
 #   - bench.sh exits 0 (every weft benchmark ran);
 #   - REPORT.md is there, with the summary, the targets, a table for
 #     every step that ran and a raw table with rows behind each;
@@ -44,12 +47,13 @@ fail() {
 }
 
 t0=$(date +%s)
-"$src/tools/bench.sh" --quick --build "$build" --out "$out" >"$tmp/log" 2>&1
+"$src/tools/bench.sh" --quick --prebuilt --build "$build" --out "$out" \
+	>"$tmp/log" 2>&1
 rc=$?
-echo "tools/bench.sh --quick: exit $rc after $(($(date +%s) - t0)) s"
+echo "tools/bench.sh --quick --prebuilt: exit $rc after $(($(date +%s) - t0)) s"
 if [ "$rc" != 0 ]; then
 	tail -40 "$tmp/log"
-	fail "tools/bench.sh --quick exited $rc"
+	fail "tools/bench.sh --quick --prebuilt exited $rc"
 fi
 if [ ! -s "$report" ]; then
 	fail "no $report"

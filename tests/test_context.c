@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ctx.h"
 #include "internal.h"
 
@@ -37,7 +38,7 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
 #endif
 
@@ -87,7 +88,7 @@ static int tstack_alloc(struct tstack *s)
 	}
 	s->lo = (char *)s->map + page;
 	s->end = (char *)s->map + s->map_size;
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	/* Else Valgrind takes a switch for a huge stack frame. */
 	s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->end - 1);
 #endif
@@ -100,7 +101,7 @@ static void tstack_free(struct tstack *s)
 	/* Frames of a context that never returned leave poison behind. */
 	ASAN_UNPOISON_MEMORY_REGION(s->lo, TSTACK_SIZE);
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
 	munmap(s->map, s->map_size);

@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "helpers.h"
 #include "internal.h"
 #include "stack.h"
@@ -36,8 +37,11 @@
 #ifdef WEFT_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
+#else
+/* Built without valgrind's headers: never under valgrind's eye either. */
+#define RUNNING_ON_VALGRIND 0
 #endif
 
 #define KIB ((size_t)1024)
@@ -86,7 +90,7 @@ static unsigned default_budget(void)
 #else
 	unsigned budget = max_map_count() / 4;
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	/* Valgrind's own table of mappings is smaller; see stack.c. */
 	if (RUNNING_ON_VALGRIND && budget > 4096)
 		budget = 4096;
@@ -1228,16 +1232,21 @@ static void print_guard(void *arg)
 }
 
 /* Run this program fresh (the guard kind is chosen once a process) with
- * WEFT_STACK_GUARD=@value; its stdout and stderr into @out. */
+ * WEFT_STACK_GUARD=@value; its stdout and stderr into @out. The path is
+ * read through /proc/self/exe, which valgrind answers with this program
+ * (/proc/PID/exe would name valgrind's own tool). */
 static void run_guard_env(const char *value, char *out, size_t cap)
 {
-	char cmd[512];
+	char cmd[512], exe[256];
+	ssize_t len;
 	FILE *p;
 	size_t n;
 
-	snprintf(cmd, sizeof(cmd),
-		 "WEFT_STACK_GUARD='%s' /proc/%d/exe guard-env 2>&1", value,
-		 (int)getpid());
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(len > 0);
+	exe[len] = '\0';
+	snprintf(cmd, sizeof(cmd), "WEFT_STACK_GUARD='%s' '%s' guard-env 2>&1",
+		 value, exe);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	n = fread(out, 1, cap - 1, p);

@@ -16,7 +16,8 @@
 # ratio divides two medians of this one run.
 #
 # Usage: tools/bench.sh [--quick] [--out DIR] [--only NAME[,NAME]]
-#                       [--workers N] [--runs N] [--build DIR] [--no-peers]
+#                       [--workers N] [--runs N] [--build DIR [--prebuilt]]
+#                       [--no-peers]
 #   --quick     few iterations, 1,000 echo and HTTP connections only (HTTP:
 #               "/" only, 1 s runs; hostile: 2,000 idle and 200 slowloris
 #               connections, no soak; fuzz: 10 s): about four minutes on 2
@@ -41,6 +42,12 @@
 #               for the slow memory, fine, echo and http benchmarks)
 #   --build     use this configured meson build directory (ninja runs in
 #               it) instead of build-bench
+#   --prebuilt  with --build: take that directory as it is, built: no
+#               apt-get, no reconfigure, no ninja, no Go build. A peer
+#               whose program is not there (DIR/bench/peers/go-peer from
+#               bench/peers/go/build.sh DIR/bench/peers, boost-peer from
+#               meson) is left out and the report says why. For the
+#               bench_quick test, which runs inside that build's meson test
 #   --no-peers  leave out Go and Boost.Fiber (and nginx)
 # Exits 0 if every weft benchmark ran, 1 if one failed (a peer that is
 # missing or fails only leaves its cells "not installed" or "not run"),
@@ -58,6 +65,7 @@ only=$all_names
 workers=""
 workers_set=0
 build=""
+prebuilt=0
 peers=1
 argv=("$@")
 usage_err() {
@@ -79,6 +87,7 @@ while [ $# -gt 0 ]; do
 		esac
 		shift ;;
 	--no-peers) peers=0 ;;
+	--prebuilt) prebuilt=1 ;;
 	-h|--help) sed -n '4,/^# 2 on bad arguments/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) usage_err "unknown option $1" ;;
 	esac
@@ -90,6 +99,7 @@ fi
 if [ -n "$workers" ] && ! [ "$workers" -ge 1 ] 2>/dev/null; then
 	usage_err "--workers must be a number, at least 1"
 fi
+[ "$prebuilt" = 1 ] && [ -z "$build" ] && usage_err "--prebuilt needs --build DIR"
 # The slow benchmarks (memory, fine, echo, http) take the fewest runs unless
 # --runs says otherwise.
 slow_runs=${runs:-5}
@@ -140,7 +150,9 @@ apt_install() {
 		>/dev/null 2>&1
 }
 missing=()
-for p in "${core_pkgs[@]}" "${extra_pkgs[@]}"; do
+# --prebuilt installs nothing: what is missing is left out, as when
+# apt-get cannot install it.
+[ "$prebuilt" = 1 ] || for p in "${core_pkgs[@]}" "${extra_pkgs[@]}"; do
 	pkg_ok "$p" || missing+=("$p")
 done
 pkg_notes=()
@@ -170,13 +182,17 @@ if [ -n "$build" ]; then
 	# weft-http is built only where meson found http_parser; a build
 	# configured before libhttp-parser-dev was installed (above) has no
 	# weft-http until meson looks again.
-	if wanted http && pkg_ok libhttp-parser-dev &&
+	if [ "$prebuilt" = 0 ] && wanted http && pkg_ok libhttp-parser-dev &&
 		! grep -q 'weft-http' "$dir/build.ninja" 2>/dev/null; then
 		echo "== reconfiguring $dir: http_parser is installed now, for tools/weft-http"
 		meson setup --reconfigure "$dir" >/dev/null ||
 			{ echo "tools/bench.sh: meson setup --reconfigure $dir failed" >&2; exit 2; }
 	fi
-	echo "== building in $dir"
+	if [ "$prebuilt" = 1 ]; then
+		echo "== using $dir as it is built (--prebuilt)"
+	else
+		echo "== building in $dir"
+	fi
 else
 	dir="$top/build-bench"
 	echo "== building (release) in build-bench"
@@ -186,7 +202,7 @@ else
 		meson setup "$dir" --buildtype=release -Dtests=false -Dbench=true >/dev/null
 	fi || { echo "tools/bench.sh: meson setup failed" >&2; exit 2; }
 fi
-if ! ninja -C "$dir" >"$dir/bench-build.log" 2>&1; then
+if [ "$prebuilt" = 0 ] && ! ninja -C "$dir" >"$dir/bench-build.log" 2>&1; then
 	tail -30 "$dir/bench-build.log" >&2
 	echo "tools/bench.sh: the build failed (log: $dir/bench-build.log)" >&2
 	exit 2
@@ -222,6 +238,12 @@ go_peer="" go_status="" boost_peer="" boost_status=""
 if [ "$peers" = 0 ]; then
 	go_status="not run: --no-peers"
 	boost_status="not run: --no-peers"
+elif [ "$prebuilt" = 1 ]; then
+	if [ -x "$peer_dir/go-peer" ]; then
+		go_peer="$peer_dir/go-peer"
+	else
+		go_status="not installed: no go-peer in $(show "$peer_dir") (--prebuilt; bench/peers/go/build.sh $(show "$peer_dir") builds it)"
+	fi
 else
 	echo "== building the Go peer: bench/peers/go/build.sh $(show "$peer_dir")"
 	if [ ! -x bench/peers/go/build.sh ]; then
@@ -235,12 +257,14 @@ else
 		   tail -5 "$out/raw/go-build.log" >&2 ;;
 		esac
 	fi
+fi
+if [ "$peers" = 1 ]; then
 	if [ -x "$peer_dir/boost-peer" ]; then
 		boost_peer="$peer_dir/boost-peer"
 	elif ! pkg_ok libboost-fiber-dev; then
 		boost_status="not installed: package libboost-fiber-dev is missing"
 	else
-		boost_status="not installed: meson built no bench/peers/boost-peer in $(show "$dir") (configured before Boost was installed? meson setup --reconfigure it)"
+		boost_status="not installed: meson built no bench/peers/boost-peer in $(show "$dir") (configured with -Dboost=disabled, or before Boost was installed? meson setup --reconfigure it)"
 	fi
 fi
 [ -n "$go_peer" ] && go_status="ok"

@@ -89,7 +89,9 @@ for s in $servers; do
 		read -r line <"$tmp/srv.out" && [ -n "$line" ] && break
 		sleep 0.05
 	done
+	# "listening on 127.0.0.1:PORT", and weft-echo adds " (BACKEND)".
 	port=${line##*:}
+	port=${port%% *}
 	"$build/tools/weft-load" --port "$port" --conns "$conns" --size 64 \
 		--seconds "$seconds" --workers 1 >"$tmp/load.out" 2>&1 &
 	load=$!

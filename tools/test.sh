@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # Build weft four ways and run the unit and stress suites in each:
-#   release  gcc -O2, -Werror; also runs tools/bench.sh --quick (bench_quick)
+#   release  gcc -O2, -Werror; also runs tools/bench.sh --quick --prebuilt on
+#            itself (bench_quick), with the Go peer built first
 #   asan     clang, AddressSanitizer + UndefinedBehaviorSanitizer, -Werror
 #   tsan     clang, ThreadSanitizer, -Werror (stress sizes scaled down)
 #   random   gcc -O2 -g with -Drandomize_sched=true: victim order and LIFO-slot
@@ -13,7 +14,10 @@
 # skip is a test that cannot run in that build, e.g. the overflow death
 # test under TSan, or an io_uring-only test where io_uring is refused:
 # the rest then run on the epoll backend); exits non-zero
-# if anything failed or did not build.
+# if anything failed or did not build. The sanitizer builds run their tests
+# with meson test --setup asan or tsan (the sanitizers' run-time options,
+# in meson.build); every build's counts come from meson's own
+# meson-logs/testlog*.json (tools/meson-testlog.py).
 #
 # Usage: tools/test.sh [release|asan|tsan|random ...]   (default: all four)
 set -u
@@ -90,10 +94,13 @@ setup_args() {
 	esac
 }
 
-export ASAN_OPTIONS="detect_stack_use_after_return=1:detect_leaks=1:abort_on_error=1"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-# Forking tests start runtimes in the child; TSan would kill those.
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:die_after_fork=0"
+# test_setup NAME: the meson test setup of one build (meson.build's
+# add_test_setup), if it has one.
+test_setup() {
+	case "$1" in
+	asan|tsan) echo "$1" ;;
+	esac
+}
 
 for b in "${builds[@]}"; do
 	args=$(setup_args "$b") || { echo "unknown build: $b" >&2; exit 2; }
@@ -112,39 +119,49 @@ for b in "${builds[@]}"; do
 		failures+=("$b: build failed")
 		continue
 	fi
+	# The benchmark report's Go peer, built here so that the bench_quick
+	# test runs on this build as it is (tools/bench.sh --prebuilt); if it
+	# cannot be built, the report says the peer is not installed.
+	if [ "$b" = release ] && [ -x bench/peers/go/build.sh ]; then
+		bench/peers/go/build.sh "$dir/bench/peers" \
+			>"$dir/go-peer-build.log" 2>&1 ||
+			echo "== $b: no Go peer for the benchmark report (bench/peers/go/build.sh: $(tail -1 "$dir/go-peer-build.log"))"
+	fi
 	mult=1
 	[ "$b" != release ] && mult=4
-	echo "== $b: unit and stress suites"
-	meson test -C "$dir" --suite unit --suite stress --print-errorlogs \
+	setup=$(test_setup "$b")
+	margs=(-C "$dir" ${setup:+--setup "$setup"} --suite unit --suite stress)
+	# meson's record of the run: one JSON object per test.
+	json="$dir/meson-logs/testlog${setup:+-$setup}.json"
+	rm -f "$json"
+	echo "== $b: unit and stress suites${setup:+ (meson test --setup $setup)}"
+	meson test "${margs[@]}" --print-errorlogs \
 		--timeout-multiplier "$mult" --num-processes 1 \
 		>"$dir/test-output.txt" 2>&1
-	grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.txt"
-	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$dir/test-output.txt")
-	bad=0
-	for k in Fail Timeout "Unexpected Pass"; do
-		n=$(sed -n "s/^$k: *\\([0-9]*\\).*/\\1/p" "$dir/test-output.txt")
-		bad=$((bad + ${n:-0}))
-	done
-	if [ -z "$ok" ]; then
+	# Did every test run? As many results as meson lists tests.
+	want=$(meson test "${margs[@]}" --list 2>/dev/null | grep -c ' / ')
+	ran=$(tools/meson-testlog.py ran "$json" 2>/dev/null)
+	if [ -n "$ran" ]; then
+		tools/meson-testlog.py list "$json"
+		read -r ok bad skip < <(tools/meson-testlog.py counts "$json")
+	else
+		ok=0 bad=0 skip=0
+	fi
+	if [ -z "$ran" ] || [ "$ran" -lt "$want" ]; then
 		tail -40 "$dir/test-output.txt"
 		bad=$((bad + 1))
-		failures+=("$b: the suite did not finish (see above)")
-	elif [ "$bad" -gt 0 ]; then
-		# meson --print-errorlogs puts each failed test's output
-		# between a "--- ✀ ---" line and a line of dashes.
-		awk '/✀/ { on = 1 } on { print } on && /^(―)+$/ { on = 0 }' \
-			"$dir/test-output.txt" | grep -v '^>>> ' |
-			tail -80 | tee -a "$faillog"
+		failures+=("$b: the suite did not finish, ${ran:-0} of $want tests ran (see above)")
+	fi
+	if [ -n "$ran" ] && [ "$bad" -gt 0 ]; then
+		# Each failed test's output, from meson's log.
+		tools/meson-testlog.py logs "$json" | tail -80 | tee -a "$faillog"
 		while read -r t; do
 			failures+=("$b: $t")
-		done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS) ' \
-			"$dir/test-output.txt" | sed 's/^ *[0-9]*\/[0-9]* *//' |
-			sort -u)
+		done < <(tools/meson-testlog.py failed "$json" | sort -u)
 	fi
-	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$dir/test-output.txt")
-	passed=$((passed + ${ok:-0}))
+	passed=$((passed + ok))
 	failed=$((failed + bad))
-	skipped=$((skipped + ${skip:-0}))
+	skipped=$((skipped + skip))
 
 	# Once: install the release build and build the README's example
 	# against the installed weft.pc, as another project would.

@@ -203,6 +203,7 @@
 
 #include <ck_pr.h>
 
+#include "config.h"
 #include "ctx.h"
 #include "fiber.h"
 #include "scheduler.h"
@@ -286,7 +287,7 @@ static inline bool lifo_turn(struct worker *w)
 {
 	if (w->lifo_streak >= LIFO_STREAK_MAX)
 		return false;
-#ifdef WEFT_RANDOMIZE_SCHED
+#if WEFT_RANDOMIZE_SCHED
 	/* Testing aid (-Drandomize_sched=true): pass half the time. */
 	if (next_rand(w) & 1)
 		return false;

@@ -37,12 +37,13 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 
+#include "config.h"
 #include "fiber.h"
 #include "poller.h"
 #include "scheduler.h"
 #include "waitq.h"
 
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 #include <valgrind/memcheck.h>
 #define mark_defined(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
 #else

@@ -25,7 +25,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#ifdef WEFT_HAVE_VALGRIND
+#include "config.h"
+
+#if WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
 #define on_valgrind() (RUNNING_ON_VALGRIND != 0)
 #else

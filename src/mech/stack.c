@@ -84,6 +84,7 @@
 
 #include <ck_pr.h>
 
+#include "config.h"
 #include "internal.h"
 #include "stack.h"
 #include "weft.h"
@@ -92,7 +93,7 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/lsan_interface.h>
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
@@ -259,7 +260,7 @@ static bool probe_guard_madvise(void)
 #if defined(WEFT_ASAN) || defined(WEFT_TSAN)
 	return false;
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	if (RUNNING_ON_VALGRIND)
 		return false;
 #endif
@@ -307,7 +308,7 @@ static void stack_init(void)
 #else
 	guard_budget_default = max_maps / 4;
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	if (RUNNING_ON_VALGRIND && guard_budget_default > VALGRIND_GUARD_BUDGET)
 		guard_budget_default = VALGRIND_GUARD_BUDGET;
 #endif
@@ -407,7 +408,7 @@ static void stack_scrub(struct stack *s)
 		ASAN_UNPOISON_MEMORY_REGION(lo, (size_t)(top - lo));
 	}
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	VALGRIND_MAKE_MEM_UNDEFINED(s->lo, s->size);
 #endif
 	(void)s;
@@ -607,7 +608,7 @@ static int slab_destroy(struct slab *sl)
 #ifdef WEFT_ASAN
 	__lsan_unregister_root_region(sl->base, sl->map_len);
 #endif
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	/*
 	 * Deregistered after the unmap, so that a failed unmap leaves
 	 * everything as it was; nothing runs on these stacks either way.
@@ -663,7 +664,7 @@ static struct stack *slab_carve(struct slab *sl)
 	}
 	/* An unguarded slot's canary is its gap page staying all zero, as
 	 * mmap made it: nothing is written, so it costs no memory. */
-#ifdef WEFT_HAVE_VALGRIND
+#if WEFT_HAVE_VALGRIND
 	s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size - 1);
 #endif
 	counter_add(&nr_mapped, 1);
