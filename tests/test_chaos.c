@@ -32,7 +32,9 @@ static struct weft_config one = { .workers = 1 };
 struct trace {
 	int n;
 	unsigned char who[TRACE_LEN];
-	weft_chan *chan;
+	unsigned char picked[TRACE_LEN];	/* select's case, in turn */
+	int npicked;
+	weft_chan *chan, *a, *b;
 	weft_mutex lock;
 };
 
@@ -52,10 +54,27 @@ static void *tracer(void *arg)
 		/* Who holds the lock, in turn, is the trace. */
 		t->who[t->n++] = ta->me;
 		weft_mutex_unlock(&t->lock);
-		switch (i % 3) {
+		switch (i % 4) {
 		case 0:
 			weft_yield();
 			break;
+		case 3: {
+			/* Both cases ready: which one wins is select's
+			 * random poll order, which the seed decides too. */
+			int x = 1, y = 2, got = 0;
+			struct weft_select_case c[2] = {
+				{ t->a, WEFT_SELECT_RECV, &got },
+				{ t->b, WEFT_SELECT_RECV, &got },
+			};
+
+			weft_chan_try_send(t->a, &x);
+			weft_chan_try_send(t->b, &y);
+			if (weft_select(c, 2, WEFT_FOREVER) >= 0)
+				t->picked[t->npicked++] = (unsigned char)got;
+			weft_chan_try_recv(t->a, &x);
+			weft_chan_try_recv(t->b, &y);
+			break;
+		}
 		case 1:
 			weft_chan_send(t->chan, &v);
 			break;
@@ -72,7 +91,9 @@ static void trace_main(void *arg)
 	struct tracer_arg ta[TRACERS];
 	weft_fiber *f[TRACERS];
 
-	if (weft_chan_new(&t->chan, sizeof(int), 64))
+	if (weft_chan_new(&t->chan, sizeof(int), 64) ||
+	    weft_chan_new(&t->a, sizeof(int), 1) ||
+	    weft_chan_new(&t->b, sizeof(int), 1))
 		return;
 	for (int i = 0; i < TRACERS; i++) {
 		ta[i] = (struct tracer_arg){ t, (unsigned char)('a' + i) };
@@ -80,6 +101,8 @@ static void trace_main(void *arg)
 	}
 	weft_join_all(f, TRACERS, NULL);
 	weft_chan_free(t->chan);
+	weft_chan_free(t->a);
+	weft_chan_free(t->b);
 }
 
 static void trace_with_seed(const char *seed, struct trace *t)
@@ -107,6 +130,8 @@ static void test_same_seed_same_interleaving(void **state)
 	for (int run = 0; run < 5; run++) {
 		trace_with_seed("12345", &b);
 		assert_memory_equal(a.who, b.who, TRACE_LEN);
+		assert_int_equal(a.npicked, b.npicked);
+		assert_memory_equal(a.picked, b.picked, (size_t)a.npicked);
 	}
 	/* Other seeds, other interleavings (and unlike the plain one). */
 	for (int s = 1; s <= 5; s++) {

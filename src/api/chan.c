@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "fiber.h"
+#include "prng.h"
 #include "waitq.h"
 
 #define WAKE_CLOSED (1 << 16)	/* added to the result: the channel closed */
@@ -286,20 +287,22 @@ static bool sel_unlock_cb(struct fiber *f, void *arg)
 	return true;
 }
 
-/* A small xorshift per thread: the poll order needs no quality. */
+/*
+ * The poll order: on a worker, from its PRNG (so that chaos mode's seed
+ * decides it too); elsewhere, from one per thread seeded by the clock.
+ */
 static __thread uint64_t sel_rng;
 
 static unsigned sel_rand(unsigned bound)
 {
-	uint64_t x = sel_rng;
+	struct worker *w = weft__worker_self();
 
-	if (!x)
-		x = (uint64_t)(uintptr_t)&sel_rng ^ weft_now_ns() ^ 0x9e3779b97f4a7c15ull;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	sel_rng = x;
-	return (unsigned)((x >> 32) % bound);
+	if (w)
+		return weft__rand(w) % bound;
+	if (!sel_rng)
+		sel_rng = prng_seed((uint64_t)(uintptr_t)&sel_rng ^
+				    (uint64_t)weft_now_ns());
+	return prng_next(&sel_rng) % bound;
 }
 
 /* weft_select() once its arguments are checked. */

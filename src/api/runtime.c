@@ -23,6 +23,7 @@
 #include "debug.h"
 #include "dump.h"
 #include "monitor.h"
+#include "prng.h"
 #include "record.h"
 #include "scheduler.h"
 #include "trace.h"
@@ -91,16 +92,8 @@ static struct worker *worker_create(unsigned id)
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->efd = -1;
-	w->rng = 0x9e3779b97f4a7c15ull * (id + 1);
-	if (weft__chaos_seed) {
-		/* splitmix64 of seed and id: never 0, which xorshift keeps. */
-		uint64_t z = weft__chaos_seed + 0x9e3779b97f4a7c15ull * (id + 1);
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		z ^= z >> 31;
-		w->rng = z ? z : 1;
-	}
+	/* From the chaos seed when there is one, so that it decides. */
+	w->rng = prng_seed(weft__chaos_seed ^ ((uint64_t)id << 32));
 	weft__runq_init(&w->rq);
 	/* One worker: nobody steals from it. */
 	w->rq.solo = weft__sched.nr_workers == 1;

@@ -206,6 +206,7 @@
 #include "config.h"
 #include "ctx.h"
 #include "fiber.h"
+#include "prng.h"
 #include "scheduler.h"
 #include "trace.h"
 
@@ -259,13 +260,7 @@ void weft__landed(void)
 
 static inline uint32_t next_rand(struct worker *w)
 {
-	uint64_t x = w->rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	w->rng = x;
-	return (uint32_t)(x >> 32);
+	return prng_next(&w->rng);
 }
 
 /* Finding work: the fast path, usable from a fiber -------------------- */
@@ -298,7 +293,7 @@ static inline bool lifo_turn(struct worker *w)
 	return true;
 }
 
-uint32_t weft__chaos_rand(struct worker *w)
+uint32_t weft__rand(struct worker *w)
 {
 	return next_rand(w);
 }

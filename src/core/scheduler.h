@@ -55,7 +55,7 @@ struct worker {
 	unsigned tick;			/* schedules so far (61-tick check,
 					 * the monitor's stall watch) */
 	unsigned lifo_streak;		/* LIFO-slot wins in a row          */
-	uint64_t rng;			/* xorshift state for victims       */
+	uint64_t rng;			/* prng.h state: victims, choices   */
 	bool spinning;			/* counted in sched.nr_spinning     */
 
 	/* Set by the context that switches away, run by the next one. */
@@ -231,8 +231,9 @@ typedef uint64_t weft_token;
  * afterwards. Fiber context, on @w.
  */
 void weft__chaos_yield(struct worker *w);
-/* The next number of @w's PRNG (seeded by the chaos seed). Owner only. */
-uint32_t weft__chaos_rand(struct worker *w);
+/* The next 32 bits of @w's PRNG (prng.h; seeded from the chaos seed
+ * when there is one). Owner only. */
+uint32_t weft__rand(struct worker *w);
 struct worker *weft__worker_self(void);
 static inline struct worker *chaos_point(struct worker *w)
 {

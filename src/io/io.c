@@ -126,7 +126,7 @@ static ssize_t in_place(const struct io_req *r)
 /* Whether the chance @p (in 1/2^32) comes up. */
 static bool chance(struct worker *w, uint32_t p)
 {
-	return p && weft__chaos_rand(w) < p;
+	return p && weft__rand(w) < p;
 }
 
 /*
@@ -144,7 +144,7 @@ static int chaos_fault(struct worker **wp, struct io_req *r)
 		/* Cancelled or out of time while delayed: that is the
 		 * call's answer, as it would be had it waited in the
 		 * kernel. */
-		int err = weft_sleep_ns((int64_t)(weft__chaos_rand(w) %
+		int err = weft_sleep_ns((int64_t)(weft__rand(w) %
 						  1000000u));
 
 		if (err)
@@ -157,7 +157,7 @@ static int chaos_fault(struct worker **wp, struct io_req *r)
 	    chance(w, weft__sched.chaos_io.nospc))
 		return -ENOSPC;
 	if (rw && r->len > 1 && chance(w, weft__sched.chaos_io.short_io))
-		r->len = 1 + weft__chaos_rand(w) % (r->len - 1);
+		r->len = 1 + weft__rand(w) % (r->len - 1);
 	return 0;
 }
 
