@@ -658,9 +658,8 @@ WEFT_API void *weft_key_get(weft_key key);
  * body did not take is taken back when body returns, so it never reaches
  * the caller's later waits. Results after the scope is cancelled, the
  * -ECANCELED of cancelled children among them, are ignored. With no
- * failure, weft_scope_run() returns body's result. It returns once every
- * child's function has returned; their fibers finish ending a moment
- * later (weft_stats' live may count them for that moment).
+ * failure, weft_scope_run() returns body's result, once every child's
+ * fiber has ended (weft_stats' live no longer counts it).
  *
  * Deadline. @deadline_ns (absolute, weft_now_ns(); WEFT_FOREVER: none),
  * or the calling fiber's own deadline if that is earlier, bounds body's

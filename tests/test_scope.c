@@ -467,6 +467,66 @@ static void test_failure_cancels_body_and_the_cancel_stays_inside(void **state)
 	watchdog_disarm();
 }
 
+/* The children's fibers, not only their functions, have ended --------- */
+
+static weft_key slow_key;
+static int dtors_done;
+
+/* A destructor that waits: the child's fiber is still there while it
+ * runs, after the child's function has returned. */
+static void slow_dtor(void *v)
+{
+	(void)v;
+	weft_sleep_ns(1000000);
+	__atomic_add_fetch(&dtors_done, 1, __ATOMIC_RELAXED);
+}
+
+static int quick_child(void *arg)
+{
+	(void)arg;
+	weft_key_set(slow_key, (void *)1);
+	weft_yield();
+	return 0;
+}
+
+static int many_body(weft_scope *s, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 50; i++)
+		weft_scope_spawn(s, quick_child, NULL, NULL);
+	return 0;
+}
+
+static void live_main(void *arg)
+{
+	int *bad = arg;
+
+	for (int round = 0; round < 20; round++) {
+		struct weft_stats st = { .size = sizeof(st) };
+
+		__atomic_store_n(&dtors_done, 0, __ATOMIC_RELAXED);
+		weft_scope_run(many_body, NULL, WEFT_FOREVER);
+		weft_stats(&st);
+		/* main alone, and every child's destructor has run. */
+		if (st.live != 1 ||
+		    __atomic_load_n(&dtors_done, __ATOMIC_RELAXED) != 50)
+			(*bad)++;
+	}
+}
+
+static void test_no_child_fiber_is_left_when_the_scope_returns(void **state)
+{
+	int bad = 0;
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_key_create(&slow_key, slow_dtor), 0);
+	assert_int_equal(weft_run(&two, live_main, &bad), 0);
+	assert_int_equal(weft_key_delete(slow_key), 0);
+	assert_int_equal(bad, 0);
+	watchdog_disarm();
+}
+
 /* Stress: no child outlives its scope ------------------------------------- */
 
 struct round {
@@ -563,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_scope_cancel_and_bad_calls),
 		cmocka_unit_test(test_shutdown_drains_open_scopes),
 		cmocka_unit_test(test_failure_cancels_body_and_the_cancel_stays_inside),
+		cmocka_unit_test(test_no_child_fiber_is_left_when_the_scope_returns),
 		cmocka_unit_test(test_stress_no_child_outlives_its_scope),
 	};
 

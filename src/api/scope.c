@@ -16,10 +16,12 @@
  * where every wait ends at once (shutdown, a deadlock broken).
  *
  * Children are detached fibers running child_main(), each with a node
- * (malloc'd by weft_scope_spawn) linked in its scope's list, and counted
- * in live, from before the fiber exists until it has finished, so that
- * cancelling the scope reaches every child and the scope cannot close
- * while a spawn is under way. The spawner fills in the node's handle once
+ * (malloc'd by weft_scope_spawn) linked in its scope's list from before
+ * the fiber exists until its function has returned, so that cancelling
+ * the scope reaches every child, and counted in live until the fiber has
+ * wholly ended (weft__fiber_at_exit: dead, counted out, freed), so that
+ * the scope cannot close while a spawn is under way or a child's fiber
+ * is still there. The spawner fills in the node's handle once
  * weft_spawn() returns; whichever of it and the child is last to touch
  * the node frees it (the child, unless it ended before the handle was
  * there). A handle cancelled after its fiber ended is refused harmlessly
@@ -161,8 +163,7 @@ static struct scope *scope_lock(weft_scope *h)
 	return s;
 }
 
-static void child_unlink(struct scope *s, struct scope_child *c,
-			 struct wake_list *wl)
+static void child_unlink(struct scope *s, struct scope_child *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -170,8 +171,30 @@ static void child_unlink(struct scope *s, struct scope_child *c,
 		s->children = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+}
+
+/* One child fewer; the last wakes the owner. Locked. */
+static void live_drop(struct scope *s, struct wake_list *wl)
+{
 	if (--s->live == 0)
 		weft__waitq_claim_all(&s->q, 0, wl);
+}
+
+/*
+ * A child's fiber has ended (weft__fiber_at_exit): only now is it out of
+ * the count, so the owner never sees a child's fiber still alive after
+ * weft_scope_run() returns. In the sched ctx.
+ */
+static void child_gone(void *arg)
+{
+	struct wake_list wl = { NULL };
+	struct scope *s = arg;
+
+	spin_lock(&s->lock);
+	live_drop(s, &wl);
+	/* The owner may close the scope and reuse the record from here. */
+	spin_unlock(&s->lock);
+	weft__wake_list_run(&wl);
 }
 
 /* Record failure @err (first one wins) and cancel every child. Locked. */
@@ -197,24 +220,22 @@ static void *child_main(void *arg)
 {
 	struct scope_child *c = arg;
 	struct scope *s = c->s;
-	int res;
-
-	struct wake_list wl = { NULL };
 	bool mine;
+	int res;
 
 	weft_set_deadline(s->deadline_ns);
 	res = c->fn(c->arg);
 	spin_lock(&s->lock);
 	if (res < 0 && !s->cancelled)
 		scope_cancel_locked(s, res);
-	child_unlink(s, c, &wl);
+	/* Out of cancellation's reach; still counted in live. */
+	child_unlink(s, c);
 	mine = c->fiber != NULL;
 	c->ended = !mine;
-	/* The owner may close the scope and reuse the record from here. */
 	spin_unlock(&s->lock);
-	weft__wake_list_run(&wl);
 	if (mine)
 		free(c);
+	weft__fiber_at_exit(child_gone, s);
 	return NULL;
 }
 
@@ -257,7 +278,8 @@ int weft_scope_spawn(weft_scope *h, int (*fn)(void *), void *arg,
 	err = weft_spawn(&f, child_main, c, opts);
 	spin_lock(&s->lock);
 	if (err) {
-		child_unlink(s, c, &wl);
+		child_unlink(s, c);
+		live_drop(s, &wl);
 		spin_unlock(&s->lock);
 		weft__wake_list_run(&wl);
 		free(c);

@@ -136,6 +136,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	f->deadline_ns = WEFT_FOREVER;
 	f->gen_depth = 0;
 	f->fls = NULL;
+	f->exit_fn = NULL;
 	f->owned = NULL;
 	f->wait_owner = NULL;
 	f->wait_kind = WAIT_NONE;
@@ -352,6 +353,8 @@ struct fiber *weft__fiber_claim_joiner(struct fiber *f)
 
 void weft__fiber_finish(struct worker *w, struct fiber *f)
 {
+	void (*exit_fn)(void *) = f->exit_fn;
+	void *exit_arg = f->exit_arg;
 	bool is_main = f->is_main;
 	uint64_t old;
 
@@ -382,6 +385,8 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 		weft__hb_acquire(&f->join_word);
 		weft__ready(old & ~JOIN_FLAGS, 0);
 	}
+	if (exit_fn)
+		exit_fn(exit_arg);
 
 	if (is_main)
 		begin_shutdown();
@@ -612,6 +617,14 @@ bool weft_cancelled(void)
 		return false;
 	return ck_pr_load_uint(&w->cur->cancel_req) ||
 	       ck_pr_load_uint(&weft__sched.shutdown);
+}
+
+void weft__fiber_at_exit(void (*fn)(void *), void *arg)
+{
+	struct fiber *f = weft__worker_self()->cur;
+
+	f->exit_fn = fn;
+	f->exit_arg = arg;
 }
 
 int weft__cancel_point(struct worker *w)

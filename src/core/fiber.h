@@ -61,6 +61,10 @@ struct fiber {
 	unsigned gen_depth;	/* generators it is running right now (gen.c);
 				 * a fiber inside one must not suspend       */
 	void *fls;		/* its fiber-local values (fls.c), or NULL   */
+	/* Called once the fiber has ended and is counted out (see
+	 * weft__fiber_at_exit), or NULL. */
+	void (*exit_fn)(void *);
+	void *exit_arg;
 
 	/*
 	 * The worker-owned wait (I/O, timer) the fiber is parked in, and its
@@ -161,6 +165,15 @@ static inline weft_token fiber_token(const struct fiber *f, unsigned seq)
 
 /* Cancel every live fiber (shutdown). */
 void weft__fiber_cancel_all(void);
+
+/*
+ * Have fn(arg) called when the running fiber has ended: off its stack,
+ * dead, counted out of weft_stats' live and, if detached, freed; in its
+ * last worker's sched ctx, so @fn must not suspend (it may take a
+ * spinlock and wake fibers). One per fiber; the last call wins. For
+ * scopes, whose owner must not see a child still alive. Fiber context.
+ */
+void weft__fiber_at_exit(void (*fn)(void *), void *arg);
 
 /*
  * For a call that completes without parking: -ECANCELED if a park of the
