@@ -481,10 +481,10 @@ WEFT_API int weft_sleep_until(int64_t deadline_ns);
  * variable, wait group or semaphore honour it too, and so do joins
  * (weft_join, weft_join_any: the fibers are left as they were;
  * weft_join_all: the rest are cancelled and still joined, as on a
- * cancellation). weft_mutex_lock is not bounded by it: a lock call that
- * could fail would leave unchecked callers in their critical section
- * without the lock. Returns WEFT_FOREVER outside a fiber and does nothing
- * there.
+ * cancellation), and weft_mutex_lock_until. weft_mutex_lock is not
+ * bounded by it: a lock call that could fail would leave unchecked
+ * callers in their critical section without the lock. Returns
+ * WEFT_FOREVER outside a fiber and does nothing there.
  */
 WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
 
@@ -860,6 +860,17 @@ WEFT_API void weft_mutex_init(weft_mutex *m);
  * runtime found every fiber asleep for good (see weft_run). Yield point.
  */
 WEFT_API int weft_mutex_lock(weft_mutex *m);
+/*
+ * As weft_mutex_lock(), but giving up with -ETIMEDOUT (not locked) at
+ * @deadline_ns (absolute; negative: none) or at the fiber's own deadline
+ * (weft_set_deadline), whichever is earlier; a free lock is taken even
+ * past both, as pthread_mutex_timedlock does. weft_mutex_lock() itself
+ * honours no deadline, so that callers which do not check its result
+ * never run their critical section without the lock. Also -ENOMEM (the
+ * deadline's timer could not be armed), -EDEADLK, -EPERM as above.
+ * Yield point.
+ */
+WEFT_API int weft_mutex_lock_until(weft_mutex *m, int64_t deadline_ns);
 /* 0, or -EBUSY if it is locked. Any thread. */
 WEFT_API int weft_mutex_trylock(weft_mutex *m);
 /* 0, or -EPERM if it was not locked. Any thread. */

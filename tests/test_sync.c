@@ -1749,6 +1749,124 @@ static void test_join_any_with_ended_fibers_returns_at_once(void **state)
 	watchdog_disarm();
 }
 
+/* weft_mutex_lock_until ------------------------------------------------ */
+
+struct timed_lock {
+	weft_mutex m;
+	int held;
+	int timed_out, fiber_deadline, plain_lock, got_later, free_past;
+	int64_t waited;
+	int inside, overlap, ops, timeouts;
+};
+
+static void *hold_a_while(void *arg)
+{
+	struct timed_lock *t = arg;
+
+	weft_mutex_lock(&t->m);
+	__atomic_store_n(&t->held, 1, __ATOMIC_RELEASE);
+	weft_sleep_ns(60 * 1000000ll);
+	weft_mutex_unlock(&t->m);
+	return NULL;
+}
+
+static void timed_lock_main(void *arg)
+{
+	struct timed_lock *t = arg;
+	weft_fiber *f;
+	int64_t t0, old;
+
+	weft_spawn(&f, hold_a_while, t, NULL);
+	while (!__atomic_load_n(&t->held, __ATOMIC_ACQUIRE))
+		weft_sleep_ns(1000000);
+	t0 = weft_now_ns();
+	t->timed_out = weft_mutex_lock_until(&t->m, t0 + 10 * 1000000ll);
+	t->waited = weft_now_ns() - t0;
+	old = weft_set_deadline(weft_now_ns() + 5 * 1000000ll);
+	t->fiber_deadline = weft_mutex_lock_until(&t->m, WEFT_FOREVER);
+	/* weft_mutex_lock honours no deadline: it waits for the holder. */
+	t->plain_lock = weft_mutex_lock(&t->m);
+	weft_set_deadline(old);
+	weft_mutex_unlock(&t->m);
+	/* Free, with its deadline long past: taken. */
+	t->free_past = weft_mutex_lock_until(&t->m, 0);
+	weft_mutex_unlock(&t->m);
+	t->got_later = weft_mutex_lock_until(&t->m, weft_now_ns() +
+					     2000 * 1000000ll);
+	weft_mutex_unlock(&t->m);
+	weft_join(f, NULL);
+}
+
+static void test_mutex_lock_until_times_out_and_locks(void **state)
+{
+	struct timed_lock t = { .m = WEFT_MUTEX_INIT };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, timed_lock_main, &t), 0);
+	assert_int_equal(t.timed_out, -ETIMEDOUT);
+	assert_true(t.waited >= 10 * 1000000ll);
+	assert_int_equal(t.fiber_deadline, -ETIMEDOUT);
+	assert_int_equal(t.plain_lock, 0);
+	assert_int_equal(t.free_past, 0);
+	assert_int_equal(t.got_later, 0);
+	watchdog_disarm();
+}
+
+/* Timed lockers giving up while others lock and unlock: still mutual
+ * exclusion, and nobody left waiting. */
+static void *timed_locker(void *arg)
+{
+	struct timed_lock *t = arg;
+
+	for (int i = 0; i < 300; i++) {
+		int64_t dl = weft_now_ns() + (i % 3) * 20000;
+		int r = i % 2 ? weft_mutex_lock_until(&t->m, dl)
+			      : weft_mutex_lock(&t->m);
+
+		if (r == -ETIMEDOUT) {
+			__atomic_add_fetch(&t->timeouts, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_add_fetch(&t->inside, 1, __ATOMIC_RELAXED) != 1)
+			__atomic_store_n(&t->overlap, 1, __ATOMIC_RELAXED);
+		/* Held across a sleep now and then, so timed lockers wait
+		 * and some give up while unlocks hand the lock on. */
+		if (i % 4 == 0)
+			weft_sleep_ns(30000);
+		else
+			weft_yield();
+		__atomic_sub_fetch(&t->inside, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&t->ops, 1, __ATOMIC_RELAXED);
+		weft_mutex_unlock(&t->m);
+	}
+	return NULL;
+}
+
+static void timed_stress_main(void *arg)
+{
+	weft_fiber *f[8];
+
+	for (int i = 0; i < 8; i++)
+		weft_spawn(&f[i], timed_locker, arg, NULL);
+	weft_join_all(f, 8, NULL);
+}
+
+static void test_mutex_lock_until_races_keep_exclusion(void **state)
+{
+	struct weft_config four = { .workers = 4 };
+	struct timed_lock t = { .m = WEFT_MUTEX_INIT };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&four, timed_stress_main, &t), 0);
+	assert_int_equal(t.overlap, 0);
+	assert_int_equal(t.ops + t.timeouts, 8 * 300);
+	assert_true(t.timeouts > 0);
+	print_message("%d locked, %d timed out\n", t.ops, t.timeouts);
+	watchdog_disarm();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1757,6 +1875,8 @@ int main(void)
 		cmocka_unit_test(test_mutex_exclusive_across_workers),
 		cmocka_unit_test(test_mutex_waiter_is_not_starved),
 		cmocka_unit_test(test_mutex_lock_is_not_a_cancellation_point),
+		cmocka_unit_test(test_mutex_lock_until_times_out_and_locks),
+		cmocka_unit_test(test_mutex_lock_until_races_keep_exclusion),
 		cmocka_unit_test(test_cond_signal_wakes_one_broadcast_all),
 		cmocka_unit_test(test_cond_wait_holds_mutex_after_cancel_and_timeout),
 		cmocka_unit_test(test_cond_wait_until_negative_waits_for_a_signal),

@@ -144,9 +144,10 @@ int weft_mutex_trylock(weft_mutex *pm)
 }
 
 /*
- * A deadlock break ended @me's wait (see weft__fiber_break_deadlock):
- * leave the queue, unless an unlock popped us already and, its claim
- * having failed, counted us out and passed us over.
+ * A deadlock break or a deadline ended @me's wait (see
+ * weft__fiber_break_deadlock): leave the queue, unless an unlock popped
+ * us already and, its claim having failed, counted us out and passed us
+ * over.
  */
 static void mutex_withdraw(struct mutex *m, struct waiter *me)
 {
@@ -159,7 +160,8 @@ static void mutex_withdraw(struct mutex *m, struct waiter *me)
 	spin_unlock(&m->lock);
 }
 
-static int mutex_lock_slow(struct mutex *m, struct worker *w)
+static int mutex_lock_slow(struct mutex *m, struct worker *w,
+			   int64_t deadline_ns)
 {
 	struct fiber *self = w->cur;
 	struct waiter me;
@@ -178,6 +180,10 @@ static int mutex_lock_slow(struct mutex *m, struct worker *w)
 		for (;;) {
 			unsigned next;
 
+			if ((s & M_LOCKED) && deadline_passed(deadline_ns)) {
+				spin_unlock(&m->lock);
+				return -ETIMEDOUT;
+			}
 			if (!(s & M_LOCKED)) {
 				/* STARVING implies LOCKED: free means ours to
 				 * take, in either mode. */
@@ -204,7 +210,11 @@ static int mutex_lock_slow(struct mutex *m, struct worker *w)
 			waitq_push(&m->q, &me);
 		/* Not cancellable; ordered before PARKED by the park CAS. */
 		ck_pr_store_ptr(&self->wait_owner, WAIT_NO_CANCEL);
-		res = weft__park(w, weft__unlock_spin, &m->lock);
+		/* weft_mutex_lock: no deadline, not even the fiber's. */
+		res = deadline_ns == WEFT_FOREVER
+			      ? weft__park(w, weft__unlock_spin, &m->lock)
+			      : weft__park_until(w, weft__unlock_spin, &m->lock,
+						 deadline_ns);
 		/* We may have moved to another worker. */
 		w = weft__worker_self();
 		ck_pr_store_ptr(&self->wait_owner, NULL);
@@ -212,9 +222,9 @@ static int mutex_lock_slow(struct mutex *m, struct worker *w)
 			mutex_acquired(m);
 			return 0;
 		}
-		if (res == -EDEADLK) {
+		if (res == -EDEADLK || res == -ETIMEDOUT || res == -ENOMEM) {
 			mutex_withdraw(m, &me);
-			return -EDEADLK;
+			return res;
 		}
 		weft_assert(res == WAKE_WOKEN);
 		requeue = true;
@@ -235,7 +245,25 @@ int weft_mutex_lock(weft_mutex *pm)
 		mutex_acquired(m);
 		return 0;
 	}
-	return mutex_lock_slow(m, w);
+	return mutex_lock_slow(m, w, WEFT_FOREVER);
+}
+
+int weft_mutex_lock_until(weft_mutex *pm, int64_t deadline_ns)
+{
+	struct worker *w = weft__may_suspend();
+	struct mutex *m = mutex_of(pm);
+
+	if (!w)
+		return -EPERM;
+	w = chaos_point(w);
+	/* Free: ours, whatever the time, as pthread_mutex_timedlock. Full
+	 * barrier on success. */
+	if (likely(ck_pr_cas_uint(&m->state, 0, M_LOCKED))) {
+		mutex_acquired(m);
+		return 0;
+	}
+	return mutex_lock_slow(m, w,
+			       deadline_min(deadline_ns, w->cur->deadline_ns));
 }
 
 /*
