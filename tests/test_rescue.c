@@ -34,7 +34,10 @@
  * against it. */
 #define HOG_MS 150
 /* Generous for a loaded 2-core machine under sanitizers; without the
- * rescue the lateness would be about HOG_MS. */
+ * rescue the lateness would be about HOG_MS. Judged on the median of the
+ * attempts: one attempt whose rescuer the machine did not schedule for
+ * 140 ms (seen with a load average near 300 under ASan) says nothing of
+ * the rescue; without one, every attempt is about HOG_MS late. */
 #define LATE_MAX_MS 60
 #define ATTEMPTS 8
 
@@ -83,6 +86,7 @@ struct attempt {
 	enum wait_kind wait;
 	unsigned colocated;	/* attempts where both shared a worker */
 	int64_t worst_ns;	/* their worst lateness */
+	int64_t late_ns[ATTEMPTS];	/* each one's lateness */
 	uint64_t rescued;	/* weft_stats().rescued at the end */
 };
 
@@ -91,22 +95,43 @@ static void note_attempt(struct attempt *a, bool shared, int64_t late)
 {
 	if (!shared)
 		return;
-	a->colocated++;
+	a->late_ns[a->colocated++] = late;
 	if (late > a->worst_ns)
 		a->worst_ns = late;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* The median of @n lateness figures (the upper one of an even count). */
+static int64_t median_ns(const int64_t *v, unsigned n)
+{
+	int64_t s[ATTEMPTS];
+
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_i64);
+	return s[n / 2];
 }
 
 /* What every rescue case asks of its attempts, @what naming the wait. */
 static void check_attempts(const struct attempt *a, const char *what)
 {
+	int64_t med;
+
 	print_message("worst lateness %.2f ms, %u attempts shared a worker\n",
 		      (double)a->worst_ns / MS, a->colocated);
 	if (a->colocated == 0)
 		fail_msg("%s: the hog never ran where the waiter waited", what);
-	if (a->worst_ns > LATE_MAX_MS * MS)
-		fail_msg("%s beside a %d ms hog ended %lld ms late (%u attempts "
-			 "shared a worker)", what, HOG_MS,
-			 (long long)(a->worst_ns / MS), a->colocated);
+	med = median_ns(a->late_ns, a->colocated);
+	if (med > LATE_MAX_MS * MS)
+		fail_msg("%s beside a %d ms hog ended %lld ms late in the "
+			 "median of %u attempts that shared a worker (worst "
+			 "%lld ms)", what, HOG_MS, (long long)(med / MS),
+			 a->colocated, (long long)(a->worst_ns / MS));
 	/* Each shared attempt was a wait another worker ended. */
 	assert_true(a->rescued >= a->colocated);
 }
@@ -190,7 +215,7 @@ static void *note_start(void *arg)
 
 static void ready_main(void *arg)
 {
-	int64_t *worst = arg;
+	int64_t *delay = arg;	/* ATTEMPTS of them */
 
 	for (unsigned i = 0; i < ATTEMPTS; i++) {
 		struct ready r = { 0, 0 };
@@ -205,22 +230,27 @@ static void ready_main(void *arg)
 		while ((int64_t)now_ns() - t0 < HOG_MS * MS)
 			;
 		check_join(f);
-		if (r.ran_ns - r.made_ns > *worst)
-			*worst = r.ran_ns - r.made_ns;
+		delay[i] = r.ran_ns - r.made_ns;
 	}
 }
 
 static void test_ready_fiber_taken_over(void **state)
 {
 	struct weft_config cfg = { .workers = 2 };
-	int64_t worst = 0;
+	int64_t delay[ATTEMPTS] = { 0 }, worst = 0, med;
 
 	(void)state;
-	run_checked(&cfg, ready_main, &worst);
-	print_message("worst start delay %.2f ms\n", (double)worst / MS);
-	if (worst > LATE_MAX_MS * MS)
+	run_checked(&cfg, ready_main, delay);
+	for (unsigned i = 0; i < ATTEMPTS; i++)
+		if (delay[i] > worst)
+			worst = delay[i];
+	med = median_ns(delay, ATTEMPTS);
+	print_message("worst start delay %.2f ms, median %.2f ms\n",
+		      (double)worst / MS, (double)med / MS);
+	if (med > LATE_MAX_MS * MS)
 		fail_msg("a fiber made ready beside a %d ms hog started after "
-			 "%lld ms", HOG_MS, (long long)(worst / MS));
+			 "%lld ms in the median of %d attempts", HOG_MS,
+			 (long long)(med / MS), ATTEMPTS);
 }
 
 /* An I/O deadline ahead of a sleep in the hog's heap ---------------------- */
