@@ -242,17 +242,16 @@ static void *child_main(void *arg)
 int weft_scope_spawn(weft_scope *h, int (*fn)(void *), void *arg,
 		     const struct weft_spawn_opts *opts)
 {
+	struct wake_list wl = { NULL };
 	struct scope_child *c;
 	struct scope *s;
+	weft_fiber *f;
 	int err;
 
 	if (!weft__may_suspend())
 		return -EPERM;
 	if (!fn)
 		return -EINVAL;
-	struct wake_list wl = { NULL };
-	weft_fiber *f;
-
 	c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
