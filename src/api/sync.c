@@ -232,7 +232,12 @@ static int mutex_lock_slow(struct mutex *m, struct worker *w,
 	}
 }
 
-int weft_mutex_lock(weft_mutex *pm)
+/*
+ * Both lock calls: @timed, the earlier of @deadline_ns and the fiber's
+ * own deadline bounds the wait; else nothing does. A free lock is taken
+ * whatever the time, as pthread_mutex_timedlock does.
+ */
+static inline int mutex_lock(weft_mutex *pm, bool timed, int64_t deadline_ns)
 {
 	struct worker *w = weft__may_suspend();
 	struct mutex *m = mutex_of(pm);
@@ -245,25 +250,20 @@ int weft_mutex_lock(weft_mutex *pm)
 		mutex_acquired(m);
 		return 0;
 	}
-	return mutex_lock_slow(m, w, WEFT_FOREVER);
+	return mutex_lock_slow(m, w,
+			       timed ? deadline_min(deadline_ns,
+						    w->cur->deadline_ns)
+				     : WEFT_FOREVER);
 }
 
-int weft_mutex_lock_until(weft_mutex *pm, int64_t deadline_ns)
+int weft_mutex_lock(weft_mutex *m)
 {
-	struct worker *w = weft__may_suspend();
-	struct mutex *m = mutex_of(pm);
+	return mutex_lock(m, false, WEFT_FOREVER);
+}
 
-	if (!w)
-		return -EPERM;
-	w = chaos_point(w);
-	/* Free: ours, whatever the time, as pthread_mutex_timedlock. Full
-	 * barrier on success. */
-	if (likely(ck_pr_cas_uint(&m->state, 0, M_LOCKED))) {
-		mutex_acquired(m);
-		return 0;
-	}
-	return mutex_lock_slow(m, w,
-			       deadline_min(deadline_ns, w->cur->deadline_ns));
+int weft_mutex_lock_until(weft_mutex *m, int64_t deadline_ns)
+{
+	return mutex_lock(m, true, deadline_ns);
 }
 
 /*
