@@ -528,6 +528,7 @@ void weft__fiber_try_cancel(struct fiber *f)
 {
 	unsigned cur = ck_pr_load_uint(&f->park_word);
 	struct worker *owner;
+	unsigned shutting;
 
 	if ((cur & PARK_STATE_MASK) != FIBER_PARKED)
 		return;
@@ -549,10 +550,25 @@ void weft__fiber_try_cancel(struct fiber *f)
 		weft__owned_cancel(f, owner);
 		return;
 	}
+	/*
+	 * Claim the request first: it ends one park. A canceller that
+	 * lost the race to the fiber's own park (weft__finish_park saw the
+	 * request, ended that park and consumed it) must not end the next
+	 * one, which may have begun by now: its CAS below would find that
+	 * park PARKED too. Full barrier. At shutdown every park ends.
+	 */
+	shutting = ck_pr_load_uint(&weft__sched.shutdown);
+	if (!shutting && !ck_pr_cas_uint(&f->cancel_req, 1, 0))
+		return;
 	/* Same arbitration as weft__ready(); full barrier. */
 	if (!ck_pr_cas_uint(&f->park_word, cur,
-			    (cur & ~PARK_STATE_MASK) | FIBER_READY))
+			    (cur & ~PARK_STATE_MASK) | FIBER_READY)) {
+		/* A waker ended it first: the request is the fiber's next
+		 * suspension's, as weft_cancel() promises. */
+		if (!shutting)
+			ck_pr_store_uint(&f->cancel_req, 1);
 		return;
+	}
 	weft__hb_acquire(f);
 	/* The request is consumed by the park it ended. */
 	ck_pr_store_uint(&f->cancel_req, 0);
