@@ -143,9 +143,14 @@ static int open_shop(weft_scope *n, void *arg)
 	struct run *r = arg;
 	int err;
 
-	err = weft_scope_spawn(n, produce, &r->producer, NULL);
+	/* The consumers first: were the producer first, a slow body (under
+	 * TSan, say) could still be spawning consumers when the poison item
+	 * has failed the scope, and those spawns would be refused. */
+	err = 0;
 	for (int i = 0; i < CONSUMERS && err == 0; i++)
 		err = weft_scope_spawn(n, consume, &r->consumers[i], NULL);
+	if (err == 0)
+		err = weft_scope_spawn(n, produce, &r->producer, NULL);
 	return err;
 }
 

@@ -526,9 +526,12 @@ static void break_mutex_wait(struct fiber *f, unsigned cur)
 
 void weft__fiber_try_cancel(struct fiber *f)
 {
-	unsigned cur = ck_pr_load_uint(&f->park_word);
+	unsigned cur;
 	struct worker *owner;
 	unsigned shutting;
+
+again:
+	cur = ck_pr_load_uint(&f->park_word);
 
 	if ((cur & PARK_STATE_MASK) != FIBER_PARKED)
 		return;
@@ -565,8 +568,17 @@ void weft__fiber_try_cancel(struct fiber *f)
 			    (cur & ~PARK_STATE_MASK) | FIBER_READY)) {
 		/* A waker ended it first: the request is the fiber's next
 		 * suspension's, as weft_cancel() promises. */
-		if (!shutting)
-			ck_pr_store_uint(&f->cancel_req, 1);
+		if (shutting)
+			return;
+		ck_pr_store_uint(&f->cancel_req, 1);
+		/* StoreLoad, as in weft_cancel(): a park that began while
+		 * we held the request saw none; if the fiber is parked
+		 * again, end that park instead. Pairs with the CAS to
+		 * PARKED in weft__finish_park(). */
+		ck_pr_fence_store_load();
+		if ((ck_pr_load_uint(&f->park_word) & PARK_STATE_MASK) ==
+		    FIBER_PARKED)
+			goto again;
 		return;
 	}
 	weft__hb_acquire(f);
