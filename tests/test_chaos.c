@@ -4,7 +4,8 @@
  * interleaving run after run, and other seeds give others; a deliberate
  * check-then-act race that plain runs never break is broken within a few
  * seeds, and its failing seed breaks it every time; the seed is printed
- * when a run fails.
+ * when a run fails. The flight recorder (WEFT_TRACE) writes the same
+ * trace, times aside, for the same seed.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -143,6 +144,103 @@ static void test_same_seed_same_interleaving(void **state)
 	}
 	assert_true(differ >= 4);
 	assert_true(memcmp(a.who, plain.who, TRACE_LEN) != 0);
+	watchdog_disarm();
+}
+
+/* The same trace, from the flight recorder ---------------------------- */
+
+/*
+ * The run's WEFT_TRACE file reduced to what the schedule decides: for
+ * every event of worker 0, in order, its kind and its name, with each
+ * fiber id renumbered by first appearance (ids are not reused across
+ * runs in one process) and without times. The monitor's track (tid 1)
+ * records stalls, which depend on the clock, and is left out.
+ */
+#define SHAPE_MAX (1 << 20)
+
+static size_t trace_shape(const char *path, char *out, size_t cap)
+{
+	uint64_t ids[TRACERS * 4 + 8];
+	size_t nids = 0, len = 0;
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		const char *ph = strstr(line, "\"ph\":\""), *name, *p;
+
+		if (!ph || ph[6] == 'M' || !strstr(line, "\"tid\":0,"))
+			continue;
+		name = strstr(line, "\"name\":\"");
+		assert_non_null(name);
+		assert_true(len + 2 < cap);
+		out[len++] = ph[6];
+		for (p = name + 8; *p && *p != '"'; p++) {
+			if (strncmp(p, "fiber ", 6) == 0 && p[6] >= '0' &&
+			    p[6] <= '9') {
+				uint64_t id = strtoull(p + 6, (char **)&p, 10);
+				size_t k;
+
+				for (k = 0; k < nids && ids[k] != id; k++)
+					;
+				if (k == nids) {
+					assert_true(nids < sizeof(ids) / sizeof(*ids));
+					ids[nids++] = id;
+				}
+				len += (size_t)snprintf(out + len, cap - len,
+							"F%zu", k);
+				assert_true(len + 2 < cap);
+				p--;
+				continue;
+			}
+			out[len++] = *p;
+			assert_true(len + 2 < cap);
+		}
+		out[len++] = '\n';
+	}
+	fclose(f);
+	out[len] = '\0';
+	return len;
+}
+
+static size_t traced_shape(const char *seed, char *out, size_t cap)
+{
+	static struct trace t;
+	char path[] = "/tmp/weft-chaos-trace-XXXXXX";
+	int fd = mkstemp(path);
+	size_t len;
+
+	assert_true(fd >= 0);
+	close(fd);
+	setenv("WEFT_TRACE", path, 1);
+	trace_with_seed(seed, &t);
+	unsetenv("WEFT_TRACE");
+	len = trace_shape(path, out, cap);
+	unlink(path);
+	return len;
+}
+
+static void test_same_seed_same_flight_recorder_trace(void **state)
+{
+	static char a[SHAPE_MAX], b[SHAPE_MAX], c[SHAPE_MAX];
+	size_t la, lines = 0;
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	la = traced_shape("12345", a, sizeof(a));
+	for (size_t i = 0; i < la; i++)
+		lines += a[i] == '\n';
+	/* Every spawn, run slices of every tracer, the joins' parks. */
+	assert_true(lines > 4 * TRACERS);
+	assert_non_null(strstr(a, "spawn F"));
+	assert_non_null(strstr(a, "park: "));
+	for (int run = 0; run < 3; run++) {
+		traced_shape("12345", b, sizeof(b));
+		assert_string_equal(a, b);
+	}
+	/* The comparison can fail: another seed, another schedule. */
+	traced_shape("54321", c, sizeof(c));
+	assert_true(strcmp(a, c) != 0);
 	watchdog_disarm();
 }
 
@@ -411,6 +509,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_seed_same_interleaving),
+		cmocka_unit_test(test_same_seed_same_flight_recorder_trace),
 		cmocka_unit_test(test_chaos_finds_the_race_and_its_seed_replays_it),
 		cmocka_unit_test(test_failing_run_prints_its_seed),
 		cmocka_unit_test(test_io_faults_reach_the_calls),
