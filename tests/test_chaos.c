@@ -147,6 +147,45 @@ static void test_same_seed_same_interleaving(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * With two workers chaos explores without the promise: every run is
+ * still right (each tracer takes its every turn) and the seeds between
+ * them give more than one interleaving.
+ */
+static void test_two_workers_explore(void **state)
+{
+	static struct weft_config two = { .workers = 2 };
+	static struct trace t, first;
+	int distinct = 0;
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	for (int s = 1; s <= 8; s++) {
+		char seed[8];
+
+		snprintf(seed, sizeof(seed), "%d", s);
+		memset(&t, 0, sizeof(t));
+		weft_mutex_init(&t.lock);
+		setenv("WEFT_CHAOS", seed, 1);
+		assert_int_equal(weft_run(&two, trace_main, &t), 0);
+		unsetenv("WEFT_CHAOS");
+		assert_int_equal(t.n, TRACE_LEN);
+		for (int who = 0; who < TRACERS; who++) {
+			int turns = 0;
+
+			for (int i = 0; i < TRACE_LEN; i++)
+				turns += t.who[i] == 'a' + who;
+			assert_int_equal(turns, STEPS);
+		}
+		if (s == 1)
+			first = t;
+		else
+			distinct += memcmp(first.who, t.who, TRACE_LEN) != 0;
+	}
+	assert_true(distinct >= 1);
+	watchdog_disarm();
+}
+
 /* The same trace, from the flight recorder ---------------------------- */
 
 /*
@@ -509,6 +548,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_seed_same_interleaving),
+		cmocka_unit_test(test_two_workers_explore),
 		cmocka_unit_test(test_same_seed_same_flight_recorder_trace),
 		cmocka_unit_test(test_chaos_finds_the_race_and_its_seed_replays_it),
 		cmocka_unit_test(test_failing_run_prints_its_seed),
