@@ -555,7 +555,11 @@ for ((i = 0; i < n; i++)); do
 	fi
 	echo "== [$((i + 1))/$n] $g: $shown"
 	t0=$(date +%s.%N)
-	"${cmd[@]}" 2>"$out/raw/$f.err" | tee "$out/raw/$f.txt"
+	# The step's rows as JSON lines (bench/bench_common.h,
+	# tools/bench-json.sh), which the report reads; the text is for people.
+	rm -f "$out/raw/$f.jsonl"
+	WEFT_BENCH_JSON="$out/raw/$f.jsonl" "${cmd[@]}" 2>"$out/raw/$f.err" |
+		tee "$out/raw/$f.txt"
 	rc=${PIPESTATUS[0]}
 	t1=$(date +%s.%N)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
