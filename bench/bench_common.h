@@ -243,17 +243,17 @@ static inline void bench_note(const char *fmt, ...)
 	}
 }
 
-/* weft_stats' scheduling latency of row @name, as text and as JSON. */
+/* weft_stats' scheduling latency of row @name: a comment and an object. */
 static inline void bench_latency(const char *name, uint64_t samples,
 				 uint64_t p50_ns, uint64_t p99_ns,
 				 uint64_t max_ns)
 {
 	struct bench_jbuf b;
 
-	printf("# latency %s: %llu samples, p50 %llu ns, p99 %llu ns, "
-	       "max %llu ns\n", name, (unsigned long long)samples,
-	       (unsigned long long)p50_ns, (unsigned long long)p99_ns,
-	       (unsigned long long)max_ns);
+	bench_note("latency %s: %llu samples, p50 %llu ns, p99 %llu ns, "
+		   "max %llu ns\n", name, (unsigned long long)samples,
+		   (unsigned long long)p50_ns, (unsigned long long)p99_ns,
+		   (unsigned long long)max_ns);
 	bench_json_begin(&b, "latency");
 	bench_jprintf(&b, ", \"name\": ");
 	bench_jstr(&b, name);

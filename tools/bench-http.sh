@@ -509,7 +509,7 @@ stats() {
 		END {
 			if (NR == 0) { print "- - -"; exit }
 			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			print m, v[1], v[NR]
+			printf "%.10g %.10g %.10g\n", m, v[1], v[NR]
 		}'
 }
 
