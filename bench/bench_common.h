@@ -17,7 +17,7 @@
  * If the environment names a file in WEFT_BENCH_JSON, every row and every
  * comment also goes there as one JSON object per line, appended with one
  * write(2) on an O_APPEND descriptor so that several programs may share
- * the file (tools/bench-report.py reads it, never the text):
+ * the file (tools/bench_report.py reads it, never the text):
  *
  *	{"kind": "row", "prog": P, "name": N, "params": {"runs": R,
  *	 "quick": Q}, "unit": U, "iters": I, "samples": [per run, in run

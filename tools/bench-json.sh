@@ -3,7 +3,7 @@
 # JSON lines for the shell benchmarks (tools/bench-echo.sh,
 # tools/bench-http.sh, tools/bench-http-hostile.sh, tests/fuzz_http.sh,
 # bench/bench_perf.sh), in the shape bench/bench_common.h gives the C
-# programs' objects; tools/bench-report.py reads them, never the text.
+# programs' objects; tools/bench_report.py reads them, never the text.
 # Sourced, not run. Each function appends one object, with one printf, to
 # the file named by WEFT_BENCH_JSON (with >>, so O_APPEND: several
 # programs may share it), or does nothing if that is unset. The caller

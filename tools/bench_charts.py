@@ -228,6 +228,7 @@ def draw_echo(fig, run, fg, fmt):
         return out
     if not any(pts(s, "rps") for s, *_ in servers):
         return False
+    fig.subplots_adjust(wspace=0.3)
     rps_ax = fig.add_subplot(121)
     p99_ax = fig.add_subplot(122)
     for srv, name, colour, shift in servers:

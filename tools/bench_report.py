@@ -21,30 +21,32 @@ reason), "-" (no such figure for that column).
 
 Adding a benchmark: write bench/bench_NAME.c with bench/bench_common.h's
 rows, then add one entry to BENCHMARKS below. tools/bench.sh runs every
-entry (bench.sh --list-benchmarks comes from here), and the report gives
+entry (bench.sh reads --list-benchmarks), and the report gives
 its step a table; "rows" are the rows the program prints (shown as "not
 run" if it fails before printing them) and "units" the unit of each row,
-by name prefix. Summary lines and targets are the tables SUMMARY_LINES
-and targets() further down.
+by name prefix. Its figures reach the summary and the targets only
+through summary_lines() and targets() further down, which name rows.
 
 Usage: tools/bench_report.py DIR
        tools/bench_report.py --list-benchmarks
 """
 
 import json
-import math
 import os
 import re
 import sys
 
 # The weft benchmark programs, in the order tools/bench.sh runs them and
 # the report shows them. name: bench/bench_NAME.c and the --only name;
-# workers: it takes --workers for its multi-worker rows; rows: what the
+# slow: its runs are long, so it takes bench.sh's fewest runs (5) unless
+# --runs says otherwise; workers: it takes --workers for its multi-worker
+# rows (bench.sh passes it only if the program's --help mentions it);
+# rows: what the
 # weft program prints ({F}: the fib size, {C}: the fine size, {W}: the
 # workers), by kind (weft, go, boost); units: (row name prefix, unit) for
 # the tables, the first prefix that matches wins.
 BENCHMARKS = [
-    {"name": "switch", "workers": False,
+    {"name": "switch", "slow": False, "workers": False,
      "rows": {"weft": ["switch.raw", "switch.yield", "switch.futex.same",
                        "switch.futex.cross", "switch.condvar",
                        "switch.pipe"],
@@ -54,21 +56,21 @@ BENCHMARKS = [
                ("go.chan.", "ns per handoff"),
                ("boost.context.", "ns per switch"),
                ("boost.fiber.yield", "ns per switch")]},
-    {"name": "spawn", "workers": True,
+    {"name": "spawn", "slow": False, "workers": True,
      "rows": {"weft": ["spawn.join.1worker", "spawn.join.allworkers",
                        "spawn.pthread", "spawn.million.1worker"],
               "go": ["go.spawn.join", "go.spawn.million"],
               "boost": ["boost.fiber.spawn.join"]},
      "units": [("spawn.", "ns per task"), ("go.spawn.", "ns per task"),
                ("boost.fiber.spawn", "ns per task")]},
-    {"name": "memory", "workers": False,
+    {"name": "memory", "slow": True, "workers": False,
      "rows": {"weft": ["memory.fiber.10k", "memory.fiber.100k",
                        "memory.fiber.small.10k", "memory.fiber.small.100k",
                        "memory.pthread.10k", "memory.pthread.64k.10k"],
               "go": ["go.memory.parked.{tag}"]},
      "units": [("memory.", "bytes per task"),
                ("go.memory.", "bytes per task")]},
-    {"name": "steal", "workers": True,
+    {"name": "steal", "slow": False, "workers": True,
      "rows": {"weft": ["steal.fib{F}.cutoff12.1worker",
                        "steal.fib{F}.cutoff12.{W}workers",
                        "steal.uts.1worker", "steal.uts.{W}workers"],
@@ -78,7 +80,7 @@ BENCHMARKS = [
                         "boost.fib{F}.cutoff12.{W}threads"]},
      "units": [("steal.", "ns per run"), ("go.fib", "ns per run"),
                ("boost.fib", "ns per run")]},
-    {"name": "fine", "workers": True,
+    {"name": "fine", "slow": True, "workers": True,
      "rows": {"weft": ["fine.fib{F}.serial", "fine.fib{F}.nocutoff.1worker",
                        "fine.fib{F}.nocutoff.{W}workers",
                        "fine.skynet{C}.1worker", "fine.skynet{C}.{W}workers",
@@ -104,7 +106,7 @@ BENCHMARKS = [
                ("go.fine.spawnloop", "ns per task"),
                ("go.fine.alive", "ns per task"), ("fine.", "ns per run"),
                ("go.fine.", "ns per run"), ("boost.fine.", "ns per run")]},
-    {"name": "chan", "workers": True,
+    {"name": "chan", "slow": False, "workers": True,
      "rows": {"weft": ["chan.pingpong", "chan.pingpong.condvar",
                        "chan.buffered.1pair", "chan.buffered.4pairs",
                        "chan.buffered.16pairs", "chan.buffered.pthread.1pair",
@@ -1363,7 +1365,7 @@ def console(run, fg, chart_notes):
 def main(argv):
     if len(argv) == 2 and argv[1] == "--list-benchmarks":
         for b in BENCHMARKS:
-            print(b["name"], 1 if b["workers"] else 0)
+            print(b["name"], int(b["workers"]), int(b["slow"]))
         return 0
     if len(argv) != 2 or not os.path.isfile(os.path.join(argv[1], "meta.txt")) \
             or not os.path.isfile(os.path.join(argv[1], "steps.tsv")):

@@ -12,7 +12,7 @@
 // row, or "-". If the environment names a file in WEFT_BENCH_JSON, every
 // row and every comment also goes there as one JSON object per line,
 // appended with one write(2) on an O_APPEND descriptor, in the shape
-// bench_common.h gives them (tools/bench-report.py reads those, never the
+// bench_common.h gives them (tools/bench_report.py reads those, never the
 // text). Main thread only, except fail(), which any thread may call.
 #ifndef WEFT_PEER_BOOST_REPORT_HPP
 #define WEFT_PEER_BOOST_REPORT_HPP

@@ -4,7 +4,7 @@
 // for the C programs: if the environment names a file in WEFT_BENCH_JSON,
 // every row and every comment also goes there as one JSON object per
 // line, appended with one write on an O_APPEND descriptor, so that
-// several programs may share the file. tools/bench-report.py reads these
+// several programs may share the file. tools/bench_report.py reads these
 // objects, never the text.
 
 package main
