@@ -799,7 +799,7 @@ def step_table(run, fg, i):
                      "unit"], rows)
 
 
-def server_cells(entry, runs_key="runs"):
+def server_cells(entry):
     """ok runs, runs, rps (med, min, max), p50, p99 (med, min, max), cpu,
     client cpu of an echo or http row, as its script prints them."""
     p, figs = entry["params"], entry["figs"]
@@ -807,7 +807,7 @@ def server_cells(entry, runs_key="runs"):
     def get(fig, key, form):
         v = figs.get(fig, {}).get(key)
         return form % v if v is not None else "failed"
-    return [str(p["ok_runs"]), str(p[runs_key]),
+    return [str(p["ok_runs"]), str(p["runs"]),
             get("rps", "median", "%.0f"), get("rps", "min", "%.0f"),
             get("rps", "max", "%.0f"), get("p50", "median", "%.0f"),
             get("p99", "median", "%.0f"), get("p99", "min", "%.0f"),
