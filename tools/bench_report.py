@@ -125,8 +125,7 @@ SCRIPT_STEPS = {"echo": "tools/bench-echo.sh", "http": "tools/bench-http.sh",
                 "hostile": "tools/bench-http-hostile.sh",
                 "fuzz": "tests/fuzz_http.sh"}
 GROUPS = [b["name"] for b in BENCHMARKS] + list(SCRIPT_STEPS)
-KIND_TITLE = {"weft": "weft", "go": "Go", "boost": "Boost.Fiber",
-              "nginx": "nginx"}
+KIND_TITLE = {"weft": "weft", "go": "Go", "boost": "Boost.Fiber"}
 CHARTS = [
     ("switch", "Switch cost per mechanism"),
     ("spawn", "Spawn + join cost"),

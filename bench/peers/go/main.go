@@ -15,9 +15,10 @@
 //	go-peer http-server [--port P] [--workers N] [--root DIR]
 //
 // The subcommand may also come after some of the flags (see splitCommand).
-// The output follows bench/bench_common.h, so that one parser reads the
-// C programs and this one: lines starting with '#' are comments, every
-// other line is a row
+// The output follows bench/bench_common.h, as text for people and, in
+// the file WEFT_BENCH_JSON names, as the same JSON lines (json.go), which
+// the report reads: lines starting with '#' are comments, every other
+// line is a row
 //
 //	name  iterations  median  min  max  ratio
 //
