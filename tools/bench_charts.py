@@ -132,13 +132,16 @@ def series(run, prefix):
             for c, n in COUNTS if prefix + c in run.med]
 
 
-def line(ax, pts, label, colour, style="-", marker="o"):
-    """Medians joined by a line, with min-to-max bars."""
+def line(ax, pts, label, colour, style="-"):
+    """Medians joined by a line, with min-to-max bars; a dashed line's
+    points are larger rings, so that one on another still shows."""
     xs = [p[0] for p in pts]
     meds = [p[1] for p in pts]
     err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
+    ring = {"markerfacecolor": "none", "markersize": 10} if style == "--" \
+        else {}
     ax.errorbar(xs, meds, yerr=err, label=label, color=colour,
-                linestyle=style, marker=marker, capsize=3)
+                linestyle=style, marker="o", capsize=3, **ring)
 
 
 def titled(pts, name, fg, row):
