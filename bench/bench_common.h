@@ -140,12 +140,19 @@ static inline void bench_set_unit(const char *unit)
 	bench_json.unit = unit;
 }
 
-/* A growing JSON line; on overflow it is cut and bench_json_end drops it. */
+/*
+ * A growing JSON line, big enough for a row of BENCH_RUNS_MAX runs; one
+ * that would not fit is cut, and bench_json_end() fails the program.
+ */
 struct bench_jbuf {
-	char s[8192];
+	char s[32768];
 	size_t n;
 	bool cut;
 };
+
+/* The one line being built: the JSON objects are written by the main
+ * thread only, and a static buffer keeps them off a fiber's stack. */
+static struct bench_jbuf bench_jline;
 
 __attribute__((format(printf, 2, 3)))
 static inline void bench_jprintf(struct bench_jbuf *b, const char *fmt, ...)
@@ -224,22 +231,26 @@ static inline void bench_json_end(struct bench_jbuf *b)
 __attribute__((format(printf, 1, 2)))
 static inline void bench_note(const char *fmt, ...)
 {
-	struct bench_jbuf b;
-	char text[2048], *line, *next;
+	static char text[4096];
+	struct bench_jbuf *b = &bench_jline;
+	char *line, *next;
 	va_list ap;
+	int k;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	k = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(text))
+		bench_fail("a comment longer than %zu bytes", sizeof(text));
 	printf("# %s", text);
 	for (line = text; *line; line = next) {
 		next = line + strcspn(line, "\n");
 		if (*next)
 			*next++ = '\0';
-		bench_json_begin(&b, "note");
-		bench_jprintf(&b, ", \"text\": ");
-		bench_jstr(&b, line);
-		bench_json_end(&b);
+		bench_json_begin(b, "note");
+		bench_jprintf(b, ", \"text\": ");
+		bench_jstr(b, line);
+		bench_json_end(b);
 	}
 }
 
@@ -248,48 +259,48 @@ static inline void bench_latency(const char *name, uint64_t samples,
 				 uint64_t p50_ns, uint64_t p99_ns,
 				 uint64_t max_ns)
 {
-	struct bench_jbuf b;
+	struct bench_jbuf *b = &bench_jline;
 
 	bench_note("latency %s: %llu samples, p50 %llu ns, p99 %llu ns, "
 		   "max %llu ns\n", name, (unsigned long long)samples,
 		   (unsigned long long)p50_ns, (unsigned long long)p99_ns,
 		   (unsigned long long)max_ns);
-	bench_json_begin(&b, "latency");
-	bench_jprintf(&b, ", \"name\": ");
-	bench_jstr(&b, name);
-	bench_jprintf(&b, ", \"samples\": %llu, \"p50_ns\": %llu, "
+	bench_json_begin(b, "latency");
+	bench_jprintf(b, ", \"name\": ");
+	bench_jstr(b, name);
+	bench_jprintf(b, ", \"samples\": %llu, \"p50_ns\": %llu, "
 		      "\"p99_ns\": %llu, \"max_ns\": %llu",
 		      (unsigned long long)samples, (unsigned long long)p50_ns,
 		      (unsigned long long)p99_ns, (unsigned long long)max_ns);
-	bench_json_end(&b);
+	bench_json_end(b);
 }
 
 /* The row object of @r (sorted: bench_row_median()), runs in run order. */
 static inline void bench_json_row(const struct bench_row *r, double med,
 				  double ratio)
 {
-	struct bench_jbuf b;
+	struct bench_jbuf *b = &bench_jline;
 	int i;
 
-	bench_json_begin(&b, "row");
-	bench_jprintf(&b, ", \"name\": ");
-	bench_jstr(&b, r->name);
-	bench_jprintf(&b, ", \"params\": {\"runs\": %d, \"quick\": %s}, "
+	bench_json_begin(b, "row");
+	bench_jprintf(b, ", \"name\": ");
+	bench_jstr(b, r->name);
+	bench_jprintf(b, ", \"params\": {\"runs\": %d, \"quick\": %s}, "
 		      "\"unit\": ", bench_json.opts.runs,
 		      bench_json.opts.quick ? "true" : "false");
-	bench_jstr(&b, bench_json.unit);
-	bench_jprintf(&b, ", \"iters\": %llu, \"samples\": [",
+	bench_jstr(b, bench_json.unit);
+	bench_jprintf(b, ", \"iters\": %llu, \"samples\": [",
 		      (unsigned long long)r->iters);
 	for (i = 0; i < r->nr; i++)
-		bench_jprintf(&b, "%s%.10g", i ? ", " : "", r->order[i]);
-	bench_jprintf(&b, "], \"median\": %.10g, \"min\": %.10g, "
+		bench_jprintf(b, "%s%.10g", i ? ", " : "", r->order[i]);
+	bench_jprintf(b, "], \"median\": %.10g, \"min\": %.10g, "
 		      "\"max\": %.10g, \"ratio\": ", med, r->ns[0],
 		      r->ns[r->nr - 1]);
 	if (ratio > 0)
-		bench_jprintf(&b, "%.10g", ratio);
+		bench_jprintf(b, "%.10g", ratio);
 	else
-		bench_jprintf(&b, "null");
-	bench_json_end(&b);
+		bench_jprintf(b, "null");
+	bench_json_end(b);
 }
 
 static inline void bench_row_init(struct bench_row *r, const char *name,
