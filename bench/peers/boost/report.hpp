@@ -183,12 +183,15 @@ inline std::string json_num(double v)
 __attribute__((format(printf, 1, 2)))
 inline void note(const char *fmt, ...)
 {
-	char text[2048];
+	char text[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
-	std::vsnprintf(text, sizeof(text), fmt, ap);
+	int k = std::vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (k < 0 || static_cast<std::size_t>(k) >= sizeof(text))
+		fail("a comment longer than " + std::to_string(sizeof(text)) +
+		     " bytes");
 	std::printf("# %s", text);
 	std::istringstream lines(text);
 	for (std::string line; std::getline(lines, line);)
