@@ -962,11 +962,11 @@ int main(int argc, char **argv)
 		bench_row_add(&rows[ROW_PMUTEX], measure_pmx(mx_ops));
 	}
 
-	printf("# pinned: chan.pingpong (workers = 1) and "
+	bench_note("pinned: chan.pingpong (workers = 1) and "
 	       "chan.pingpong.condvar.samecore on cpu %d; the rest unpinned; "
 	       "workers = %u in the buffered and mutex rows\n", solo,
 	       all_workers ? all_workers : (unsigned)ncpu);
-	printf("# chan.pingpong.2workers: the reply came from the pinger's "
+	bench_note("chan.pingpong.2workers: the reply came from the pinger's "
 	       "own worker in %.1f%% of round trips; the pinger changed "
 	       "worker in %.2f%%; per 1,000 round trips a worker went to "
 	       "sleep %.1f times and stole %.1f times\n",
@@ -974,7 +974,7 @@ int main(int argc, char **argv)
 	       100.0 * (double)moves / (double)trips,
 	       1000.0 * (double)parks / (double)trips,
 	       1000.0 * (double)steals / (double)trips);
-	printf("# ops: a handoff (pingpong rows), an item (buffered rows), a "
+	bench_note("ops: a handoff (pingpong rows), an item (buffered rows), a "
 	       "lock + unlock (mutex rows); queue capacity %u, %u parties "
 	       "per mutex row\n", QUEUE_CAP, MUTEX_PARTIES);
 	bench_print_header(&o, row_names[ROW_PP]);
@@ -983,11 +983,11 @@ int main(int argc, char **argv)
 		med[i] = bench_row_median(&rows[i]);
 		bench_print_row(&rows[i], ref);
 	}
-	printf("# target: chan.pingpong <= %.0f ns: %s (%.1f ns)\n",
+	bench_note("target: chan.pingpong <= %.0f ns: %s (%.1f ns)\n",
 	       TARGET_PINGPONG_NS,
 	       med[ROW_PP] <= TARGET_PINGPONG_NS ? "met" : "NOT met",
 	       med[ROW_PP]);
-	printf("# target: chan.pingpong.condvar / chan.pingpong >= %.0f: "
+	bench_note("target: chan.pingpong.condvar / chan.pingpong >= %.0f: "
 	       "%s (%.1f)\n", TARGET_CONDVAR_RATIO,
 	       med[ROW_CV] / ref >= TARGET_CONDVAR_RATIO ? "met" : "NOT met",
 	       med[ROW_CV] / ref);

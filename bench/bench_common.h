@@ -13,11 +13,24 @@
  *
  * where the figures are ns per operation over the runs and ratio is
  * median / median of the program's reference row, or "-".
+ *
+ * If the environment names a file in WEFT_BENCH_JSON, every row and every
+ * comment also goes there as one JSON object per line, appended with one
+ * write(2) on an O_APPEND descriptor so that several programs may share
+ * the file (tools/bench_report.py reads it, never the text):
+ *
+ *	{"kind": "row", "prog": P, "name": N, "params": {"runs": R,
+ *	 "quick": Q}, "unit": U, "iters": I, "samples": [per run, in run
+ *	 order], "median": M, "min": m, "max": x, "ratio": r or null}
+ *	{"kind": "note", "prog": P, "text": the comment without its "# "}
+ *	{"kind": "latency", "prog": P, "name": N, "samples": S,
+ *	 "p50_ns": .., "p99_ns": .., "max_ns": ..}
  */
 #ifndef WEFT_BENCH_COMMON_H
 #define WEFT_BENCH_COMMON_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -44,11 +57,24 @@ struct bench_opts {
 	bool quick;		/* far fewer iterations, for CI              */
 };
 
+/*
+ * What every JSON object of this process carries: the program (from
+ * bench_print_machine()), its options (from bench_parse()) and the unit
+ * of its rows (bench_set_unit(); ns per op unless a program says).
+ */
+static struct {
+	char prog[64];
+	const char *unit;
+	struct bench_opts opts;
+	int fd;			/* WEFT_BENCH_JSON, -1 if none, -2 unopened */
+} bench_json = { .prog = "bench", .unit = "ns/op", .fd = -2 };
+
 /* Per-operation times of one row, one entry per run. */
 struct bench_row {
 	const char *name;	/* row name, no spaces                       */
 	uint64_t iters;		/* operations per run                        */
 	double *ns;		/* ns per operation, runs entries            */
+	double *order;		/* the same in run order, never sorted       */
 	int nr;			/* entries filled so far                     */
 };
 
@@ -104,7 +130,177 @@ static inline struct bench_opts bench_parse(int argc, char **argv)
 	}
 	if (!o.runs)
 		o.runs = o.quick ? BENCH_RUNS_QUICK : BENCH_RUNS_DEFAULT;
+	bench_json.opts = o;
 	return o;
+}
+
+/* The unit of this program's rows in its JSON objects ("ns/op" unless set). */
+static inline void bench_set_unit(const char *unit)
+{
+	bench_json.unit = unit;
+}
+
+/*
+ * A growing JSON line, big enough for a row of BENCH_RUNS_MAX runs; one
+ * that would not fit is cut, and bench_json_end() fails the program.
+ */
+struct bench_jbuf {
+	char s[32768];
+	size_t n;
+	bool cut;
+};
+
+/* The one line being built: the JSON objects are written by the main
+ * thread only, and a static buffer keeps them off a fiber's stack. */
+static struct bench_jbuf bench_jline;
+
+__attribute__((format(printf, 2, 3)))
+static inline void bench_jprintf(struct bench_jbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (b->cut)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(b->s) - b->n)
+		b->cut = true;
+	else
+		b->n += (size_t)k;
+}
+
+/* @str as a JSON string, quotes included. */
+static inline void bench_jstr(struct bench_jbuf *b, const char *str)
+{
+	const unsigned char *p;
+
+	bench_jprintf(b, "\"");
+	for (p = (const unsigned char *)str; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			bench_jprintf(b, "\\%c", *p);
+		else if (*p < 0x20)
+			bench_jprintf(b, "\\u%04x", *p);
+		else
+			bench_jprintf(b, "%c", *p);
+	}
+	bench_jprintf(b, "\"");
+}
+
+/* Start an object of @kind: {"kind": .., "prog": .. */
+static inline void bench_json_begin(struct bench_jbuf *b, const char *kind)
+{
+	b->n = 0;
+	b->cut = false;
+	bench_jprintf(b, "{\"kind\": ");
+	bench_jstr(b, kind);
+	bench_jprintf(b, ", \"prog\": ");
+	bench_jstr(b, bench_json.prog);
+}
+
+/* Close the object and append it to WEFT_BENCH_JSON, if that is set. */
+static inline void bench_json_end(struct bench_jbuf *b)
+{
+	const char *path;
+
+	if (bench_json.fd == -2) {
+		path = getenv("WEFT_BENCH_JSON");
+		bench_json.fd = -1;
+		if (path && *path) {
+			bench_json.fd = open(path, O_WRONLY | O_APPEND |
+					     O_CREAT | O_CLOEXEC, 0644);
+			if (bench_json.fd < 0)
+				bench_fail("WEFT_BENCH_JSON=%s: %s", path,
+					   strerror(errno));
+		}
+	}
+	if (bench_json.fd < 0)
+		return;
+	bench_jprintf(b, "}\n");
+	if (b->cut)
+		bench_fail("a JSON line longer than %zu bytes", sizeof(b->s));
+	if (write(bench_json.fd, b->s, b->n) != (ssize_t)b->n)
+		bench_fail("WEFT_BENCH_JSON: write: %s", strerror(errno));
+}
+
+/*
+ * A comment: "# " and the text on stdout, and a note object per line.
+ * @fmt ends with a newline, as the printf() calls it stands for.
+ */
+__attribute__((format(printf, 1, 2)))
+static inline void bench_note(const char *fmt, ...)
+{
+	static char text[4096];
+	struct bench_jbuf *b = &bench_jline;
+	char *line, *next;
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(text))
+		bench_fail("a comment longer than %zu bytes", sizeof(text));
+	printf("# %s", text);
+	for (line = text; *line; line = next) {
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		bench_json_begin(b, "note");
+		bench_jprintf(b, ", \"text\": ");
+		bench_jstr(b, line);
+		bench_json_end(b);
+	}
+}
+
+/* weft_stats' scheduling latency of row @name: a comment and an object. */
+static inline void bench_latency(const char *name, uint64_t samples,
+				 uint64_t p50_ns, uint64_t p99_ns,
+				 uint64_t max_ns)
+{
+	struct bench_jbuf *b = &bench_jline;
+
+	bench_note("latency %s: %llu samples, p50 %llu ns, p99 %llu ns, "
+		   "max %llu ns\n", name, (unsigned long long)samples,
+		   (unsigned long long)p50_ns, (unsigned long long)p99_ns,
+		   (unsigned long long)max_ns);
+	bench_json_begin(b, "latency");
+	bench_jprintf(b, ", \"name\": ");
+	bench_jstr(b, name);
+	bench_jprintf(b, ", \"samples\": %llu, \"p50_ns\": %llu, "
+		      "\"p99_ns\": %llu, \"max_ns\": %llu",
+		      (unsigned long long)samples, (unsigned long long)p50_ns,
+		      (unsigned long long)p99_ns, (unsigned long long)max_ns);
+	bench_json_end(b);
+}
+
+/* The row object of @r (sorted: bench_row_median()), runs in run order. */
+static inline void bench_json_row(const struct bench_row *r, double med,
+				  double ratio)
+{
+	struct bench_jbuf *b = &bench_jline;
+	int i;
+
+	bench_json_begin(b, "row");
+	bench_jprintf(b, ", \"name\": ");
+	bench_jstr(b, r->name);
+	bench_jprintf(b, ", \"params\": {\"runs\": %d, \"quick\": %s}, "
+		      "\"unit\": ", bench_json.opts.runs,
+		      bench_json.opts.quick ? "true" : "false");
+	bench_jstr(b, bench_json.unit);
+	bench_jprintf(b, ", \"iters\": %llu, \"samples\": [",
+		      (unsigned long long)r->iters);
+	for (i = 0; i < r->nr; i++)
+		bench_jprintf(b, "%s%.10g", i ? ", " : "", r->order[i]);
+	bench_jprintf(b, "], \"median\": %.10g, \"min\": %.10g, "
+		      "\"max\": %.10g, \"ratio\": ", med, r->ns[0],
+		      r->ns[r->nr - 1]);
+	if (ratio > 0)
+		bench_jprintf(b, "%.10g", ratio);
+	else
+		bench_jprintf(b, "null");
+	bench_json_end(b);
 }
 
 static inline void bench_row_init(struct bench_row *r, const char *name,
@@ -114,14 +310,22 @@ static inline void bench_row_init(struct bench_row *r, const char *name,
 	r->iters = iters;
 	r->nr = 0;
 	r->ns = calloc((size_t)runs, sizeof(*r->ns));
-	if (!r->ns)
+	r->order = calloc((size_t)runs, sizeof(*r->order));
+	if (!r->ns || !r->order)
 		bench_fail("out of memory");
+}
+
+/* Record one run's figure @v, already per operation. */
+static inline void bench_row_add_value(struct bench_row *r, double v)
+{
+	r->order[r->nr] = v;
+	r->ns[r->nr++] = v;
 }
 
 /* Record one run that did r->iters operations in @elapsed_ns. */
 static inline void bench_row_add(struct bench_row *r, uint64_t elapsed_ns)
 {
-	r->ns[r->nr++] = (double)elapsed_ns / (double)r->iters;
+	bench_row_add_value(r, (double)elapsed_ns / (double)r->iters);
 }
 
 static inline int bench_cmp_double(const void *a, const void *b)
@@ -144,10 +348,10 @@ static inline double bench_row_median(struct bench_row *r)
 static inline void bench_print_header(const struct bench_opts *o,
 				      const char *ratio_of)
 {
-	printf("# runs=%d%s; figures are ns per op over the runs; "
-	       "ratio = median / median(%s)\n",
-	       o->runs, o->quick ? " quick" : "", ratio_of);
-	printf("# %-22s %10s %10s %10s %10s %8s\n",
+	bench_note("runs=%d%s; figures are ns per op over the runs; "
+		   "ratio = median / median(%s)\n",
+		   o->runs, o->quick ? " quick" : "", ratio_of);
+	bench_note("%-22s %10s %10s %10s %10s %8s\n",
 	       "name", "iters", "median", "min", "max", "ratio");
 }
 
@@ -156,6 +360,7 @@ static inline void bench_print_row(struct bench_row *r, double ref_median)
 {
 	double med = bench_row_median(r);
 
+	bench_json_row(r, med, ref_median > 0 ? med / ref_median : 0);
 	printf("  %-22s %10llu %10.1f %10.1f %10.1f ", r->name,
 	       (unsigned long long)r->iters, med, r->ns[0], r->ns[r->nr - 1]);
 	if (ref_median > 0)
@@ -187,9 +392,10 @@ static inline void bench_print_machine(const char *prog)
 		fclose(f);
 	if (uname(&u) != 0)
 		memset(&u, 0, sizeof(u));
-	printf("# %s: cpu=\"%s\" online_cpus=%ld kernel=\"%s %s %s\"\n", prog,
-	       model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
-	       u.machine);
+	snprintf(bench_json.prog, sizeof(bench_json.prog), "%s", prog);
+	bench_note("%s: cpu=\"%s\" online_cpus=%ld kernel=\"%s %s %s\"\n",
+		   prog, model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+		   u.release, u.machine);
 }
 
 /*

@@ -602,7 +602,7 @@ static int trace_main(int argc, char **argv)
 	    setenv("WEFT_TRACE_EVENTS", "4096", 1))
 		bench_fail("--trace: setenv: %s", strerror(errno));
 	run_job(&job, workers);
-	printf("# trace of fib(%u) without a cutoff on %u workers: %s\n",
+	bench_note("trace of fib(%u) without a cutoff on %u workers: %s\n",
 	       TRACE_FIB_N, workers, argv[2]);
 	return 0;
 }
@@ -648,7 +648,7 @@ static unsigned parse_workers(int *argc, char **argv)
 static void print_speedup(const char *what, double one, double many,
 			  unsigned workers)
 {
-	printf("# speed-up %s: %.2f (1 -> %u workers)\n", what, one / many,
+	bench_note("speed-up %s: %.2f (1 -> %u workers)\n", what, one / many,
 	       workers);
 }
 
@@ -759,17 +759,17 @@ int main(int argc, char **argv)
 	}
 
 	fibers = fib_value(jobs[ROW_FIB_1].size + 1) - 1;
-	printf("# nothing pinned; the %uworkers rows run on %u workers; fib "
+	bench_note("nothing pinned; the %uworkers rows run on %u workers; fib "
 	       "and skynet rows: ns per whole fib(%u) or skynet (iters = "
 	       "passes per run); spawnloop and alive rows: ns per task "
 	       "(iters = tasks)\n", workers, workers, jobs[ROW_FIB_1].size);
-	printf("# fib(%u): %llu fibers per run (every call with n >= 2 "
+	bench_note("fib(%u): %llu fibers per run (every call with n >= 2 "
 	       "spawns one); skynet: %llu leaves, %llu fibers, sum %llu "
 	       "checked\n", jobs[ROW_FIB_1].size, (unsigned long long)fibers,
 	       (unsigned long long)pow10_tab[jobs[ROW_SKY_1].size],
 	       (unsigned long long)(pow10_tab[jobs[ROW_SKY_1].size + 1] - 1) /
 	       9 - 1, (unsigned long long)sky_want(jobs[ROW_SKY_1].size));
-	printf("# alive rows: each run in a fresh process; small: "
+	bench_note("alive rows: each run in a fresh process; small: "
 	       "WEFT_STACK_SMALL (%u-byte slots); default: %u KiB\n",
 	       WEFT_STACK_SMALL, WEFT_STACK_DEFAULT / 1024);
 	bench_print_header(&o, "fib serial for fib, the 1worker row for "
@@ -781,7 +781,7 @@ int main(int argc, char **argv)
 		double ref = -1;
 
 		if (rows[k].nr == 0) {
-			printf("# %s skipped: one worker only\n", names[k]);
+			bench_note("%s skipped: one worker only\n", names[k]);
 			continue;
 		}
 		if (k <= ROW_FIB_N)
@@ -793,20 +793,17 @@ int main(int argc, char **argv)
 		bench_print_row(&rows[k], ref);
 	}
 	/* weft_stats' scheduling latency, ready to running, of each row's
-	 * last run (bench-report.sh's latency table reads these lines). */
+	 * last run (the report's latency table reads their JSON objects). */
 	for (k = ROW_FIB_1; k <= ROW_LOOP_N; k++)
 		if (rows[k].nr && jobs[k].lat_samples)
-			printf("# latency %s: %llu samples, p50 %llu ns, p99 "
-			       "%llu ns, max %llu ns\n", names[k],
-			       (unsigned long long)jobs[k].lat_samples,
-			       (unsigned long long)jobs[k].lat_p50,
-			       (unsigned long long)jobs[k].lat_p99,
-			       (unsigned long long)jobs[k].lat_max);
-	printf("# fib(%u) without a cutoff on 1 worker: %.1f times the plain "
+			bench_latency(names[k], jobs[k].lat_samples,
+				      jobs[k].lat_p50, jobs[k].lat_p99,
+				      jobs[k].lat_max);
+	bench_note("fib(%u) without a cutoff on 1 worker: %.1f times the plain "
 	       "recursion, %.0f ns per fiber beyond it\n",
 	       jobs[ROW_FIB_1].size, med[ROW_FIB_1] / ser,
 	       (med[ROW_FIB_1] - ser) / (double)fibers);
-	printf("# target: fib 1worker / serial <= %.0f: %s (%.1f)\n",
+	bench_note("target: fib 1worker / serial <= %.0f: %s (%.1f)\n",
 	       TARGET_FIB_OVER_SERIAL,
 	       med[ROW_FIB_1] / ser <= TARGET_FIB_OVER_SERIAL ? "met" :
 								"NOT met",
@@ -815,7 +812,7 @@ int main(int argc, char **argv)
 		print_speedup("fib", med[ROW_FIB_1], med[ROW_FIB_N], workers);
 		print_speedup("skynet", med[ROW_SKY_1], med[ROW_SKY_N],
 			      workers);
-		printf("# target: fib speed-up >= %.1f: %s (%.2f)\n",
+		bench_note("target: fib speed-up >= %.1f: %s (%.2f)\n",
 		       TARGET_FIB_SPEEDUP,
 		       med[ROW_FIB_1] / med[ROW_FIB_N] >= TARGET_FIB_SPEEDUP ?
 		       "met" : "NOT met", med[ROW_FIB_1] / med[ROW_FIB_N]);

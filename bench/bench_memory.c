@@ -513,7 +513,7 @@ static void measure(struct mem_row *m)
 	m->pte[i] = (double)res.pte / cnt;
 	m->park_s[i] = (double)res.park_ns / 1e9;
 	m->end_s[i] = (double)res.end_ns / 1e9;
-	m->row.ns[m->row.nr++] = m->user[i] + m->kstack[i];
+	bench_row_add_value(&m->row, m->user[i] + m->kstack[i]);
 }
 
 enum row_id {
@@ -559,6 +559,7 @@ int main(int argc, char **argv)
 		return child_main(argc, argv);
 	o = bench_parse(argc, argv);
 	bench_print_machine("bench_memory");
+	bench_set_unit("bytes/task");
 	for (i = 0; i < NR_ROWS; i++) {
 		m = &rows[i];
 		bench_row_init(&m->row, m->name, m->n, o.runs);
@@ -578,24 +579,24 @@ int main(int argc, char **argv)
 			if (!(o.quick && rows[i].full_only))
 				measure(&rows[i]);
 
-	printf("# every task parked in a fresh child process; fibers: "
+	bench_note("every task parked in a fresh child process; fibers: "
 	       "weft_run default config, sleeping; pthreads: blocked in "
 	       "FUTEX_WAIT\n");
-	printf("# stacks: fiber %u, fiber.small %u, pthread default "
+	bench_note("stacks: fiber %u, fiber.small %u, pthread default "
 	       "(RLIMIT_STACK), pthread.64k %u bytes\n", WEFT_STACK_DEFAULT,
 	       SMALL_STACK, PTHREAD_SMALL_STACK);
 #ifdef BENCH_SANITIZED
-	printf("# sanitizer build: weft gives fiber.small 32 KiB stacks\n");
+	bench_note("sanitizer build: weft gives fiber.small 32 KiB stacks\n");
 #endif
-	printf("# runs=%d%s; figures are BYTES per parked task (not ns) over "
+	bench_note("runs=%d%s; figures are BYTES per parked task (not ns) over "
 	       "the runs; ratio = median / median(memory.fiber.<same count>)"
 	       "\n", o.runs, o.quick ? " quick" : "");
-	printf("# %-22s %10s %10s %10s %10s %8s\n", "name", "tasks",
+	bench_note("%-22s %10s %10s %10s %10s %8s\n", "name", "tasks",
 	       "median", "min", "max", "ratio");
 	for (i = 0; i < NR_ROWS; i++) {
 		m = &rows[i];
 		if (m->row.nr == 0) {
-			printf("# %s skipped in --quick\n", m->name);
+			bench_note("%s skipped in --quick\n", m->name);
 			continue;
 		}
 		m->row.iters = m->min_count;
@@ -606,24 +607,24 @@ int main(int argc, char **argv)
 		if (m->row.nr == 0)
 			continue;
 		if (m->kind == KIND_PTHREAD || m->kind == KIND_PTHREAD_64K)
-			printf("# %s: user-space resident %.0f + kernel stack "
+			bench_note("%s: user-space resident %.0f + kernel stack "
 			       "%.0f bytes per thread (medians); page tables "
 			       "%.0f more, not in the row\n", m->name,
 			       median_of(m->user, m->row.nr),
 			       median_of(m->kstack, m->row.nr),
 			       median_of(m->pte, m->row.nr));
 		else
-			printf("# %s: page tables %.0f bytes per fiber "
+			bench_note("%s: page tables %.0f bytes per fiber "
 			       "(median), not in the row\n", m->name,
 			       median_of(m->pte, m->row.nr));
-		printf("# %s: tasks made and parked in %.3f s, all ended "
+		bench_note("%s: tasks made and parked in %.3f s, all ended "
 		       "%.3f s after the readings (%s; medians)\n", m->name,
 		       median_of(m->park_s, m->row.nr),
 		       median_of(m->end_s, m->row.nr),
 		       m->kind == KIND_PTHREAD || m->kind == KIND_PTHREAD_64K ?
 		       "release and pthread_join" : "weft_run's shutdown");
 		if (m->min_count < m->n)
-			printf("# %s: only %llu of %llu threads could be made "
+			bench_note("%s: only %llu of %llu threads could be made "
 			       "(ulimit -u, kernel.threads-max or memory); "
 			       "the figure is per thread made\n", m->name,
 			       (unsigned long long)m->min_count,
@@ -634,13 +635,13 @@ int main(int argc, char **argv)
 	small = bench_row_median(&rows[ROW_SMALL_10K].row);
 	pt = bench_row_median(&rows[ROW_PTHREAD].row);
 	pt64 = bench_row_median(&rows[ROW_PTHREAD_64K].row);
-	printf("# summary at 10k: a parked pthread costs %.1fx a parked fiber "
+	bench_note("summary at 10k: a parked pthread costs %.1fx a parked fiber "
 	       "(%.0f vs %.0f bytes), %.1fx with 64 KiB thread stacks "
 	       "(%.0f bytes); a small-stack fiber costs %.0f bytes\n",
 	       pt / fiber, pt, fiber, pt64 / fiber, pt64, small);
 	big = o.quick ? ROW_SMALL_100K : ROW_SMALL_1M;
 	small = bench_row_median(&rows[big].row);
-	printf("# summary: %s is %.0f bytes per fiber, %.2fx a parked Go "
+	bench_note("summary: %s is %.0f bytes per fiber, %.2fx a parked Go "
 	       "goroutine (~%.0f bytes, from Go's own figures; not measured "
 	       "here)\n", rows[big].name, small, small / GO_PARKED_BYTES,
 	       GO_PARKED_BYTES);

@@ -27,6 +27,12 @@
 # Exits 0, 1 if perf or bench_fine fails or a counter is not counted, 2 on
 # bad arguments.
 set -u
+. "$(dirname "$0")/../tools/bench-json.sh"
+bench_json_prog=bench_perf.sh
+# The rows' JSON objects are this script's: bench_fine under perf writes
+# none.
+json_file=${WEFT_BENCH_JSON:-}
+unset WEFT_BENCH_JSON
 usage() {
 	echo "usage: $0 BENCH_FINE [--runs N] [--quick] [--workers W]" >&2
 	exit 2
@@ -102,12 +108,16 @@ for ((r = 0; r < runs; r++)); do
 done
 
 fibers=$(awk -v f="$F" 'BEGIN { a = 0; b = 1; for (i = 0; i < f + 1; i++) { t = a + b; a = b; b = t } print a - 1 }')
-echo "# bench_perf: $(perf --version 2>/dev/null); events $events; $runs runs; bench_fine --perf, $passes passes of fib($F) less the warm-up alone"
-echo "# per fiber: the counts of the whole process (user and kernel, every thread) over the $fibers fibers of a fib($F) pass; serial: per call with n >= 2 of the plain recursion"
-echo "# runs=$runs${quick:+ quick}; figures are counts per fiber over the runs; ratio: -"
-printf '# %-22s %10s %10s %10s %10s %8s\n' name iters median min max ratio
-# Rows in the order the samples came in: configuration, then event.
-awk -v it="$fibers" '
+export WEFT_BENCH_JSON=$json_file
+bench_note "bench_perf: $(perf --version 2>/dev/null); events $events; $runs runs; bench_fine --perf, $passes passes of fib($F) less the warm-up alone"
+bench_note "per fiber: the counts of the whole process (user and kernel, every thread) over the $fibers fibers of a fib($F) pass; serial: per call with n >= 2 of the plain recursion"
+bench_note "runs=$runs${quick:+ quick}; figures are counts per fiber over the runs; ratio: -"
+bench_note "$(printf '%-22s %10s %10s %10s %10s %8s' name iters median min max ratio)"
+# Rows in the order the samples came in: configuration, then event; each
+# also as a JSON row object (bench-json.sh's shape) if WEFT_BENCH_JSON is
+# set, its runs in run order.
+awk -v it="$fibers" -v json="$json_file" -v prog="$bench_json_prog" \
+	-v jruns="$runs" -v jquick="${quick:+true}" '
 	!($1 in k) { order[++nk] = $1 }
 	{ v[$1, ++k[$1]] = $2 }
 	END {
@@ -121,6 +131,14 @@ awk -v it="$fibers" '
 					if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
 			med = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
 			printf "  %-22s %10d %10.6g %10.6g %10.6g %8s\n", key, it, med, s[1], s[n], "-"
+			if (json == "")
+				continue
+			ev = key
+			sub(/.*\./, "", ev)
+			runs_s = ""
+			for (i = 1; i <= n; i++)
+				runs_s = runs_s (i > 1 ? ", " : "") sprintf("%.9g", v[key, i])
+			printf "{\"kind\": \"row\", \"prog\": \"%s\", \"name\": \"%s\", \"params\": {\"runs\": %d, \"quick\": %s}, \"unit\": \"%s/fiber\", \"iters\": %d, \"samples\": [%s], \"median\": %.9g, \"min\": %.9g, \"max\": %.9g, \"ratio\": null}\n", prog, key, jruns, (jquick == "" ? "false" : "true"), ev, it, runs_s, med, s[1], s[n] >> json
 		}
 	}' "$tmp/samples"
 exit 0

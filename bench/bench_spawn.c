@@ -244,13 +244,13 @@ int main(int argc, char **argv)
 						   solo));
 	}
 
-	printf("# pinned: the 1worker rows on cpu %d; allworkers = %d workers,"
+	bench_note("pinned: the 1worker rows on cpu %d; allworkers = %d workers,"
 	       " unpinned\n", solo, ncpu);
 	bench_print_header(&o, row_names[ROW_JOIN_1]);
 	ref = bench_row_median(&rows[ROW_JOIN_1]);
 	for (i = 0; i < NR_ROWS; i++) {
 		if (rows[i].nr == 0)
-			printf("# %s skipped in --quick\n", rows[i].name);
+			bench_note("%s skipped in --quick\n", rows[i].name);
 		else
 			bench_print_row(&rows[i], ref);
 	}
@@ -258,19 +258,19 @@ int main(int argc, char **argv)
 		if (rows[i].nr == 0)
 			continue;
 		med = bench_row_median(&rows[i]);
-		printf("# %s: wall %.3f s median (min %.3f, max %.3f) for %llu"
+		bench_note("%s: wall %.3f s median (min %.3f, max %.3f) for %llu"
 		       " fibers\n", rows[i].name,
 		       med * (double)rows[i].iters / 1e9,
 		       rows[i].ns[0] * (double)rows[i].iters / 1e9,
 		       rows[i].ns[rows[i].nr - 1] * (double)rows[i].iters / 1e9,
 		       (unsigned long long)rows[i].iters);
 	}
-	printf("# ratio spawn.pthread / spawn.join.1worker = %.1f, "
+	bench_note("ratio spawn.pthread / spawn.join.1worker = %.1f, "
 	       "/ spawn.join.allworkers = %.1f\n",
 	       bench_row_median(&rows[ROW_PTHREAD]) / ref,
 	       bench_row_median(&rows[ROW_PTHREAD]) /
 	       bench_row_median(&rows[ROW_JOIN_ALL]));
-	printf("# target: spawn.join <= %.0f ns: %s (1worker %.1f ns)\n",
+	bench_note("target: spawn.join <= %.0f ns: %s (1worker %.1f ns)\n",
 	       TARGET_SPAWN_NS, ref <= TARGET_SPAWN_NS ? "met" : "NOT met",
 	       ref);
 	for (i = 0; i < NR_ROWS; i++)

@@ -517,7 +517,7 @@ static void print_loadavg(void)
 		buf[strcspn(buf, "\n")] = '\0';
 	if (f)
 		fclose(f);
-	printf("# before the run: /proc/loadavg %s (other work on the "
+	bench_note("before the run: /proc/loadavg %s (other work on the "
 	       "machine takes CPUs from the workers)\n", buf);
 }
 
@@ -603,15 +603,15 @@ int main(int argc, char **argv)
 	ser[WL_FIB] = serial_ns(WL_FIB, fib_n, fib_want, fib_reps, o.runs);
 	ser[WL_UTS] = serial_ns(WL_UTS, 0, uts.nodes, uts_reps, o.runs);
 
-	printf("# nothing pinned: a pinned 1worker row would suffer more "
+	bench_note("nothing pinned: a pinned 1worker row would suffer more "
 	       "from other work on its CPU than the %dworkers rows\n", ncpu);
-	printf("# an op is one whole fib(%u) or one whole traversal of the "
+	bench_note("an op is one whole fib(%u) or one whole traversal of the "
 	       "tree; iters = passes per run\n", fib_n);
 	bench_print_header(&o, "the 1worker row of the same workload");
 	for (i = 0; i < NR_ROWS; i++) {
 		med[i] = 0;
 		if (rows[i].nr == 0) {
-			printf("# %s skipped: only one CPU is available\n",
+			bench_note("%s skipped: only one CPU is available\n",
 			       rows[i].name);
 			continue;
 		}
@@ -619,44 +619,44 @@ int main(int argc, char **argv)
 		bench_print_row(&rows[i], (i == ROW_FIB_N || i == ROW_FIB_1) ?
 				med[ROW_FIB_1] : med[ROW_UTS_1]);
 	}
-	printf("# uts tree: %llu nodes per traversal (root %u children, "
+	bench_note("uts tree: %llu nodes per traversal (root %u children, "
 	       "then %u children with probability %.6f, seed %llu, %u hash "
 	       "rounds per node)\n", (unsigned long long)uts.nodes,
 	       UTS_ROOT_KIDS, UTS_M, UTS_Q, (unsigned long long)uts.seed,
 	       UTS_WORK);
-	printf("# serial, no fibers: fib(%u) %.3f ms, uts %.3f ms; "
+	bench_note("serial, no fibers: fib(%u) %.3f ms, uts %.3f ms; "
 	       "1worker overhead over serial: fib %.2fx, uts %.2fx\n", fib_n,
 	       ser[WL_FIB] / 1e6, ser[WL_UTS] / 1e6,
 	       med[ROW_FIB_1] / ser[WL_FIB], med[ROW_UTS_1] / ser[WL_UTS]);
 	for (i = 0; i < NR_ROWS; i++) {
 		if (rows[i].nr == 0)
 			continue;
-		printf("# %s: per op %.0f fibers spawned, %.1f steals, %.1f "
+		bench_note("%s: per op %.0f fibers spawned, %.1f steals, %.1f "
 		       "worker sleeps (medians)\n", rows[i].name,
 		       median_of(extra[i].spawned, rows[i].nr),
 		       median_of(extra[i].steals, rows[i].nr),
 		       median_of(extra[i].parks, rows[i].nr));
 	}
 	if (ncpu < 2) {
-		printf("# speed-up: not measured, only one CPU is available\n");
+		bench_note("speed-up: not measured, only one CPU is available\n");
 	} else {
 		cap = median_of(ctl, o.runs);
-		printf("# control: %d pthreads each computing fib(%u) serially"
+		bench_note("control: %d pthreads each computing fib(%u) serially"
 		       " at once did %.2f times the work of one alone in the "
 		       "same time (median; %d on an idle machine); no speed-up "
 		       "can beat that\n", ncpu, fib_n, cap, ncpu);
 		target = TARGET_EFFICIENCY * ncpu;
 		speedup = med[ROW_FIB_1] / med[ROW_FIB_N];
-		printf("# speed-up fib: %.2f (1 -> %d workers)\n", speedup,
+		bench_note("speed-up fib: %.2f (1 -> %d workers)\n", speedup,
 		       ncpu);
-		printf("# target: fib speed-up >= %.1f (%.0f%% of %d "
+		bench_note("target: fib speed-up >= %.1f (%.0f%% of %d "
 		       "workers): %s (%.2f)\n", target,
 		       TARGET_EFFICIENCY * 100, ncpu,
 		       speedup >= target ? "met" : "NOT met", speedup);
 		speedup = med[ROW_UTS_1] / med[ROW_UTS_N];
-		printf("# speed-up uts: %.2f (1 -> %d workers)\n", speedup,
+		bench_note("speed-up uts: %.2f (1 -> %d workers)\n", speedup,
 		       ncpu);
-		printf("# target: uts speed-up >= %.1f (%.0f%% of %d "
+		bench_note("target: uts speed-up >= %.1f (%.0f%% of %d "
 		       "workers): %s (%.2f)\n", target,
 		       TARGET_EFFICIENCY * 100, ncpu,
 		       speedup >= target ? "met" : "NOT met", speedup);

@@ -518,7 +518,7 @@ int main(int argc, char **argv)
 				     handoffs / 2, unpinned));
 	}
 
-	printf("# pinned: switch.raw, switch.yield (and .traced), "
+	bench_note("pinned: switch.raw, switch.yield (and .traced), "
 	       "switch.futex.same on "
 	       "cpu %d; switch.futex.cross on cpus %d,%d\n", solo, cross[0],
 	       cross[1]);
@@ -527,20 +527,20 @@ int main(int argc, char **argv)
 	for (i = 0; i < NR_ROWS; i++) {
 		med[i] = 0;
 		if (rows[i].nr == 0) {
-			printf("# %s skipped: only one CPU is available\n",
+			bench_note("%s skipped: only one CPU is available\n",
 			       rows[i].name);
 			continue;
 		}
 		med[i] = bench_row_median(&rows[i]);
 		bench_print_row(&rows[i], yield_med);
 	}
-	printf("# target: switch.yield <= %.0f ns: %s (%.1f ns)\n",
+	bench_note("target: switch.yield <= %.0f ns: %s (%.1f ns)\n",
 	       TARGET_YIELD_NS, med[ROW_YIELD] <= TARGET_YIELD_NS ? "met" :
 	       "NOT met", med[ROW_YIELD]);
-	printf("# tracing: switch.yield.traced - switch.yield = %.1f ns a "
+	bench_note("tracing: switch.yield.traced - switch.yield = %.1f ns a "
 	       "switch (one event each, WEFT_TRACE)\n",
 	       med[ROW_YIELD_TRACED] - med[ROW_YIELD]);
-	printf("# target: switch.futex.same / switch.yield >= %.0f: "
+	bench_note("target: switch.futex.same / switch.yield >= %.0f: "
 	       "%s (%.1f)\n",
 	       TARGET_FUTEX_RATIO,
 	       med[ROW_FUTEX_SAME] / yield_med >= TARGET_FUTEX_RATIO ? "met" :

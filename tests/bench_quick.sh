@@ -8,7 +8,8 @@
 # built beforehand (tools/test.sh runs bench/peers/go/build.sh for it).
 #   - bench.sh exits 0 (every weft benchmark ran);
 #   - REPORT.md is there, with the summary, the targets, a table for
-#     every step that ran and a raw table with rows behind each;
+#     every step that ran and a raw table with rows behind each, and the
+#     JSON lines the report is made from (a row or goal object or more);
 #   - every chart (switch, spawn, memory, speedup, echo) is a non-empty
 #     PNG (its magic bytes) and REPORT.md links to it;
 #   - every figure is a number: in every table of REPORT.md each cell but
@@ -93,6 +94,8 @@ while IFS=$'\037' read -r n group kind tag status _ _ file cmd reason; do
 			fail "step $n ($cmd): no raw table $file"
 		elif ! grep -qv '^#' "$out/$file"; then
 			fail "step $n ($cmd): $file has no rows"
+		elif ! grep -Eq '"kind": ?"(row|goal)"' "$out/${file%.txt}.jsonl" 2>/dev/null; then
+			fail "step $n ($cmd): ${file%.txt}.jsonl, which the report reads, has no row or goal object"
 		fi
 	elif [ "$kind" = weft ]; then
 		case "$reason" in

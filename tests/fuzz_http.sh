@@ -17,6 +17,8 @@
 #   KEEPDIR: where a crashing input is copied (default: the temp dir,
 #            kept on failure)
 set -u
+. "$(dirname "$0")/../tools/bench-json.sh"
+bench_json_prog=fuzz_http.sh
 [ $# -ge 2 ] || { echo "usage: $0 SRCDIR SECONDS [KEEPDIR]" >&2; exit 2; }
 src=$1
 secs=$2
@@ -44,7 +46,7 @@ fi
 rc=$?
 grep -E '^stat::(number_of_executed_units|new_units_added)' fuzz.log
 units=$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log | tail -1)
-goal="# goal: weft-http's request path under libFuzzer for $secs s, 0 crashes"
+goal="weft-http's request path under libFuzzer for $secs s, 0 crashes"
 if [ $rc -ne 0 ]; then
 	tail -40 fuzz.log
 	for f in "$tmp"/crash-* "$tmp"/leak-* "$tmp"/timeout-* "$tmp"/oom-*; do
@@ -55,9 +57,11 @@ if [ $rc -ne 0 ]; then
 		echo "failing input: $f (replay: $tmp/fuzz_http $f)"
 	done
 	echo "FAIL: libFuzzer exited $rc"
-	echo "$goal: NOT met (libFuzzer exited $rc after ${units:-?} inputs)"
+	echo "# goal: $goal: NOT met (libFuzzer exited $rc after ${units:-?} inputs)"
+	bench_json_goal "$goal" "NOT met" "libFuzzer exited $rc after ${units:-?} inputs"
 	exit 1
 fi
 ok=1
 echo "ok: ${secs} s of fuzzing, no crash"
-echo "$goal: met (${units:-?} inputs, 0 crashes)"
+echo "# goal: $goal: met (${units:-?} inputs, 0 crashes)"
+bench_json_goal "$goal" met "${units:-?} inputs, 0 crashes"

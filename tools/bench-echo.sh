@@ -55,6 +55,8 @@
 #              rows (default 0: one per online CPU)
 #   --go-peer  the go-peer program (bench/peers/go/build.sh builds it)
 set -u
+. "$(dirname "$0")/bench-json.sh"
+bench_json_prog=bench-echo.sh
 # Each weft row names its backend with --backend; the environment's
 # WEFT_BACKEND would override that and mislabel the row.
 unset WEFT_BACKEND
@@ -264,15 +266,36 @@ stats() {
 		END {
 			if (NR == 0) { print "- - -"; exit }
 			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			print m, v[1], v[NR]
+			printf "%.10g %.10g %.10g\n", m, v[1], v[NR]
 		}'
 }
 
 row_fmt='%-10s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s %8s\n'
 
+# The JSON rows of server $1 at $2 connections, $3 runs ok: one per
+# figure (rps, p50, p99, cpu, cli_cpu), each with its runs in run order;
+# a row that failed ($3 = 0) has no runs and a null median.
+json_rows() {
+	local params k unit l med mn mx
+	params="{\"server\": $(json_s "$1"), \"conns\": $2, \"ok_runs\": $3, \"runs\": $runs}"
+	for k in rps p50 p99 cpu cli_cpu; do
+		case $k in
+		rps) unit="round trips/s"; l=("${rps_l[@]}") ;;
+		p50) unit=us; l=("${p50_l[@]}") ;;
+		p99) unit=us; l=("${p99_l[@]}") ;;
+		cpu) unit="CPU s/M round trips"; l=("${cpu_l[@]}") ;;
+		cli_cpu) unit="% of one core"; l=("${cli_l[@]}") ;;
+		esac
+		read -r med mn mx < <(printf '%s\n' "${l[@]}" | grep . | stats)
+		bench_json_row "echo.$1.$2.$k" "$unit" - "$params" "$med" "$mn" "$mx" "${l[@]}"
+	done
+}
+
 # One failed row: name $1, conns $2.
 failed_row() {
 	printf "$row_fmt" "$1" "$2" 0 "$runs" failed failed failed failed failed failed failed failed failed
+	rps_l=() p50_l=() p99_l=() cpu_l=() cli_l=()
+	json_rows "$1" "$2" 0
 }
 
 # One run of weft-load at $c connections against the server; appends its
@@ -352,27 +375,28 @@ measure_row() {
 	printf '%-10s %6s %3s %4s %10.0f %10.0f %10.0f %9.0f %9.0f %9.0f %9.0f %10.2f %8.0f\n' \
 		"$name" "$c" "$nok" "$runs" "$rm" "$rmin" "$rmax" "$hm" \
 		"$pm" "$pmin" "$pmax" "$cm" "$um"
+	json_rows "$name" "$c" "$nok"
 }
 
-echo "# echo: weft-load --size $size --seconds $seconds --workers 1" \
+bench_note "echo: weft-load --size $size --seconds $seconds --workers 1" \
 	"against each server, a fresh server per row"
-echo "# servers: $(for name in $servers; do
+bench_note "servers: $(for name in $servers; do
 	printf '%s=%s ' "$name" "${exe[$name]##*/}${srv_args[$name]:+ ${srv_args[$name]}}"
 done)"
-echo "# ok of runs: weft-load runs that succeeded; rps: round trips per" \
+bench_note "ok of runs: weft-load runs that succeeded; rps: round trips per" \
 	"second, median of the ok runs (min, max)"
-echo "# p50_us: median p50 latency; p99_us: median p99 latency" \
+bench_note "p50_us: median p50 latency; p99_us: median p99 latency" \
 	"(p99_min, p99_max over the runs)"
-echo "# cpu_s/Mrt: server CPU seconds (user+sys, all threads)" \
+bench_note "cpu_s/Mrt: server CPU seconds (user+sys, all threads)" \
 	"per million round trips, median"
-echo "# cli_cpu%: the client's CPU in its window, percent of one core," \
+bench_note "cli_cpu%: the client's CPU in its window, percent of one core," \
 	"median (near 100: the client limits the row)"
-echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+bench_note "before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 	"$(awk '$1 == "procs_running" { print $2 - 1 }' /proc/stat) other tasks" \
 	"runnable (other work on the machine skews every figure);" \
 	"open files: $(ulimit -Sn)"
-printf "# %-8s${row_fmt#%-10s}" server conns ok runs rps rps_min rps_max \
-	p50_us p99_us p99_min p99_max 'cpu_s/Mrt' 'cli_cpu%'
+bench_note "$(printf "%-8s${row_fmt#%-10s}" server conns ok runs rps rps_min \
+	rps_max p50_us p99_us p99_min p99_max 'cpu_s/Mrt' 'cli_cpu%')"
 
 declare -A med_rps med_cpu med_p99 lat
 notes=()
@@ -391,9 +415,12 @@ for name in $servers; do
 	for c in $conns; do
 		l=${lat[$name,$c]:-}
 		[ -n "$l" ] || continue
-		echo "# latency echo.$name.$c: $(field samples "$l") samples," \
+		bench_note "latency echo.$name.$c: $(field samples "$l") samples," \
 			"p50 $(field p50_ns "$l") ns, p99 $(field p99_ns "$l") ns," \
 			"max $(field max_ns "$l") ns"
+		bench_json_latency "echo.$name.$c" "$(field samples "$l")" \
+			"$(field p50_ns "$l")" "$(field p99_ns "$l")" \
+			"$(field max_ns "$l")"
 	done
 done
 
@@ -408,10 +435,10 @@ for name in $servers; do
 	esac
 done
 if [ ${#wefts[@]} -gt 0 ] && [ ${#others[@]} -gt 0 ]; then
-	echo "#"
-	echo "# weft over each other server, medians of this run: rps ratio" \
+	bench_note
+	bench_note "weft over each other server, medians of this run: rps ratio" \
 		"(>1: weft faster), p99 and cpu_s/Mrt ratios (<1: weft lower)"
-	printf '# %-16s %6s %8s %8s %8s\n' ratio conns rps p99 cpu
+	bench_note "$(printf '%-16s %6s %8s %8s %8s' ratio conns rps p99 cpu)"
 	for w in "${wefts[@]}"; do
 		vs=("${others[@]}")
 		# The two backends, same workers, side by side.
@@ -419,7 +446,7 @@ if [ ${#wefts[@]} -gt 0 ] && [ ${#others[@]} -gt 0 ]; then
 			vs+=(weft.epoll)
 		for other in "${vs[@]}"; do
 			for c in $conns; do
-				awk -v n="$w/$other" -v c="$c" \
+				bench_note "$(awk -v n="$w/$other" -v c="$c" \
 					-v a="${med_rps[$w,$c]:-}" -v b="${med_rps[$other,$c]:-}" \
 					-v p="${med_p99[$w,$c]:-}" -v q="${med_p99[$other,$c]:-}" \
 					-v x="${med_cpu[$w,$c]:-}" -v y="${med_cpu[$other,$c]:-}" '
@@ -427,14 +454,14 @@ if [ ${#wefts[@]} -gt 0 ] && [ ${#others[@]} -gt 0 ]; then
 					return (u != "" && v != "" && v > 0) ? sprintf("%.2f", u / v) : "-"
 				}
 				BEGIN {
-					printf "# %-16s %6s %8s %8s %8s\n", n, c,
+					printf "%-16s %6s %8s %8s %8s\n", n, c,
 						ratio(a, b), ratio(p, q), ratio(x, y)
-				}'
+				}')"
 			done
 		done
 	done
 fi
 for n in "${notes[@]}"; do
-	echo "# note: $n"
+	bench_note "note: $n"
 done
 exit 0

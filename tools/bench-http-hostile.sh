@@ -129,6 +129,8 @@
 #                     measurement, ms, a multiple of 1000 (default 5000;
 #                     --quick 2000)
 set -u
+. "$(dirname "$0")/bench-json.sh"
+bench_json_prog=bench-http-hostile.sh
 # Each weft row names its backend with --backend; the environment's
 # WEFT_BACKEND would override that and mislabel the row.
 unset WEFT_BACKEND
@@ -589,12 +591,15 @@ goal() {
 	local st
 	if [ "$2" = - ]; then
 		st="not measured"
+		bench_json_goal "$1" "$st"
 	elif awk "BEGIN { exit !($2) }"; then
 		st="met ($3)"
+		bench_json_goal "$1" met "$3"
 	else
 		st="NOT met ($3)"
+		bench_json_goal "$1" "NOT met" "$3"
 	fi
-	echo "# goal: $1: $st"
+	bench_note "goal: $1: $st"
 }
 
 # The awk condition "$1 $2 $3" if $1 and $3 are numbers, else "-".
@@ -626,9 +631,9 @@ end_client() {
 	cli_pid=""
 }
 
-echo "# http-hostile: $(echo $servers | sed "s/ /, /g") under idle, slowloris$([ "$soak" = 1 ] && echo " and soak") clients;" \
+bench_note "http-hostile: $(echo $servers | sed "s/ /, /g") under idle, slowloris$([ "$soak" = 1 ] && echo " and soak") clients;" \
 	"servers pinned to CPU $srv_cpus, clients (wrk -t1, tools/http_clients.py) to CPU $cli_cpu"
-echo "# servers: $(for name in $servers; do
+bench_note "servers: $(for name in $servers; do
 	case "$name" in
 	weft) printf 'weft=weft-http --backend io_uring --workers %s; ' "$workers" ;;
 	weft.epoll) printf 'weft.epoll=weft-http --backend epoll --workers %s; ' "$workers" ;;
@@ -639,7 +644,7 @@ echo "# servers: $(for name in $servers; do
 		fi ;;
 	esac
 done)"
-echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+bench_note "before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 	"$(awk '$1 == "procs_running" { print $2 - 1 }' /proc/stat) other tasks" \
 	"runnable (other work on the machine skews every figure);" \
 	"open files: $(ulimit -Sn)"
@@ -780,21 +785,21 @@ idle_row() {
 }
 
 declare -A idle_fail=() idle_ratio=() idle_bpc=()
-echo "#"
-echo "# 1. idle: $idle_conns keep-alive connections, one GET / each, then idle" \
+bench_note
+bench_note "1. idle: $idle_conns keep-alive connections, one GET / each, then idle" \
 	"${idle_seconds}s; the busy client: $runs x wrk -t1 -c100 -d${wrk_seconds}s at the" \
 	"end of the idle period, against the same wrk runs on a fresh server alone"
-echo "# ok1: connections with their first answer; idle_s: the idle period;" \
+bench_note "ok1: connections with their first answer; idle_s: the idle period;" \
 	"rss0..rss3 (kB): before, after the requests, before the busy client, at the end"
-echo "# B/conn: (rss3 - rss0) * 1024 / conns; B/c_nowrk: (rss2 - rss0) * 1024 / conns;" \
+bench_note "B/conn: (rss3 - rss0) * 1024 / conns; B/c_nowrk: (rss2 - rss0) * 1024 / conns;" \
 	"open: /_status connections_open at the end, less the asker (weft only)"
-echo "# closed: connections the server closed while idle; fail2: connections" \
+bench_note "closed: connections the server closed while idle; fail2: connections" \
 	"whose second GET / (after the idle period) got no full 200 answer"
-echo "# rps_alone/rps_beside: median wrk Requests/sec alone and beside the idle" \
+bench_note "rps_alone/rps_beside: median wrk Requests/sec alone and beside the idle" \
 	"connections; ratio: rps_beside / rps_alone"
-printf '# %-8s %6s %6s %6s %8s %8s %8s %8s %7s %7s %6s %6s %6s %9s %9s %6s\n' \
+bench_note "$(printf '%-8s %6s %6s %6s %8s %8s %8s %8s %7s %7s %6s %6s %6s %9s %9s %6s' \
 	server conns ok1 idle_s rss0 rss1 rss2 rss3 B/conn B/c_nowrk open closed \
-	fail2 rps_alone rps_beside ratio
+	fail2 rps_alone rps_beside ratio)"
 for name in $servers; do
 	idle_row
 done
@@ -813,7 +818,7 @@ if [ -n "${idle_bpc[nginx]:-}" ]; then
 	for name in $servers; do
 		[ "$name" = nginx ] && continue
 		[ -n "${idle_bpc[$name]:-}" ] || continue
-		echo "# $name B/conn / nginx B/conn: $(ratio "${idle_bpc[$name]}" "${idle_bpc[nginx]}")"
+		bench_note "$name B/conn / nginx B/conn: $(ratio "${idle_bpc[$name]}" "${idle_bpc[nginx]}")"
 	done
 fi
 
@@ -921,21 +926,21 @@ slow_row() {
 }
 
 declare -A slow_ratio=() slow_inw=() slow_times=()
-echo "#"
-echo "# 2. slowloris: $slow_conns connections sending a request header one byte a" \
+bench_note
+bench_note "2. slowloris: $slow_conns connections sending a request header one byte a" \
 	"second, never ending it; weft-http --header-timeout $hdr_ms, nginx" \
 	"client_header_timeout ${hdr_ms}ms; $runs x (wrk -t1 -c100 -d${wrk_seconds}s" \
 	"clean, then the same beside the slow connections), one server"
-echo "# rps_clean/rps_slow: median wrk Requests/sec; ratio: rps_slow / rps_clean;" \
+bench_note "rps_clean/rps_slow: median wrk Requests/sec; ratio: rps_slow / rps_clean;" \
 	"wave: first-wave slow connections of all runs"
-echo "# closed: of them closed by the server; in_win: closed ${hdr_s}..$((hdr_s + 2)) s" \
+bench_note "closed: of them closed by the server; in_win: closed ${hdr_s}..$((hdr_s + 2)) s" \
 	"after their connect() call; early/late: before/after (late: also still open);" \
 	"min/med/max_s: close times"
-echo "# answered: got bytes (weft: 408) before the close; srv_to: weft-http's" \
+bench_note "answered: got bytes (weft: 408) before the close; srv_to: weft-http's" \
 	"/_status timeouts at the end (clean runs and check GET included)"
-printf '# %-8s %6s %4s %9s %9s %6s %6s %6s %6s %6s %6s %7s %7s %7s %8s %7s\n' \
+bench_note "$(printf '%-8s %6s %4s %9s %9s %6s %6s %6s %6s %6s %6s %7s %7s %7s %8s %7s' \
 	server conns runs rps_clean rps_slow ratio wave closed in_win early late \
-	min_s med_s max_s answered srv_to
+	min_s med_s max_s answered srv_to)"
 for name in $servers; do
 	slow_row
 done
@@ -1021,16 +1026,16 @@ soak_row() {
 
 if [ "$soak" = 1 ]; then
 	declare -A soak_err=() soak_flat=() soak_fd=()
-	echo "#"
-	echo "# 3. soak: wrk -t1 -c2000 -d${soak_seconds}s on GET /, a fresh server each" \
+	bench_note
+	bench_note "3. soak: wrk -t1 -c2000 -d${soak_seconds}s on GET /, a fresh server each" \
 		"(weft rows only: the row reads weft-http's /_status)"
-	echo "# requests/rps/errors: wrk's (errors: socket errors and non-2xx/3xx);" \
+	bench_note "requests/rps/errors: wrk's (errors: socket errors and non-2xx/3xx);" \
 		"rss (kB): before wrk, 30 s in (half the run if under 60 s), at half the run, last sample"
-	echo "# end/30: rss_end / rss30; fd0: descriptors before wrk, fd_max: most" \
+	bench_note "end/30: rss_end / rss30; fd0: descriptors before wrk, fd_max: most" \
 		"while it ran, fd_end: after it left (within 10 s); open_after: /_status connections_open then"
-	printf '# %-8s %6s %5s %10s %8s %6s %8s %8s %8s %8s %6s %5s %6s %6s %6s\n' \
+	bench_note "$(printf '%-8s %6s %5s %10s %8s %6s %8s %8s %8s %8s %6s %5s %6s %6s %6s' \
 		server conns secs requests rps errors rss0 rss30 rss_mid rss_end \
-		end/30 fd0 fd_max fd_end open_after
+		end/30 fd0 fd_max fd_end open_after)"
 	for name in $servers; do
 		[ "$name" = nginx ] && continue
 		soak_row
@@ -1050,7 +1055,7 @@ if [ "$soak" = 1 ]; then
 fi
 
 for n in "${notes[@]}"; do
-	echo "# note: $n"
+	bench_note "note: $n"
 done
-echo "# after the run: load average $(cut -d' ' -f1-3 /proc/loadavg); wall time: $(since "$t_start") s"
+bench_note "after the run: load average $(cut -d' ' -f1-3 /proc/loadavg); wall time: $(since "$t_start") s"
 exit "$weft_failed"

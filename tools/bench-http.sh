@@ -76,6 +76,8 @@
 #   --go-peer  the go-peer program (bench/peers/go/build.sh builds it);
 #              without it the go rows say "not installed"
 set -u
+. "$(dirname "$0")/bench-json.sh"
+bench_json_prog=bench-http.sh
 # Each weft row names its backend with --backend; the environment's
 # WEFT_BACKEND would override that and mislabel the row.
 unset WEFT_BACKEND
@@ -507,16 +509,40 @@ stats() {
 		END {
 			if (NR == 0) { print "- - -"; exit }
 			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			print m, v[1], v[NR]
+			printf "%.10g %.10g %.10g\n", m, v[1], v[NR]
 		}'
 }
 
 row_fmt='%-10s %-12s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s %8s\n'
 
+# The JSON rows of server $1 for $path at $c connections, $2 runs ok, $3
+# the row's status (ok, failed, not installed) and $4 why: one per figure
+# (rps, p50, p99, cpu, cli_cpu), named http.SERVER.KIND.CONNS.FIGURE with
+# KIND hello for "/" and file for the file, each with its runs in run
+# order; a row without runs has a null median.
+json_rows() {
+	local params kind=file k unit l med mn mx
+	[ "$path" = / ] && kind=hello
+	params="{\"server\": $(json_s "$1"), \"path\": $(json_s "$path"), \"conns\": $c, \"ok_runs\": $2, \"runs\": $runs, \"status\": $(json_s "$3"), \"reason\": $(json_s "${4:-}")}"
+	for k in rps p50 p99 cpu cli_cpu; do
+		case $k in
+		rps) unit="requests/s"; l=("${rps_l[@]}") ;;
+		p50) unit=us; l=("${p50_l[@]}") ;;
+		p99) unit=us; l=("${p99_l[@]}") ;;
+		cpu) unit="CPU us/request"; l=("${cpu_l[@]}") ;;
+		cli_cpu) unit="% of one core"; l=("${cli_l[@]}") ;;
+		esac
+		read -r med mn mx < <(printf '%s\n' "${l[@]}" | grep . | stats)
+		bench_json_row "http.$1.$kind.$c.$k" "$unit" - "$params" "$med" "$mn" "$mx" "${l[@]}"
+	done
+}
+
 # One failed row: name $1.
 failed_row() {
 	printf "$row_fmt" "$1" "$path" "$c" 0 "$runs" failed failed failed \
 		failed failed failed failed failed failed
+	rps_l=() p50_l=() p99_l=() cpu_l=() cli_l=()
+	json_rows "$1" 0 failed
 }
 
 # One wrk run at $c connections against the server; appends its figures
@@ -575,6 +601,7 @@ measure_row() {
 	bytes=""
 	if [ -n "${missing[$name]:-}" ]; then
 		printf '%-10s %-12s %6s not installed (%s)\n' "$name" "$path" "$c" "${missing[$name]}"
+		json_rows "$name" 0 "not installed" "${missing[$name]}"
 		return
 	fi
 	if ! start_server "$name"; then
@@ -615,6 +642,7 @@ measure_row() {
 	printf '%-10s %-12s %6s %3s %4s %10.0f %10.0f %10.0f %9.0f %9.0f %9.0f %9.0f %10.2f %8.0f\n' \
 		"$name" "$path" "$c" "$nok" "$runs" "$rm" "$rmin" "$rmax" "$hm" \
 		"$pm" "$pmin" "$pmax" "$cm" "$um"
+	json_rows "$name" "$nok" ok
 }
 
 # $1 / $2 (six digits), or "-" if either is missing.
@@ -642,11 +670,11 @@ goal() {
 			print ok ? "met" : "NOT met"
 		}')
 	fi
-	printf '# %-44s %6s %8s %8s  %s\n' "$1" "$c" "$(r2 "$2")" \
-		"$([ "$4" = below ] && echo "< $3" || echo ">= $3")" "$st"
+	bench_note "$(printf '%-44s %6s %8s %8s  %s' "$1" "$c" "$(r2 "$2")" \
+		"$([ "$4" = below ] && echo "< $3" || echo ">= $3")" "$st")"
 }
 
-echo "# http: wrk --latency -t1 -c<conns> -d${seconds}s (pinned to CPU $cli_cpu)" \
+bench_note "http: wrk --latency -t1 -c<conns> -d${seconds}s (pinned to CPU $cli_cpu)" \
 	"against each server (pinned to CPU $srv_cpus), a fresh server per row"
 srv_desc=$(for name in $servers; do
 	if [ -n "${missing[$name]:-}" ]; then
@@ -658,25 +686,25 @@ srv_desc=$(for name in $servers; do
 	*) printf '%s=%s; ' "$name" "${exe[$name]##*/}${srv_args[$name]:+ ${srv_args[$name]//$root/ROOT}}" ;;
 	esac
 done)
-echo "# servers: ${srv_desc%; }"
+bench_note "servers: ${srv_desc%; }"
 if [[ " $servers " == *" nginx "* ]]; then
-	echo "# nginx.conf: worker_processes $workers; worker_connections $nginx_wc;" \
+	bench_note "nginx.conf: worker_processes $workers; worker_connections $nginx_wc;" \
 		"worker_rlimit_nofile $nginx_rl; access_log off;" \
 		"keepalive_requests 1000000; listen 127.0.0.1:PORT backlog=4096;" \
 		"location = / { default_type text/plain; return 200 \"Hello, world!\\n\"; }" \
 		"root ROOT; nginx's defaults otherwise (sendfile off, no open_file_cache)"
 fi
-echo "# urls: / (\"Hello, world!\\n\", 14 bytes, text/plain)$(
+bench_note "urls: / (\"Hello, world!\\n\", 14 bytes, text/plain)$(
 	[ "$paths" != / ] && echo ", /file-4k.txt (a 4,096-byte text file under ROOT, a temporary directory)")"
-echo "# ok of runs: wrk runs without errors; rps: wrk's Requests/sec," \
+bench_note "ok of runs: wrk runs without errors; rps: wrk's Requests/sec," \
 	"median of the ok runs (min, max)"
-echo "# p50_us: median of wrk's 50% latency; p99_us: median of its 99%" \
+bench_note "p50_us: median of wrk's 50% latency; p99_us: median of its 99%" \
 	"latency (p99_min, p99_max over the runs)"
-echo "# cpu_us/req: server CPU microseconds (user+sys, all threads and" \
+bench_note "cpu_us/req: server CPU microseconds (user+sys, all threads and" \
 	"processes) per request, median"
-echo "# cli_cpu%: wrk's CPU, percent of one core, median (near 100: the" \
+bench_note "cli_cpu%: wrk's CPU, percent of one core, median (near 100: the" \
 	"client limits the row)"
-echo "# before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+bench_note "before the run: load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 	"$(awk '$1 == "procs_running" { print $2 - 1 }' /proc/stat) other tasks" \
 	"runnable (other work on the machine skews every figure);" \
 	"open files: $(ulimit -Sn)"
@@ -688,10 +716,10 @@ fi
 [ "$ncpu" -lt 2 ] && notes+=("one CPU: wrk and the server share CPU $cli_cpu")
 for path in $paths; do
 	declare -A med_rps=() med_cpu=() med_p99=() resp_bytes=()
-	echo "#"
-	echo "# GET $path"
-	printf "# %-8s${row_fmt#%-10s}" server path conns ok runs rps rps_min \
-		rps_max p50_us p99_us p99_min p99_max 'cpu_us/req' 'cli_cpu%'
+	bench_note
+	bench_note "GET $path"
+	bench_note "$(printf "%-8s${row_fmt#%-10s}" server path conns ok runs rps rps_min \
+		rps_max p50_us p99_us p99_min p99_max 'cpu_us/req' 'cli_cpu%')"
 	for name in $servers; do
 		for c in $conns; do
 			measure_row
@@ -702,23 +730,23 @@ for path in $paths; do
 			[ -n "${resp_bytes[$name,$c]:-}" ] && { printf '%s=%s ' "$name" "${resp_bytes[$name,$c]}"; break; }
 		done
 	done)
-	echo "# bytes per response, head and body (wrk's bytes read / requests," \
+	bench_note "bytes per response, head and body (wrk's bytes read / requests," \
 		"first ok run): ${sizes% }"
-	echo "# ratios of medians of this run, GET $path: rps (>1: the first" \
+	bench_note "ratios of medians of this run, GET $path: rps (>1: the first" \
 		"faster), p99 and cpu_us/req (<1: the first lower)"
-	printf '# %-16s %6s %8s %8s %8s\n' ratio conns rps p99 cpu
+	bench_note "$(printf '%-16s %6s %8s %8s %8s' ratio conns rps p99 cpu)"
 	for pair in weft/nginx weft/go weft.epoll/nginx weft.epoll/go weft/weft.epoll; do
 		a=${pair%/*} b=${pair#*/}
 		[[ " $servers " == *" $a "* ]] && [[ " $servers " == *" $b "* ]] || continue
 		for c in $conns; do
-			printf '# %-16s %6s %8s %8s %8s\n' "$pair" "$c" \
+			bench_note "$(printf '%-16s %6s %8s %8s %8s' "$pair" "$c" \
 				"$(r2 "$(ratio "${med_rps[$a,$c]:-}" "${med_rps[$b,$c]:-}")")" \
 				"$(r2 "$(ratio "${med_p99[$a,$c]:-}" "${med_p99[$b,$c]:-}")")" \
-				"$(r2 "$(ratio "${med_cpu[$a,$c]:-}" "${med_cpu[$b,$c]:-}")")"
+				"$(r2 "$(ratio "${med_cpu[$a,$c]:-}" "${med_cpu[$b,$c]:-}")")")"
 		done
 	done
-	echo "# goals, GET $path (ratio of medians of this run):"
-	printf '# %-44s %6s %8s %8s  %s\n' goal conns measured goal status
+	bench_note "goals, GET $path (ratio of medians of this run):"
+	bench_note "$(printf '%-44s %6s %8s %8s  %s' goal conns measured goal status)"
 	for c in $conns; do
 		goal "weft rps / nginx rps" "$(ratio "${med_rps[weft,$c]:-}" "${med_rps[nginx,$c]:-}")" 1 least
 		goal "weft rps / go rps" "$(ratio "${med_rps[weft,$c]:-}" "${med_rps[go,$c]:-}")" 2 least
@@ -726,6 +754,6 @@ for path in $paths; do
 	done
 done
 for n in "${notes[@]}"; do
-	echo "# note: $n"
+	bench_note "note: $n"
 done
 exit 0

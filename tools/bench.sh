@@ -11,7 +11,7 @@
 # end, and writes bench/results/<date>/REPORT.md with the machine, the
 # exact commands, every table, the targets of issues 5 and 11 and of the
 # HTTP server (met or NOT met, with the measured figure) and PNG charts
-# (tools/bench-report.sh).
+# (tools/bench_report.py, from the JSON lines each step writes).
 # Every figure is the median of at least 5 runs, with min and max; every
 # ratio divides two medians of this one run.
 #
@@ -56,7 +56,21 @@ set -u
 caller=$(pwd)
 cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
-all_names="switch,spawn,memory,steal,fine,chan,echo,http,hostile,fuzz"
+# The report is Debian's python3 (with python3-matplotlib for the charts),
+# not whatever python3 comes first in PATH.
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3) || {
+	echo "tools/bench.sh: no python3 (package python3), which the report needs" >&2
+	exit 2
+}
+# The weft benchmark programs, from the table BENCHMARKS in
+# tools/bench_report.py: "name takes-workers slow" lines, in their order.
+# A new bench/bench_NAME.c needs only its entry there.
+mapfile -t benches < <("$py" tools/bench_report.py --list-benchmarks)
+[ ${#benches[@]} -gt 0 ] ||
+	{ echo "tools/bench.sh: tools/bench_report.py --list-benchmarks failed" >&2; exit 2; }
+all_names=$(for b in "${benches[@]}"; do printf '%s,' "${b%% *}"; done)
+all_names+="echo,http,hostile,fuzz"
 
 quick=""
 runs=""
@@ -125,7 +139,7 @@ t_start=$(date +%s)
 
 # Packages. The core ones must install; each peer's may fail alone.
 core_pkgs=(meson ninja-build pkg-config gcc liburing-dev libck-dev)
-extra_pkgs=(gnuplot-nox)
+extra_pkgs=(python3-matplotlib)
 # perf, for fine's hardware counters.
 wanted fine && extra_pkgs+=(linux-perf)
 # http: weft-http's request parser, the load generator and the C peer.
@@ -328,43 +342,6 @@ add_peer() {
 	fi
 	add_step "$group" "$kind" "$tag" "$pre" "$exe" "$@" --runs "$step_runs" $quick "${w[@]}"
 }
-if wanted switch; then
-	add_weft switch 0
-	if [ "$peers" = 1 ]; then
-		add_peer go switch "" 0 switch
-		add_peer boost switch "" 0 switch
-	fi
-fi
-if wanted spawn; then
-	add_weft spawn 1
-	if [ "$peers" = 1 ]; then
-		add_peer go spawn "" 1 spawn
-		add_peer boost spawn "" 1 spawn
-	fi
-fi
-if wanted memory; then
-	step_runs=$slow_runs
-	add_weft memory 0
-	if [ "$peers" = 1 ]; then
-		# Go parks its goroutines at each count weft does; row
-		# go.memory.parked gets the count as a tag.
-		counts="10000 100000 1000000"
-		[ -n "$quick" ] && counts="10000"
-		for n in $counts; do
-			t=$((n / 1000))k
-			[ "$n" = 1000000 ] && t=1m
-			add_peer go memory "$t" 0 memory "$n"
-		done
-	fi
-	step_runs=$runs
-fi
-if wanted steal; then
-	add_weft steal 1
-	if [ "$peers" = 1 ]; then
-		add_peer go steal "" 1 fib
-		add_peer boost steal "" 1 fib
-	fi
-fi
 # Can perf count the hardware events fine's counter table needs? On a VM
 # without a virtual PMU it says "<not supported>" for each.
 perf_events=cycles,instructions,cache-misses
@@ -385,13 +362,36 @@ if wanted fine; then
 		fi
 	fi
 fi
-if wanted fine; then
-	step_runs=$slow_runs
-	add_weft fine 1
-	if [ "$peers" = 1 ]; then
-		add_peer go fine "" 1 fine
-		add_peer boost fine "" 1 fine
-	fi
+# The peers of each benchmark (peers_NAME, if there is one) and the steps
+# that follow its own (after_NAME).
+peers_switch() {
+	add_peer go switch "" 0 switch
+	add_peer boost switch "" 0 switch
+}
+peers_spawn() {
+	add_peer go spawn "" 1 spawn
+	add_peer boost spawn "" 1 spawn
+}
+# Go parks its goroutines at each count weft does; row go.memory.parked
+# gets the count as a tag.
+peers_memory() {
+	local counts="10000 100000 1000000" n t
+	[ -n "$quick" ] && counts="10000"
+	for n in $counts; do
+		t=$((n / 1000))k
+		[ "$n" = 1000000 ] && t=1m
+		add_peer go memory "$t" 0 memory "$n"
+	done
+}
+peers_steal() {
+	add_peer go steal "" 1 fib
+	add_peer boost steal "" 1 fib
+}
+peers_fine() {
+	add_peer go fine "" 1 fine
+	add_peer boost fine "" 1 fine
+}
+after_fine() {
 	# The report's picture of a trace: one traced fib (WEFT_TRACE).
 	if [ -x "$dir/bench/bench_fine" ]; then
 		add_step fine weft trace "" "$dir/bench/bench_fine" --trace \
@@ -402,12 +402,20 @@ if wanted fine; then
 		add_step fine weft "" "" bench/bench_perf.sh "$dir/bench/bench_fine" \
 			--runs "$step_runs" $quick --workers "$workers"
 	fi
+}
+peers_chan() {
+	add_peer boost chan "" 0 chan
+}
+for b in "${benches[@]}"; do
+	read -r name takes slow <<<"$b"
+	wanted "$name" || continue
+	# The slow benchmarks take the fewest runs unless --runs says otherwise.
+	[ "$slow" = 1 ] && step_runs=$slow_runs
+	add_weft "$name" "$takes"
+	[ "$peers" = 1 ] && declare -F "peers_$name" >/dev/null && "peers_$name"
+	declare -F "after_$name" >/dev/null && "after_$name"
 	step_runs=$runs
-fi
-if wanted chan; then
-	add_weft chan 1
-	[ "$peers" = 1 ] && add_peer boost chan "" 0 chan
-fi
+done
 if wanted echo; then
 	# Each echo run takes seconds (a second even in quick mode).
 	echo_runs=$slow_runs
@@ -510,7 +518,6 @@ fi
 	echo "wrk_status=$wrk_status"
 	echo "boost=$boost_version"
 	echo "boost_status=$boost_status"
-	echo "gnuplot=$(gnuplot --version 2>/dev/null)"
 	echo "build=$(show "$dir")"
 	echo "buildtype=$buildtype"
 	echo "sanitize=$sanitize"
@@ -555,7 +562,11 @@ for ((i = 0; i < n; i++)); do
 	fi
 	echo "== [$((i + 1))/$n] $g: $shown"
 	t0=$(date +%s.%N)
-	"${cmd[@]}" 2>"$out/raw/$f.err" | tee "$out/raw/$f.txt"
+	# The step's rows as JSON lines (bench/bench_common.h,
+	# tools/bench-json.sh), which the report reads; the text is for people.
+	rm -f "$out/raw/$f.jsonl"
+	WEFT_BENCH_JSON="$out/raw/$f.jsonl" "${cmd[@]}" 2>"$out/raw/$f.err" |
+		tee "$out/raw/$f.txt"
 	rc=${PIPESTATUS[0]}
 	t1=$(date +%s.%N)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -578,8 +589,8 @@ for ((i = 0; i < n; i++)); do
 done
 echo "total_seconds=$(($(date +%s) - t_start))" >>"$out/meta.txt"
 
-echo "== report: tools/bench-report.sh $(show "$out")"
-if ! tools/bench-report.sh "$out"; then
+echo "== report: tools/bench_report.py $(show "$out")"
+if ! "$py" tools/bench_report.py "$out"; then
 	echo "tools/bench.sh: the report could not be written" >&2
 	exit 1
 fi

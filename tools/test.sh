@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 need_pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-	   liburing-dev libck-dev libcmocka-dev gnuplot-nox valgrind gdb
+	   liburing-dev libck-dev libcmocka-dev python3-matplotlib valgrind gdb
 	   libhttp-parser-dev python3)
 # The benchmark report's peers, exercised by the bench_quick test; a
 # machine that cannot install them still tests everything else (the

@@ -239,7 +239,7 @@ int bench_switch(const peer::options &o)
 		context.add_elapsed(measure_context(ctx_ops));
 		yield.add_elapsed(measure_yield(yield_ops));
 	}
-	std::printf("# pinned: both rows on cpu %d\n", solo);
+	peer::note("pinned: both rows on cpu %d\n", solo);
 	peer::print_header(o, "ns per op", yield.name());
 	double ref = yield.median();
 	context.print(ref);
@@ -280,7 +280,7 @@ int bench_spawn(const peer::options &o)
 		spawn_pass(n / 10);
 		join.add_elapsed(spawn_pass(n));
 	}
-	std::printf("# pinned: on cpu %d\n", solo);
+	peer::note("pinned: on cpu %d\n", solo);
 	peer::print_header(o, "ns per op", join.name());
 	join.print(join.median());
 	return 0;
@@ -333,7 +333,7 @@ int bench_chan(const peer::options &o)
 
 		pingpong.add_elapsed(chan_run(n / 20, n / 2));
 	}
-	std::printf("# pinned: on cpu %d\n", solo);
+	peer::note("pinned: on cpu %d\n", solo);
 	peer::print_header(o, "ns per op", pingpong.name());
 	pingpong.print(pingpong.median());
 	return 0;
@@ -514,13 +514,13 @@ int bench_fib(const peer::options &o)
 	for (int r = 0; r < o.runs; r++)
 		for (const auto &j : jobs)
 			fib_fork(j);
-	std::printf("# fib rows: ns per whole fib(%d) run (not per call); "
+	peer::note("fib rows: ns per whole fib(%d) run (not per call); "
 		    "cutoff: serial at n <= %d; 1 thread: round_robin, "
 		    "more: work_stealing; not pinned\n", n, fib_cutoff);
-	std::printf("# .notrim rows: the same after mallopt() stops glibc "
+	peer::note(".notrim rows: the same after mallopt() stops glibc "
 		    "from mmap()ing and trimming around the 128 KiB fiber "
 		    "stacks\n");
-	std::printf("# fib without a cutoff: boost-peer fine\n");
+	peer::note("fib without a cutoff: boost-peer fine\n");
 	peer::print_header(o, "ns per fib(" + std::to_string(n) + ")",
 			   rows[0]->name());
 	double ref = rows[0]->median();
@@ -646,7 +646,7 @@ int bench_fine(const peer::options &o)
 				fib[i]->add_elapsed(fns);
 			sky[i]->add_elapsed(sns);
 		}
-	std::printf("# fine rows: ns per whole fib(%d) or skynet (%" PRIu64
+	peer::note("fine rows: ns per whole fib(%d) or skynet (%" PRIu64
 		    " leaves, sum checked); fib: a fiber for fib(n - 1) in "
 		    "every call with n >= 2, joined; skynet: ten child fibers "
 		    "per node, joined in order; launch::dispatch; default stacks "
@@ -656,7 +656,7 @@ int bench_fine(const peer::options &o)
 		    "of skynet over %" PRIu64 " leaves\n", n, leaves,
 		    n - fine_fib_warm, leaves / 100);
 	if (o.quick)
-		std::printf("# boost.fine.fib%d.nocutoff rows skipped in "
+		peer::note("boost.fine.fib%d.nocutoff rows skipped in "
 			    "--quick: each run takes seconds\n", n);
 	peer::print_header(o, "ns per run", "the 1-thread row of the same "
 			   "workload");

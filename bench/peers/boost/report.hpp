@@ -9,10 +9,15 @@
 //
 // where the figures are per operation over the runs (ns unless a comment
 // says otherwise) and ratio is median / median of the program's reference
-// row, or "-". Main thread only, except fail(), which any thread may call.
+// row, or "-". If the environment names a file in WEFT_BENCH_JSON, every
+// row and every comment also goes there as one JSON object per line,
+// appended with one write(2) on an O_APPEND descriptor, in the shape
+// bench_common.h gives them (tools/bench_report.py reads those, never the
+// text). Main thread only, except fail(), which any thread may call.
 #ifndef WEFT_PEER_BOOST_REPORT_HPP
 #define WEFT_PEER_BOOST_REPORT_HPP
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/utsname.h>
@@ -20,6 +25,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdarg>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +33,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,6 +106,98 @@ inline options parse(int argc, char **argv, int first)
 	return o;
 }
 
+// What every JSON object carries: the program (print_machine), its
+// options and the unit of its rows (print_header).
+struct json_state {
+	std::string prog = "boost-peer";
+	std::string unit = "ns per op";
+	options opts;
+	int fd = -2;		// WEFT_BENCH_JSON, -1 if none, -2 unopened
+};
+
+inline json_state &json_out()
+{
+	static json_state s;
+	return s;
+}
+
+// @s as a JSON string, quotes included.
+inline std::string json_str(const std::string &s)
+{
+	std::string q = "\"";
+
+	for (unsigned char c : s) {
+		if (c == '"' || c == '\\') {
+			q += '\\';
+			q += static_cast<char>(c);
+		} else if (c < 0x20) {
+			char esc[8];
+
+			std::snprintf(esc, sizeof(esc), "\\u%04x", c);
+			q += esc;
+		} else {
+			q += static_cast<char>(c);
+		}
+	}
+	return q + "\"";
+}
+
+// Append {"kind": @kind, "prog": .., @rest} to WEFT_BENCH_JSON, if set;
+// @rest is the other members, each with its leading ", ".
+inline void json_write(const std::string &kind, const std::string &rest)
+{
+	json_state &j = json_out();
+
+	if (j.fd == -2) {
+		const char *path = std::getenv("WEFT_BENCH_JSON");
+
+		j.fd = -1;
+		if (path && *path) {
+			j.fd = open(path, O_WRONLY | O_APPEND | O_CREAT |
+				    O_CLOEXEC, 0644);
+			if (j.fd < 0)
+				fail(std::string("WEFT_BENCH_JSON=") + path +
+				     ": " + std::strerror(errno));
+		}
+	}
+	if (j.fd < 0)
+		return;
+	std::string line = "{\"kind\": " + json_str(kind) + ", \"prog\": " +
+			   json_str(j.prog) + rest + "}\n";
+	if (write(j.fd, line.data(), line.size()) !=
+	    static_cast<ssize_t>(line.size()))
+		fail(std::string("WEFT_BENCH_JSON: write: ") +
+		     std::strerror(errno));
+}
+
+inline std::string json_num(double v)
+{
+	char b[32];
+
+	std::snprintf(b, sizeof(b), "%.10g", v);
+	return b;
+}
+
+// A comment: "# " and the text (which ends with a newline) on stdout, and
+// a note object per line.
+__attribute__((format(printf, 1, 2)))
+inline void note(const char *fmt, ...)
+{
+	char text[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int k = std::vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (k < 0 || static_cast<std::size_t>(k) >= sizeof(text))
+		fail("a comment longer than " + std::to_string(sizeof(text)) +
+		     " bytes");
+	std::printf("# %s", text);
+	std::istringstream lines(text);
+	for (std::string line; std::getline(lines, line);)
+		json_write("note", ", \"text\": " + json_str(line));
+}
+
 // Per-operation figures of one row, one entry per run.
 class row {
 public:
@@ -114,8 +213,11 @@ public:
 	// One run that did iters() operations in @ns.
 	void add_elapsed(std::uint64_t ns)
 	{
-		vals_.push_back(static_cast<double>(ns) /
-				static_cast<double>(iters_));
+		double v = static_cast<double>(ns) /
+			   static_cast<double>(iters_);
+
+		vals_.push_back(v);
+		order_.push_back(v);
 	}
 
 	double median()
@@ -133,6 +235,7 @@ public:
 	{
 		double med = median();
 
+		write_json(med, ref);
 		std::printf("  %-22s %10llu %10.1f %10.1f %10.1f ",
 			    name_.c_str(),
 			    static_cast<unsigned long long>(iters_), med,
@@ -144,20 +247,46 @@ public:
 	}
 
 private:
+	// The row object: runs in run order, median, min, max, ratio.
+	void write_json(double med, double ref) const
+	{
+		const json_state &j = json_out();
+		std::string samples, sep;
+
+		for (double v : order_) {
+			samples += sep + json_num(v);
+			sep = ", ";
+		}
+		json_write("row", ", \"name\": " + json_str(name_) +
+			   ", \"params\": {\"runs\": " +
+			   std::to_string(j.opts.runs) + ", \"quick\": " +
+			   (j.opts.quick ? "true" : "false") +
+			   ", \"workers\": " + std::to_string(j.opts.workers) +
+			   "}, \"unit\": " + json_str(j.unit) +
+			   ", \"iters\": " + std::to_string(iters_) +
+			   ", \"samples\": [" + samples + "], \"median\": " +
+			   json_num(med) + ", \"min\": " +
+			   json_num(vals_.front()) + ", \"max\": " +
+			   json_num(vals_.back()) + ", \"ratio\": " +
+			   (ref > 0 ? json_num(med / ref) : "null"));
+	}
+
 	std::string name_;
 	std::uint64_t iters_;
-	std::vector<double> vals_;
+	std::vector<double> vals_;	// sorted by median()
+	std::vector<double> order_;	// the same in run order
 };
 
 inline void print_header(const options &o, const std::string &unit,
 			 const std::string &ratio_of)
 {
-	std::printf("# runs=%d%s; figures are %s over the runs; "
-		    "ratio = median / median(%s)\n",
-		    o.runs, o.quick ? " quick" : "", unit.c_str(),
-		    ratio_of.c_str());
-	std::printf("# %-22s %10s %10s %10s %10s %8s\n", "name", "iters",
-		    "median", "min", "max", "ratio");
+	json_out().unit = unit;
+	json_out().opts = o;
+	note("runs=%d%s; figures are %s over the runs; "
+	     "ratio = median / median(%s)\n",
+	     o.runs, o.quick ? " quick" : "", unit.c_str(), ratio_of.c_str());
+	note("%-22s %10s %10s %10s %10s %8s\n", "name", "iters", "median",
+	     "min", "max", "ratio");
 }
 
 // The first line: CPU model, online CPUs, kernel, Boost.
@@ -181,10 +310,10 @@ inline void print_machine(const char *prog, const char *boost_version)
 	}
 	if (uname(&u) != 0)
 		std::memset(&u, 0, sizeof(u));
-	std::printf("# %s: cpu=\"%s\" online_cpus=%ld kernel=\"%s %s %s\" "
-		    "boost=%s\n",
-		    prog, model.c_str(), sysconf(_SC_NPROCESSORS_ONLN),
-		    u.sysname, u.release, u.machine, boost_version);
+	json_out().prog = prog;
+	note("%s: cpu=\"%s\" online_cpus=%ld kernel=\"%s %s %s\" boost=%s\n",
+	     prog, model.c_str(), sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+	     u.release, u.machine, boost_version);
 	std::fflush(stdout);
 }
 

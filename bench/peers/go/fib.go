@@ -105,7 +105,7 @@ func benchFib(o *opts) {
 		}
 		runtime.GC()
 	}
-	fmt.Printf("# fib rows: ns per whole fib(%d) run (not per call); "+
+	note("fib rows: ns per whole fib(%d) run (not per call); "+
 		"cutoff: serial at n <= %d; nothing pinned\n", n, fibCutoff)
 	printHeader(o, fmt.Sprintf("ns per fib(%d)", n), rows[0].name)
 	ref := rows[0].median()

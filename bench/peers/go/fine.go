@@ -282,11 +282,11 @@ func benchFine(o *opts) {
 			runtime.GC()
 		}
 	}
-	fmt.Printf("# nothing pinned; the %s rows on GOMAXPROCS=%d; fib and "+
+	note("nothing pinned; the %s rows on GOMAXPROCS=%d; fib and "+
 		"skynet rows: ns per whole fib(%d) or skynet (iters = passes "+
 		"per run); spawnloop and alive rows: ns per task (iters = "+
 		"tasks)\n", wname, wide, fibN)
-	fmt.Printf("# fib: joined through a channel of capacity 1 per call; "+
+	note("fib: joined through a channel of capacity 1 per call; "+
 		"skynet (%d leaves, sum %d checked): one WaitGroup per node "+
 		"and a result slot per child; alive: each run in a fresh "+
 		"process\n", leaves, skyWant)
@@ -301,7 +301,7 @@ func benchFine(o *opts) {
 		fr.print(ref)
 	}
 	if wide > 1 {
-		fmt.Printf("# speed-up fib: %.2f, skynet: %.2f (1 -> %d)\n",
+		note("speed-up fib: %.2f, skynet: %.2f (1 -> %d)\n",
 			rows[0].median()/rows[1].median(),
 			rows[2].median()/rows[3].median(), wide)
 	}

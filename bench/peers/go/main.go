@@ -15,9 +15,10 @@
 //	go-peer http-server [--port P] [--workers N] [--root DIR]
 //
 // The subcommand may also come after some of the flags (see splitCommand).
-// The output follows bench/bench_common.h, so that one parser reads the
-// C programs and this one: lines starting with '#' are comments, every
-// other line is a row
+// The output follows bench/bench_common.h, as text for people and, in
+// the file WEFT_BENCH_JSON names, as the same JSON lines (json.go), which
+// the report reads: lines starting with '#' are comments, every other
+// line is a row
 //
 //	name  iterations  median  min  max  ratio
 //
@@ -64,7 +65,8 @@ type opts struct {
 type row struct {
 	name  string
 	iters uint64
-	vals  []float64
+	vals  []float64 // sorted by stats
+	order []float64 // the same in run order
 }
 
 func newRow(name string, iters uint64) *row {
@@ -73,12 +75,13 @@ func newRow(name string, iters uint64) *row {
 
 // addElapsed records one run that did r.iters operations in d.
 func (r *row) addElapsed(d time.Duration) {
-	r.vals = append(r.vals, float64(d.Nanoseconds())/float64(r.iters))
+	r.addValue(float64(d.Nanoseconds()) / float64(r.iters))
 }
 
 // addValue records a figure that is already per operation.
 func (r *row) addValue(v float64) {
 	r.vals = append(r.vals, v)
+	r.order = append(r.order, v)
 }
 
 // stats sorts the runs and returns their median, min and max.
@@ -103,6 +106,7 @@ func (r *row) median() float64 {
 // print writes the row; ref <= 0 prints "-" as the ratio.
 func (r *row) print(ref float64) {
 	med, min, max := r.stats()
+	jsonRow(r, med, min, max, ref)
 	fmt.Printf("  %-22s %10d %10.1f %10.1f %10.1f ", r.name, r.iters,
 		med, min, max)
 	if ref > 0 {
@@ -115,13 +119,14 @@ func (r *row) print(ref float64) {
 // printHeader writes the two comment lines above the rows; unit says
 // what the figures are ("ns per op" in the C programs).
 func printHeader(o *opts, unit, ratioOf string) {
+	jsonOut.unit, jsonOut.o = unit, o
 	quick := ""
 	if o.quick {
 		quick = " quick"
 	}
-	fmt.Printf("# runs=%d%s; figures are %s over the runs; "+
+	note("runs=%d%s; figures are %s over the runs; "+
 		"ratio = median / median(%s)\n", o.runs, quick, unit, ratioOf)
-	fmt.Printf("# %-22s %10s %10s %10s %10s %8s\n",
+	note("%-22s %10s %10s %10s %10s %8s\n",
 		"name", "iters", "median", "min", "max", "ratio")
 }
 
@@ -145,7 +150,8 @@ func printMachine(prog string) {
 		kernel = fmt.Sprintf("%s %s %s", utsString(u.Sysname[:]),
 			utsString(u.Release[:]), utsString(u.Machine[:]))
 	}
-	fmt.Printf("# %s: cpu=\"%s\" online_cpus=%d kernel=\"%s\" go=%s\n",
+	jsonOut.prog = prog
+	note("%s: cpu=\"%s\" online_cpus=%d kernel=\"%s\" go=%s\n",
 		prog, model, onlineCPUs(), kernel, runtime.Version())
 }
 

@@ -201,10 +201,10 @@ func benchMemory(o *opts) {
 		stack.addValue(ds)
 		heap.addValue(dh)
 	}
-	fmt.Printf("# go.memory.parked: bytes per goroutine (not ns): Rss "+
+	note("go.memory.parked: bytes per goroutine (not ns): Rss "+
 		"growth after runtime.GC(), one fresh process per run, "+
 		"GOMAXPROCS %d\n", workers)
-	fmt.Printf("# go.memory.parked: runtime.MemStats per goroutine, "+
+	note("go.memory.parked: runtime.MemStats per goroutine, "+
 		"median: StackInuse %.1f B, HeapInuse %.1f B\n",
 		stack.median(), heap.median())
 	printHeader(o, "bytes per goroutine", rss.name)

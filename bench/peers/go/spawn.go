@@ -27,7 +27,6 @@
 package main
 
 import (
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -126,7 +125,7 @@ func benchSpawn(o *opts) {
 		// Start each run with the heap of the last one collected.
 		runtime.GC()
 	}
-	fmt.Printf("# GOMAXPROCS: %d (the .1worker rows: 1); nothing pinned\n",
+	note("GOMAXPROCS: %d (the .1worker rows: 1); nothing pinned\n",
 		workers)
 	printHeader(o, "ns per op", join.name)
 	ref := join.median()
@@ -142,7 +141,7 @@ func benchSpawn(o *opts) {
 		}
 		med, min, max := r.stats()
 		s := float64(r.iters) / 1e9
-		fmt.Printf("# %s: wall %.3f s median (min %.3f, max %.3f) "+
+		note("%s: wall %.3f s median (min %.3f, max %.3f) "+
 			"for %d goroutines\n", r.name, med*s, min*s, max*s,
 			r.iters)
 	}

@@ -23,7 +23,6 @@
 package main
 
 import (
-	"fmt"
 	"runtime"
 	"time"
 )
@@ -169,9 +168,9 @@ func benchSwitch(o *opts) {
 		gosched.addElapsed(measureGosched(switches))
 		pingpong.addElapsed(measureChan(handoffs, workers))
 	}
-	fmt.Printf("# GOMAXPROCS: go.gosched 1, go.chan.pingpong %d; "+
+	note("GOMAXPROCS: go.gosched 1, go.chan.pingpong %d; "+
 		"nothing pinned\n", workers)
-	fmt.Printf("# go.gosched: %.1f%% of Gosched calls switched "+
+	note("go.gosched: %.1f%% of Gosched calls switched "+
 		"goroutines in the last run; each counts as a switch\n",
 		100*goschedSwitched)
 	printHeader(o, "ns per op", gosched.name)
