@@ -33,21 +33,23 @@
  * and two stars) precedes each declaration; it begins with the call's
  * name and what it does ("weft_spawn() - create a fiber"), goes on with
  * the details, and ends with three parts:
- *  - "Context:" where the call may be made, in these words:
- *      fiber: by a fiber running inside weft_run(), not from a
- *        generator body (see Generators); anywhere else the call returns
- *        -EPERM, or, for a void call, does nothing;
- *      fiber or generator body: by a fiber, or by the body of a
- *        generator a fiber drives (the call then acts on that fiber);
- *        elsewhere as the call says;
- *      any thread while weft_run() runs: any thread of the process, a
- *        weft worker or not, between weft_run()'s start and its return;
- *        otherwise -EPERM;
- *      any thread: any thread, inside or outside weft_run();
- *    and whether the call is a yield point.
- *  - "Returns:" what a success returns.
+ *  - "Context:" where the call may be made, in the words below, and
+ *    whether it is a yield point;
+ *  - "Returns:" what a success returns;
  *  - "Errors:" each negative errno value the call can return and what it
  *    means, or "none".
+ *
+ * The words of "Context:".
+ *  - fiber: by a fiber running inside weft_run(), not from a generator
+ *    body (see Generators); anywhere else the call returns -EPERM, or,
+ *    for a void call, does nothing.
+ *  - fiber or generator body: by a fiber, or by the body of a generator
+ *    a fiber drives (the call then acts on that fiber); elsewhere as the
+ *    call says.
+ *  - any thread while weft_run() runs: any thread of the process, a weft
+ *    worker or not, between weft_run()'s start and its return; otherwise
+ *    -EPERM.
+ *  - any thread: any thread, inside or outside weft_run().
  *
  * Stacks. Every fiber has its own mmap'd stack, carved from large slabs.
  * The default size is 64 KiB (weft_config.stack_size, or per spawn in
@@ -333,10 +335,10 @@ struct weft_config {
  *   -ENOSYS   the backend asked for (WEFT_BACKEND_IO_URING) is not
  *             available (kernel.io_uring_disabled, a seccomp filter, a
  *             kernel without it); one line on stderr says why;
- *   -ENOMEM, -EAGAIN, or the errno of the failed system call
- *             resources for the workers (memory, a thread, a ring or an
- *             epoll set, the SIGSEGV handler) could not be had; nothing
- *             was left running;
+ *   -ENOMEM, -EAGAIN  resources for the workers (memory, a thread, a
+ *             ring or an epoll set, the SIGSEGV handler) could not be
+ *             had, or another errno of the system call that failed;
+ *             nothing was left running;
  *   -EDEADLK  every fiber was found asleep for good (see Deadlocks
  *             above); the runtime was ended and is torn down as after 0.
  */
