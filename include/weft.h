@@ -638,6 +638,8 @@ WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
  *               armed, or (epoll) the worker's descriptor table could not
  *               grow;
  *   -EPERM      not called from a fiber;
+ *   -EAGAIN     (epoll) the call had to run in the blocking pool, which
+ *               had no thread and could not start one;
  *   -ECONNRESET, -ENOSPC  injected by chaos mode (WEFT_CHAOS_IO; see
  *               weft_config.chaos_seed), which also cuts transfers short.
  *
