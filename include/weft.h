@@ -300,7 +300,7 @@ struct weft_config {
  * yield point: the I/O of fibers parked on that worker (completions,
  * readiness, the deadlines and cancellation of that I/O), and
  * weft_cancel() of a fiber sleeping there. On one worker nothing can be
- * taken over. A sleeper beside a hog is woken up to 2 ms late while
+ * taken over. A sleeper beside a hog is woken about 2 ms late while
  * another worker is idle. Each idle worker watches one other (the next
  * in order); with more than two workers, a stalled worker whose watcher
  * is busy waits for the next worker that runs out of work, or for the
@@ -321,8 +321,8 @@ struct weft_config {
  * last worker falls asleep and once a second, and reports only what it
  * sees twice 50 ms apart with no worker having woken between.
  *
- * Context: any thread that is not a weft worker, while no other
- * weft_run() runs in the process. Blocks until the runtime has ended.
+ * Context: any thread but a weft worker, one weft_run() at a time in a
+ * process; the caller is worker 0 until the call returns.
  * Returns: 0 once main_fn and every other fiber have ended.
  * Errors:
  *   -EINVAL   main_fn is NULL, or a config field is out of range
@@ -842,7 +842,8 @@ WEFT_API int weft_shutdown(int fd, int how);
  *   -ETIMEDOUT  not ready within @timeout_ns (at once for 0), or the
  *               fiber's deadline passed;
  *   -EBADF      @fd is not an open descriptor;
- *   the other I/O errors (see I/O).
+ *   the other I/O errors (see I/O), but for chaos mode's, which
+ *   weft_poll() does not inject.
  */
 WEFT_API int weft_poll(int fd, short events, int64_t timeout_ns);
 
