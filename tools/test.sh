@@ -26,7 +26,7 @@ top=$(pwd)
 
 need_pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	   liburing-dev libck-dev libcmocka-dev python3-matplotlib valgrind gdb
-	   libhttp-parser-dev python3)
+	   libhttp-parser-dev python3 groff-base man-db)
 # The benchmark report's peers, exercised by the bench_quick test; a
 # machine that cannot install them still tests everything else (the
 # report then says "not installed").
