@@ -649,12 +649,91 @@ static void close_from_thread_main(void *arg)
 	weft_chan_free(c);
 }
 
+/*
+ * A close with far more waiters than it claims under one holding of the
+ * lock: every receiver and sender still gets -EPIPE, and the last waiter
+ * to return frees the channel, as a program may (the close must not
+ * touch it after its last wake-up; a run in which it does so late
+ * enough shows under ASan).
+ */
+#define MANY_WAITERS 1000
+
+struct many {
+	weft_chan *c;
+	weft_wg parked;		/* one per waiter not yet at its call */
+	unsigned left;		/* atomic: waiters still to return */
+	unsigned bad;		/* atomic: results other than -EPIPE */
+};
+
+static void many_end(struct many *m, weft_chan *c, int rc)
+{
+	if (rc != -EPIPE)
+		/* Atomic RMW; read after the last one is out. */
+		ck_pr_inc_uint(&m->bad);
+	/* Full barrier: the last one out frees the channel. */
+	if (ck_pr_faa_uint(&m->left, (unsigned)-1) == 1)
+		weft_chan_free(c);
+}
+
+static void *many_receiver(void *arg)
+{
+	struct many *m = arg;
+	weft_chan *c = m->c;
+	int v;
+
+	weft_wg_done(&m->parked);
+	many_end(m, c, weft_chan_recv(c, &v));
+	return NULL;
+}
+
+static void *many_sender(void *arg)
+{
+	struct many *m = arg;
+	weft_chan *c = m->c;
+	int v = 1;
+
+	weft_wg_done(&m->parked);
+	many_end(m, c, weft_chan_send(c, &v));
+	return NULL;
+}
+
+static void close_many_main(void *arg)
+{
+	static struct many m;
+	weft_chan *c;
+
+	(void)arg;
+	memset(&m, 0, sizeof(m));
+	/* Receivers only, then senders only: nobody meets a partner. */
+	for (int side = 0; side < 2; side++) {
+		c = m.c = new_chan(sizeof(int), 0);
+		m.left = MANY_WAITERS;
+		weft_wg_init(&m.parked);
+		check_eq(weft_wg_add(&m.parked, MANY_WAITERS), 0);
+		for (int i = 0; i < MANY_WAITERS; i++)
+			check_eq(weft_detach(check_spawn(side ? many_sender
+							  : many_receiver,
+							  &m)),
+				 0);
+		check_eq(weft_wg_wait(&m.parked), 0);
+		/* Let the last ones reach their wait. */
+		for (int i = 0; i < 100; i++)
+			weft_yield();
+		check_eq(weft_chan_close(c), 0);
+		while (ck_pr_load_uint(&m.left))
+			weft_yield();
+		check_eq(ck_pr_load_uint(&m.bad), 0);
+	}
+}
+
 static void test_chan_close_wakes_blocked_receivers(void **state)
 {
 	(void)state;
 	watchdog_arm(__func__, 30);
 	run_checked(&one, close_wakes_receivers_main, NULL);
 	run_checked(&two, close_wakes_receivers_main, NULL);
+	run_checked(&one, close_many_main, NULL);
+	run_checked(&two, close_many_main, NULL);
 	watchdog_disarm();
 }
 

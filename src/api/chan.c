@@ -40,6 +40,8 @@
 
 #define WAKE_CLOSED (1 << 16)	/* added to the result: the channel closed */
 #define CHAN_ELEM_MAX 65536u
+/* Waiters weft_chan_close() claims under one holding of the lock. */
+#define CLOSE_BATCH 64u
 
 struct weft_chan {
 	unsigned lock;
@@ -252,13 +254,30 @@ int weft_chan_close(weft_chan *c)
 		return -EPIPE;
 	}
 	c->closed = true;
-	/* Receivers wait only on an empty buffer, so all of them get
-	 * -EPIPE now; so do senders, whose elements were never taken. */
-	weft__waitq_claim_all(&c->recvq, WAKE_CLOSED, &wl);
-	weft__waitq_claim_all(&c->sendq, WAKE_CLOSED, &wl);
-	spin_unlock(&c->lock);
-	weft__wake_list_run(&wl);
-	return 0;
+	/*
+	 * Receivers wait only on an empty buffer, so all of them get
+	 * -EPIPE now; so do senders, whose elements were never taken.
+	 * Closed, the queues only shrink (no call waits on a closed
+	 * channel), so the lock is let go between batches: a caller that
+	 * arrives meanwhile, or a waiter being cancelled, does not spin
+	 * behind a million claims. The last batch is the one that leaves
+	 * both queues empty; after it the channel is not touched again, so
+	 * a woken receiver may free it.
+	 */
+	for (;;) {
+		unsigned n = weft__waitq_claim_upto(&c->recvq, WAKE_CLOSED,
+						    &wl, CLOSE_BATCH);
+		bool last;
+
+		weft__waitq_claim_upto(&c->sendq, WAKE_CLOSED, &wl,
+				       CLOSE_BATCH - n);
+		last = waitq_empty(&c->recvq) && waitq_empty(&c->sendq);
+		spin_unlock(&c->lock);
+		weft__wake_list_run(&wl);
+		if (last)
+			return 0;
+		spin_lock(&c->lock);
+	}
 }
 
 /* Select ------------------------------------------------------------------ */

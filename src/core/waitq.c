@@ -4,6 +4,7 @@
  * every primitive parks with, and waking everything a queue holds.
  */
 #include <errno.h>
+#include <limits.h>
 
 #include "fiber.h"
 #include "scheduler.h"
@@ -46,18 +47,26 @@ static struct fiber *fiber_of_token(weft_token token)
 	return weft__fiber_at((uint32_t)(token >> 32) - 1);
 }
 
-void weft__waitq_claim_all(struct waitq *q, int res,
-			   struct wake_list *wl)
+unsigned weft__waitq_claim_upto(struct waitq *q, int res,
+				struct wake_list *wl, unsigned max)
 {
 	struct waiter *w;
+	unsigned n;
 
-	while ((w = waitq_pop(q))) {
+	for (n = 0; n < max && (w = waitq_pop(q)); n++) {
 		if (!weft__claim_park(w->token, res + w->index))
 			continue;
 		/* Ours until queued: the fiber cannot run before. */
 		w->next = wl->head;
 		wl->head = w;
 	}
+	return n;
+}
+
+void weft__waitq_claim_all(struct waitq *q, int res,
+			   struct wake_list *wl)
+{
+	weft__waitq_claim_upto(q, res, wl, UINT_MAX);
 }
 
 void weft__wake_list_run(struct wake_list *wl)

@@ -181,6 +181,11 @@ struct wake_list {
 void weft__waitq_claim_all(struct waitq *q, int res,
 			   struct wake_list *wl);
 
+/* The same for at most @max waiters (taken off @q whether or not their
+ * claim succeeds); returns how many were taken off. Lock held. */
+unsigned weft__waitq_claim_upto(struct waitq *q, int res,
+				struct wake_list *wl, unsigned max);
+
 /* Queue every fiber on @wl. After unlocking. */
 void weft__wake_list_run(struct wake_list *wl);
 
