@@ -938,7 +938,8 @@ WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
  * the caller is cancelled while waiting, the fibers not yet ended are
  * cancelled too (as gather cancels its children) and still joined, and
  * -ECANCELED is returned once they all have ended; the same, with
- * -ETIMEDOUT, when the caller's deadline passes. During the runtime's
+ * -ETIMEDOUT, when the caller's deadline passes, and with -ENOMEM when
+ * the timer of that deadline cannot be armed. During the runtime's
  * shutdown it returns -ECANCELED at once, leaving the rest to the
  * runtime, which ends them. A handle that cannot be joined is skipped,
  * its results[i] set to NULL, and its error returned after the others
@@ -951,11 +952,10 @@ WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
  *   -EINVAL     @fs is NULL with n > 0 (nothing joined); or a handle is
  *               detached or being joined (skipped);
  *   -ESRCH, -EDEADLK  a handle is not live, or is the caller (skipped);
- *   -ENOMEM     the caller has a deadline and a join's timer could not
- *               be armed (that handle is skipped and left unjoined);
- *   -ECANCELED, -ETIMEDOUT  as above.
+ *   -ECANCELED, -ETIMEDOUT, -ENOMEM  as above (-ENOMEM: the caller
+ *               has a deadline and a join's timer could not be armed).
  * When several handles fail, the first error met is returned;
- * -ECANCELED and -ETIMEDOUT take precedence.
+ * -ECANCELED, -ETIMEDOUT and -ENOMEM take precedence.
  */
 WEFT_API int weft_join_all(weft_fiber *const *fs, size_t n, void **results);
 

@@ -8,6 +8,8 @@
  *    with their results; other calls that need memory fail cleanly; once
  *    some fibers have ended, spawning works again; and, in the ASan
  *    build, LeakSanitizer finds nothing left behind;
+ *  - RLIMIT_AS with the timer heap full: weft_join_all() under a
+ *    deadline still joins every handle;
  *  - RLIMIT_NOFILE with the table full: weft_accept() returns -EMFILE at
  *    once with a connection pending, and also to a fiber that was parked
  *    in it when the connection came; weft_openat() gives -EMFILE; the
@@ -243,6 +245,111 @@ static void as_child(void *arg)
 }
 
 /*
+ * A timer that cannot be armed: with every fiber spawned beforehand and
+ * the address space then capped, sleepers are released one by one until
+ * the worker's timer heap cannot grow (a sleep returns -ENOMEM). A join
+ * bounded by the caller's deadline then cannot arm its timer either, and
+ * weft_join_all must still join every handle: it cancels the rest, waits
+ * for them without the deadline and returns -ENOMEM.
+ */
+#define TIMER_FIBERS 300000u
+
+struct timer_run {
+	weft_sem *gates;
+	weft_fiber **f;
+	unsigned sleeping;	/* released and asleep, or failed       */
+	unsigned refused;	/* atomic: sleeps that returned -ENOMEM */
+};
+
+static void *gated_sleeper(void *arg)
+{
+	struct timer_run *r = arg;
+	unsigned i = ck_pr_faa_uint(&r->sleeping, 1);
+	int err;
+
+	if (weft_sem_acquire(&r->gates[i]) != 0)
+		return NULL;
+	err = weft_sleep_ns(INT64_C(60000000000));
+	if (err == -ENOMEM)
+		/* Atomic RMW; read by the releasing fiber after a yield
+		 * on the same worker. */
+		ck_pr_inc_uint(&r->refused);
+	return NULL;
+}
+
+static void timer_main(void *arg)
+{
+	struct timer_run *r = arg;
+	struct weft_spawn_opts o = { .stack_size = WEFT_STACK_SMALL };
+	struct weft_stats st = { .size = sizeof(st) };
+	struct rlimit old, low;
+	unsigned n, released;
+	int err;
+
+	for (n = 0; n < TIMER_FIBERS; n++) {
+		check_eq(weft_sem_init(&r->gates[n], 0), 0);
+		check_eq(weft_spawn(&r->f[n], gated_sleeper, r, &o), 0);
+	}
+	/* Every fiber takes its gate index before the cap. */
+	weft_yield();
+	check_eq(getrlimit(RLIMIT_AS, &old), 0);
+	low = old;
+	low.rlim_cur = vm_size() + (256u << 10);
+	check_eq(setrlimit(RLIMIT_AS, &low), 0);
+	for (released = 0; released < n && !ck_pr_load_uint(&r->refused);
+	     released++) {
+		check_eq(weft_sem_release(&r->gates[released]), 0);
+		weft_yield();
+	}
+	fprintf(stderr, "timer heap full after %u sleepers\n", released);
+	check(ck_pr_load_uint(&r->refused) > 0);
+
+	weft_set_deadline(weft_now_ns() + INT64_C(60000000000));
+	err = weft_join_all(r->f, n, NULL);
+	weft_set_deadline(WEFT_FOREVER);
+	check_eq(err, -ENOMEM);
+	check_eq(setrlimit(RLIMIT_AS, &old), 0);
+	/* Every handle joined: none is left alive or to be joined. */
+	check_eq(weft_stats(&st), 0);
+	check_eq(st.live, 1);
+	check_eq(weft_join(r->f[0], NULL), -ESRCH);
+}
+
+static void timer_child(void *arg)
+{
+	struct timer_run r = { 0 };
+	struct weft_config cfg = { .workers = 1 };
+
+	(void)arg;
+	r.f = calloc(TIMER_FIBERS, sizeof(*r.f));
+	r.gates = calloc(TIMER_FIBERS, sizeof(*r.gates));
+	if (!r.f || !r.gates)
+		_exit(2);
+	check_eq(weft_run(&cfg, timer_main, &r), 0);
+	free(r.f);
+	free(r.gates);
+	child_exit();
+}
+
+static void test_join_all_joins_every_handle_when_no_timer_can_be_armed(
+	void **state)
+{
+	(void)state;
+	/* The cap leaves 256 KiB, so that the heap's next array cannot be
+	 * had: too little for the sanitizers' own mappings (ASan's fake
+	 * stacks, TSan's shadow), which fail first. Release and random
+	 * builds run it. */
+	if (under_tsan() || under_asan()) {
+		printf("the sanitizers cannot run with 256 KiB of address "
+		       "space to spare; the other builds run this case\n");
+		return;
+	}
+	watchdog_arm(__func__, 120);
+	expect_child_ok(timer_child, NULL);
+	watchdog_disarm();
+}
+
+/*
  * Default stacks, 64 MiB above what the process maps (256 under ASan).
  * Not under TSan: it maps shadow of its own for every fiber and dies
  * when that fails ("ThreadSanitizer failed to allocate ... shadow
@@ -448,6 +555,8 @@ int main(void)
 		cmocka_unit_test(
 			test_rlimit_as_big_stacks_fail_cleanly_and_recover),
 		cmocka_unit_test(test_emfile_accept_fails_fast_and_recovers),
+		cmocka_unit_test(
+			test_join_all_joins_every_handle_when_no_timer_can_be_armed),
 	};
 
 	skip_without_backend();

@@ -31,8 +31,10 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 		void *r = NULL;
 		int err;
 
+		/* -ENOMEM: the deadline's timer could not be armed; the
+		 * joins after go without the deadline, so need none. */
 		while ((err = weft_join(fs[i], &r)) == -ECANCELED ||
-		       err == -ETIMEDOUT) {
+		       err == -ETIMEDOUT || err == -ENOMEM) {
 			/* During shutdown every wait ends at once; the
 			 * runtime ends and frees the children itself. */
 			if (ck_pr_load_uint(&weft__sched.shutdown))
@@ -41,7 +43,8 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 				continue;
 			/* As gather does: cancel the children still
 			 * running, then wait for them after all, past the
-			 * deadline if that is what stopped us. */
+			 * deadline if that (or its timer) is what stopped
+			 * us. */
 			stopped = err;
 			for (size_t j = i; j < n; j++)
 				weft_cancel(fs[j]);
