@@ -276,19 +276,10 @@ row_fmt='%-10s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s %8s\n'
 # figure (rps, p50, p99, cpu, cli_cpu), each with its runs in run order;
 # a row that failed ($3 = 0) has no runs and a null median.
 json_rows() {
-	local params k unit l med mn mx
+	local params
 	params="{\"server\": $(json_s "$1"), \"conns\": $2, \"ok_runs\": $3, \"runs\": $runs}"
-	for k in rps p50 p99 cpu cli_cpu; do
-		case $k in
-		rps) unit="round trips/s"; l=("${rps_l[@]}") ;;
-		p50) unit=us; l=("${p50_l[@]}") ;;
-		p99) unit=us; l=("${p99_l[@]}") ;;
-		cpu) unit="CPU s/M round trips"; l=("${cpu_l[@]}") ;;
-		cli_cpu) unit="% of one core"; l=("${cli_l[@]}") ;;
-		esac
-		read -r med mn mx < <(printf '%s\n' "${l[@]}" | grep . | stats)
-		bench_json_row "echo.$1.$2.$k" "$unit" - "$params" "$med" "$mn" "$mx" "${l[@]}"
-	done
+	bench_json_server_rows "echo.$1.$2" "$params" "round trips/s" \
+		"CPU s/M round trips"
 }
 
 # One failed row: name $1, conns $2.

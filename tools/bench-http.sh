@@ -521,20 +521,11 @@ row_fmt='%-10s %-12s %6s %3s %4s %10s %10s %10s %9s %9s %9s %9s %10s %8s\n'
 # KIND hello for "/" and file for the file, each with its runs in run
 # order; a row without runs has a null median.
 json_rows() {
-	local params kind=file k unit l med mn mx
+	local params kind=file
 	[ "$path" = / ] && kind=hello
 	params="{\"server\": $(json_s "$1"), \"path\": $(json_s "$path"), \"conns\": $c, \"ok_runs\": $2, \"runs\": $runs, \"status\": $(json_s "$3"), \"reason\": $(json_s "${4:-}")}"
-	for k in rps p50 p99 cpu cli_cpu; do
-		case $k in
-		rps) unit="requests/s"; l=("${rps_l[@]}") ;;
-		p50) unit=us; l=("${p50_l[@]}") ;;
-		p99) unit=us; l=("${p99_l[@]}") ;;
-		cpu) unit="CPU us/request"; l=("${cpu_l[@]}") ;;
-		cli_cpu) unit="% of one core"; l=("${cli_l[@]}") ;;
-		esac
-		read -r med mn mx < <(printf '%s\n' "${l[@]}" | grep . | stats)
-		bench_json_row "http.$1.$kind.$c.$k" "$unit" - "$params" "$med" "$mn" "$mx" "${l[@]}"
-	done
+	bench_json_server_rows "http.$1.$kind.$c" "$params" requests/s \
+		"CPU us/request"
 }
 
 # One failed row: name $1.

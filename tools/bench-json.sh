@@ -77,3 +77,23 @@ bench_json_goal() {
 	[ -n "${3:-}" ] && fig=$(json_s "$3")
 	bench_json goal ", \"text\": $(json_s "$1"), \"status\": $(json_s "$2"), \"figure\": $fig"
 }
+
+# The five rows of one server's figures, named $1.FIGURE for FIGURE rps,
+# p50, p99, cpu and cli_cpu, with params $2, the throughput in unit $3
+# and the server's CPU in unit $4: read from the caller's arrays rps_l,
+# p50_l, p99_l, cpu_l and cli_l (a run an entry, in run order) through
+# the caller's stats function (median, min and max of its stdin).
+bench_json_server_rows() {
+	local k unit l med mn mx
+	for k in rps p50 p99 cpu cli_cpu; do
+		case $k in
+		rps) unit=$3; l=("${rps_l[@]}") ;;
+		p50) unit=us; l=("${p50_l[@]}") ;;
+		p99) unit=us; l=("${p99_l[@]}") ;;
+		cpu) unit=$4; l=("${cpu_l[@]}") ;;
+		cli_cpu) unit="% of one core"; l=("${cli_l[@]}") ;;
+		esac
+		read -r med mn mx < <(printf '%s\n' "${l[@]}" | grep . | stats)
+		bench_json_row "$1.$k" "$unit" - "$2" "$med" "$mn" "$mx" "${l[@]}"
+	done
+}
