@@ -42,7 +42,7 @@
 #define CHAN_ELEM_MAX 65536u
 
 struct weft_chan {
-	unsigned lock;
+	struct spinlock lock;
 	bool closed;
 	size_t elem_size;
 	size_t cap;		/* elements the buffer holds            */

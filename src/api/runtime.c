@@ -470,7 +470,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	if (weft__chaos_seed)
 		chosen_chaos_io(s);
 	weft__injq_init(&s->inject);
-	ck_spinlock_fas_init(&s->idle_lock);
+	spin_init(&s->idle_lock);
 	s->all_asleep = weft__monitor_all_asleep;
 	weft__blocking_init(cfg->blocking_threads ? cfg->blocking_threads
 						  : BLOCKING_THREADS_DEFAULT);

@@ -46,7 +46,7 @@ struct scope_child;
 struct scope {
 	uint32_t gen;		/* odd while open; stored under lock        */
 	uint32_t index;		/* in the table                             */
-	unsigned lock;		/* spinlock: everything below               */
+	struct spinlock lock;	/* everything below                       */
 	struct waitq q;	/* the owner, waiting for live to be 0      */
 	unsigned live;		/* children not yet ended                   */
 	bool cancelled;		/* no more spawns; the children were told   */

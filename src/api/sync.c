@@ -51,19 +51,19 @@
  */
 struct mutex {
 	unsigned state;		/* Atomic: LOCKED, STARVING, waiter count */
-	unsigned lock;		/* spinlock guarding q                    */
+	struct spinlock lock;	/* guarding q                            */
 	struct waitq q;		/* Protected by lock.                     */
 };
 
 struct cond {
-	unsigned lock;		/* spinlock guarding q                    */
+	struct spinlock lock;	/* guarding q                            */
 	struct waitq q;		/* Protected by lock.                     */
 };
 
 /* Wait group and semaphore. Protected by lock. */
 struct counter {
 	int64_t count;		/* wg: tasks not done; sem: free units    */
-	unsigned lock;		/* spinlock                               */
+	struct spinlock lock;	/* guarding count and q                   */
 	struct waitq q;		/* wg: waiters for zero; sem: for a unit  */
 };
 
@@ -353,7 +353,7 @@ void weft_cond_init(weft_cond *c)
 }
 
 struct cond_park {
-	unsigned *lock;
+	struct spinlock *lock;
 	weft_mutex *m;
 };
 

@@ -403,8 +403,7 @@ void weft__wake_one(void)
 	if (!ck_pr_cas_uint(&s->nr_spinning, 0, 1))
 		return;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
+	spin_lock(&s->idle_lock);
 	w = s->idle_list;
 	if (w) {
 		s->idle_list = w->idle_next;
@@ -413,8 +412,7 @@ void weft__wake_one(void)
 		/* Written under the lock; read racily by wakers. */
 		ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
 	}
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 
 	if (!w) {
 		/* Nobody to wake: hand the spinner count back. Atomic RMW. */
@@ -432,8 +430,7 @@ void weft__wake_all(void)
 	unsigned n = 0, i;
 	struct worker *w;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
+	spin_lock(&s->idle_lock);
 	for (w = s->idle_list; w; w = w->idle_next) {
 		/* Under the lock; read racily by rescue.c. */
 		ck_pr_store_uint(&w->idle, 0);
@@ -443,8 +440,7 @@ void weft__wake_all(void)
 	}
 	s->idle_list = NULL;
 	ck_pr_store_uint(&s->nr_idle, 0);
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 
 	/* From the copy: once the lock is dropped a woken worker may join
 	 * the list again and rewrite its link. */
@@ -789,13 +785,11 @@ static void leave_idle(struct worker *w)
 	struct sched *s = &weft__sched;
 	bool was_woken;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
+	spin_lock(&s->idle_lock);
 	was_woken = !w->idle;
 	if (!was_woken)
 		idle_remove_locked(w);
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 	if (was_woken)
 		w->spinning = true;
 }
@@ -806,15 +800,13 @@ static void park_worker(struct worker *w)
 	struct sched *s = &weft__sched;
 	int64_t timeout, rescue;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
+	spin_lock(&s->idle_lock);
 	/* Under the lock; read racily by rescue.c. */
 	ck_pr_store_uint(&w->idle, 1);
 	w->idle_next = s->idle_list;
 	s->idle_list = w;
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle + 1);
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 
 	if (w->spinning) {
 		w->spinning = false;

@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <ck_spinlock.h>
 
 #include "ctx.h"
 #include "forkq.h"
@@ -99,9 +98,9 @@ struct worker {
 	/* Sleeping fibers' deadlines and timed parks' timers. Added and
 	 * fired by the owner; a fiber whose timed park was ended by a
 	 * waker removes its own timer, from whatever worker it resumed on.
-	 * So the heap is guarded by timers_lock (waitq.h's spinlock);
+	 * So the heap is guarded by timers_lock (spin.h);
 	 * uncontended, except for those removals. See time.c. */
-	unsigned timers_lock;
+	struct spinlock timers_lock;
 	struct timer_heap timers;
 
 	/* Cancel requests for waits this worker owns (an SQE in flight, a
@@ -149,7 +148,7 @@ struct sched {
 	/* Atomic; see "Waking workers" in sched.c. */
 	unsigned nr_spinning CK_CC_CACHELINE;
 	unsigned nr_idle;		/* written under idle_lock          */
-	ck_spinlock_fas_t idle_lock;
+	struct spinlock idle_lock;
 	struct worker *idle_list;	/* Protected by idle_lock.          */
 
 	/* Atomic flags; see "Shutdown" in sched.c. */

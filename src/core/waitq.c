@@ -16,7 +16,7 @@ bool weft__unlock_spin(struct fiber *f, void *arg)
 	return true;
 }
 
-int weft__waitq_wait(struct worker *w, unsigned *lock, struct waitq *q,
+int weft__waitq_wait(struct worker *w, struct spinlock *lock, struct waitq *q,
 		     unsigned kind, const void *obj, int64_t deadline_ns)
 {
 	struct waiter me;

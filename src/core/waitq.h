@@ -31,41 +31,7 @@
 
 #include "internal.h"
 #include "scheduler.h"
-
-/* Spinlock --------------------------------------------------------------- */
-
-static inline void spin_lock(unsigned *l)
-{
-	while (ck_pr_fas_uint(l, 1)) {
-		do
-			ck_pr_stall();
-		while (ck_pr_load_uint(l));
-	}
-	/* Acquire: the critical section after the swap that won. */
-	ck_pr_fence_lock();
-	/* ck's atomics are invisible to TSan: the lock is a hand-off. */
-	weft__hb_acquire(l);
-}
-
-/* Take the spinlock @l if it is free; never waits. */
-static inline bool spin_trylock(unsigned *l)
-{
-	/* A plain look first, so a busy lock's line is not written. */
-	if (ck_pr_load_uint(l) || ck_pr_fas_uint(l, 1))
-		return false;
-	/* Acquire, as in spin_lock(). */
-	ck_pr_fence_lock();
-	weft__hb_acquire(l);
-	return true;
-}
-
-static inline void spin_unlock(unsigned *l)
-{
-	weft__hb_release(l);
-	/* Release: the critical section before the store that frees it. */
-	ck_pr_fence_unlock();
-	ck_pr_store_uint(l, 0);
-}
+#include "spin.h"
 
 /* An unlock callback for weft__park(): release the spinlock @arg. */
 bool weft__unlock_spin(struct fiber *f, void *arg);
@@ -203,7 +169,7 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
  * canceller ends it (-ETIMEDOUT, -ECANCELED). Returns unlocked. Fiber
  * context only.
  */
-int weft__waitq_wait(struct worker *w, unsigned *lock, struct waitq *q,
+int weft__waitq_wait(struct worker *w, struct spinlock *lock, struct waitq *q,
 		     unsigned kind, const void *obj, int64_t deadline_ns);
 
 /*

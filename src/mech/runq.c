@@ -21,14 +21,13 @@
  *       tail they read, and tail never goes back.
  *
  * ThreadSanitizer cannot see ck_pr, so every hand-off of a node is also
- * announced with weft__hb_release()/weft__hb_acquire() (internal.h), and
- * the inject queue's lock with the same pair on &q->lock.
+ * announced with weft__hb_release()/weft__hb_acquire() (internal.h); the
+ * inject queue's lock (spin.h) annotates itself.
  */
 #include <errno.h>
 #include <stddef.h>
 
 #include <ck_pr.h>
-#include <ck_spinlock.h>
 
 #include "internal.h"
 #include "runq.h"
@@ -45,19 +44,6 @@ static struct rq_node **slot(struct runq *rq, unsigned pos)
 	return &rq->slots[pos & RUNQ_MASK];
 }
 
-/* Take q->lock and tell TSan it orders us after the last holder. */
-static void injq_lock(struct injq *q)
-{
-	ck_spinlock_fas_lock(&q->lock);
-	weft__hb_acquire(&q->lock);
-}
-
-/* Tell TSan the next holder is ordered after us, then drop q->lock. */
-static void injq_unlock(struct injq *q)
-{
-	weft__hb_release(&q->lock);
-	ck_spinlock_fas_unlock(&q->lock);
-}
 
 /*
  * Append the chain @first..@last (@count nodes, linked through ->next,
@@ -66,7 +52,7 @@ static void injq_unlock(struct injq *q)
 static void injq_push_chain(struct injq *q, struct rq_node *first,
 			    struct rq_node *last, unsigned count)
 {
-	injq_lock(q);
+	spin_lock(&q->lock);
 	if (q->tail != NULL)
 		q->tail->next = first;
 	else
@@ -77,7 +63,7 @@ static void injq_push_chain(struct injq *q, struct rq_node *first,
 	 * lock-free readers use it only as a hint (weft__injq_len()).
 	 */
 	ck_pr_store_uint(&q->len, ck_pr_load_uint(&q->len) + count);
-	injq_unlock(q);
+	spin_unlock(&q->lock);
 }
 
 /*
@@ -479,7 +465,7 @@ unsigned weft__runq_len(const struct runq *rq)
 
 void weft__injq_init(struct injq *q)
 {
-	ck_spinlock_fas_init(&q->lock);
+	spin_init(&q->lock);
 	q->head = NULL;
 	q->tail = NULL;
 	/* Before the queue is shared: no ordering needed. */
@@ -520,10 +506,10 @@ struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
 	if (ck_pr_load_uint(&q->len) == 0)
 		return NULL;
 
-	injq_lock(q);
+	spin_lock(&q->lock);
 	first = q->head;
 	if (first == NULL) {
-		injq_unlock(q);
+		spin_unlock(&q->lock);
 		return NULL;
 	}
 	/* Under the lock; the relaxed load pairs with our own stores. */
@@ -537,7 +523,7 @@ struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
 		q->tail = NULL;
 	/* Relaxed; see injq_push_chain(). */
 	ck_pr_store_uint(&q->len, len - k);
-	injq_unlock(q);
+	spin_unlock(&q->lock);
 
 	/* The k nodes from first on are ours now, detached from the list. */
 	weft__hb_acquire(first);
