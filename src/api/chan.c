@@ -242,7 +242,7 @@ int weft_chan_try_recv(weft_chan *c, void *elem)
 
 int weft_chan_close(weft_chan *c)
 {
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 
 	if (!c)
 		return -EINVAL;

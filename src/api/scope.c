@@ -187,7 +187,7 @@ static void live_drop(struct scope *s, struct wake_list *wl)
  */
 static void child_gone(void *arg)
 {
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 	struct scope *s = arg;
 
 	spin_lock(&s->lock);
@@ -242,7 +242,7 @@ static void *child_main(void *arg)
 int weft_scope_spawn(weft_scope *h, int (*fn)(void *), void *arg,
 		     const struct weft_spawn_opts *opts)
 {
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 	struct scope_child *c;
 	struct scope *s;
 	weft_fiber *f;

@@ -426,7 +426,7 @@ int weft_cond_signal(weft_cond *pc)
 int weft_cond_broadcast(weft_cond *pc)
 {
 	struct cond *c = cond_of(pc);
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 
 	spin_lock(&c->lock);
 	weft__waitq_claim_all(&c->q, 0, &wl);
@@ -445,7 +445,7 @@ void weft_wg_init(weft_wg *wg)
 int weft_wg_add(weft_wg *pwg, int delta)
 {
 	struct counter *wg = wg_of(pwg);
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 
 	spin_lock(&wg->lock);
 	if (wg->count + delta < 0) {

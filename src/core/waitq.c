@@ -55,21 +55,16 @@ void weft__waitq_claim_all(struct waitq *q, int res,
 		if (!weft__claim_park(w->token, res + w->index))
 			continue;
 		/* Ours until queued: the fiber cannot run before. */
-		w->next = wl->head;
-		wl->head = w;
+		list_push_back(&wl->waiters, &w->link);
 	}
 }
 
 void weft__wake_list_run(struct wake_list *wl)
 {
-	struct waiter *w = wl->head;
+	struct list_node *n;
 
-	while (w) {
-		/* Read before the fiber can run and its stack move on. */
-		struct waiter *next = w->next;
-
-		weft__make_runnable(fiber_of_token(w->token));
-		w = next;
-	}
-	wl->head = NULL;
+	/* Popped before the fiber can run and its stack move on. */
+	while ((n = list_pop_front(&wl->waiters)))
+		weft__make_runnable(fiber_of_token(
+			list_entry(n, struct waiter, link)->token));
 }
