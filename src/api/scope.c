@@ -35,6 +35,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "list.h"
 #include "scheduler.h"
 #include "waitq.h"
 
@@ -55,7 +56,7 @@ struct scope {
 	weft_fiber *owner;	/* the fiber in weft_scope_run()            */
 	int err;		/* the first failure, 0 if none             */
 	int64_t deadline_ns;	/* children start with it as their deadline */
-	struct scope_child *children;
+	struct list children;	/* struct scope_child, through link     */
 	struct scope *next_free;	/* table.free, under table.lock     */
 };
 
@@ -65,7 +66,7 @@ struct scope_child {
 	void *arg;
 	weft_fiber *fiber;	/* NULL until weft_spawn() has returned     */
 	bool ended;		/* the child ended before fiber was set     */
-	struct scope_child *prev, *next;
+	struct list_node link;	/* on scope.children until it ends   */
 };
 
 static struct {
@@ -163,16 +164,6 @@ static struct scope *scope_lock(weft_scope *h)
 	return s;
 }
 
-static void child_unlink(struct scope *s, struct scope_child *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->children = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-}
-
 /* One child fewer; the last wakes the owner. Locked. */
 static void live_drop(struct scope *s, struct wake_list *wl)
 {
@@ -200,6 +191,8 @@ static void child_gone(void *arg)
 /* Record failure @err (first one wins) and cancel every child. Locked. */
 static void scope_cancel_locked(struct scope *s, int err)
 {
+	struct list_node *n;
+
 	if (err < 0 && !s->err)
 		s->err = err;
 	if (s->cancelled)
@@ -211,9 +204,12 @@ static void scope_cancel_locked(struct scope *s, int err)
 		s->body_cancelled = true;
 		weft_cancel(s->owner);
 	}
-	for (struct scope_child *c = s->children; c; c = c->next)
+	list_for_each(n, &s->children) {
+		struct scope_child *c = list_entry(n, struct scope_child, link);
+
 		if (c->fiber)
 			weft_cancel(c->fiber);
+	}
 }
 
 static void *child_main(void *arg)
@@ -229,7 +225,7 @@ static void *child_main(void *arg)
 	if (res < 0 && !s->cancelled)
 		scope_cancel_locked(s, res);
 	/* Out of cancellation's reach; still counted in live. */
-	child_unlink(s, c);
+	list_remove(&s->children, &c->link);
 	mine = c->fiber != NULL;
 	c->ended = !mine;
 	spin_unlock(&s->lock);
@@ -267,17 +263,14 @@ int weft_scope_spawn(weft_scope *h, int (*fn)(void *), void *arg,
 		return -ECANCELED;
 	}
 	c->s = s;
-	c->next = s->children;
-	if (c->next)
-		c->next->prev = c;
-	s->children = c;
+	list_push_front(&s->children, &c->link);
 	s->live++;
 	spin_unlock(&s->lock);
 
 	err = weft_spawn(&f, child_main, c, opts);
 	spin_lock(&s->lock);
 	if (err) {
-		child_unlink(s, c);
+		list_remove(&s->children, &c->link);
 		live_drop(s, &wl);
 		spin_unlock(&s->lock);
 		weft__wake_list_run(&wl);
@@ -375,7 +368,7 @@ int weft_scope_run(int (*body)(weft_scope *s, void *arg), void *arg,
 	s->cancelled = false;
 	s->err = 0;
 	s->deadline_ns = deadline;
-	s->children = NULL;
+	list_init(&s->children);
 	s->owner = weft_self();
 	s->body_running = true;
 	s->body_cancelled = false;
