@@ -390,6 +390,7 @@ static struct fiber *pick_from_fiber(struct worker *w)
 void weft__wake_one(void)
 {
 	struct sched *s = &weft__sched;
+	struct list_node *n;
 	struct worker *w;
 
 	/* Racy fast checks; the protocol tolerates a stale view (see
@@ -404,9 +405,9 @@ void weft__wake_one(void)
 		return;
 
 	spin_lock(&s->idle_lock);
-	w = s->idle_list;
+	n = list_pop_front(&s->idle_list);
+	w = n ? list_entry(n, struct worker, idle_link) : NULL;
 	if (w) {
-		s->idle_list = w->idle_next;
 		/* Under the lock; read racily by rescue.c. */
 		ck_pr_store_uint(&w->idle, 0);
 		/* Written under the lock; read racily by wakers. */
@@ -427,18 +428,19 @@ void weft__wake_all(void)
 {
 	struct sched *s = &weft__sched;
 	struct worker *woken[WEFT_WORKERS_MAX];
+	struct list_node *link;
 	unsigned n = 0, i;
 	struct worker *w;
 
 	spin_lock(&s->idle_lock);
-	for (w = s->idle_list; w; w = w->idle_next) {
+	while ((link = list_pop_front(&s->idle_list))) {
+		w = list_entry(link, struct worker, idle_link);
 		/* Under the lock; read racily by rescue.c. */
 		ck_pr_store_uint(&w->idle, 0);
 		woken[n++] = w;
 		/* Each woken worker counts as spinning, as in wake_one(). */
 		ck_pr_inc_uint(&s->nr_spinning);
 	}
-	s->idle_list = NULL;
 	ck_pr_store_uint(&s->nr_idle, 0);
 	spin_unlock(&s->idle_lock);
 
@@ -762,14 +764,8 @@ static bool all_asleep(void)
 static void idle_remove_locked(struct worker *w)
 {
 	struct sched *s = &weft__sched;
-	struct worker **pp;
 
-	for (pp = &s->idle_list; *pp; pp = &(*pp)->idle_next) {
-		if (*pp == w) {
-			*pp = w->idle_next;
-			break;
-		}
-	}
+	list_remove(&s->idle_list, &w->idle_link);
 	/* Under the lock; read racily by rescue.c. */
 	ck_pr_store_uint(&w->idle, 0);
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
@@ -803,8 +799,7 @@ static void park_worker(struct worker *w)
 	spin_lock(&s->idle_lock);
 	/* Under the lock; read racily by rescue.c. */
 	ck_pr_store_uint(&w->idle, 1);
-	w->idle_next = s->idle_list;
-	s->idle_list = w;
+	list_push_front(&s->idle_list, &w->idle_link);
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle + 1);
 	spin_unlock(&s->idle_lock);
 

@@ -17,6 +17,7 @@
 #include "forkq.h"
 #include "internal.h"
 #include "latency.h"
+#include "list.h"
 #include "poller.h"
 #include "runq.h"
 #include "stack.h"
@@ -80,7 +81,7 @@ struct worker {
 
 	/* Protected by sched.idle_lock; idle is also read racily (rescue.c). */
 	unsigned idle;			/* on the idle list; stored atomically */
-	struct worker *idle_next;	/* idle-list link                   */
+	struct list_node idle_link;	/* on sched.idle_list, under its lock */
 	/* While asleep: when it will next look at the timers of the worker
 	 * it watches (rescue.c), INT64_MAX if never. Stored atomically. */
 	int64_t watch_until;
@@ -149,7 +150,8 @@ struct sched {
 	unsigned nr_spinning CK_CC_CACHELINE;
 	unsigned nr_idle;		/* written under idle_lock          */
 	struct spinlock idle_lock;
-	struct worker *idle_list;	/* Protected by idle_lock.          */
+	struct list idle_list;		/* struct worker, by idle_link, newest
+					 * first. Protected by idle_lock.  */
 
 	/* Atomic flags; see "Shutdown" in sched.c. */
 	unsigned shutdown CK_CC_CACHELINE; /* main returned: cancel all */
