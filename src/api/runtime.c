@@ -347,7 +347,9 @@ static void stop_threads(struct sched *s, unsigned nr_threads)
 {
 	unsigned i;
 
-	/* Full barrier before waking them; they re-check after waking. */
+	/* Full barrier before waking them; pairs with the loads of
+	 * stopping in park_worker() and find_runnable(), which re-check it
+	 * after every wake-up. */
 	ck_pr_cas_uint(&s->stopping, 0, 1);
 	weft__wake_all();
 	for (i = 1; i <= nr_threads; i++)

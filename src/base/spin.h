@@ -50,7 +50,8 @@ static inline void spin_init(struct spinlock *l)
 static inline void spin_lock(struct spinlock *l)
 {
 	/* Swap; if it was held, only look (no writes to the busy line)
-	 * until it seems free, then swap again. */
+	 * until it seems free, then swap again. No pairing: the swap only
+	 * decides who holds the lock, the fences below order. */
 	while (ck_pr_fas_uint(&l->locked, 1)) {
 		do
 			ck_pr_stall();
@@ -67,7 +68,7 @@ static inline void spin_lock(struct spinlock *l)
 static inline bool spin_trylock(struct spinlock *l)
 {
 	/* A plain look first, so that a busy lock's line is not written.
-	 * The swap's own ordering is the fence below. */
+	 * No pairing: the swap decides, the fence below orders. */
 	if (ck_pr_load_uint(&l->locked) || ck_pr_fas_uint(&l->locked, 1))
 		return false;
 	/* Acquire: pairs with the release fence in spin_unlock(). */

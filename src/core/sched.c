@@ -416,7 +416,8 @@ void weft__wake_one(void)
 	spin_unlock(&s->idle_lock);
 
 	if (!w) {
-		/* Nobody to wake: hand the spinner count back. Atomic RMW. */
+		/* Nobody to wake: hand the spinner count back. No pairing:
+		 * the count only; the idle list was read under its lock. */
 		ck_pr_dec_uint(&s->nr_spinning);
 		return;
 	}
@@ -438,7 +439,9 @@ void weft__wake_all(void)
 		/* Under the lock; read racily by rescue.c. */
 		ck_pr_store_uint(&w->idle, 0);
 		woken[n++] = w;
-		/* Each woken worker counts as spinning, as in wake_one(). */
+		/* Each woken worker counts as spinning, as in
+		 * weft__wake_one(); pairs with the loads in
+		 * weft__wake_one(). */
 		ck_pr_inc_uint(&s->nr_spinning);
 	}
 	ck_pr_store_uint(&s->nr_idle, 0);
@@ -689,7 +692,8 @@ static void stop_spinning(struct worker *w)
 		return;
 	w->spinning = false;
 	/* Atomic RMW and full barrier on x86: the decrement is visible
-	 * before we look at the queues. Pairs with wake_one()'s CAS. */
+	 * before we look at the queues. Pairs with the CAS in
+	 * weft__wake_one(). */
 	ck_pr_dec_uint(&s->nr_spinning);
 	if (weft__runq_len(&w->rq) > 0 || weft__forkq_len(&w->fq) > 0 ||
 	    weft__injq_len(&s->inject) > 0)
@@ -805,7 +809,7 @@ static void park_worker(struct worker *w)
 
 	if (w->spinning) {
 		w->spinning = false;
-		/* Atomic RMW; pairs with wake_one()'s checks. */
+		/* Atomic RMW; pairs with the checks in weft__wake_one(). */
 		ck_pr_dec_uint(&s->nr_spinning);
 	}
 	/* Owner-written, read by the monitor; before the fence, so that of
@@ -816,7 +820,9 @@ static void park_worker(struct worker *w)
 	ck_pr_store_64((uint64_t *)&w->watch_until, (uint64_t)INT64_MAX);
 	/* StoreLoad: idle (and not spinning) before re-reading the queues,
 	 * and before the watched worker's timers (rescue.c). Pairs with the
-	 * fence in weft__make_runnable() and friends. */
+	 * fence in weft__make_runnable_on() and push_local() (every
+	 * submitter's before weft__wake_one()), and, for the watch, in
+	 * weft__rescue_watch(). */
 	ck_pr_fence_store_load();
 
 	/*
@@ -835,7 +841,8 @@ static void park_worker(struct worker *w)
 	}
 
 	ck_pr_store_64(&w->nr_parks, w->nr_parks + 1);
-	/* Atomic RMW (fas): one kick per arming; see all_asleep_armed. */
+	/* One kick per arming; see all_asleep_armed. Pairs with the
+	 * store that re-arms it in monitor_main(). */
 	if (w->asleep && all_asleep() &&
 	    ck_pr_fas_uint(&s->all_asleep_armed, 0))
 		s->all_asleep();
@@ -933,7 +940,7 @@ void weft__worker_loop(struct worker *w)
 	}
 	if (w->spinning) {
 		w->spinning = false;
-		/* Atomic RMW; leaving for good, nothing to order against. */
+		/* No pairing: leaving for good, nothing to order against. */
 		ck_pr_dec_uint(&weft__sched.nr_spinning);
 	}
 }
@@ -954,7 +961,9 @@ bool weft__any_fiber_alive(void)
 	 */
 	for (i = 0; i < s->nr_workers; i++)
 		exited += ck_pr_load_64(&s->workers[i]->nr_exited);
-	/* Exit counts before spawn counts; see above. */
+	/* Exit counts before spawn counts; see above. Pairs with the
+	 * order of the counter stores in spawn_on() and
+	 * weft__fiber_finish(). */
 	ck_pr_fence_load();
 	for (i = 0; i < s->nr_workers; i++)
 		spawned += ck_pr_load_64(&s->workers[i]->nr_spawned);
@@ -969,7 +978,8 @@ void weft__check_quiescent(void)
 	 * none ever will be. */
 	if (weft__any_fiber_alive())
 		return;
-	/* Once; full barrier before waking everyone. */
+	/* Once; full barrier before waking everyone. Pairs with the loads
+	 * of stopping in park_worker() and find_runnable(). */
 	if (!ck_pr_cas_uint(&s->stopping, 0, 1))
 		return;
 	weft__wake_all();
