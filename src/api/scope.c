@@ -57,7 +57,7 @@ struct scope {
 	int err;		/* the first failure, 0 if none             */
 	int64_t deadline_ns;	/* children start with it as their deadline */
 	struct list children;	/* struct scope_child, through link     */
-	struct scope *next_free;	/* table.free, under table.lock     */
+	struct list_node free_link;	/* on table.free, under table.lock */
 };
 
 struct scope_child {
@@ -72,7 +72,7 @@ struct scope_child {
 static struct {
 	pthread_mutex_t lock;	/* free, used, new chunks           */
 	struct scope *chunk[CHUNKS];	/* stored atomically; read by lookup */
-	struct scope *free;
+	struct list free;	/* struct scope, by free_link       */
 	uint32_t used;		/* records ever handed out           */
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -94,14 +94,14 @@ static struct scope *slot_of(uint32_t index)
 
 static struct scope *scope_alloc(void)
 {
-	struct scope *s;
+	struct scope *s = NULL;
 	uint32_t index;
 	unsigned k;
 
 	pthread_mutex_lock(&table.lock);
-	s = table.free;
-	if (s) {
-		table.free = s->next_free;
+	if (!list_empty(&table.free)) {
+		s = list_entry(list_pop_front(&table.free), struct scope,
+			       free_link);
 		goto out;
 	}
 	index = table.used;
@@ -129,8 +129,7 @@ out:
 static void scope_free(struct scope *s)
 {
 	pthread_mutex_lock(&table.lock);
-	s->next_free = table.free;
-	table.free = s;
+	list_push_front(&table.free, &s->free_link);
 	pthread_mutex_unlock(&table.lock);
 }
 
