@@ -76,7 +76,8 @@
 /* The largest pair count; sizes the handle arrays. */
 #define PAIRS_MAX	16u
 
-/* Targets of issue 4 (ns, and a ratio). */
+/* Targets (ns, and a ratio): a ping-pong over an unbuffered channel,
+ * and how many times faster than a mutex and condition variable. */
 #define TARGET_PINGPONG_NS	50.0
 #define TARGET_CONDVAR_RATIO	20.0
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_fine: fine-grained tasks, the workloads of issue 11, each in the
+ * bench_fine: fine-grained tasks (fib, skynet and the like), each in the
  * shape Go runs it in (bench/peers/go/fine.go; Boost.Fiber's fib and
  * skynet are in bench/peers/boost/boost_peer.cpp). No cutoffs: every
  * task below is a fiber of its own.
@@ -105,8 +105,8 @@
 #define TASKS			1000000ull
 #define TASKS_QUICK		10000ull
 
-/* Wanted, from issue 11: the 1 -> N speed-up of fib, and fib on one
- * worker as a multiple of the plain recursion. */
+/* Targets: the 1 -> N speed-up of fib, and fib on one worker as a
+ * multiple of the plain recursion. */
 #define TARGET_FIB_SPEEDUP	1.8
 #define TARGET_FIB_OVER_SERIAL	10.0
 

@@ -48,7 +48,7 @@
 #define MILLION			1000000ull
 #define MILLION_QUICK		100000ull
 
-/* Target from issue 2 (ns per spawn+join). */
+/* Target (ns per spawn+join). */
 #define TARGET_SPAWN_NS 100.0
 
 enum row_id {

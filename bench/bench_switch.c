@@ -56,7 +56,8 @@
 /* Usable bytes of each raw-switch stack. */
 #define RAW_STACK_SIZE (64u * 1024u)
 
-/* Peer figures on this kind of machine, from issue 2 (ns). */
+/* Targets (ns, and a ratio): what the peers reach on this kind of
+ * machine. */
 #define TARGET_YIELD_NS		25.0
 #define TARGET_FUTEX_RATIO	40.0
 

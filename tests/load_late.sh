@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# weft-load never calls a run that served nothing a success (issue 17):
+# weft-load never calls a run that served nothing a success:
 #   - against a server that echoes every message only after the window
 #     has closed, it counts those late answers in late=N, says on stderr
 #     that no round trip ended inside the window and exits 1 (it used to

@@ -309,7 +309,7 @@ static void *fifo_sender(void *arg)
 
 static size_t max_cap(void)
 {
-	/* RELIABILITY.md E1: caps 0..20 under TSan. */
+	/* Every capacity up to 200; 0..20 under TSan, which is slower. */
 	return under_tsan() ? 20 : 200;
 }
 

@@ -45,7 +45,8 @@
 /* Usable bytes of a test stack; sanitizer frames are large. */
 #define TSTACK_SIZE (256u * 1024u)
 
-/* Round trips in the register test (RELIABILITY.md A1). */
+/* Round trips in the register test: enough that a register clobbered
+ * only now and then is caught. */
 #define REGS_ROUND_TRIPS 1000000ul
 /* Round trips in the floating-point control test. */
 #define FP_ROUND_TRIPS 100000ul
@@ -162,7 +163,8 @@ static inline __attribute__((always_inline)) void fiber_begin(void)
 
 /*
  * Switch from @from (the running context) to @to. The sanitizer hooks sit
- * in the caller's frame, right around the switch (RELIABILITY.md 4.1).
+ * in the caller's frame, right around the switch, so that the
+ * sanitizer's idea of the current stack changes when the stack does.
  */
 static inline __attribute__((always_inline)) void tswitch(struct tctx *from,
 							   struct tctx *to)

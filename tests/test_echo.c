@@ -8,7 +8,7 @@
  *
  * Cases: 1,000 connections round-trip for 2 s with every byte checked;
  * a server out of file descriptors backs off instead of spinning and
- * serves again once descriptors are free (RELIABILITY G1); clients that
+ * serves again once descriptors are free; clients that
  * reset halfway through a message or never read hold up only their own
  * connections.
  *

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resource exhaustion inside the runtime (issue 17; RELIABILITY G1, G2a),
+ * Resource exhaustion inside the runtime, which must fail the call that
+ * needs the resource and keep serving the rest, never crash or leak;
  * each case in a child process with its own limits:
  *  - RLIMIT_AS lowered while fibers are being spawned: weft_spawn()
  *    fails with -ENOMEM (or -EAGAIN, the other documented shortage) and

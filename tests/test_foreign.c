@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Wake-ups from a foreign thread (issue 17; RELIABILITY D1 and E4): a
+ * Wake-ups from a foreign thread, none lost and none doubled: a
  * plain pthread, not a weft worker, wakes fibers parked in every
  * primitive weft.h says may be called from any thread, thousands of
  * times, on one worker and on two:

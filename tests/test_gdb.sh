@@ -79,8 +79,10 @@ check() {
 	want "$f" "fiber $s0 \"sleeper-[0-9]\" sleeps until" "sleeper's wait"
 	want "$f" "fiber $spinner \"spinner\" runs on worker [01]" "the running fiber"
 	want "$f" "\(main\) sleeps until" "main fiber"
-	# Backtraces: the wait's own function and the fiber's.
-	want "$f" "(weft_chan_recv|chan_op) " "receiver's frame in the channel code"
+	# Backtraces: the wait's own function and the fiber's; gcc may
+	# split a function and name the part (chan_op.part.0).
+	want "$f" "(weft_chan_recv|chan_op)(\\.[a-z]+(\\.[0-9]+)?)? " \
+		"receiver's frame in the channel code"
 	want "$f" "gdb_receiver" "receiver's own frame"
 	[ "$(grep -c 'gdb_sleeper' "$dir/$f")" -ge 2 ] ||
 		fail "$f: no backtrace of a sleeper on each worker"

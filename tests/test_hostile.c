@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * weft-echo against hostile clients (issue 17, RELIABILITY J3 and G1),
- * the server a separate process as in test_echo.c, the clients plain
- * sockets of this process:
+ * weft-echo against hostile clients, which may slow or starve only their
+ * own connections and must not grow the server's memory or descriptors
+ * for good; the server a separate process as in test_echo.c, the
+ * clients plain sockets of this process:
  *  - 1,000 slowloris connections, each sending one byte every 300 ms and
  *    checking the byte echoed;
  *  - a burst of 4,000 connections, each served once and then closed:

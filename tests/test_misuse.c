@@ -3,8 +3,8 @@
  * Misuse of the public API gets an error, never a crash: bad arguments,
  * calls outside a fiber or outside weft_run(), joining twice, joining a
  * detached fiber or oneself, stale handles, and a second runtime. The
- * cases after test_weft_workers_env_sets_the_default come from issue 17's
- * probe: each documented error at its exact boundary, calls from a plain
+ * cases after test_weft_workers_env_sets_the_default probe each
+ * documented error at its exact boundary, calls from a plain
  * thread while a runtime runs, handles from an earlier weft_run, and the
  * suspending calls inside a generator body.
  */
@@ -260,7 +260,7 @@ static void test_assertion_message_is_one_clean_line(void **state)
 	assert_string_equal(out, "weft: assertion failed: lt at src/io.c:260\n");
 }
 
-/* Issue 17's probe: every documented error at its boundary -------------- */
+/* Every documented error at its boundary --------------------------------- */
 
 #define GIB ((size_t)1 << 30)
 

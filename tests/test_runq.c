@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for src/mech/runq.c (RELIABILITY B1 and B2). Single-threaded cases
+ * Tests for src/mech/runq.c: every node queued comes out exactly once,
+ * and a queue that holds nodes never looks empty. Single-threaded cases
  * check, for every ring size from 0 to WEFT_RUNQ_SIZE and at counter
  * positions that wrap 2^32, FIFO pops, steal-half batches, the LIFO slot,
  * overflow to the inject queue, batch pops from it and the length hints;
@@ -558,7 +559,7 @@ static void test_runq_matches_model(void **state)
 }
 
 /*
- * Never spuriously empty (RELIABILITY B2, after Go's
+ * Never spuriously empty (after Go's
  * RunSchedLocalQueueEmptyTest and CK's never-empty-under-reuse test).
  *
  * Three items circulate: the owner pops one (ring, else LIFO slot, else

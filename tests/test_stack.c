@@ -5,7 +5,7 @@
  * release, the mapping budget under 40,000 live stacks, pools per size,
  * four threads sharing the pool, and big stacks under ASan: what their
  * shadow costs, and reuse after a context that left poisoned frames
- * deep in one (RELIABILITY.md A5). Every test uses its own stack sizes,
+ * deep in one. Every test uses its own stack sizes,
  * so that no test sees slots that another carved, and restores the guard
  * budget in its teardown. Single-threaded except the pool-sharing test
  * and the ones that run fibers (one worker), which skip where weft_run()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# The long versions of issue 17's probe suite, outside the CI budget:
+# The long versions of the hostile-client, foreign-wake-up and
+# exhaustion tests, outside the CI budget:
 #   echo     weft-echo against weft-load with 2,000 connections for 120 s:
 #            0 errors, 0 mismatches, 0 failed connects; the server's VmRSS
 #            flat after a 20 s warm-up (every sample within 10% + 4 MiB of

@@ -73,7 +73,7 @@ failures=()
 faillog=$(mktemp)
 trap 'rm -f "$faillog"' EXIT
 
-echo "== lint: atomics carry comments, no broken ck structures"
+echo "== lint: atomics name what they pair with, no broken ck structures"
 if tools/check-fences.sh; then
 	passed=$((passed + 1))
 else

@@ -22,6 +22,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "list.h"
 #include "scheduler.h"
 
 struct job {
@@ -29,14 +30,13 @@ struct job {
 	void *arg;
 	void *result;		/* written by the pool thread           */
 	weft_token token;	/* the parked caller                    */
-	struct job *next;	/* queue link; protected by pool.lock   */
+	struct list_node link;	/* on pool.jobs; protected by pool.lock */
 };
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* jobs queued, or stopping             */
-	struct job *head;	/* FIFO of jobs not yet taken           */
-	struct job *tail;
+	struct list jobs;	/* FIFO of jobs not yet taken           */
 	unsigned nr_threads;	/* threads started                      */
 	unsigned nr_idle;	/* threads waiting for a job            */
 	unsigned max_threads;	/* from weft_config; fixed while running */
@@ -49,22 +49,21 @@ static struct {
 
 static void *pool_thread(void *arg)
 {
+	struct list_node *n;
 	struct job *j;
 
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
-		while (!pool.head && !pool.stopping) {
+		while (list_empty(&pool.jobs) && !pool.stopping) {
 			pool.nr_idle++;
 			pthread_cond_wait(&pool.cond, &pool.lock);
 			pool.nr_idle--;
 		}
-		if (!pool.head)
+		n = list_pop_front(&pool.jobs);
+		if (!n)
 			break;
-		j = pool.head;
-		pool.head = j->next;
-		if (!pool.head)
-			pool.tail = NULL;
+		j = list_entry(n, struct job, link);
 		pthread_mutex_unlock(&pool.lock);
 		j->result = j->fn(j->arg);
 		/* Cannot fail: the wait is not cancellable and ours alone. */
@@ -82,12 +81,7 @@ static bool queue_job(struct fiber *self, void *arg)
 
 	(void)self;
 	pthread_mutex_lock(&pool.lock);
-	j->next = NULL;
-	if (pool.tail)
-		pool.tail->next = j;
-	else
-		pool.head = j;
-	pool.tail = j;
+	list_push_back(&pool.jobs, &j->link);
 	/* Grow on demand. If a thread cannot be started the job still runs
 	 * on one of the others; weft_blocking() made sure there is one. */
 	if (pool.nr_idle == 0 && pool.nr_threads < pool.max_threads &&
@@ -152,7 +146,7 @@ bool weft__blocking_idle(unsigned *threads)
 	pthread_mutex_lock(&pool.lock);
 	/* A thread not waiting for a job is running one, or is about to
 	 * wake its caller. */
-	idle = !pool.head && pool.nr_idle == pool.nr_threads;
+	idle = list_empty(&pool.jobs) && pool.nr_idle == pool.nr_threads;
 	*threads = pool.nr_threads;
 	pthread_mutex_unlock(&pool.lock);
 	return idle;
@@ -171,6 +165,6 @@ void weft__blocking_fini(void)
 		pthread_join(pool.threads[i], NULL);
 	pthread_mutex_lock(&pool.lock);
 	pool.nr_threads = 0;
-	pool.head = pool.tail = NULL;
+	list_init(&pool.jobs);
 	pthread_mutex_unlock(&pool.lock);
 }

@@ -44,7 +44,7 @@
 #define CLOSE_BATCH 64u
 
 struct weft_chan {
-	unsigned lock;
+	struct spinlock lock;
 	bool closed;
 	size_t elem_size;
 	size_t cap;		/* elements the buffer holds            */
@@ -244,7 +244,7 @@ int weft_chan_try_recv(weft_chan *c, void *elem)
 
 int weft_chan_close(weft_chan *c)
 {
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 
 	if (!c)
 		return -EINVAL;

@@ -95,14 +95,17 @@ static bool publish_any(struct fiber *self, void *arg)
 
 	(void)self;
 	for (size_t i = 0; i < aw->n; i++)
-		/* Full barrier; fails if the fiber ended (DONE or-ed in). */
+		/* Full barrier; fails if the fiber ended (DONE or-ed in).
+		 * Pairs with the CAS in weft__fiber_finish(), whose ender
+		 * then finds the token. */
 		if (!ck_pr_cas_64(&claimed_rec(aw->fs[i])->join_word,
 				  JOIN_CLAIMED, JOIN_CLAIMED | aw->token)) {
 			parked = false;
 			break;
 		}
 	weft__hb_release(aw);
-	/* Release: our reads of @aw before the waiter may reuse it. */
+	/* Release: our reads of @aw before the waiter may reuse it;
+	 * pairs with the acquire in weft_join_any(). */
 	ck_pr_fence_release();
 	ck_pr_store_uint(&aw->done, 1);
 	return parked;
@@ -125,7 +128,9 @@ static int claim(struct worker *w, weft_fiber *h, uint64_t *old)
 		*old = ck_pr_load_64(&f->join_word);
 		if (*old != 0 && *old != JOIN_DONE)
 			return -EINVAL;
-		/* Full barrier; settles the race with detach, joins, exit. */
+		/* Full barrier; settles the race with detach, joins, exit:
+		 * pairs with the CAS in weft_detach(), weft_join() and
+		 * weft__fiber_finish(). */
 		if (ck_pr_cas_64(&f->join_word, *old, *old | JOIN_CLAIMED))
 			return 0;
 	}
@@ -184,7 +189,8 @@ int weft_join_any(weft_fiber *const *fs, size_t n, void **result)
 		uint64_t old;
 
 		/* Take the claim (and token) back with a full-barrier CAS,
-		 * unless the fiber ended first: then DONE is set. */
+		 * unless the fiber ended first: then DONE is set. Pairs
+		 * with the CAS in weft__fiber_finish(). */
 		do {
 			old = ck_pr_load_64(&f->join_word);
 		} while (!(old & JOIN_DONE) &&

@@ -347,7 +347,9 @@ static void stop_threads(struct sched *s, unsigned nr_threads)
 {
 	unsigned i;
 
-	/* Full barrier before waking them; they re-check after waking. */
+	/* Full barrier before waking them; pairs with the loads of
+	 * stopping in park_worker() and find_runnable(), which re-check it
+	 * after every wake-up. */
 	ck_pr_cas_uint(&s->stopping, 0, 1);
 	weft__wake_all();
 	for (i = 1; i <= nr_threads; i++)
@@ -470,7 +472,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	if (weft__chaos_seed)
 		chosen_chaos_io(s);
 	weft__injq_init(&s->inject);
-	ck_spinlock_fas_init(&s->idle_lock);
+	spin_init(&s->idle_lock);
 	s->all_asleep = weft__monitor_all_asleep;
 	weft__blocking_init(cfg->blocking_threads ? cfg->blocking_threads
 						  : BLOCKING_THREADS_DEFAULT);

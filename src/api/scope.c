@@ -35,6 +35,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "list.h"
 #include "scheduler.h"
 #include "waitq.h"
 
@@ -46,7 +47,7 @@ struct scope_child;
 struct scope {
 	uint32_t gen;		/* odd while open; stored under lock        */
 	uint32_t index;		/* in the table                             */
-	unsigned lock;		/* spinlock: everything below               */
+	struct spinlock lock;	/* everything below                       */
 	struct waitq q;	/* the owner, waiting for live to be 0      */
 	unsigned live;		/* children not yet ended                   */
 	bool cancelled;		/* no more spawns; the children were told   */
@@ -55,8 +56,8 @@ struct scope {
 	weft_fiber *owner;	/* the fiber in weft_scope_run()            */
 	int err;		/* the first failure, 0 if none             */
 	int64_t deadline_ns;	/* children start with it as their deadline */
-	struct scope_child *children;
-	struct scope *next_free;	/* table.free, under table.lock     */
+	struct list children;	/* struct scope_child, through link     */
+	struct list_node free_link;	/* on table.free, under table.lock */
 };
 
 struct scope_child {
@@ -65,13 +66,13 @@ struct scope_child {
 	void *arg;
 	weft_fiber *fiber;	/* NULL until weft_spawn() has returned     */
 	bool ended;		/* the child ended before fiber was set     */
-	struct scope_child *prev, *next;
+	struct list_node link;	/* on scope.children until it ends   */
 };
 
 static struct {
 	pthread_mutex_t lock;	/* free, used, new chunks           */
 	struct scope *chunk[CHUNKS];	/* stored atomically; read by lookup */
-	struct scope *free;
+	struct list free;	/* struct scope, by free_link       */
 	uint32_t used;		/* records ever handed out           */
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -93,14 +94,14 @@ static struct scope *slot_of(uint32_t index)
 
 static struct scope *scope_alloc(void)
 {
-	struct scope *s;
+	struct scope *s = NULL;
 	uint32_t index;
 	unsigned k;
 
 	pthread_mutex_lock(&table.lock);
-	s = table.free;
-	if (s) {
-		table.free = s->next_free;
+	if (!list_empty(&table.free)) {
+		s = list_entry(list_pop_front(&table.free), struct scope,
+			       free_link);
 		goto out;
 	}
 	index = table.used;
@@ -128,8 +129,7 @@ out:
 static void scope_free(struct scope *s)
 {
 	pthread_mutex_lock(&table.lock);
-	s->next_free = table.free;
-	table.free = s;
+	list_push_front(&table.free, &s->free_link);
 	pthread_mutex_unlock(&table.lock);
 }
 
@@ -163,16 +163,6 @@ static struct scope *scope_lock(weft_scope *h)
 	return s;
 }
 
-static void child_unlink(struct scope *s, struct scope_child *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->children = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-}
-
 /* One child fewer; the last wakes the owner. Locked. */
 static void live_drop(struct scope *s, struct wake_list *wl)
 {
@@ -187,7 +177,7 @@ static void live_drop(struct scope *s, struct wake_list *wl)
  */
 static void child_gone(void *arg)
 {
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 	struct scope *s = arg;
 
 	spin_lock(&s->lock);
@@ -200,6 +190,8 @@ static void child_gone(void *arg)
 /* Record failure @err (first one wins) and cancel every child. Locked. */
 static void scope_cancel_locked(struct scope *s, int err)
 {
+	struct list_node *n;
+
 	if (err < 0 && !s->err)
 		s->err = err;
 	if (s->cancelled)
@@ -211,9 +203,12 @@ static void scope_cancel_locked(struct scope *s, int err)
 		s->body_cancelled = true;
 		weft_cancel(s->owner);
 	}
-	for (struct scope_child *c = s->children; c; c = c->next)
+	list_for_each(n, &s->children) {
+		struct scope_child *c = list_entry(n, struct scope_child, link);
+
 		if (c->fiber)
 			weft_cancel(c->fiber);
+	}
 }
 
 static void *child_main(void *arg)
@@ -229,7 +224,7 @@ static void *child_main(void *arg)
 	if (res < 0 && !s->cancelled)
 		scope_cancel_locked(s, res);
 	/* Out of cancellation's reach; still counted in live. */
-	child_unlink(s, c);
+	list_remove(&s->children, &c->link);
 	mine = c->fiber != NULL;
 	c->ended = !mine;
 	spin_unlock(&s->lock);
@@ -242,7 +237,7 @@ static void *child_main(void *arg)
 int weft_scope_spawn(weft_scope *h, int (*fn)(void *), void *arg,
 		     const struct weft_spawn_opts *opts)
 {
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 	struct scope_child *c;
 	struct scope *s;
 	weft_fiber *f;
@@ -267,17 +262,14 @@ int weft_scope_spawn(weft_scope *h, int (*fn)(void *), void *arg,
 		return -ECANCELED;
 	}
 	c->s = s;
-	c->next = s->children;
-	if (c->next)
-		c->next->prev = c;
-	s->children = c;
+	list_push_front(&s->children, &c->link);
 	s->live++;
 	spin_unlock(&s->lock);
 
 	err = weft_spawn(&f, child_main, c, opts);
 	spin_lock(&s->lock);
 	if (err) {
-		child_unlink(s, c);
+		list_remove(&s->children, &c->link);
 		live_drop(s, &wl);
 		spin_unlock(&s->lock);
 		weft__wake_list_run(&wl);
@@ -375,7 +367,7 @@ int weft_scope_run(int (*body)(weft_scope *s, void *arg), void *arg,
 	s->cancelled = false;
 	s->err = 0;
 	s->deadline_ns = deadline;
-	s->children = NULL;
+	list_init(&s->children);
 	s->owner = weft_self();
 	s->body_running = true;
 	s->body_cancelled = false;

@@ -51,19 +51,19 @@
  */
 struct mutex {
 	unsigned state;		/* Atomic: LOCKED, STARVING, waiter count */
-	unsigned lock;		/* spinlock guarding q                    */
+	struct spinlock lock;	/* guarding q                            */
 	struct waitq q;		/* Protected by lock.                     */
 };
 
 struct cond {
-	unsigned lock;		/* spinlock guarding q                    */
+	struct spinlock lock;	/* guarding q                            */
 	struct waitq q;		/* Protected by lock.                     */
 };
 
 /* Wait group and semaphore. Protected by lock. */
 struct counter {
 	int64_t count;		/* wg: tasks not done; sem: free units    */
-	unsigned lock;		/* spinlock                               */
+	struct spinlock lock;	/* guarding count and q                   */
 	struct waitq q;		/* wg: waiters for zero; sem: for a unit  */
 };
 
@@ -134,7 +134,8 @@ int weft_mutex_trylock(weft_mutex *pm)
 	unsigned s = ck_pr_load_uint(&m->state);
 
 	while (!(s & M_LOCKED)) {
-		/* Full barrier on success. */
+		/* Full barrier on success; with mutex_acquired()'s fence,
+		 * pairs with the release in weft_mutex_unlock(). */
 		if (ck_pr_cas_uint_value(&m->state, s, s | M_LOCKED, &s)) {
 			mutex_acquired(m);
 			return 0;
@@ -154,7 +155,9 @@ static void mutex_withdraw(struct mutex *m, struct waiter *me)
 	spin_lock(&m->lock);
 	if (me->linked) {
 		waitq_unlink(&m->q, me);
-		/* Atomic RMW: lockers CAS the word without our spinlock. */
+		/* No pairing: only the count changes, atomically because
+		 * lockers CAS the word without our spinlock; the queue is
+		 * ordered by the spinlock. */
 		ck_pr_sub_uint(&m->state, M_WAITER);
 	}
 	spin_unlock(&m->lock);
@@ -186,7 +189,8 @@ static int mutex_lock_slow(struct mutex *m, struct worker *w,
 			}
 			if (!(s & M_LOCKED)) {
 				/* STARVING implies LOCKED: free means ours to
-				 * take, in either mode. */
+				 * take, in either mode. Pairs with the release
+				 * in weft_mutex_unlock() (mutex_acquired()). */
 				if (ck_pr_cas_uint_value(&m->state, s,
 							 s | M_LOCKED, &s)) {
 					spin_unlock(&m->lock);
@@ -198,7 +202,10 @@ static int mutex_lock_slow(struct mutex *m, struct worker *w,
 			next = s + M_WAITER;
 			if (starving)
 				next |= M_STARVING;
-			/* Fails if it was unlocked meanwhile: look again. */
+			/* Fails if it was unlocked meanwhile: look again.
+			 * Full barrier: counted before we queue; pairs with
+			 * the CAS in weft_mutex_unlock(), which then sees
+			 * a waiter and takes the spinlock to wake one. */
 			if (ck_pr_cas_uint_value(&m->state, s, next, &s))
 				break;
 		}
@@ -245,7 +252,8 @@ static inline int mutex_lock(weft_mutex *pm, bool timed, int64_t deadline_ns)
 	if (!w)
 		return -EPERM;
 	w = chaos_point(w);
-	/* Full barrier on success. */
+	/* Full barrier on success; with mutex_acquired()'s fence, pairs
+	 * with the release in weft_mutex_unlock(). */
 	if (likely(ck_pr_cas_uint(&m->state, 0, M_LOCKED))) {
 		mutex_acquired(m);
 		return 0;
@@ -289,13 +297,15 @@ static void mutex_handoff(struct mutex *m)
 			    weft_now_ns() - first->since_ns < STARVE_NS)
 				next &= ~M_STARVING;
 			/* Only lockers adding themselves race us, under
-			 * the spinlock we hold, so this settles at once. */
+			 * the spinlock we hold, so this settles at once.
+			 * Pairs with the waiter-count CAS in mutex_lock(). */
 		} while (!ck_pr_cas_uint_value(&m->state, s, next, &s));
 		f = weft__claim_park(first->token, WAKE_HANDOFF);
 	}
 	if (!f) {
-		/* Release, as weft_mutex_unlock() does; the CAS is a full
-		 * barrier. Nobody is queued, so nobody need be woken. */
+		/* Release, as weft_mutex_unlock() does; pairs with the
+		 * acquire in mutex_acquired(). The CAS is a full barrier.
+		 * Nobody is queued, so nobody need be woken. */
 		ck_pr_fence_unlock();
 		s = ck_pr_load_uint(&m->state);
 		while (!ck_pr_cas_uint_value(&m->state, s,
@@ -322,9 +332,10 @@ int weft_mutex_unlock(weft_mutex *pm)
 			return 0;
 		}
 		weft__hb_release(m);
-		/* Release: the critical section before LOCKED clears; the
-		 * CAS below is a full barrier: the release, then the
-		 * waiter count. */
+		/* Release: the critical section before LOCKED clears;
+		 * pairs with the acquire in mutex_acquired(). The CAS below
+		 * is a full barrier: the release, then the waiter count,
+		 * which pairs with the waiter-count CAS in mutex_lock(). */
 		ck_pr_fence_unlock();
 		if (ck_pr_cas_uint_value(&m->state, s, s & ~M_LOCKED, &s))
 			break;
@@ -336,6 +347,8 @@ int weft_mutex_unlock(weft_mutex *pm)
 	/* A claim fails only for a waiter a deadlock break got first: each
 	 * waiter popped is counted out, and the next one tried. */
 	while (!f && (wt = waitq_pop(&m->q))) {
+		/* No pairing: the count only, atomic against lockers'
+		 * CAS; the queue itself is ordered by the spinlock. */
 		ck_pr_sub_uint(&m->state, M_WAITER);
 		f = weft__claim_park(wt->token, WAKE_WOKEN);
 	}
@@ -353,7 +366,7 @@ void weft_cond_init(weft_cond *c)
 }
 
 struct cond_park {
-	unsigned *lock;
+	struct spinlock *lock;
 	weft_mutex *m;
 };
 
@@ -426,7 +439,7 @@ int weft_cond_signal(weft_cond *pc)
 int weft_cond_broadcast(weft_cond *pc)
 {
 	struct cond *c = cond_of(pc);
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 
 	spin_lock(&c->lock);
 	weft__waitq_claim_all(&c->q, 0, &wl);
@@ -445,7 +458,7 @@ void weft_wg_init(weft_wg *wg)
 int weft_wg_add(weft_wg *pwg, int delta)
 {
 	struct counter *wg = wg_of(pwg);
-	struct wake_list wl = { NULL };
+	struct wake_list wl = { { NULL, NULL } };
 
 	spin_lock(&wg->lock);
 	if (wg->count + delta < 0) {
@@ -554,7 +567,8 @@ int weft_call_once(weft_once *po, void (*fn)(void *), void *arg)
 	int err;
 
 	if (ck_pr_load_uint(&o->done)) {
-		/* Acquire: fn's effects; pairs with the release below. */
+		/* Acquire: fn's effects; pairs with the release in
+		 * weft_call_once()'s slow path below. */
 		ck_pr_fence_acquire();
 		weft__hb_acquire(o);
 		return 0;
@@ -567,7 +581,8 @@ int weft_call_once(weft_once *po, void (*fn)(void *), void *arg)
 	if (!o->done) {
 		fn(arg);
 		weft__hb_release(o);
-		/* Release: fn's effects before done, for the fast path. */
+		/* Release: fn's effects before done; pairs with the
+		 * acquire on weft_call_once()'s fast path above. */
 		ck_pr_fence_release();
 		ck_pr_store_uint(&o->done, 1);
 	}

@@ -373,7 +373,9 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 	ck_pr_store_64(&w->nr_exited, w->nr_exited + 1);
 	/* f->result happens before the joiner reads it. */
 	weft__hb_release(f);
-	/* Full barrier: the result and the DEAD state before DONE. */
+	/* Full barrier: the result and the DEAD state before DONE; pairs
+	 * with the claiming CAS in weft_join() and weft_detach(), and with
+	 * the token's CAS in publish_joiner(). */
 	do {
 		old = ck_pr_load_64(&f->join_word);
 	} while (!ck_pr_cas_64(&f->join_word, old, old | JOIN_DONE));
@@ -448,7 +450,8 @@ int weft_join(weft_fiber *h, void **result)
 		if (old != 0 && old != JOIN_DONE)
 			return -EINVAL;
 		/* Full barrier; settles the race with detach, other joins and
-		 * the fiber's exit (weft__fiber_finish). */
+		 * the fiber's exit: pairs with the CAS in weft_detach(),
+		 * weft_join_any()'s claim() and weft__fiber_finish(). */
 		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_CLAIMED))
 			break;
 	}
@@ -459,7 +462,8 @@ int weft_join(weft_fiber *h, void **result)
 		/* Bounded by the fiber's deadline, if it has one. */
 		res = weft__park_until(w, publish_joiner, &jw, WEFT_FOREVER);
 		/* Cancelled, past the deadline, or no timer: take the token
-		 * back unless the fiber ended. Full barrier. */
+		 * back unless the fiber ended. Full barrier; pairs with the
+		 * CAS that sets DONE in weft__fiber_finish(). */
 		if (res < 0 &&
 		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | jw.token, 0))
 			return res;
@@ -494,7 +498,8 @@ int weft_detach(weft_fiber *h)
 		old = ck_pr_load_64(&f->join_word);
 		if (old != 0 && old != JOIN_DONE)
 			return -EINVAL;
-		/* Full barrier; settles the race with the fiber's exit. */
+		/* Full barrier; settles the race with the fiber's exit:
+		 * pairs with the CAS in weft__fiber_finish(). */
 		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_DETACHED))
 			break;
 	}
@@ -515,7 +520,9 @@ int weft_detach(weft_fiber *h)
  */
 static void break_mutex_wait(struct fiber *f, unsigned cur)
 {
-	/* Same arbitration as weft__ready(); full barrier. */
+	/* Same arbitration as weft__ready(); full barrier. Pairs with
+	 * the CAS in weft__claim_park() and the one to PARKED in
+	 * weft__finish_park(). */
 	if (!ck_pr_cas_uint(&f->park_word, cur,
 			    (cur & ~PARK_STATE_MASK) | FIBER_READY))
 		return;
@@ -536,7 +543,8 @@ again:
 	if ((cur & PARK_STATE_MASK) != FIBER_PARKED)
 		return;
 	/* PARKED before wait_owner: both were written before the park CAS
-	 * that published PARKED. */
+	 * that published PARKED; pairs with that CAS in
+	 * weft__finish_park(). */
 	ck_pr_fence_load();
 	/* Read once: the fiber may wake and park elsewhere meanwhile. */
 	owner = ck_pr_load_ptr(&f->wait_owner);
@@ -558,12 +566,16 @@ again:
 	 * lost the race to the fiber's own park (weft__finish_park saw the
 	 * request, ended that park and consumed it) must not end the next
 	 * one, which may have begun by now: its CAS below would find that
-	 * park PARKED too. Full barrier. At shutdown every park ends.
+	 * park PARKED too. Full barrier; pairs with the store of the
+	 * request in weft_cancel() and with this same CAS in a racing
+	 * weft__fiber_try_cancel(). At shutdown every park ends.
 	 */
 	shutting = ck_pr_load_uint(&weft__sched.shutdown);
 	if (!shutting && !ck_pr_cas_uint(&f->cancel_req, 1, 0))
 		return;
-	/* Same arbitration as weft__ready(); full barrier. */
+	/* Same arbitration as weft__ready(); full barrier. Pairs with
+	 * the CAS in weft__claim_park() and the one to PARKED in
+	 * weft__finish_park(). */
 	if (!ck_pr_cas_uint(&f->park_word, cur,
 			    (cur & ~PARK_STATE_MASK) | FIBER_READY)) {
 		/* A waker ended it first: the request is the fiber's next

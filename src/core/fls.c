@@ -48,7 +48,7 @@ struct fls {
 };
 
 static struct key_slot keys[WEFT_KEYS_MAX];
-static unsigned keys_lock;	/* spinlock: create and delete     */
+static struct spinlock keys_lock;	/* create and delete */
 
 /* The slot @key names while it is live, and its generation; else -1. */
 static int key_slot_of(weft_key key, uint32_t *gen)

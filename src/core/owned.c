@@ -118,7 +118,8 @@ void weft__owned_cancel(struct fiber *f, struct worker *owner)
 	 * owner is harmless (drain_inbox() checks); these are not. */
 	if (!owner || owner == WAIT_NO_CANCEL)
 		return;
-	/* Atomic RMW: the fiber is in at most one inbox at a time. */
+	/* The fiber is in at most one inbox at a time. Full barrier;
+	 * pairs with the swap to 0 in drain_inbox(). */
 	if (!ck_pr_cas_uint(&f->cancel_queued, 0, 1))
 		return;
 	/* Pairs with the release in drain_inbox(): the last owner has
@@ -172,7 +173,8 @@ static void drain_inbox(struct worker *w)
 		/* Before the fiber can be queued again and relinked. */
 		next = f->cancel_next;
 		/* Full barrier: leave the inbox before looking at the wait,
-		 * so a new request either sees 0 here or is handled below. */
+		 * so a new request either sees 0 here or is handled below.
+		 * Pairs with the CAS in weft__owned_cancel(). */
 		weft__hb_release(&f->cancel_queued);
 		ck_pr_fas_uint(&f->cancel_queued, 0);
 		/* An entry without a request behind it is stale: a slow

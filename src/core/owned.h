@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "list.h"
 #include "poller.h"
 #include "scheduler.h"
 #include "timer.h"
@@ -36,7 +37,7 @@ struct owned_wait {
 	struct {
 		int fd;
 		uint32_t events;	/* EPOLLIN, EPOLLOUT  */
-		struct owned_wait *next, *prev;
+		struct list_node link;	/* on fd_watch.waits */
 	} fdw;
 };
 

@@ -35,8 +35,9 @@ void weft__finish_park(struct fiber *f, weft_unlock_fn unlock, void *arg)
 		return;
 	}
 	/* Fails if a waker already won; then the fiber is theirs. Full
-	 * barrier: PARKED before reading the cancel request, pairing with
-	 * the fence in weft_cancel(). */
+	 * barrier: PARKED before reading the cancel request; pairs with
+	 * the fence in weft_cancel(), and with the CAS to READY in
+	 * weft__claim_park(). */
 	if (!ck_pr_cas_uint(&f->park_word, seq << 3 | FIBER_PARKING,
 			    seq << 3 | FIBER_PARKED))
 		return;
@@ -59,7 +60,9 @@ struct fiber *weft__claim_park(weft_token token, int res)
 		if ((cur & ~PARK_STATE_MASK) != seq_bits ||
 		    (st != FIBER_PARKING && st != FIBER_PARKED))
 			return NULL;
-		/* Lost to a concurrent weft__finish_park() step: reload, retry. */
+		/* Lost to a concurrent weft__finish_park() step: reload,
+		 * retry. Pairs with the CAS to PARKED in weft__finish_park()
+		 * and with other wakers' and cancellers' CAS here. */
 		if (ck_pr_cas_uint_value(&f->park_word, cur,
 					 seq_bits | FIBER_READY, &cur))
 			break;

@@ -44,6 +44,7 @@
 #include <ck_pr.h>
 
 #include "fiber.h"
+#include "list.h"
 #include "record.h"
 #include "scheduler.h"
 
@@ -60,7 +61,7 @@ struct chunk {
 	bool released;		/* memory given back; on the released list */
 	unsigned free_epoch;	/* trim_epoch when it became wholly free */
 	uint32_t gen_floor;	/* highest generation, when released */
-	struct chunk *prev, *next;	/* avail list, or released list */
+	struct list_node link;	/* on avail, or on released */
 };
 
 /* Chunk memory, published once with a store fence; never moved. */
@@ -77,8 +78,8 @@ static uint64_t nr_resident;
 /* Everything below, and every struct chunk. */
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chunk meta[RECORD_MAX_CHUNKS];
-static struct chunk *avail_head, *avail_tail;
-static struct chunk *released;	/* singly linked through next */
+static struct list avail;	/* chunks with free records, by link */
+static struct list released;	/* chunks given back, by link */
 static unsigned nr_wholly_free;	/* chunks on avail with every record free */
 static unsigned trim_epoch;
 /*
@@ -95,38 +96,22 @@ static inline unsigned chunk_no(const struct chunk *c)
 
 static void avail_unlink(struct chunk *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		avail_head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		avail_tail = c->prev;
-	c->prev = c->next = NULL;
+	list_remove(&avail, &c->link);
 	c->listed = false;
 }
 
 static void avail_push(struct chunk *c, bool at_tail)
 {
 	c->listed = true;
-	if (at_tail) {
-		c->next = NULL;
-		c->prev = avail_tail;
-		if (avail_tail)
-			avail_tail->next = c;
-		else
-			avail_head = c;
-		avail_tail = c;
-	} else {
-		c->prev = NULL;
-		c->next = avail_head;
-		if (avail_head)
-			avail_head->prev = c;
-		else
-			avail_tail = c;
-		avail_head = c;
-	}
+	if (at_tail)
+		list_push_back(&avail, &c->link);
+	else
+		list_push_front(&avail, &c->link);
+}
+
+static struct chunk *chunk_of(struct list_node *n)
+{
+	return n ? list_entry(n, struct chunk, link) : NULL;
 }
 
 /*
@@ -156,16 +141,14 @@ static void chunk_populate(struct chunk *c, uint32_t gen)
  * up again, then a new one. NULL if none can be had. Caller holds rec_lock. */
 static struct chunk *chunk_with_free(int *err)
 {
-	struct chunk *c = avail_head;
+	struct chunk *c = chunk_of(avail.first);
 	unsigned n;
 	void *mem;
 
 	if (c)
 		return c;
-	if (released) {
-		c = released;
-		released = c->next;
-		c->next = NULL;
+	c = chunk_of(list_pop_front(&released));
+	if (c) {
 		c->released = false;
 		chunk_populate(c, c->gen_floor);
 		nr_wholly_free++;
@@ -310,8 +293,7 @@ static bool chunk_release(struct chunk *c)
 	c->released = true;
 	c->free = NULL;
 	c->nr_free = 0;
-	c->next = released;
-	released = c;
+	list_push_front(&released, &c->link);
 	ck_pr_store_64(&nr_resident, ck_pr_load_64(&nr_resident) - 1);
 	return true;
 }
@@ -321,10 +303,10 @@ void weft__record_trim(void)
 	struct chunk *c, *prev;
 
 	pthread_mutex_lock(&rec_lock);
-	for (c = avail_tail; c && c->nr_free == RECORD_CHUNK_SIZE &&
+	for (c = chunk_of(avail.last); c && c->nr_free == RECORD_CHUNK_SIZE &&
 			     nr_wholly_free > RECORD_KEEP_CHUNKS;
 	     c = prev) {
-		prev = c->prev;
+		prev = chunk_of(c->link.prev);
 		if (c->free_epoch == trim_epoch || !chunk_freeze(c))
 			continue;
 		avail_unlink(c);
@@ -395,8 +377,8 @@ void weft__record_fini(void)
 	 * handles are new to every program that kept an old one. */
 	gen_base = (top + 2) & ~1u;
 	memset(meta, 0, sizeof(meta[0]) * (n < RECORD_MAX_CHUNKS ? n : RECORD_MAX_CHUNKS));
-	avail_head = avail_tail = NULL;
-	released = NULL;
+	list_init(&avail);
+	list_init(&released);
 	nr_wholly_free = 0;
 	nr_resident = 0;
 	nr_chunks = 0;

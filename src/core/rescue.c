@@ -217,7 +217,8 @@ void weft__rescue_nudge(struct worker *v)
 	    (first > INT64_MAX - RESCUE_GRACE_NS ||
 	     first + RESCUE_GRACE_NS > now_ns()))
 		return;
-	/* StoreLoad, as any submitter before weft__wake_one(). */
+	/* StoreLoad, as any submitter before weft__wake_one(); pairs with
+	 * the fence in park_worker(). */
 	ck_pr_fence_store_load();
 	weft__wake_one();
 }

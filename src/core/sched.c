@@ -390,6 +390,7 @@ static struct fiber *pick_from_fiber(struct worker *w)
 void weft__wake_one(void)
 {
 	struct sched *s = &weft__sched;
+	struct list_node *n;
 	struct worker *w;
 
 	/* Racy fast checks; the protocol tolerates a stale view (see
@@ -403,21 +404,20 @@ void weft__wake_one(void)
 	if (!ck_pr_cas_uint(&s->nr_spinning, 0, 1))
 		return;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
-	w = s->idle_list;
+	spin_lock(&s->idle_lock);
+	n = list_pop_front(&s->idle_list);
+	w = n ? list_entry(n, struct worker, idle_link) : NULL;
 	if (w) {
-		s->idle_list = w->idle_next;
 		/* Under the lock; read racily by rescue.c. */
 		ck_pr_store_uint(&w->idle, 0);
 		/* Written under the lock; read racily by wakers. */
 		ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
 	}
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 
 	if (!w) {
-		/* Nobody to wake: hand the spinner count back. Atomic RMW. */
+		/* Nobody to wake: hand the spinner count back. No pairing:
+		 * the count only; the idle list was read under its lock. */
 		ck_pr_dec_uint(&s->nr_spinning);
 		return;
 	}
@@ -429,22 +429,23 @@ void weft__wake_all(void)
 {
 	struct sched *s = &weft__sched;
 	struct worker *woken[WEFT_WORKERS_MAX];
+	struct list_node *link;
 	unsigned n = 0, i;
 	struct worker *w;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
-	for (w = s->idle_list; w; w = w->idle_next) {
+	spin_lock(&s->idle_lock);
+	while ((link = list_pop_front(&s->idle_list))) {
+		w = list_entry(link, struct worker, idle_link);
 		/* Under the lock; read racily by rescue.c. */
 		ck_pr_store_uint(&w->idle, 0);
 		woken[n++] = w;
-		/* Each woken worker counts as spinning, as in wake_one(). */
+		/* Each woken worker counts as spinning, as in
+		 * weft__wake_one(); pairs with the loads in
+		 * weft__wake_one(). */
 		ck_pr_inc_uint(&s->nr_spinning);
 	}
-	s->idle_list = NULL;
 	ck_pr_store_uint(&s->nr_idle, 0);
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 
 	/* From the copy: once the lock is dropped a woken worker may join
 	 * the list again and rewrite its link. */
@@ -691,7 +692,8 @@ static void stop_spinning(struct worker *w)
 		return;
 	w->spinning = false;
 	/* Atomic RMW and full barrier on x86: the decrement is visible
-	 * before we look at the queues. Pairs with wake_one()'s CAS. */
+	 * before we look at the queues. Pairs with the CAS in
+	 * weft__wake_one(). */
 	ck_pr_dec_uint(&s->nr_spinning);
 	if (weft__runq_len(&w->rq) > 0 || weft__forkq_len(&w->fq) > 0 ||
 	    weft__injq_len(&s->inject) > 0)
@@ -766,14 +768,8 @@ static bool all_asleep(void)
 static void idle_remove_locked(struct worker *w)
 {
 	struct sched *s = &weft__sched;
-	struct worker **pp;
 
-	for (pp = &s->idle_list; *pp; pp = &(*pp)->idle_next) {
-		if (*pp == w) {
-			*pp = w->idle_next;
-			break;
-		}
-	}
+	list_remove(&s->idle_list, &w->idle_link);
 	/* Under the lock; read racily by rescue.c. */
 	ck_pr_store_uint(&w->idle, 0);
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle - 1);
@@ -789,13 +785,11 @@ static void leave_idle(struct worker *w)
 	struct sched *s = &weft__sched;
 	bool was_woken;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
+	spin_lock(&s->idle_lock);
 	was_woken = !w->idle;
 	if (!was_woken)
 		idle_remove_locked(w);
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 	if (was_woken)
 		w->spinning = true;
 }
@@ -806,19 +800,16 @@ static void park_worker(struct worker *w)
 	struct sched *s = &weft__sched;
 	int64_t timeout, rescue;
 
-	ck_spinlock_fas_lock(&s->idle_lock);
-	weft__hb_acquire(&s->idle_lock);
+	spin_lock(&s->idle_lock);
 	/* Under the lock; read racily by rescue.c. */
 	ck_pr_store_uint(&w->idle, 1);
-	w->idle_next = s->idle_list;
-	s->idle_list = w;
+	list_push_front(&s->idle_list, &w->idle_link);
 	ck_pr_store_uint(&s->nr_idle, s->nr_idle + 1);
-	weft__hb_release(&s->idle_lock);
-	ck_spinlock_fas_unlock(&s->idle_lock);
+	spin_unlock(&s->idle_lock);
 
 	if (w->spinning) {
 		w->spinning = false;
-		/* Atomic RMW; pairs with wake_one()'s checks. */
+		/* Atomic RMW; pairs with the checks in weft__wake_one(). */
 		ck_pr_dec_uint(&s->nr_spinning);
 	}
 	/* Owner-written, read by the monitor; before the fence, so that of
@@ -829,7 +820,9 @@ static void park_worker(struct worker *w)
 	ck_pr_store_64((uint64_t *)&w->watch_until, (uint64_t)INT64_MAX);
 	/* StoreLoad: idle (and not spinning) before re-reading the queues,
 	 * and before the watched worker's timers (rescue.c). Pairs with the
-	 * fence in weft__make_runnable() and friends. */
+	 * fence in weft__make_runnable_on() and push_local() (every
+	 * submitter's before weft__wake_one()), and, for the watch, in
+	 * weft__rescue_watch(). */
 	ck_pr_fence_store_load();
 
 	/*
@@ -848,7 +841,8 @@ static void park_worker(struct worker *w)
 	}
 
 	ck_pr_store_64(&w->nr_parks, w->nr_parks + 1);
-	/* Atomic RMW (fas): one kick per arming; see all_asleep_armed. */
+	/* One kick per arming; see all_asleep_armed. Pairs with the
+	 * store that re-arms it in monitor_main(). */
 	if (w->asleep && all_asleep() &&
 	    ck_pr_fas_uint(&s->all_asleep_armed, 0))
 		s->all_asleep();
@@ -946,7 +940,7 @@ void weft__worker_loop(struct worker *w)
 	}
 	if (w->spinning) {
 		w->spinning = false;
-		/* Atomic RMW; leaving for good, nothing to order against. */
+		/* No pairing: leaving for good, nothing to order against. */
 		ck_pr_dec_uint(&weft__sched.nr_spinning);
 	}
 }
@@ -967,7 +961,9 @@ bool weft__any_fiber_alive(void)
 	 */
 	for (i = 0; i < s->nr_workers; i++)
 		exited += ck_pr_load_64(&s->workers[i]->nr_exited);
-	/* Exit counts before spawn counts; see above. */
+	/* Exit counts before spawn counts; see above. Pairs with the
+	 * order of the counter stores in spawn_on() and
+	 * weft__fiber_finish(). */
 	ck_pr_fence_load();
 	for (i = 0; i < s->nr_workers; i++)
 		spawned += ck_pr_load_64(&s->workers[i]->nr_spawned);
@@ -982,7 +978,8 @@ void weft__check_quiescent(void)
 	 * none ever will be. */
 	if (weft__any_fiber_alive())
 		return;
-	/* Once; full barrier before waking everyone. */
+	/* Once; full barrier before waking everyone. Pairs with the loads
+	 * of stopping in park_worker() and find_runnable(). */
 	if (!ck_pr_cas_uint(&s->stopping, 0, 1))
 		return;
 	weft__wake_all();

@@ -12,12 +12,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <ck_spinlock.h>
 
 #include "ctx.h"
 #include "forkq.h"
 #include "internal.h"
 #include "latency.h"
+#include "list.h"
 #include "poller.h"
 #include "runq.h"
 #include "stack.h"
@@ -81,7 +81,7 @@ struct worker {
 
 	/* Protected by sched.idle_lock; idle is also read racily (rescue.c). */
 	unsigned idle;			/* on the idle list; stored atomically */
-	struct worker *idle_next;	/* idle-list link                   */
+	struct list_node idle_link;	/* on sched.idle_list, under its lock */
 	/* While asleep: when it will next look at the timers of the worker
 	 * it watches (rescue.c), INT64_MAX if never. Stored atomically. */
 	int64_t watch_until;
@@ -99,9 +99,9 @@ struct worker {
 	/* Sleeping fibers' deadlines and timed parks' timers. Added and
 	 * fired by the owner; a fiber whose timed park was ended by a
 	 * waker removes its own timer, from whatever worker it resumed on.
-	 * So the heap is guarded by timers_lock (waitq.h's spinlock);
+	 * So the heap is guarded by timers_lock (spin.h);
 	 * uncontended, except for those removals. See time.c. */
-	unsigned timers_lock;
+	struct spinlock timers_lock;
 	struct timer_heap timers;
 
 	/* Cancel requests for waits this worker owns (an SQE in flight, a
@@ -149,8 +149,9 @@ struct sched {
 	/* Atomic; see "Waking workers" in sched.c. */
 	unsigned nr_spinning CK_CC_CACHELINE;
 	unsigned nr_idle;		/* written under idle_lock          */
-	ck_spinlock_fas_t idle_lock;
-	struct worker *idle_list;	/* Protected by idle_lock.          */
+	struct spinlock idle_lock;
+	struct list idle_list;		/* struct worker, by idle_link, newest
+					 * first. Protected by idle_lock.  */
 
 	/* Atomic flags; see "Shutdown" in sched.c. */
 	unsigned shutdown CK_CC_CACHELINE; /* main returned: cancel all */

@@ -17,7 +17,7 @@ bool weft__unlock_spin(struct fiber *f, void *arg)
 	return true;
 }
 
-int weft__waitq_wait(struct worker *w, unsigned *lock, struct waitq *q,
+int weft__waitq_wait(struct worker *w, struct spinlock *lock, struct waitq *q,
 		     unsigned kind, const void *obj, int64_t deadline_ns)
 {
 	struct waiter me;
@@ -57,8 +57,7 @@ unsigned weft__waitq_claim_upto(struct waitq *q, int res,
 		if (!weft__claim_park(w->token, res + w->index))
 			continue;
 		/* Ours until queued: the fiber cannot run before. */
-		w->next = wl->head;
-		wl->head = w;
+		list_push_back(&wl->waiters, &w->link);
 	}
 	return n;
 }
@@ -71,14 +70,10 @@ void weft__waitq_claim_all(struct waitq *q, int res,
 
 void weft__wake_list_run(struct wake_list *wl)
 {
-	struct waiter *w = wl->head;
+	struct list_node *n;
 
-	while (w) {
-		/* Read before the fiber can run and its stack move on. */
-		struct waiter *next = w->next;
-
-		weft__make_runnable(fiber_of_token(w->token));
-		w = next;
-	}
-	wl->head = NULL;
+	/* Popped before the fiber can run and its stack move on. */
+	while ((n = list_pop_front(&wl->waiters)))
+		weft__make_runnable(fiber_of_token(
+			list_entry(n, struct waiter, link)->token));
 }

@@ -30,117 +30,64 @@
 #include <ck_pr.h>
 
 #include "internal.h"
+#include "list.h"
 #include "scheduler.h"
-
-/* Spinlock --------------------------------------------------------------- */
-
-static inline void spin_lock(unsigned *l)
-{
-	while (ck_pr_fas_uint(l, 1)) {
-		do
-			ck_pr_stall();
-		while (ck_pr_load_uint(l));
-	}
-	/* Acquire: the critical section after the swap that won. */
-	ck_pr_fence_lock();
-	/* ck's atomics are invisible to TSan: the lock is a hand-off. */
-	weft__hb_acquire(l);
-}
-
-/* Take the spinlock @l if it is free; never waits. */
-static inline bool spin_trylock(unsigned *l)
-{
-	/* A plain look first, so a busy lock's line is not written. */
-	if (ck_pr_load_uint(l) || ck_pr_fas_uint(l, 1))
-		return false;
-	/* Acquire, as in spin_lock(). */
-	ck_pr_fence_lock();
-	weft__hb_acquire(l);
-	return true;
-}
-
-static inline void spin_unlock(unsigned *l)
-{
-	weft__hb_release(l);
-	/* Release: the critical section before the store that frees it. */
-	ck_pr_fence_unlock();
-	ck_pr_store_uint(l, 0);
-}
+#include "spin.h"
 
 /* An unlock callback for weft__park(): release the spinlock @arg. */
 bool weft__unlock_spin(struct fiber *f, void *arg);
 
 /* Waiters ---------------------------------------------------------------- */
 
-/* A FIFO of waiters; guarded by the spinlock of the primitive it is in. */
+/* A FIFO of waiters; guarded by the spinlock of the primitive it is in.
+ * All zero is empty (list.h). */
 struct waitq {
-	void *head, *tail;	/* first and last struct waiter, or NULL  */
+	struct list waiters;	/* struct waiter, through link             */
 };
 
 struct waiter {
-	struct waiter *next, *prev;	/* queue links                     */
+	struct list_node link;		/* on a waitq, then on a wake_list */
 	weft_token token;		/* the park a waker must claim     */
 	void *elem;			/* channel: the element to move    */
 	int index;			/* result a waker passes (select:
 					 * the case index)                 */
-	bool linked;			/* in a queue right now            */
+	bool linked;			/* in a waitq right now            */
 	int64_t since_ns;		/* mutex: when it first queued     */
 };
 
 static inline bool waitq_empty(const struct waitq *q)
 {
-	return q->head == NULL;
+	return list_empty(&q->waiters);
 }
 
 static inline void waitq_push(struct waitq *q, struct waiter *w)
 {
-	struct waiter *tail = q->tail;
-
-	w->next = NULL;
-	w->prev = tail;
-	if (tail)
-		tail->next = w;
-	else
-		q->head = w;
-	q->tail = w;
+	list_push_back(&q->waiters, &w->link);
 	w->linked = true;
 }
 
 /* Put @w first (a mutex waiter that lost a race keeps its place). */
 static inline void waitq_push_front(struct waitq *q, struct waiter *w)
 {
-	struct waiter *head = q->head;
-
-	w->prev = NULL;
-	w->next = head;
-	if (head)
-		head->prev = w;
-	else
-		q->tail = w;
-	q->head = w;
+	list_push_front(&q->waiters, &w->link);
 	w->linked = true;
 }
 
 static inline void waitq_unlink(struct waitq *q, struct waiter *w)
 {
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		q->head = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		q->tail = w->prev;
-	w->next = w->prev = NULL;
+	list_remove(&q->waiters, &w->link);
 	w->linked = false;
 }
 
 static inline struct waiter *waitq_pop(struct waitq *q)
 {
-	struct waiter *w = q->head;
+	struct list_node *n = list_pop_front(&q->waiters);
+	struct waiter *w;
 
-	if (w)
-		waitq_unlink(q, w);
+	if (!n)
+		return NULL;
+	w = list_entry(n, struct waiter, link);
+	w->linked = false;
 	return w;
 }
 
@@ -169,11 +116,12 @@ static inline struct fiber *waitq_claim_first(struct waitq *q, int res,
 
 /*
  * Fibers claimed under a lock, queued after it is released. Linked
- * through their waiter records, which stay valid until the fiber is
- * queued (it cannot run before).
+ * through their waiter records' link, free once waitq_pop() took them
+ * off the queue; a record stays valid until its fiber is queued (it
+ * cannot run before). All zero is empty.
  */
 struct wake_list {
-	struct waiter *head;
+	struct list waiters;
 };
 
 /* Claim every waiter of @q (result @res plus its index) onto @wl.
@@ -208,7 +156,7 @@ int weft__park_until(struct worker *w, weft_unlock_fn unlock, void *arg,
  * canceller ends it (-ETIMEDOUT, -ECANCELED). Returns unlocked. Fiber
  * context only.
  */
-int weft__waitq_wait(struct worker *w, unsigned *lock, struct waitq *q,
+int weft__waitq_wait(struct worker *w, struct spinlock *lock, struct waitq *q,
 		     unsigned kind, const void *obj, int64_t deadline_ns);
 
 /*

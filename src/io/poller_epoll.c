@@ -54,7 +54,8 @@
 
 /* A descriptor's watchers on one worker. */
 struct fd_watch {
-	struct owned_wait *head;	/* newest first, linked by fdw    */
+	struct list waits;		/* struct owned_wait, by fdw.link,
+					 * newest first                   */
 	bool added;			/* in the set, as far as we know */
 };
 
@@ -155,11 +156,11 @@ static int table_reserve(struct worker *w, int fd)
 /* What @fw's watchers wait for, together. */
 static uint32_t wanted(const struct fd_watch *fw)
 {
-	const struct owned_wait *ow;
+	const struct list_node *n;
 	uint32_t events = 0;
 
-	for (ow = fw->head; ow; ow = ow->fdw.next)
-		events |= ow->fdw.events;
+	list_for_each(n, &fw->waits)
+		events |= list_entry(n, struct owned_wait, fdw.link)->fdw.events;
 	return events;
 }
 
@@ -191,14 +192,7 @@ static int arm(struct worker *w, int fd, uint32_t events)
 
 void weft__epoll_unwatch(struct worker *w, struct owned_wait *ow)
 {
-	struct owned_wait *next = ow->fdw.next, *prev = ow->fdw.prev;
-
-	if (prev)
-		prev->fdw.next = next;
-	else
-		w->epoll->watch[ow->fdw.fd].head = next;
-	if (next)
-		next->fdw.prev = prev;
+	list_remove(&w->epoll->watch[ow->fdw.fd].waits, &ow->fdw.link);
 	w->io_inflight--;
 }
 
@@ -234,11 +228,7 @@ static int watch(struct worker *w, const struct io_req *r, uint32_t events)
 	}
 	ow.fdw.fd = r->fd;
 	ow.fdw.events = events;
-	ow.fdw.prev = NULL;
-	ow.fdw.next = fw->head;
-	if (fw->head)
-		fw->head->fdw.prev = &ow;
-	fw->head = &ow;
+	list_push_front(&fw->waits, &ow.fdw.link);
 	w->io_inflight++;
 	w->io_nowait = 0;
 	fiber_waits_on(w->cur, WAIT_IO | (unsigned)r->op << 8,
@@ -266,7 +256,7 @@ static void epoll_cancel(struct worker *w, struct owned_wait *ow)
 /* Wake the watchers of @fd that @revents satisfies; re-arm for the rest. */
 static void fd_ready(struct worker *w, int fd, uint32_t revents)
 {
-	struct owned_wait *ow, *next;
+	struct list_node *n, *next;
 	struct fd_watch *fw;
 	int err;
 
@@ -274,17 +264,20 @@ static void fd_ready(struct worker *w, int fd, uint32_t revents)
 	if (fd < 0 || (unsigned)fd >= w->epoll->nr_watch)
 		return;
 	fw = &w->epoll->watch[fd];
-	for (ow = fw->head; ow; ow = next) {
-		next = ow->fdw.next;
+	list_for_each_safe(n, next, &fw->waits) {
+		struct owned_wait *ow =
+			list_entry(n, struct owned_wait, fdw.link);
+
 		if (revents & (ow->fdw.events | EVENTS_ALWAYS))
 			finish(w, ow, (int)revents);
 	}
-	if (!fw->head)
+	if (list_empty(&fw->waits))
 		return;
 	err = arm(w, fd, wanted(fw));
 	/* Nobody would wake them: let them find out why. */
-	while (err && fw->head)
-		finish(w, fw->head, err);
+	while (err && !list_empty(&fw->waits))
+		finish(w, list_entry(fw->waits.first, struct owned_wait,
+				     fdw.link), err);
 }
 
 static void drain_eventfd(struct worker *w)

@@ -94,7 +94,8 @@ struct rq_node *weft__forkq_pop(struct forkq *q)
 	}
 	n = ck_pr_load_ptr(slot(q, b));
 	if (b == t) {
-		/* The last node: race the thieves for it. Full barrier. */
+		/* The last node: race the thieves for it. Full barrier;
+		 * pairs with the CAS in weft__forkq_steal(). */
 		if (!ck_pr_cas_uint(&q->top, t, t + 1))
 			n = NULL;
 		/* Empty either way: top is t + 1 now. */
@@ -110,13 +111,15 @@ struct rq_node *weft__forkq_steal(struct forkq *q)
 	unsigned b;
 
 	/* top before bottom (F4). Full fence; pairs with the owner's fences
-	 * in push (the slot before bottom) and pop (bottom before top). */
+	 * in weft__forkq_push() (the slot before bottom) and
+	 * weft__forkq_pop() (bottom before top). */
 	ck_pr_fence_memory();
 	b = ck_pr_load_uint(&q->bottom);
 	if ((int)(b - t) <= 0)
 		return NULL;
 	n = ck_pr_load_ptr(slot(q, t));
-	/* Full barrier; fails if the owner or another thief took it (F2). */
+	/* Full barrier; fails if the owner or another thief took it (F2).
+	 * Pairs with the CAS in weft__forkq_pop() and other thieves'. */
 	if (!ck_pr_cas_uint(&q->top, t, t + 1))
 		return NULL;
 	/* Pairs with the release in weft__forkq_push(). */

@@ -21,14 +21,13 @@
  *       tail they read, and tail never goes back.
  *
  * ThreadSanitizer cannot see ck_pr, so every hand-off of a node is also
- * announced with weft__hb_release()/weft__hb_acquire() (internal.h), and
- * the inject queue's lock with the same pair on &q->lock.
+ * announced with weft__hb_release()/weft__hb_acquire() (internal.h); the
+ * inject queue's lock (spin.h) annotates itself.
  */
 #include <errno.h>
 #include <stddef.h>
 
 #include <ck_pr.h>
-#include <ck_spinlock.h>
 
 #include "internal.h"
 #include "runq.h"
@@ -45,19 +44,6 @@ static struct rq_node **slot(struct runq *rq, unsigned pos)
 	return &rq->slots[pos & RUNQ_MASK];
 }
 
-/* Take q->lock and tell TSan it orders us after the last holder. */
-static void injq_lock(struct injq *q)
-{
-	ck_spinlock_fas_lock(&q->lock);
-	weft__hb_acquire(&q->lock);
-}
-
-/* Tell TSan the next holder is ordered after us, then drop q->lock. */
-static void injq_unlock(struct injq *q)
-{
-	weft__hb_release(&q->lock);
-	ck_spinlock_fas_unlock(&q->lock);
-}
 
 /*
  * Append the chain @first..@last (@count nodes, linked through ->next,
@@ -66,7 +52,7 @@ static void injq_unlock(struct injq *q)
 static void injq_push_chain(struct injq *q, struct rq_node *first,
 			    struct rq_node *last, unsigned count)
 {
-	injq_lock(q);
+	spin_lock(&q->lock);
 	if (q->tail != NULL)
 		q->tail->next = first;
 	else
@@ -77,7 +63,7 @@ static void injq_push_chain(struct injq *q, struct rq_node *first,
 	 * lock-free readers use it only as a hint (weft__injq_len()).
 	 */
 	ck_pr_store_uint(&q->len, ck_pr_load_uint(&q->len) + count);
-	injq_unlock(q);
+	spin_unlock(&q->lock);
 }
 
 /*
@@ -111,7 +97,7 @@ static bool push_slow(struct runq *rq, struct rq_node *n, unsigned h,
 
 	weft_assert(t - h == WEFT_RUNQ_SIZE);
 	/*
-	 * Claim [h, h + HALF) against the thieves, which CAS the same head
+	 * Claim [h, h + HALF) against the thieves: pairs with the head CAS
 	 * in weft__runq_steal(); whoever loses re-reads head. No fence on
 	 * either side: unlike a thief, the owner reads the slots after its
 	 * CAS, and by (R2) they still hold the nodes it stored, as only the
@@ -223,7 +209,8 @@ struct rq_node *weft__runq_pop(struct runq *rq)
 		x = ck_pr_load_ptr(slot(rq, h));
 		/*
 		 * Claim position h against thieves and push_slow(); pairs
-		 * with their head CAS. No fence: the node was stored by this
+		 * with the head CAS in weft__runq_steal() (push_slow() is
+		 * this thread's own). No fence: the node was stored by this
 		 * thread, so nothing from another thread must be made
 		 * visible, and the owner overwrites the slot only in a later
 		 * push, after this CAS in program order.
@@ -243,7 +230,7 @@ struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n)
 	/*
 	 * Release: the caller's writes to @n are visible before @n is in
 	 * the slot. Pairs with the acquire fence after the LIFO CAS in
-	 * weft__runq_steal().
+	 * steal_lifo().
 	 */
 	ck_pr_fence_release();
 	/*
@@ -263,7 +250,8 @@ struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n)
 	}
 	/*
 	 * Swap, not store: a thief may empty the slot at any time, and its
-	 * CAS and our swap decide who owns the displaced node.
+	 * CAS and our swap decide who owns the displaced node. Pairs with
+	 * the CAS in steal_lifo().
 	 */
 	old = ck_pr_fas_ptr(&rq->lifo, n);
 	if (old != NULL)
@@ -289,8 +277,8 @@ struct rq_node *weft__runq_lifo_take(struct runq *rq)
 		return x;
 	}
 	/*
-	 * Swap with NULL: races with the CAS of weft__runq_steal(), and
-	 * exactly one of them gets the node. No fence: only this thread
+	 * Swap with NULL: pairs with the CAS in steal_lifo(), and exactly
+	 * one of them gets the node. No fence: only this thread
 	 * puts nodes in the slot, so their contents are already ours.
 	 */
 	x = ck_pr_fas_ptr(&rq->lifo, NULL);
@@ -317,7 +305,9 @@ static int steal_lifo(struct runq *victim, unsigned t, struct rq_node **out)
 		 * tail is still t, no push happened since, so the ring was
 		 * still empty when the slot read NULL: a true empty, not a
 		 * spurious one caused by the owner moving a node between
-		 * the slot and the ring. Load-load: slot, then tail.
+		 * the slot and the ring. Load-load: slot, then tail; pairs
+		 * with the release in publish_tail(), which a node moved
+		 * from the slot to the ring goes through.
 		 */
 		ck_pr_fence_load();
 		/* Owner's tail; compared with the earlier read. */
@@ -327,8 +317,9 @@ static int steal_lifo(struct runq *victim, unsigned t, struct rq_node **out)
 		return 0;
 	}
 	/*
-	 * Take the node against the owner's fas in lifo_put/lifo_take. A
-	 * failed CAS means the slot changed under us: look again.
+	 * Take the node against the owner: pairs with the swaps in
+	 * weft__runq_lifo_put() and weft__runq_lifo_take(). A failed CAS
+	 * means the slot changed under us: look again.
 	 */
 	if (!ck_pr_cas_ptr(&victim->lifo, x, NULL))
 		return -EAGAIN;
@@ -363,7 +354,8 @@ struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
 
 		/*
 		 * Load-load: head before tail, so by (R4) t >= h and t == h
-		 * means the ring was empty when head was read.
+		 * means the ring was empty when head was read. Pairs with the
+		 * release in publish_tail().
 		 */
 		ck_pr_fence_load();
 		/* Victim's tail, published by publish_tail(). */
@@ -375,7 +367,9 @@ struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
 			/*
 			 * Load-load: the LIFO slot is read after the tail;
 			 * steal_lifo() relies on the order head, tail,
-			 * slot, tail.
+			 * slot, tail. Pairs with the release in
+			 * publish_tail() and the swap in
+			 * weft__runq_lifo_put().
 			 */
 			ck_pr_fence_load();
 			if (steal_lifo(victim, t, &last) == 0)
@@ -426,8 +420,9 @@ struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
 		 */
 		ck_pr_fence_load_atomic();
 		/*
-		 * Claim [h, h + n) against the owner's pop, push_slow() and
-		 * other thieves, which CAS the same head.
+		 * Claim [h, h + n): pairs with the head CAS in
+		 * weft__runq_pop(), push_slow() and other thieves'
+		 * weft__runq_steal().
 		 */
 		if (!ck_pr_cas_uint(&victim->head, h, h + n)) {
 			ck_pr_stall();
@@ -463,7 +458,8 @@ unsigned weft__runq_len(const struct runq *rq)
 	/*
 	 * Load-load: head before tail, so by (R4) t - h does not wrap
 	 * below zero; a stale head can still make it too large, so it is
-	 * clamped to the ring size.
+	 * clamped to the ring size. No pairing: a length hint, and both
+	 * words only grow.
 	 */
 	ck_pr_fence_load();
 	/* Owner's tail; a hint only. */
@@ -479,7 +475,7 @@ unsigned weft__runq_len(const struct runq *rq)
 
 void weft__injq_init(struct injq *q)
 {
-	ck_spinlock_fas_init(&q->lock);
+	spin_init(&q->lock);
 	q->head = NULL;
 	q->tail = NULL;
 	/* Before the queue is shared: no ordering needed. */
@@ -520,10 +516,10 @@ struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
 	if (ck_pr_load_uint(&q->len) == 0)
 		return NULL;
 
-	injq_lock(q);
+	spin_lock(&q->lock);
 	first = q->head;
 	if (first == NULL) {
-		injq_unlock(q);
+		spin_unlock(&q->lock);
 		return NULL;
 	}
 	/* Under the lock; the relaxed load pairs with our own stores. */
@@ -537,7 +533,7 @@ struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
 		q->tail = NULL;
 	/* Relaxed; see injq_push_chain(). */
 	ck_pr_store_uint(&q->len, len - k);
-	injq_unlock(q);
+	spin_unlock(&q->lock);
 
 	/* The k nodes from first on are ours now, detached from the list. */
 	weft__hb_acquire(first);

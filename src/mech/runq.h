@@ -14,7 +14,8 @@
 #include <stdbool.h>
 
 #include <ck_cc.h>
-#include <ck_spinlock.h>
+
+#include "spin.h"
 
 #ifndef WEFT_RUNQ_SIZE
 #define WEFT_RUNQ_SIZE 256u	/* a power of two; tests shrink it to 4 */
@@ -40,7 +41,7 @@ struct runq {
 };
 
 struct injq {
-	ck_spinlock_fas_t lock;
+	struct spinlock lock;
 	struct rq_node *head;	/* Protected by lock.                     */
 	struct rq_node *tail;	/* Protected by lock.                     */
 	unsigned len;		/* Written under lock; read racily as a hint. */

@@ -824,8 +824,9 @@ static void depot_push(struct mag_list *list, struct magazine *m)
 		ck_pr_store_ptr(&m->next, old.head);
 		new.head = m;
 		new.count = (void *)((uintptr_t)old.count + 1);
-		/* Full barrier: the link before the head that shows it. On
-		 * failure @old gets the current head and count. */
+		/* Full barrier: the link before the head that shows it;
+		 * pairs with the CAS in depot_pop(). On failure @old gets
+		 * the current head and count. */
 	} while (!ck_pr_cas_ptr_2_value(list, &old, &new, &old));
 }
 
@@ -879,7 +880,8 @@ static void mag_drain(struct magazine *m)
 static void depot_put_full(struct pool *p, struct magazine *m)
 {
 	if (ck_pr_load_uint(&p->nr_full) < DEPOT_FULL_MAX) {
-		/* A count for the cap only: no ordering with the push. */
+		/* No pairing: a count for the cap only, not ordered with
+		 * the push. */
 		ck_pr_inc_uint(&p->nr_full);
 		depot_push(&p->full, m);
 		return;
@@ -893,7 +895,7 @@ static struct magazine *depot_get_full(struct pool *p)
 	struct magazine *m = depot_pop(&p->full);
 
 	if (m)
-		/* The cap's count; see depot_put_full(). */
+		/* No pairing: the cap's count; see depot_put_full(). */
 		ck_pr_dec_uint(&p->nr_full);
 	return m;
 }

@@ -40,11 +40,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <ck_spinlock.h>
 
 #include "internal.h"
 #include "../helpers.h"
 #include "scheduler.h"
+#include "spin.h"
 
 #define GROUP "stress_million"
 
@@ -123,30 +123,18 @@ static uint64_t maps_count(void)
 /* The gate ------------------------------------------------------------ */
 
 /*
- * Fibers park on the gate until it opens. Protected by lock: open, nr,
- * and the tokens in tokens[0 .. nr). TSan cannot see ck_spinlock's
- * inline-asm atomics, so the lock's hand-offs are annotated with
- * weft__hb_acquire/weft__hb_release (internal.h).
+ * Fibers park on the gate until it opens. Protected by lock (the
+ * runtime's spinlock, spin.h): open, nr, and the tokens in
+ * tokens[0 .. nr).
  */
 struct gate {
-	ck_spinlock_fas_t lock;
+	struct spinlock lock;
 	bool open;
 	uint64_t nr;		/* tokens stored                             */
 	uint64_t cap;		/* room in tokens                            */
 	weft_token *tokens;	/* wake tokens of the parked fibers          */
 };
 
-static void gate_lock(struct gate *g)
-{
-	ck_spinlock_fas_lock(&g->lock);
-	weft__hb_acquire(&g->lock);
-}
-
-static void gate_unlock(struct gate *g)
-{
-	weft__hb_release(&g->lock);
-	ck_spinlock_fas_unlock(&g->lock);
-}
 
 /*
  * The park's unlock callback: runs on the next context, after the fiber
@@ -154,8 +142,10 @@ static void gate_unlock(struct gate *g)
  */
 static bool gate_unlock_parked(struct fiber *f, void *arg)
 {
+	struct gate *g = arg;
+
 	(void)f;
-	gate_unlock(arg);
+	spin_unlock(&g->lock);
 	return true;
 }
 
@@ -207,14 +197,14 @@ static void *gate_waiter(void *arg)
 	/* Relaxed: counted for the watchdog and the final check. */
 	__atomic_fetch_add(&res.arrived, 1, __ATOMIC_RELAXED);
 	watchdog_progress_add(1);
-	gate_lock(g);
+	spin_lock(&g->lock);
 	if (g->open) {
-		gate_unlock(g);
+		spin_unlock(&g->lock);
 		__atomic_fetch_add(&res.found_open, 1, __ATOMIC_RELAXED);
 		return arg;
 	}
 	if (g->nr == g->cap) {
-		gate_unlock(g);
+		spin_unlock(&g->lock);
 		__atomic_fetch_add(&res.no_room, 1, __ATOMIC_RELAXED);
 		return arg;
 	}
@@ -233,9 +223,9 @@ static uint64_t gate_count(struct gate *g)
 {
 	uint64_t nr;
 
-	gate_lock(g);
+	spin_lock(&g->lock);
 	nr = g->nr;
-	gate_unlock(g);
+	spin_unlock(&g->lock);
 	return nr;
 }
 
@@ -293,12 +283,12 @@ static void million_main(void *arg)
 	res.maps = maps_count();
 	res.max_maps = max_map_count();
 
-	gate_lock(&gate);
+	spin_lock(&gate.lock);
 	gate.open = true;
 	tokens = gate.tokens;
 	nr = gate.nr;
 	gate.nr = 0;
-	gate_unlock(&gate);
+	spin_unlock(&gate.lock);
 	res.parked = nr;
 
 	t0 = now_ns();
@@ -344,7 +334,6 @@ static void test_million_fibers_parked_at_once(void **state)
 	(void)state;
 	memset(&res, 0, sizeof(res));
 	memset(&gate, 0, sizeof(gate));
-	ck_spinlock_fas_init(&gate.lock);
 	res.n = n;
 	handles = calloc(n, sizeof(*handles));
 	gate.tokens = calloc(n, sizeof(*gate.tokens));

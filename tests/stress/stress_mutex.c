@@ -4,7 +4,7 @@
  *  - a counter behind a weft_mutex, incremented once by each of 100,000
  *    fibers (fewer under sanitizers; some yield inside the critical
  *    section, so the lock is contended and handed over), ends exact;
- *    so do 10^6 critical sections of 8 fibers (RELIABILITY.md E4), and
+ *    so do 10^6 critical sections of 8 fibers, and
  *    a counter whose lockers are cancelled at random (locking is not a
  *    cancellation point, so every lock succeeds);
  *  - a bounded queue with a mutex and two condition variables carries

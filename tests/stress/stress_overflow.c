@@ -231,8 +231,7 @@ int main(void)
 	};
 
 	/*
-	 * Not under ThreadSanitizer (RELIABILITY A4 runs it in release,
-	 * ASan and Valgrind builds): TSan's runtime is not built with
+	 * Not under ThreadSanitizer: TSan's runtime is not built with
 	 * stack-clash protection, so its own large frames can jump a guard
 	 * page, and a fault inside its signal wrapper kills the child before
 	 * our report. The release, randomized and ASan builds run it.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Many fibers parked at once in the public primitives, all woken, and the
- * memory given back (issue 17: 5M fibers parked and woken; memory kept at
- * its peak). The main fiber spawns N fibers on small stacks
+ * memory given back (a run that parked and woke 5M fibers once kept its
+ * memory at the peak). The main fiber spawns N fibers on small stacks
  * (WEFT_STACK_SMALL); a third wait in weft_chan_recv on one unbuffered
  * channel, a third in weft_sem_acquire, a third in weft_wg_wait. Once all
  * have arrived, a plain thread feeds the channel every value 0..N/3-1

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Work-stealing conservation stress for src/mech/runq.c (RELIABILITY B3, after
+ * Work-stealing conservation stress for src/mech/runq.c (after
  * Tokio's queue stress1/stress2 and CK's validate programs). One owner
  * thread pushes every item of a round (1,000,000 by default) on its ring,
  * now and then through its LIFO slot, and pops some back; two thief

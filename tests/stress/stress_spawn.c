@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Spawn/join conservation (RELIABILITY.md A3): a million fibers spawned
+ * Spawn/join conservation: a million fibers spawned
  * and joined on every worker, none lost and none run twice.
  *
  * The fibers form trees of fan-out 10: each fiber owns a range of ids,

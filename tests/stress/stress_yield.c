@@ -6,12 +6,12 @@
  * fiber's errno across switches; see "Yield point" in weft.h) and counts
  * how often it came back on another worker. A second test checks, loosely,
  * that on one worker two yielding fibers get turns in round robin even
- * when one of them does far more work per turn (RELIABILITY.md B5).
+ * when one of them does far more work per turn.
  *
  * errno is read through errno_location(), an out-of-line accessor the
  * compiler cannot treat as const, never through a cached &errno: a cached
  * address would point at the previous worker's errno after a migration,
- * which weft.h forbids (RELIABILITY.md 4.5).
+ * which weft.h forbids.
  *
  * Fibers never call cmocka's assert_*: they record results in plain
  * per-fiber slots (published to the main fiber by weft_join()) and

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // go-peer fine: fine-grained tasks, the Go side of bench/bench_fine.c, in
-// the same shapes (issue 11). No cutoffs: every task is a goroutine.
+// the same shapes. No cutoffs: every task is a goroutine.
 //
 //	go.fine.fib<F>.nocutoff.1worker  fib(F) with a goroutine per call:
 //	                           every call with n >= 2 makes a channel of
