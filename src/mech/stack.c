@@ -86,6 +86,7 @@
 
 #include "config.h"
 #include "internal.h"
+#include "list.h"
 #include "stack.h"
 #include "weft.h"
 
@@ -127,8 +128,7 @@ struct slab {
 	unsigned nr_slots;	/* slots the mapping holds */
 
 	/* Protected by pool_lock. */
-	struct slab *prev;	/* pool's avail list, when on_avail */
-	struct slab *next;	/* pool's avail list, when on_avail */
+	struct list_node avail;	/* on the pool's avail list, when on_avail */
 	bool on_avail;		/* has a free or uncarved slot: listed */
 	struct stack *free;	/* free carved slots, via stack.next */
 	unsigned nr_carved;	/* slots[0 .. nr_carved) are carved */
@@ -164,8 +164,7 @@ struct pool {
 	unsigned slab_slots;	/* slots per slab for this size */
 
 	/* Protected by pool_lock. */
-	struct slab *head;	/* avail list: partly used slabs first, */
-	struct slab *tail;	/* then the wholly free ones */
+	struct list avail;	/* slabs: partly used first, wholly free last */
 	unsigned nr_empty;	/* wholly free slabs listed */
 	struct pool *next;	/* the pools list */
 };
@@ -446,42 +445,26 @@ void weft__stack_cache_init(struct stack_cache *c, size_t size)
 }
 
 /* Avail-list helpers. Caller holds pool_lock. */
+static inline struct slab *slab_of(struct list_node *n)
+{
+	return n ? list_entry(n, struct slab, avail) : NULL;
+}
+
 static void avail_remove(struct pool *p, struct slab *sl)
 {
-	if (sl->prev)
-		sl->prev->next = sl->next;
-	else
-		p->head = sl->next;
-	if (sl->next)
-		sl->next->prev = sl->prev;
-	else
-		p->tail = sl->prev;
-	sl->prev = NULL;
-	sl->next = NULL;
+	list_remove(&p->avail, &sl->avail);
 	sl->on_avail = false;
 }
 
 static void avail_push_head(struct pool *p, struct slab *sl)
 {
-	sl->prev = NULL;
-	sl->next = p->head;
-	if (p->head)
-		p->head->prev = sl;
-	else
-		p->tail = sl;
-	p->head = sl;
+	list_push_front(&p->avail, &sl->avail);
 	sl->on_avail = true;
 }
 
 static void avail_push_tail(struct pool *p, struct slab *sl)
 {
-	sl->next = NULL;
-	sl->prev = p->tail;
-	if (p->tail)
-		p->tail->next = sl;
-	else
-		p->head = sl;
-	p->tail = sl;
+	list_push_back(&p->avail, &sl->avail);
 	sl->on_avail = true;
 }
 
@@ -674,7 +657,7 @@ static struct stack *slab_carve(struct slab *sl)
 /* Take a stack from @p, mapping a slab if needed. Caller holds pool_lock. */
 static struct stack *pool_take(struct pool *p)
 {
-	struct slab *sl = p->head;
+	struct slab *sl = slab_of(p->avail.first);
 	struct stack *s;
 
 	if (!sl) {
@@ -732,10 +715,10 @@ static void pool_put(struct stack *s)
 static void pool_trim(struct pool *p, bool all)
 {
 	unsigned keep = all ? 0 : WEFT_STACK_EMPTY_SLABS;
-	struct slab *sl = p->tail;
+	struct slab *sl = slab_of(p->avail.last);
 
 	while (sl && slab_used(sl) == 0 && p->nr_empty > keep) {
-		struct slab *prev = sl->prev;
+		struct slab *prev = slab_of(sl->avail.prev);
 
 		if (all || sl->free_epoch != trim_epoch) {
 			avail_remove(p, sl);
@@ -759,10 +742,16 @@ static void pool_trim(struct pool *p, bool all)
  */
 static void pool_bare(struct pool *p, unsigned *budget)
 {
+	struct list_node *n;
+
 	if (p->size % page_size)
 		return;
-	for (struct slab *sl = p->head; sl && *budget; sl = sl->next)
-		for (struct stack *s = sl->free; s && *budget; s = s->next) {
+	list_for_each(n, &p->avail) {
+		struct slab *sl = slab_of(n);
+
+		for (struct stack *s = sl->free; s; s = s->next) {
+			if (!*budget)
+				return;
 			if (s->bare || s->free_epoch == trim_epoch)
 				continue;
 			if (madvise(s->lo, s->size, MADV_DONTNEED) != 0)
@@ -770,6 +759,7 @@ static void pool_bare(struct pool *p, unsigned *budget)
 			s->bare = true;
 			(*budget)--;
 		}
+	}
 }
 
 void weft__stack_trim(bool all)
