@@ -9,8 +9,8 @@
 # release build and the Go peer, runs every benchmark with a progress
 # line per step, prints each table as it comes and the summary at the
 # end, and writes bench/results/<date>/REPORT.md with the machine, the
-# exact commands, every table, the targets of issues 5 and 11 and of the
-# HTTP server (met or NOT met, with the measured figure) and PNG charts
+# exact commands, every table, the targets (met or NOT met, with the
+# measured figure) and PNG charts
 # (tools/bench_report.py, from the JSON lines each step writes).
 # Every figure is the median of at least 5 runs, with min and max; every
 # ratio divides two medians of this one run.

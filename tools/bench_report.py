@@ -11,7 +11,7 @@ hostile and fuzz steps' text is copied into the report whole, as printed.
 
 Every figure it shows is read from the JSON lines or computed from them
 (ratios of two medians of the same run); only the goals of the targets,
-from issues 5 and 11 and the HTTP server's, are written here. bench.sh
+of the switch, spawn, memory, fine-grained and server targets, are written here. bench.sh
 runs it; run it by hand to redraw a report from an earlier run.
 
 Cells that hold no figure say why: "not installed" (a peer, Go,
@@ -585,7 +585,9 @@ def target(fg, tid, text, v, goal, cmp, miss, pair=None):
 
 
 def targets(fg):
-    """The targets of issues 5 and 11 and the HTTP server's, in order."""
+    """The targets, in order: switching, spawning, memory, fork-join,
+    channels and echo (1a to 6c), the backends (12a to 12c), HTTP (h1 to
+    h3) and fine-grained tasks (11a to 11h)."""
     med = fg.med.get
     F, Cw, FW, W = fg.F, fg.Cw, fg.FW, fg.W
     fib = "fib(%s)" % F
@@ -975,7 +977,7 @@ def http_tables(run, fg):
     return out
 
 
-# Issue 11's section -----------------------------------------------------
+# The fine-grained tasks' section -----------------------------------------
 
 def perf_rows(run, fg):
     """The counter table's rows, or None if a count is missing."""
@@ -1018,7 +1020,7 @@ def latency_table(run):
 
 
 FINE_TEXT = """\
-## Fine-grained tasks (issue 11)
+## Fine-grained tasks
 
 No cutoffs: every task is a fiber, goroutine or Boost fiber of its own, in
 the same shape on each runtime (bench/bench_fine.c, bench/peers/go/fine.go,
@@ -1215,17 +1217,17 @@ def count_status(rows, status):
 
 def targets_section(run, tgts, goals):
     rows = [c for c, _ in tgts]
-    out = ["## Targets (issues 5 and 11, the HTTP server)", "",
+    out = ["## Targets", "",
            "%d of %d targets met, %d NOT met, %d not measured. The measured"
            % (count_status(rows, "met"), len(rows),
               count_status(rows, "NOT met"),
               count_status(rows, "not measured")),
            "column is this run's figure; a goal that names a peer is that "
            "peer's figure",
-           "in this run. Targets 1 to 6 are issue 5's, 11a to 11h issue "
-           "11's; issue 11",
-           "also asks for a yield of at most 10 ns (1a), a spawn + join of at"
-           " most 50 ns",
+           "in this run. Targets 1 to 6 are the runtime's basic costs, 11a "
+           "to 11h",
+           "fine-grained tasks beside Go; they include a yield of at most 10"
+           " ns (1a), a spawn + join of at most 50 ns",
            "(2a), a channel ping-pong at least 5 times Go's (5) and, with "
            "small stacks, no",
            "more bytes per parked fiber than Go's per goroutine (3a). h1 to "

@@ -58,7 +58,7 @@
  * stack until its slab is unmapped; each slab is an LSan root region, so
  * objects referenced only from a suspended fiber are not reported as
  * leaks. A free stack's ASan shadow is clean, so that its next user gets
- * no false reports from the frames of the last (RELIABILITY.md A5), and
+ * no false reports from the frames of the last, and
  * only the shadow of what a stack used is ever written: unpoisoning a
  * range writes an eighth of its size as shadow, and commits it, so
  * clearing a whole 1 GiB stack at each free would cost 128 MiB of memory
