@@ -86,6 +86,14 @@ static __attribute__((unused)) bool under_asan(void)
 #endif
 }
 
+/* Running under valgrind, whose preload library is in LD_PRELOAD. */
+static __attribute__((unused)) bool under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "vgpreload");
+}
+
 /* Divide a size by this under sanitizers. */
 static __attribute__((unused)) unsigned sanitizer_scale(void)
 {

@@ -167,7 +167,10 @@ static void test_idle_runtime_uses_no_cpu(void **state)
 	print_message("cpu while idle: %llu us of %llu us\n",
 		      (unsigned long long)r.cpu_while_parked_ns / 1000,
 		      (unsigned long long)r.wall_parked_ns / 1000);
-	assert_true(r.cpu_while_parked_ns < r.wall_parked_ns / 10);
+	/* Valgrind's own scheduler costs about an eighth of the wall
+	 * time here; a spinning worker would still take all of it. */
+	assert_true(r.cpu_while_parked_ns <
+		    r.wall_parked_ns / (under_valgrind() ? 3 : 10));
 	watchdog_disarm();
 }
 

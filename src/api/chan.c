@@ -16,6 +16,8 @@
  *     after claiming the park and before the waiter can run.
  * A woken partner goes to the waker's LIFO slot (weft__make_runnable),
  * so a ping-pong between two fibers stays on one worker, hot in cache.
+ * Closing is the one call that may wake very many: it claims them in
+ * batches of CLOSE_BATCH, letting the lock go between batches.
  *
  * Select locks every channel of its cases at once, in address order
  * (so two selects cannot deadlock), polls the cases in a random order
