@@ -162,29 +162,6 @@ for b in "${builds[@]}"; do
 	passed=$((passed + ok))
 	failed=$((failed + bad))
 	skipped=$((skipped + skip))
-
-	# Once: install the release build and build the README's example
-	# against the installed weft.pc, as another project would.
-	if [ "$b" = release ]; then
-		stage="$dir/install-check"
-		rm -rf "$stage"
-		meson install -C "$dir" --destdir "$stage" >/dev/null 2>&1
-		pcdir=$(find "$stage" -name weft.pc -printf '%h\n' | head -1)
-		export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$stage"
-		if [ -n "$pcdir" ] &&
-		   gcc examples/hello.c $(pkg-config --cflags --libs weft) \
-			-o "$stage/hello" &&
-		   LD_LIBRARY_PATH="$(dirname "$pcdir")" "$stage/hello" |
-			grep -q "sum of squares: 285"; then
-			echo "install: pkg-config consumer OK"
-			passed=$((passed + 1))
-		else
-			echo "install: pkg-config consumer FAILED"
-			failed=$((failed + 1))
-			failures+=("release: install, pkg-config consumer")
-		fi
-		unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
-	fi
 done
 
 if [ ${#failures[@]} -gt 0 ]; then
