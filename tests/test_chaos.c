@@ -8,6 +8,8 @@
  * trace, times aside, for the same seed.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -542,6 +546,135 @@ static void test_io_faults_reach_the_calls(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * A delay reaches every weft_* I/O call: each is made DELAY_CALLS times
+ * with WEFT_CHAOS_IO=delay=1, whose delays are up to a millisecond each,
+ * and must take more than a millisecond in all (ten uniform delays sum
+ * to less with a chance of 3 in ten million). The calls' results do not
+ * matter here, only that each went through the fault point.
+ */
+#define DELAY_CALLS 10
+
+enum { D_READ, D_WRITE, D_PREAD, D_PWRITE, D_READV, D_WRITEV, D_RECV,
+       D_SEND, D_ACCEPT, D_CONNECT, D_OPENAT, D_CLOSE, D_FSYNC, D_SHUTDOWN,
+       D_SENDFILE, D_POLL, D_COUNT };
+
+static const char *const delay_names[D_COUNT] = {
+	"read", "write", "pread", "pwrite", "readv", "writev", "recv", "send",
+	"accept", "connect", "openat", "close", "fsync", "shutdown",
+	"sendfile", "poll",
+};
+
+struct delays {
+	int64_t ns[D_COUNT];
+	int setup_failed;
+};
+
+static void delays_main(void *arg)
+{
+	struct delays *d = arg;
+	char path[] = "/tmp/weft-chaos-delay-XXXXXX", buf[16] = "0123456789";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct iovec iov = { buf, 1 };
+	int p[2], sv[2], file, lis, fds[DELAY_CALLS];
+	socklen_t sa_len;
+
+	file = mkstemp(path);
+	unlink(path);
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+		 "weft-chaos-delay-%d", (int)getpid());
+	sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			     strlen(sa.sun_path + 1));
+	lis = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (file < 0 || pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) ||
+	    lis < 0 || bind(lis, (struct sockaddr *)&sa, sa_len) ||
+	    listen(lis, 2 * DELAY_CALLS) ||
+	    write(file, buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
+	    write(p[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
+	    write(sv[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf)) {
+		d->setup_failed = 1;
+		return;
+	}
+	for (int i = 0; i < DELAY_CALLS; i++) {
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (c < 0 || connect(c, (struct sockaddr *)&sa, sa_len)) {
+			d->setup_failed = 1;
+			return;
+		}
+		fds[i] = c;
+	}
+	for (int k = 0; k < D_COUNT; k++) {
+		int64_t t0 = weft_now_ns();
+
+		for (int i = 0; i < DELAY_CALLS; i++) {
+			switch (k) {
+			case D_READ: weft_read(p[0], buf, 1); break;
+			case D_WRITE: weft_write(p[1], buf, 1); break;
+			case D_PREAD: weft_pread(file, buf, 1, 0); break;
+			case D_PWRITE: weft_pwrite(file, buf, 1, 0); break;
+			case D_READV: weft_readv(file, &iov, 1, 0); break;
+			case D_WRITEV: weft_writev(file, &iov, 1, 0); break;
+			case D_RECV: weft_recv(sv[0], buf, 1, 0); break;
+			case D_SEND: weft_send(sv[0], buf, 1, 0); break;
+			case D_ACCEPT: {
+				int a = weft_accept(lis, NULL, NULL, 0);
+
+				if (a >= 0)
+					close(a);
+				close(fds[i]);
+				break;
+			}
+			case D_CONNECT: {
+				int c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+				weft_connect(c, (struct sockaddr *)&sa, sa_len);
+				fds[i] = c;
+				break;
+			}
+			case D_OPENAT:
+				fds[i] = weft_openat(AT_FDCWD, "/dev/null",
+						     O_RDONLY, 0);
+				break;
+			case D_CLOSE: weft_close(fds[i]); break;
+			case D_FSYNC: weft_fsync(file); break;
+			case D_SHUTDOWN: weft_shutdown(sv[1], SHUT_RD); break;
+			case D_SENDFILE: weft_sendfile(sv[0], file, 0, 1); break;
+			case D_POLL: weft_poll(p[0], POLLIN, 0); break;
+			}
+		}
+		d->ns[k] = weft_now_ns() - t0;
+	}
+	close(file);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	close(lis);
+}
+
+static void test_io_delays_reach_every_call(void **state)
+{
+	struct delays d = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	setenv("WEFT_CHAOS", "5", 1);
+	setenv("WEFT_CHAOS_IO", "delay=1", 1);
+	assert_int_equal(weft_run(&one, delays_main, &d), 0);
+	unsetenv("WEFT_CHAOS_IO");
+	unsetenv("WEFT_CHAOS");
+	assert_false(d.setup_failed);
+	for (int k = 0; k < D_COUNT; k++) {
+		if (d.ns[k] <= 1000000)
+			print_message("weft_%s: %d calls took %lld ns\n",
+				      delay_names[k], DELAY_CALLS,
+				      (long long)d.ns[k]);
+		assert_true(d.ns[k] > 1000000);
+	}
+	watchdog_disarm();
+}
+
 static void bad_io_list(void *arg)
 {
 	struct faults f = { 0 };
@@ -573,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_chaos_finds_the_race_and_its_seed_replays_it),
 		cmocka_unit_test(test_failing_run_prints_its_seed),
 		cmocka_unit_test(test_io_faults_reach_the_calls),
+		cmocka_unit_test(test_io_delays_reach_every_call),
 		cmocka_unit_test(test_bad_io_fault_list_is_named_and_ignored),
 	};
 

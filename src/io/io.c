@@ -347,9 +347,17 @@ int weft_poll(int fd, short events, int64_t timeout_ns)
 
 	if (!w)
 		return -EPERM;
-	f = w->cur;
-	if (deadline_passed(f->deadline_ns))
+	if (deadline_passed(w->cur->deadline_ns))
 		return -ETIMEDOUT;
+	/* Chaos mode reaches it as it reaches the calls of io_run(): only
+	 * a delay applies to a poll. */
+	w = chaos_point(w);
+	if (unlikely(weft__chaos_seed)) {
+		res = chaos_fault(&w, &r);
+		if (res)
+			return res;
+	}
+	f = w->cur;
 	/* The earlier of the call's timeout and the fiber's deadline. A
 	 * timeout of 0 still checks once: the backend tries the call before
 	 * it looks at the deadline. The fiber record moves with the fiber,
