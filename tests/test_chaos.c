@@ -576,7 +576,7 @@ static void delays_main(void *arg)
 	char path[] = "/tmp/weft-chaos-delay-XXXXXX", buf[16] = "0123456789";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct iovec iov = { buf, 1 };
-	int p[2], sv[2], file, lis, fds[DELAY_CALLS];
+	int p[2], sv[2], sh[2], file, lis, fds[DELAY_CALLS];
 	socklen_t sa_len;
 
 	file = mkstemp(path);
@@ -587,6 +587,7 @@ static void delays_main(void *arg)
 			     strlen(sa.sun_path + 1));
 	lis = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (file < 0 || pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sh) ||
 	    lis < 0 || bind(lis, (struct sockaddr *)&sa, sa_len) ||
 	    listen(lis, 2 * DELAY_CALLS) ||
 	    write(file, buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
@@ -638,7 +639,9 @@ static void delays_main(void *arg)
 				break;
 			case D_CLOSE: weft_close(fds[i]); break;
 			case D_FSYNC: weft_fsync(file); break;
-			case D_SHUTDOWN: weft_shutdown(sv[1], SHUT_RD); break;
+			/* A pair of its own: a send to a peer that shut
+			 * its reading side would raise SIGPIPE. */
+			case D_SHUTDOWN: weft_shutdown(sh[1], SHUT_RD); break;
 			case D_SENDFILE: weft_sendfile(sv[0], file, 0, 1); break;
 			case D_POLL: weft_poll(p[0], POLLIN, 0); break;
 			}
@@ -650,6 +653,8 @@ static void delays_main(void *arg)
 	close(p[1]);
 	close(sv[0]);
 	close(sv[1]);
+	close(sh[0]);
+	close(sh[1]);
 	close(lis);
 }
 
