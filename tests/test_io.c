@@ -667,6 +667,14 @@ static void test_write_all_and_read_full_null_buffer_is_efault(void **state)
 	struct null_buf_res r = { 0 };
 
 	(void)state;
+	/* Memcheck reports the NULL buffer this case passes on purpose
+	 * (where a backend makes the system call itself, as epoll's does)
+	 * and fails the run for it. */
+	if (under_valgrind()) {
+		printf("not under valgrind: memcheck reports the NULL buffer "
+		       "this case passes on purpose\n");
+		return;
+	}
 	watchdog_arm(__func__, 30);
 	run_checked(&two, null_buf_main, &r);
 	assert_int_equal(r.wrote, -EFAULT);
