@@ -425,8 +425,11 @@ static void reap(struct worker *w)
  * no other thread, including the one that would wake it, could run. So
  * under valgrind a worker sleeps in poll(2) on the ring's fd, which
  * valgrind lets go of the lock for, then collects its completions without
- * blocking. Each sleep is bounded, so a readiness the poll misses (task
- * work the kernel has not flagged yet) costs at most that long.
+ * blocking. Each poll is bounded, so a readiness the poll misses (task
+ * work the kernel has not flagged yet) costs at most that long; a bounded
+ * poll that found nothing polls again until the caller's timeout, so that
+ * to the worker loop the sleep is one sleep, as in the ring (a wake-up
+ * every POLLED_WAIT_MAX_MS would look like work to the deadlock check).
  */
 #define POLLED_WAIT_MAX_MS 10
 
@@ -434,19 +437,27 @@ static int wait_polled(struct worker *w, int64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = w->uring->ring.ring_fd,
 			      .events = POLLIN };
-	int ms = POLLED_WAIT_MAX_MS;
+	int64_t end = timeout_ns >= 0 ? weft_now_ns() + timeout_ns : INT64_MAX;
 	int ret;
 
-	if (timeout_ns >= 0 && timeout_ns / 1000000 < ms)
-		ms = (int)((timeout_ns + 999999) / 1000000);
 	ret = injected_fault(w);
 	if (!ret)
 		ret = io_uring_submit(&w->uring->ring);
 	if (ret < 0)
 		return ret;
-	if (io_uring_cq_ready(&w->uring->ring) == 0)
-		(void)poll(&pfd, 1, ms);
-	return io_uring_get_events(&w->uring->ring);
+	for (;;) {
+		int64_t left = end - weft_now_ns();
+		int ms = POLLED_WAIT_MAX_MS;
+
+		if (left < (int64_t)ms * 1000000)
+			ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
+		if (io_uring_cq_ready(&w->uring->ring) == 0)
+			(void)poll(&pfd, 1, ms);
+		ret = io_uring_get_events(&w->uring->ring);
+		if (ret < 0 || io_uring_cq_ready(&w->uring->ring) ||
+		    weft_now_ns() >= end)
+			return ret;
+	}
 }
 
 static void uring_poll(struct worker *w, bool wait, int64_t timeout_ns)
