@@ -476,6 +476,10 @@ WEFT_API weft_fiber *weft_self(void);
  * suspends can poll weft_cancelled(). Cancelling a fiber that has
  * ended has no effect. Waits cancellation does not reach
  * (weft_mutex_lock, weft_blocking) keep the request for the next one.
+ * So does an I/O call whose operation finished before it could be
+ * withdrawn (io_uring can lose that race): the call returns its own
+ * result, the bytes it moved are not lost, and the next suspension
+ * returns -ECANCELED.
  *
  * Context: any thread while weft_run() runs, fibers included. Not a
  * yield point.
@@ -631,7 +635,8 @@ WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
  *   -ECANCELED  weft_cancel() of the caller, or the runtime's shutdown
  *               (only once the kernel has finished with the buffer: if
  *               the operation completed first, its real result is
- *               returned);
+ *               returned and a weft_cancel() request is kept for the
+ *               next suspension);
  *   -ETIMEDOUT  the fiber's deadline (weft_set_deadline) passed, at once
  *               if it had passed before the call;
  *   -ENOMEM     the fiber has a deadline and its timer could not be

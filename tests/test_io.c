@@ -1135,6 +1135,99 @@ static void test_cancel_ends_blocked_read_and_sleep(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * A cancel that races the operation's own completion: data arrives and
+ * weft_cancel() follows at once. Either the read is withdrawn (-ECANCELED,
+ * the bytes still in the pipe) or it wins (its 4 bytes, and the request
+ * kept: weft_cancelled() says so and the next suspension is cancelled).
+ * Neither the bytes nor the request may be lost. io_uring can take either
+ * way, so many rounds, with the read submitted (a sleep) or still queued
+ * (a yield) when the data comes.
+ */
+#define RACE_ROUNDS 300
+
+struct race_fiber {
+	int fd;
+	ssize_t read_rc;
+	bool pending;		/* weft_cancelled() after the read */
+	int next_rc;		/* the next suspension's result */
+};
+
+struct race_res {
+	unsigned withdrawn, won, wrong;
+	char what[200];		/* the first wrong round */
+};
+
+static void *race_reader(void *arg)
+{
+	struct race_fiber *rf = arg;
+	char buf[4];
+
+	rf->read_rc = weft_read(rf->fd, buf, sizeof(buf));
+	rf->pending = weft_cancelled();
+	rf->next_rc = weft_sleep_ns(MS);
+	return NULL;
+}
+
+static void race_main(void *arg)
+{
+	struct race_res *r = arg;
+
+	for (unsigned i = 0; i < RACE_ROUNDS; i++) {
+		struct race_fiber rf = { 0 };
+		weft_fiber *f;
+		int p[2];
+		char left[8];
+		ssize_t in_pipe;
+		bool ok;
+
+		check_eq(pipe2(p, O_CLOEXEC), 0);
+		rf.fd = p[0];
+		check_eq(weft_spawn(&f, race_reader, &rf, NULL), 0);
+		if (i % 2)
+			weft_sleep_ns(MS / 10);
+		else
+			weft_yield();
+		check_eq(write(p[1], "abcd", 4), 4);
+		check_eq(weft_cancel(f), 0);
+		check_eq(weft_join(f, NULL), 0);
+		check_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+		in_pipe = read(p[0], left, sizeof(left));
+		if (rf.read_rc == -ECANCELED) {
+			ok = in_pipe == 4 && !rf.pending && rf.next_rc == 0;
+			r->withdrawn += ok;
+		} else {
+			ok = rf.read_rc == 4 && in_pipe < 0 && rf.pending &&
+			     rf.next_rc == -ECANCELED;
+			r->won += ok;
+		}
+		if (!ok && r->wrong++ == 0)
+			snprintf(r->what, sizeof(r->what),
+				 "round %u: read %zd, %zd left in the pipe, "
+				 "cancelled() %d, next suspension %d",
+				 i, rf.read_rc, in_pipe, rf.pending, rf.next_rc);
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
+static void test_cancel_racing_completion_loses_neither(void **state)
+{
+	struct weft_config one = { .workers = 1 };
+	struct race_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&one, race_main, &r), 0);
+	print_message("withdrawn %u, completed first %u, wrong %u\n",
+		      r.withdrawn, r.won, r.wrong);
+	if (r.wrong)
+		fail_msg("%u of %u rounds lost something; first: %s", r.wrong,
+			 RACE_ROUNDS, r.what);
+	assert_int_equal(nr_failed, 0);
+	watchdog_disarm();
+}
+
 /* Shutdown ends fibers blocked in I/O and sleeps. */
 static int stuck_rc[4];
 
@@ -1457,6 +1550,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_set_deadline_negative_is_none_zero_has_passed),
 		cmocka_unit_test(test_poll_negative_timeout_waits_zero_checks_once),
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
+		cmocka_unit_test(test_cancel_racing_completion_loses_neither),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
 		cmocka_unit_test(test_always_ready_descriptor_does_not_starve_siblings),

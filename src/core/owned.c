@@ -19,7 +19,9 @@
  * IORING_OP_ASYNC_CANCEL and lets the operation's own completion (with
  * -ECANCELED, or its real result if it finished first) wake the fiber.
  * Until that completion arrives the kernel may still write into the
- * buffer, so the call does not return before it.
+ * buffer, so the call does not return before it. A real result is
+ * returned as it is (the bytes it moved are not lost) and the request
+ * is kept for the fiber's next suspension (weft__owned_wait()).
  *
  * Only the owner worker's thread runs any of this for a given wait, with
  * one exception: a sleep (a wait on a timer alone) whose owner is stalled
@@ -48,6 +50,7 @@ void weft__owned_begin(struct worker *w, struct owned_wait *ow)
 {
 	ow->owner = w;
 	ow->cancelled = false;
+	ow->took_request = false;
 	ow->expired = false;
 	ow->has_timer = false;
 	ow->token = weft__park_token(w);
@@ -64,6 +67,13 @@ int weft__owned_wait(struct worker *w, struct owned_wait *ow)
 	/* The owner ended the wait: nobody refers to @ow any more. */
 	ck_pr_store_ptr(&f->wait_owner, NULL);
 	f->owned = NULL;
+	/* A request was taken to end this wait, but the operation finished
+	 * before the kernel could withdraw it: its result stands, and the
+	 * request is the next suspension's (weft_cancel()'s contract: the
+	 * suspension that reports it consumes it). Only the fiber itself
+	 * runs now, so only its own next park reads this. */
+	if (ow->took_request && ow->res != -ECANCELED)
+		ck_pr_store_uint(&f->cancel_req, 1);
 	return ow->res;
 }
 
@@ -152,7 +162,9 @@ static bool cancel_here(struct worker *w, struct fiber *f)
 	spin_unlock(&w->timers_lock);
 	if (!ow)
 		return false;
-	/* Consumed by the wait it ends. */
+	/* Consumed by the wait it ends, given back by weft__owned_wait() if
+	 * the operation's own result wins. Shutdown's cancel takes none. */
+	ow->took_request = ck_pr_load_uint(&f->cancel_req) != 0;
 	ck_pr_store_uint(&f->cancel_req, 0);
 	if (ow->kind == OWNED_TIMER)
 		weft__io_complete(w, ow, -ECANCELED);

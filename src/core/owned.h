@@ -29,6 +29,8 @@ struct owned_wait {
 	int res;			/* the result the fiber resumes with */
 	enum owned_kind kind;
 	bool cancelled;			/* the owner asked the kernel to stop */
+	bool took_request;		/* cancel_here() consumed weft_cancel()'s
+					 * request to end it (owned.c)     */
 	bool expired;			/* OWNED_SQE: its deadline did that */
 	bool has_timer;			/* OWNED_SQE: its timer was added   */
 	int expiry_res;			/* its timer's result when it fires */
