@@ -102,7 +102,10 @@ while [ $# -gt 0 ]; do
 		shift ;;
 	--no-peers) peers=0 ;;
 	--prebuilt) prebuilt=1 ;;
-	-h|--help) sed -n '4,/^# 2 on bad arguments/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help)
+		sed -n '4,/^# 2 on bad arguments/p' "$0" | sed 's/^# \{0,1\}//'
+		echo "Benchmark names for --only (tools/bench_report.py's BENCHMARKS, then the scripts): ${all_names//,/, }"
+		exit 0 ;;
 	*) usage_err "unknown option $1" ;;
 	esac
 	shift

@@ -20,6 +20,14 @@
  *    node is linked keeps that itself.
  *  - Not thread safe: whoever changes or walks a list holds the lock
  *    that guards it (or is its only user), as the list's owner says.
+ *
+ * What is not a list here: the singly linked LIFO caches (free fiber
+ * records through fiber.free_next, free stacks through stack.next, the
+ * depot's magazines), the cancel inbox (a lock-free stack, pushed by CAS)
+ * and the inject queue (a FIFO that a full run queue overflows into, a
+ * half at a time, as one chain). None ever takes a node from the middle,
+ * some run without a lock, and a list_node there would cost a second
+ * pointer a record for nothing.
  */
 #ifndef WEFT_LIST_H
 #define WEFT_LIST_H
