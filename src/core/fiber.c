@@ -169,6 +169,7 @@ void weft__fiber_bind(struct worker *w, struct fiber *f)
 	f->ctx.stack_size = f->stack->size;
 	f->ctx.asan_fake = NULL;
 	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
+	f->stack->touched = true;
 }
 
 /* The trace's spawn event, and the child's name in 8-byte pieces. */

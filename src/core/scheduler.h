@@ -63,6 +63,9 @@ struct worker {
 	struct fiber *post_fiber;
 	weft_unlock_fn post_unlock;
 	void *post_arg;
+	/* A fiber's first run handed from schedule() to the sched ctx, to
+	 * be bound there, after the post action (see schedule()). */
+	struct fiber *handoff;
 
 	struct stack_cache stacks;	/* free stacks of the default size  */
 	struct fiber_cache fibers;	/* free fiber records               */

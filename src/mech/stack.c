@@ -757,6 +757,7 @@ static void pool_bare(struct pool *p, unsigned *budget)
 			if (madvise(s->lo, s->size, MADV_DONTNEED) != 0)
 				return;
 			s->bare = true;
+			s->touched = false;
 			(*budget)--;
 		}
 	}
@@ -976,6 +977,15 @@ void weft__stack_swap_warm(struct stack_cache *c, struct stack **s)
 	warm = cl->loaded->items[cl->loaded->nr - 1];
 	cl->loaded->items[cl->loaded->nr - 1] = *s;
 	*s = warm;
+}
+
+struct stack *weft__stack_peek_warm(struct stack_cache *c, struct stack *s)
+{
+	struct stack_class *cl = class_of(c, s->size);
+
+	if (!cl || !cl->loaded || cl->loaded->nr == 0)
+		return s;
+	return cl->loaded->items[cl->loaded->nr - 1];
 }
 
 void weft__stack_free(struct stack_cache *c, struct stack *s)

@@ -25,6 +25,9 @@ struct stack {
 	struct stack *next;	/* free-list link; owned by whoever holds it */
 	unsigned vg_id;		/* Valgrind stack id (0 without Valgrind)    */
 	bool guarded;		/* PROT_NONE page below lo; else a canary    */
+	bool touched;		/* its top page is in memory: a fiber ran on
+				 * it since it was mapped or bared; owner of
+				 * the stack (weft__fiber_bind sets it)      */
 	/* On its slab's free list (under pool_lock): */
 	bool bare;		/* its pages were given back (trim)          */
 	unsigned free_epoch;	/* trim_epoch when it came back              */
@@ -100,6 +103,10 @@ int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out);
  * had. @c by its owner only.
  */
 void weft__stack_swap_warm(struct stack_cache *c, struct stack **s);
+
+/* The stack weft__stack_swap_warm(@c, &@s) would give: @c's warmest, or @s.
+ * @c by its owner only. */
+struct stack *weft__stack_peek_warm(struct stack_cache *c, struct stack *s);
 
 /*
  * Give @s back. It must not be in use by any running context, and under
