@@ -162,11 +162,11 @@ static int chaos_fault(struct worker **wp, struct io_req *r)
 }
 
 /*
- * Run @r on the calling fiber's worker: -EPERM outside a fiber, and
- * -ETIMEDOUT already past the fiber's deadline, before the backend sees
- * it; in place if it cannot block, else by the backend.
+ * What every call does before its backend sees @r: -EPERM outside a
+ * fiber, -ETIMEDOUT already past the fiber's deadline, then chaos mode's
+ * point and fault. 0 with the worker the call runs on in *@out.
  */
-static ssize_t io_run(struct io_req *r)
+static ssize_t io_begin(struct io_req *r, struct worker **out)
 {
 	struct worker *w = weft__may_suspend();
 	ssize_t res;
@@ -181,6 +181,19 @@ static ssize_t io_run(struct io_req *r)
 		if (res)
 			return res;
 	}
+	*out = w;
+	return 0;
+}
+
+/* Run @r on the calling fiber's worker (io_begin() first): in place if it
+ * cannot block, else by the backend. */
+static ssize_t io_run(struct io_req *r)
+{
+	struct worker *w;
+	ssize_t res = io_begin(r, &w);
+
+	if (res)
+		return res;
 	if (may_do_in_place(r)) {
 		res = weft__cancel_point(w);
 		if (res)
@@ -340,23 +353,14 @@ int weft_poll(int fd, short events, int64_t timeout_ns)
 {
 	struct io_req r = { .op = IO_POLL, .fd = fd,
 			    .flags = (int)(unsigned short)events };
-	struct worker *w = weft__may_suspend();
+	struct worker *w;
 	struct fiber *f;
 	int64_t saved;
-	int res;
+	/* Chaos mode's faults: only a delay applies to a poll. */
+	int res = (int)io_begin(&r, &w);
 
-	if (!w)
-		return -EPERM;
-	if (deadline_passed(w->cur->deadline_ns))
-		return -ETIMEDOUT;
-	/* Chaos mode reaches it as it reaches the calls of io_run(): only
-	 * a delay applies to a poll. */
-	w = chaos_point(w);
-	if (unlikely(weft__chaos_seed)) {
-		res = chaos_fault(&w, &r);
-		if (res)
-			return res;
-	}
+	if (res)
+		return res;
 	f = w->cur;
 	/* The earlier of the call's timeout and the fiber's deadline. A
 	 * timeout of 0 still checks once: the backend tries the call before
