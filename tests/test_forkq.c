@@ -3,11 +3,13 @@
  * Tests for src/mech/forkq.c, the bounded Chase-Lev fork deque. Single-threaded
  * cases check, for every fill from 0 to WEFT_FORKQ_SIZE and at counter
  * positions that wrap 2^32: pops newest first, steals oldest first, pops
- * and steals mixed taking each node exactly once, push refusing exactly
+ * and steals mixed taking each node exactly once, pop_if taking only the
+ * newest node and only when named, push refusing exactly
  * when WEFT_FORKQ_SIZE nodes are held and losing nothing, counters run
  * far past 2^32, solo mode, and the length hint after every operation; a
  * model test replays random operation mixes against a plain-array model.
- * One case runs an owner and a thief thread racing for the last node and
+ * One case runs an owner (taking by pop, or by pop_if half the rounds)
+ * and a thief thread racing for the last node and
  * checks that each node is taken exactly once. The file is also built
  * with -DWEFT_FORKQ_SIZE=4u (test_forkq_small), so every loop is written
  * in terms of WEFT_FORKQ_SIZE.
@@ -220,6 +222,59 @@ static void test_forkq_steal_fifo(void **state)
 			assert_int_equal(fx->q.top, top + n);
 		}
 		expect_conserved(fx);
+	}
+}
+
+/* weft__forkq_pop_if() of @id: taken (len - 1) or refused (nothing moved). */
+static void pop_if_expect(struct fixture *fx, unsigned id, bool taken)
+{
+	unsigned top = fx->q.top;
+	unsigned bottom = fx->q.bottom;
+	unsigned len = weft__forkq_len(&fx->q);
+
+	assert_int_equal(weft__forkq_pop_if(&fx->q, &fx->items[id].node),
+			 taken);
+	if (taken) {
+		fx->items[id].seen++;
+		assert_int_equal(weft__forkq_len(&fx->q), len - 1);
+	} else {
+		assert_int_equal(fx->q.top, top);
+		assert_int_equal(fx->q.bottom, bottom);
+	}
+}
+
+/*
+ * pop_if takes only the newest node, and only when it is the one named:
+ * at every fill, in both modes, it refuses every older node and a node
+ * already stolen, and empties the deque newest first.
+ */
+static void test_forkq_pop_if(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned p, n, i, solo;
+
+	for (solo = 0; solo <= 1; solo++) {
+		for (p = 0; p < NPOS; p++) {
+			reset(fx, start_pos[p], solo);
+			for (n = 0; n <= SIZE; n++) {
+				push_range(fx, 0, n);
+				/* A steal takes the oldest: now refused. */
+				if (!solo && n > 1) {
+					steal_expect(fx, 0);
+					pop_if_expect(fx, 0, false);
+				}
+				for (i = n; i > (!solo && n > 1 ? 1u : 0u); i--) {
+					/* Older ones and an absent one: no. */
+					if (i >= 2)
+						pop_if_expect(fx, i - 2, false);
+					pop_if_expect(fx, n, false);
+					pop_if_expect(fx, i - 1, true);
+				}
+				pop_if_expect(fx, 0, false);
+				expect_empty(fx);
+			}
+			expect_conserved(fx);
+		}
 	}
 }
 
@@ -541,9 +596,16 @@ static void start_line(struct race *s)
 }
 
 /* Pop once, expecting @want or NULL; *@empty once a pop said empty. */
-static void race_pop(struct race *s, struct item *want, bool *empty)
+/* Half the rounds take by weft__forkq_pop_if(), naming the node. */
+static void race_pop(struct race *s, struct item *want, bool *empty,
+		     bool by_name)
 {
-	struct rq_node *n = weft__forkq_pop(s->q);
+	struct rq_node *n;
+
+	if (by_name)
+		n = weft__forkq_pop_if(s->q, &want->node) ? &want->node : NULL;
+	else
+		n = weft__forkq_pop(s->q);
 
 	if (n == NULL) {
 		s->owner_nulls++;
@@ -595,9 +657,9 @@ static void *race_owner(void *arg)
 			     ck_pr_load_uint(&s->progress) == seen; spin--)
 				ck_pr_stall();
 		}
-		race_pop(s, &s->items[i + k - 1], &empty);
+		race_pop(s, &s->items[i + k - 1], &empty, r >> 31);
 		if (k == 2)
-			race_pop(s, &s->items[i], &empty);
+			race_pop(s, &s->items[i], &empty, r >> 31);
 		/* Only we add nodes, so a deque we emptied stays empty. */
 		if (weft__forkq_len(s->q) != 0)
 			s->owner_not_empty++;
@@ -693,6 +755,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_forkq_push_pop_lifo,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forkq_pop_if, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_forkq_steal_fifo, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(

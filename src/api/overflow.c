@@ -50,17 +50,34 @@ static void put_u64(struct line *l, uint64_t v, unsigned base)
 		l->buf[l->len++] = tmp[--n];
 }
 
-/* "weft: fiber 12 "name" overflowed its 65536-byte stack (how 0x...)" */
+/* 'fiber 12 "name"' */
+static void put_fiber(struct line *l, const struct fiber *f)
+{
+	put(l, "fiber ");
+	put_u64(l, f->id, 10);
+	if (f->name[0]) {
+		put(l, " \"");
+		put(l, f->name);
+		put(l, "\"");
+	}
+}
+
+/*
+ * "weft: fiber 12 "name" overflowed its 65536-byte stack (how 0x...)";
+ * a child running inline (fiber.c) adds whose stack it is on:
+ * "weft: fiber 12 "name" (inline in fiber 3 "parent") overflowed ...".
+ */
 static void report(struct fiber *f, const char *how, const void *addr)
 {
 	struct line l = { .len = 0 };
+	const struct fiber *host = f->host;
 
-	put(&l, "weft: fiber ");
-	put_u64(&l, f->id, 10);
-	if (f->name[0]) {
-		put(&l, " \"");
-		put(&l, f->name);
-		put(&l, "\"");
+	put(&l, "weft: ");
+	put_fiber(&l, f);
+	if (host) {
+		put(&l, " (inline in ");
+		put_fiber(&l, host);
+		put(&l, ")");
 	}
 	put(&l, " overflowed its ");
 	put_u64(&l, f->stack->size, 10);

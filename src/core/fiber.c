@@ -121,6 +121,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 		return err;
 	}
 
+	f->stack_size = f->stack->size;
 	f->fn = fn;
 	f->arg = arg;
 	f->spawn_site = NULL;
@@ -137,6 +138,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	f->gen_depth = 0;
 	f->fls = NULL;
 	f->exit_fn = NULL;
+	f->host = NULL;
 	f->owned = NULL;
 	f->wait_owner = NULL;
 	f->wait_kind = WAIT_NONE;
@@ -428,6 +430,134 @@ static bool publish_joiner(struct fiber *self, void *arg)
 	return ck_pr_cas_64(word, JOIN_CLAIMED, JOIN_CLAIMED | token);
 }
 
+/*
+ * Lazy children. A joinable child that nobody has started is only a
+ * record (its stack is reserved, not yet run on). When its parent joins
+ * it while it still sits at the bottom of this worker's fork deque, the
+ * parent takes it back and runs it inline: a plain call on the parent's
+ * stack, with no switch, no park and no wake-up, as Cilk runs a child
+ * and as Fibril (Yang and Mellor-Crummey, PPoPP 2016) runs a task that
+ * was not stolen. The child is still a fiber: w->cur is the child, so
+ * weft_self(), its id, name, deadline, cancellation and fiber-local
+ * values are its own; it may park, and the parent's frames below it
+ * then wait with it and move with it. It borrows what describes the
+ * stack (its bounds for ASan, the TSan fiber) from its host, and a
+ * guard-page hit is reported as its own, naming the host.
+ *
+ * Only when the child loses nothing by it: at least the child's own
+ * stack size is left below the joiner's frame (so a small-stack child
+ * inlines almost anywhere, and a default-stack child inside a fiber
+ * with a larger stack); the joiner has no deadline and no cancel
+ * request pending, and shutdown has not begun (a join that could end
+ * early parks instead); and the scheduler lets this stand in for a
+ * schedule (weft__inline_turn). The one thing a joiner gives up: a
+ * cancel request that arrives while its child runs inline takes effect
+ * at its next suspension, after the child ends, not at once.
+ *
+ * A small-stack child the joiner has no room for (the joiner runs on a
+ * small stack itself, say a child a thief stole) is given a stack of
+ * the default size before the joiner parks (give_room), so that the
+ * subtree below it runs inline there rather than a switch a fiber.
+ */
+
+/* Run @f, which we claimed and took off our fork deque, on our stack. */
+static __attribute__((noinline)) void run_inline(struct worker *w,
+						 struct fiber *self,
+						 struct fiber *f)
+{
+	int saved_errno = *weft__errno_ptr();
+	void (*exit_fn)(void *);
+
+	/* Never run on: straight back to the cache, still warm. */
+	weft__stack_free(&w->stacks, f->stack);
+	f->stack = self->stack;
+	f->host = self;
+	f->ctx.stack_lo = self->ctx.stack_lo;
+	f->ctx.stack_size = self->ctx.stack_size;
+	f->ctx.asan_fake = NULL;
+#ifdef WEFT_TSAN
+	__tsan_destroy_fiber(f->ctx.tsan_fiber);
+	f->ctx.tsan_fiber = self->ctx.tsan_fiber;
+#endif
+	/* Atomic stores of cur: the monitor and weft_dump read it. */
+	ck_pr_store_ptr(&w->cur, f);
+	weft__trace(w, TR_RUN, f->id, 0);
+	*weft__errno_ptr() = 0;
+	f->result = f->fn(f->arg);
+	if (f->fls)
+		weft__fls_exit(f);
+	/* If it parked, this is another worker now. */
+	w = weft__worker_self();
+	if (unlikely(!weft__stack_canary_ok(f->stack)))
+		weft__overflow_unguarded(f, "no guard page; canary clobbered below");
+	ck_pr_store_ptr(&w->cur, self);
+	weft__trace(w, TR_RUN, self->id, 0);
+
+	/* Its end, as weft__fiber_finish() does it, minus the stack. */
+	exit_fn = f->exit_fn;
+	f->stack = NULL;
+	f->host = NULL;
+	ck_pr_store_uint(&f->park_word, FIBER_DEAD);
+	ck_pr_store_64(&w->nr_exited, w->nr_exited + 1);
+	/* We claimed the join, so nothing else writes this word now. */
+	ck_pr_store_64(&f->join_word, JOIN_CLAIMED | JOIN_DONE);
+	if (exit_fn)
+		exit_fn(f->exit_arg);
+	if (ck_pr_load_uint(&weft__sched.shutdown))
+		weft__check_quiescent();
+	*weft__errno_ptr() = saved_errno;
+}
+
+/* Bytes under the joiner's frame the inline call itself may use. */
+#define INLINE_SLACK 512u
+
+/*
+ * A small-stack child that @w's running fiber joins but has no room to
+ * run: give it a stack of the default size instead, so that its own
+ * children can run inline on it. It stays where it was, at the bottom of
+ * the fork deque; only the owner may touch it there, so it comes off
+ * while its stack changes.
+ */
+static void give_room(struct worker *w, struct fiber *f)
+{
+	struct stack *big;
+
+	if (weft__sched.stack_size <= f->stack_size ||
+	    !weft__forkq_pop_if(&w->fq, &f->node))
+		return;
+	if (weft__stack_alloc(&w->stacks, weft__sched.stack_size, &big) == 0) {
+		weft__stack_free(&w->stacks, f->stack);
+		f->stack = big;
+		f->stack_size = big->size;
+	}
+	/* Into the slot it just left: cannot fail. */
+	weft_assert(weft__forkq_push(&w->fq, &f->node));
+}
+
+/* True if @f, claimed by @self's join, ran inline and has ended. */
+static bool join_unstarted(struct worker *w, struct fiber *self,
+			   struct fiber *f)
+{
+	size_t room = (size_t)((char *)__builtin_frame_address(0) -
+			       (char *)self->ctx.stack_lo);
+
+	if (self->deadline_ns != WEFT_FOREVER ||
+	    ck_pr_load_uint(&self->cancel_req) ||
+	    ck_pr_load_uint(&weft__sched.shutdown))
+		return false;
+	/* @f may be running elsewhere, or ending: until it is ours, only
+	 * what stays put while it lives may be read. */
+	if (room < f->stack_size + INLINE_SLACK) {
+		if (f->stack_size <= WEFT_STACK_SMALL)
+			give_room(w, f);
+		return false;
+	}
+	if (!weft__inline_turn(w) || !weft__forkq_pop_if(&w->fq, &f->node))
+		return false;
+	run_inline(w, self, f);
+	return true;
+}
+
 int weft_join(weft_fiber *h, void **result)
 {
 	struct worker *w = weft__may_suspend();
@@ -456,7 +586,9 @@ int weft_join(weft_fiber *h, void **result)
 		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_CLAIMED))
 			break;
 	}
-	if (old == 0) {
+	if (old == 0 && join_unstarted(w, self, f)) {
+		w = weft__worker_self();
+	} else if (old == 0) {
 		jw.target = f;
 		jw.token = weft__park_token(w);
 		fiber_waits_on(self, WAIT_JOIN, f->id);

@@ -50,7 +50,11 @@ struct fiber {
 	 * cache line, after the queue link and the context, which every
 	 * ready and every switch touch anyway. */
 	uint64_t ready_ticks;
+	/* The stack it runs on: its own, or, while it runs inline (see
+	 * "Lazy children" in fiber.c), its host's. */
 	struct stack *stack;
+	/* The joiner whose stack it runs on while it runs inline; else NULL. */
+	struct fiber *host;
 	void *(*fn)(void *);
 	void *arg;
 	void *result;		/* published by JOIN_DONE                   */
@@ -92,6 +96,7 @@ struct fiber {
 	uint32_t gen;		/* handle generation; odd while live        */
 
 	/* Immutable while live. */
+	size_t stack_size;	/* its own stack's usable bytes, as spawned */
 	uint32_t index;		/* slot in the handle table                 */
 	uint64_t id;		/* weft_fiber_id()                          */
 	char name[32];

@@ -242,7 +242,7 @@ __attribute__((noinline)) void weft__worker_set_self(struct worker *w)
 }
 
 /* errno through an opaque accessor, for the same reason. */
-__attribute__((noinline)) static int *errno_ptr(void)
+__attribute__((noinline)) int *weft__errno_ptr(void)
 {
 	__asm__ volatile("");
 	return &errno;
@@ -293,6 +293,29 @@ static inline bool lifo_turn(struct worker *w)
 	/* Chaos mode: the same, from the seeded PRNG. */
 	if (unlikely(weft__chaos_seed) && (next_rand(w) & 1))
 		return false;
+	return true;
+}
+
+bool weft__inline_turn(struct worker *w)
+{
+	unsigned tick = w->tick + 1;
+
+	/* On the scheduler's own turns at the global queue, the ring and
+	 * the owned waits (pick_local(), pick_from_fiber()), give way if
+	 * any of them has something: the joiner parks and schedules. */
+	if (tick % INJECT_PERIOD == 0 &&
+	    (weft__runq_len(&w->rq) != 0 ||
+	     weft__injq_len(&weft__sched.inject) != 0 ||
+	     weft__owned_pending(w)))
+		return false;
+#if WEFT_RANDOMIZE_SCHED
+	if (next_rand(w) & 1)
+		return false;
+#endif
+	if (unlikely(weft__chaos_seed) && (next_rand(w) & 1))
+		return false;
+	/* Read by the monitor's stall watch; a plain store on x86. */
+	ck_pr_store_uint(&w->tick, tick);
 	return true;
 }
 
@@ -603,12 +626,12 @@ static void schedule(struct worker *w, struct fiber *cur)
 	/* Atomic stores of cur: the monitor and weft_dump read it. */
 	ck_pr_store_ptr(&w->cur, next);
 	weft__trace(w, next ? TR_RUN : TR_IDLE, next ? next->id : 0, 0);
-	cur->saved_errno = *errno_ptr();
+	cur->saved_errno = *weft__errno_ptr();
 	weft__switch(&cur->ctx, to, false);
 	/* Running again, maybe on another worker: reload it. */
 	w = weft__worker_self();
 	after_switch(w);
-	*errno_ptr() = cur->saved_errno;
+	*weft__errno_ptr() = cur->saved_errno;
 }
 
 void weft__exit_current(struct worker *w)

@@ -208,6 +208,20 @@ void weft__worker_set_self(struct worker *w);
  */
 struct worker *weft__may_suspend(void);
 
+/* errno, through an accessor no caller can cache across a yield point. */
+int *weft__errno_ptr(void);
+
+/*
+ * May the running fiber of @w run a child inline now (weft_join in
+ * fiber.c)? An inline run stands in for a schedule: on true it has been
+ * counted as one (w->tick); false on the ticks where the scheduler looks
+ * at the global queue, the ring and the owned waits if any of them holds
+ * something, so that a tree of inline runs cannot starve them, and, in
+ * chaos mode and -Drandomize_sched builds,
+ * half the time, so that children still run in varied orders.
+ */
+bool weft__inline_turn(struct worker *w);
+
 /* The scheduler loop of @w; returns when the runtime stops. */
 void weft__worker_loop(struct worker *w);
 

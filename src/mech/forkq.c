@@ -104,6 +104,18 @@ struct rq_node *weft__forkq_pop(struct forkq *q)
 	return n;
 }
 
+bool weft__forkq_pop_if(struct forkq *q, struct rq_node *n)
+{
+	unsigned b = q->bottom;
+
+	/* Only the owner writes slots and bottom, so this look is exact for
+	 * them; a stale top can only make the deque look fuller, and then
+	 * the pop below finds it empty (F3). */
+	if ((int)(b - ck_pr_load_uint(&q->top)) <= 0 || *slot(q, b - 1) != n)
+		return false;
+	return weft__forkq_pop(q) == n;
+}
+
 struct rq_node *weft__forkq_steal(struct forkq *q)
 {
 	unsigned t = ck_pr_load_uint(&q->top);

@@ -47,6 +47,13 @@ bool weft__forkq_push(struct forkq *q, struct rq_node *n);
 struct rq_node *weft__forkq_pop(struct forkq *q);
 
 /*
+ * Owner only. Take the newest node if it is @n: true if taken, false if
+ * the newest is another node, or the deque is empty, or a thief won the
+ * race for @n. Nothing else changes when it returns false.
+ */
+bool weft__forkq_pop_if(struct forkq *q, struct rq_node *n);
+
+/*
  * Any thread but the owner. Take the oldest node, or NULL if the deque
  * is empty or another taker won the race for it.
  */
