@@ -398,6 +398,20 @@ WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
  * not NULL) and free it. Each fiber is joined at most once. The wait is
  * bounded by the caller's deadline (weft_set_deadline).
  *
+ * A child nobody has started yet (the newest one this worker spawned
+ * and no other worker took) may run inline: the join calls it on the
+ * caller's stack, with no switch, as Cilk runs a child. It is still its
+ * own fiber (weft_self(), weft_fiber_id(), its name, deadline,
+ * cancellation and fiber-local values are its own, and it may suspend).
+ * This happens only where the child loses nothing: at least its own
+ * stack size is left on the caller's stack, and the caller has no
+ * deadline and no pending cancel request. A child with a stack smaller
+ * than the default that the caller has no room for gets a default-size
+ * stack instead, so that its own children can run inline on it. One
+ * difference shows: a cancel request that reaches the caller while its
+ * child runs inline does not end the join; the join completes when the
+ * child ends and the caller's next yield point returns -ECANCELED.
+ *
  * Context: fiber. Yield point.
  * Returns: 0; the handle is no longer valid.
  * Errors:

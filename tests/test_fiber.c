@@ -2,7 +2,10 @@
 /*
  * Fiber API behaviour: spawn, join, detach, go, self and ids, nested
  * spawns, errno across migration, cancellation of a join (from a fiber
- * and from a foreign thread), and shutdown cancelling parked fibers.
+ * and from a foreign thread), shutdown cancelling parked fibers, and
+ * lazy children: a join of an unstarted child running it inline, only
+ * where the child loses nothing, with its identity, parks and
+ * cancellation its own.
  * Results are recorded inside fibers and asserted after weft_run()
  * returns, on the test's own stack.
  */
@@ -735,6 +738,330 @@ static void test_stuck_shutdown_names_its_fibers(void **state)
 			   "shutdown has waited"));
 }
 
+
+/* Lazy children (fiber.c): a join of an unstarted child runs it inline -- */
+
+static const struct weft_spawn_opts small_opts = {
+	.stack_size = WEFT_STACK_SMALL, .name = "lazy"
+};
+
+/* Tries per case: under -Drandomize_sched and chaos mode half of the
+ * joins that could run inline park instead, so a case tries until it
+ * has seen an inline run (2^-64 to miss), and checks every try. */
+#define INLINE_TRIES 64
+
+/* @child ran just below @parent on the same stack: inline. Frame
+ * addresses, not locals': under ASan locals may live on a fake stack. */
+static bool ran_below(uintptr_t parent, uintptr_t child)
+{
+	return child < parent && parent - child < 4096;
+}
+
+struct lazy {
+	uintptr_t parent_sp, child_sp, grand_sp;
+	weft_fiber *handle, *self_in_child, *self_after;
+	weft_fiber *parent_self;
+	uint64_t parent_id, child_id;
+	int errno_in_child, errno_after, join_rc, sleep_rc;
+	void *res;
+	unsigned inline_runs, tries, wrong;
+};
+
+static void *lazy_child(void *arg)
+{
+	struct lazy *r = arg;
+	volatile char here = 0;
+
+	r->child_sp = (uintptr_t)__builtin_frame_address(0);
+	r->self_in_child = weft_self();
+	r->child_id = weft_fiber_id();
+	r->errno_in_child = get_errno();
+	set_errno(ENOENT);
+	/* Park and come back, maybe on the other worker. */
+	r->sleep_rc = weft_sleep_ns(100000);
+	if (weft_self() != r->self_in_child)
+		r->wrong++;
+	return (void *)(uintptr_t)(42 + here);
+}
+
+static void lazy_main(void *arg)
+{
+	struct lazy *r = arg;
+
+	for (r->tries = 0; r->tries < INLINE_TRIES && !r->inline_runs;
+	     r->tries++) {
+		r->parent_sp = (uintptr_t)__builtin_frame_address(0);
+		r->parent_self = weft_self();
+		r->parent_id = weft_fiber_id();
+		if (weft_spawn(&r->handle, lazy_child, r, &small_opts))
+			return;
+		set_errno(EAGAIN);
+		r->join_rc = weft_join(r->handle, &r->res);
+		r->errno_after = get_errno();
+		r->self_after = weft_self();
+		if (r->join_rc || r->res != (void *)42 || r->sleep_rc ||
+		    r->self_in_child != r->handle || r->errno_in_child != 0 ||
+		    r->errno_after != EAGAIN || r->child_id == r->parent_id ||
+		    r->self_after != r->parent_self ||
+		    weft_fiber_id() != r->parent_id)
+			r->wrong++;
+		if (ran_below(r->parent_sp, r->child_sp))
+			r->inline_runs++;
+	}
+}
+
+/*
+ * The child runs inline on its joiner's stack and is still itself:
+ * weft_self() is its handle, its id its own, errno starts at 0 and the
+ * joiner's errno survives; it parks (a sleep) and resumes, on either
+ * worker, and the joiner carries on as itself with the child's result.
+ */
+static void test_unstarted_child_runs_inline_as_itself(void **state)
+{
+	struct lazy r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, lazy_main, &r), 0);
+	assert_int_equal(r.wrong, 0);
+	assert_int_equal(r.inline_runs, 1);
+	watchdog_disarm();
+}
+
+static void *lazy_grandchild(void *arg)
+{
+	struct lazy *r = arg;
+	volatile char here = 0;
+
+	r->grand_sp = (uintptr_t)__builtin_frame_address(0);
+	return (void *)(uintptr_t)(5 + here);
+}
+
+static void *lazy_middle(void *arg)
+{
+	struct lazy *r = arg;
+	volatile char here = 0;
+	weft_fiber *g;
+	void *v = NULL;
+
+	r->child_sp = (uintptr_t)__builtin_frame_address(0);
+	if (weft_spawn(&g, lazy_grandchild, r, &small_opts) ||
+	    weft_join(g, &v) || v != (void *)5)
+		r->wrong++;
+	return (void *)(uintptr_t)(6 + here);
+}
+
+static void *lazy_small_parent(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *c;
+	void *v = NULL;
+
+	r->parent_sp = (uintptr_t)__builtin_frame_address(0);
+	if (weft_spawn(&c, lazy_middle, r, &small_opts) ||
+	    weft_join(c, &v) || v != (void *)6)
+		r->wrong++;
+	return NULL;
+}
+
+static void lazy_room_main(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *p;
+
+	for (r->tries = 0; r->tries < INLINE_TRIES && !r->inline_runs;
+	     r->tries++) {
+		/* Started by the scheduler while we sleep, so on its own
+		 * small stack, not inline on ours. */
+		if (weft_spawn(&p, lazy_small_parent, r, &small_opts) ||
+		    weft_sleep_ns(MS) || weft_join(p, NULL))
+			r->wrong++;
+		/* A small stack has no room for a small child: never on it. */
+		if (ran_below(r->parent_sp, r->child_sp))
+			r->wrong++;
+		/* Given a default stack, the middle fiber had room for its
+		 * own child. */
+		if (ran_below(r->child_sp, r->grand_sp))
+			r->inline_runs++;
+	}
+}
+
+/*
+ * A small-stack fiber joining a small-stack child has no room to run it
+ * inline: the child gets a default stack instead, and its own child
+ * then runs inline on that.
+ */
+static void test_child_without_room_gets_a_default_stack(void **state)
+{
+	struct lazy r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, lazy_room_main, &r), 0);
+	assert_int_equal(r.wrong, 0);
+	assert_int_equal(r.inline_runs, 1);
+	watchdog_disarm();
+}
+
+static void *lazy_default_child(void *arg)
+{
+	struct lazy *r = arg;
+
+	r->child_sp = (uintptr_t)__builtin_frame_address(0);
+	return NULL;
+}
+
+static void lazy_never_main(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *c;
+	int64_t old;
+	int i;
+
+	r->parent_sp = (uintptr_t)__builtin_frame_address(0);
+	for (i = 0; i < INLINE_TRIES; i++) {
+		/* Its own default size is more than is left on ours. */
+		if (weft_spawn(&c, lazy_default_child, r, NULL) ||
+		    weft_join(c, NULL))
+			r->wrong++;
+		if (ran_below(r->parent_sp, r->child_sp))
+			r->inline_runs++;
+		/* A joiner with a deadline could end its join early. */
+		old = weft_set_deadline((int64_t)weft_now_ns() + 10000 * MS);
+		if (weft_spawn(&c, lazy_default_child, r, &small_opts) ||
+		    weft_join(c, NULL))
+			r->wrong++;
+		weft_set_deadline(old);
+		if (ran_below(r->parent_sp, r->child_sp))
+			r->inline_runs++;
+	}
+}
+
+/* No inline run where the child would lose by it. */
+static void test_no_inline_run_without_room_or_with_a_deadline(void **state)
+{
+	struct lazy r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, lazy_never_main, &r), 0);
+	assert_int_equal(r.wrong, 0);
+	assert_int_equal(r.inline_runs, 0);
+	watchdog_disarm();
+}
+
+struct lazy_cancel {
+	weft_chan *never;
+	weft_fiber *target;
+	bool cancel_joiner;	/* else the child */
+	uintptr_t joiner_sp, child_sp;
+	int wait_rc, join_rc, next_rc;
+	unsigned inline_runs, wrong;
+};
+
+/* Waits until cancelled (on a channel nobody sends on), or 20 ms. */
+static void *lazy_waiter(void *arg)
+{
+	struct lazy_cancel *c = arg;
+	volatile char here = 0;
+	void *v;
+
+	c->child_sp = (uintptr_t)__builtin_frame_address(0);
+	c->wait_rc = c->cancel_joiner ? weft_sleep_ns(20 * MS)
+				      : weft_chan_recv(c->never, &v);
+	return (void *)(uintptr_t)(9 + here);
+}
+
+static void *lazy_canceller(void *arg)
+{
+	struct lazy_cancel *c = arg;
+
+	weft_sleep_ns(2 * MS);
+	weft_cancel(c->target);
+	return NULL;
+}
+
+static void *lazy_joiner(void *arg)
+{
+	struct lazy_cancel *c = arg;
+	weft_fiber *w;
+	void *v = NULL;
+
+	c->joiner_sp = (uintptr_t)__builtin_frame_address(0);
+	if (weft_spawn(&w, lazy_waiter, c, &small_opts))
+		return NULL;
+	c->target = c->cancel_joiner ? weft_self() : w;
+	if (weft_go(lazy_canceller, c))
+		return NULL;
+	c->join_rc = weft_join(w, &v);
+	/* A join that parked ends at the cancel; the child is still
+	 * joinable. */
+	if (c->join_rc == -ECANCELED && weft_join(w, &v) != 0)
+		c->wrong++;
+	if (v != (void *)9)
+		c->wrong++;
+	c->next_rc = weft_sleep_ns(1);
+	return NULL;
+}
+
+static void lazy_cancel_main(void *arg)
+{
+	struct lazy_cancel *c = arg;
+	weft_fiber *j;
+	int i;
+
+	if (weft_chan_new(&c->never, 0, 0))
+		return;
+	for (i = 0; i < INLINE_TRIES && !c->inline_runs; i++) {
+		bool inl;
+
+		c->wait_rc = c->join_rc = c->next_rc = 1;
+		if (weft_spawn(&j, lazy_joiner, c, NULL) || weft_join(j, NULL))
+			c->wrong++;
+		inl = ran_below(c->joiner_sp, c->child_sp);
+		c->inline_runs += inl;
+		if (!c->cancel_joiner) {
+			/* The child's wait ends, inline or not. */
+			if (c->wait_rc != -ECANCELED || c->join_rc != 0 ||
+			    c->next_rc != 0)
+				c->wrong++;
+		} else if (inl) {
+			/* Cancelled while its child ran inline: the join
+			 * completes, the next suspension is cancelled. */
+			if (c->wait_rc != 0 || c->join_rc != 0 ||
+			    c->next_rc != -ECANCELED)
+				c->wrong++;
+		} else if (c->join_rc != -ECANCELED || c->next_rc != 0) {
+			c->wrong++;
+		}
+	}
+	weft_chan_close(c->never);
+	weft_chan_free(c->never);
+}
+
+/*
+ * Cancelling a child that runs inline ends its wait as anywhere else.
+ * Cancelling its joiner meanwhile cannot end the join (the joiner's
+ * frames are under the child's): the join completes when the child
+ * ends, and the joiner's next suspension returns -ECANCELED; a join
+ * that parked instead returns -ECANCELED at once.
+ */
+static void test_cancel_reaches_an_inline_child_and_its_joiner(void **state)
+{
+	struct lazy_cancel c = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&two, lazy_cancel_main, &c), 0);
+	assert_int_equal(c.wrong, 0);
+	assert_int_equal(c.inline_runs, 1);
+	c = (struct lazy_cancel){ .cancel_joiner = true };
+	assert_int_equal(weft_run(&two, lazy_cancel_main, &c), 0);
+	assert_int_equal(c.wrong, 0);
+	assert_int_equal(c.inline_runs, 1);
+	watchdog_disarm();
+}
+
 /* Joins and the fiber deadline ----------------------------------------- */
 
 static void *sleep_long(void *arg)
@@ -823,6 +1150,10 @@ int main(void)
 		cmocka_unit_test(test_stuck_shutdown_names_its_fibers),
 		cmocka_unit_test(test_records_are_given_back_after_a_burst),
 		cmocka_unit_test(test_joins_honour_the_fiber_deadline),
+		cmocka_unit_test(test_unstarted_child_runs_inline_as_itself),
+		cmocka_unit_test(test_child_without_room_gets_a_default_stack),
+		cmocka_unit_test(test_no_inline_run_without_room_or_with_a_deadline),
+		cmocka_unit_test(test_cancel_reaches_an_inline_child_and_its_joiner),
 	};
 
 	skip_without_backend();

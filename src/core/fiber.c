@@ -10,7 +10,8 @@
  *   spawned  queued, holding a stack it has not run on (the worker that
  *            first runs it may trade it for a warmer one of its cache,
  *            weft__fiber_bind); owned by the queue that holds it.
- *   running  owned by its worker; its stack is in use.
+ *   running  owned by its worker; its stack is in use (or, run inline
+ *            by its joiner, the joiner's stack: see "Lazy children").
  *   parked   off its stack; owned by the wait structure holding its token
  *            (see Parking in sched.c).
  *   ended    stack freed; the record waits for its joiner. A detached
@@ -454,9 +455,9 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * cancel request that arrives while its child runs inline takes effect
  * at its next suspension, after the child ends, not at once.
  *
- * A small-stack child the joiner has no room for (the joiner runs on a
- * small stack itself, say a child a thief stole) is given a stack of
- * the default size before the joiner parks (give_room), so that the
+ * A child with a stack below the default size that the joiner has no
+ * room for (the joiner runs on such a stack itself, say a child a thief
+ * stole) is given a default stack before the joiner parks (give_room), so that the
  * subtree below it runs inline there rather than a switch a fiber.
  */
 
@@ -512,8 +513,9 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 #define INLINE_SLACK 512u
 
 /*
- * A small-stack child that @w's running fiber joins but has no room to
- * run: give it a stack of the default size instead, so that its own
+ * A child with a stack smaller than the default (a small one) that @w's
+ * running fiber joins but has no room to run: give it a stack of the
+ * default size instead, so that its own
  * children can run inline on it. It stays where it was, at the bottom of
  * the fork deque; only the owner may touch it there, so it comes off
  * while its stack changes.
@@ -522,8 +524,7 @@ static void give_room(struct worker *w, struct fiber *f)
 {
 	struct stack *big;
 
-	if (weft__sched.stack_size <= f->stack_size ||
-	    !weft__forkq_pop_if(&w->fq, &f->node))
+	if (!weft__forkq_pop_if(&w->fq, &f->node))
 		return;
 	if (weft__stack_alloc(&w->stacks, weft__sched.stack_size, &big) == 0) {
 		weft__stack_free(&w->stacks, f->stack);
@@ -548,7 +549,7 @@ static bool join_unstarted(struct worker *w, struct fiber *self,
 	/* @f may be running elsewhere, or ending: until it is ours, only
 	 * what stays put while it lives may be read. */
 	if (room < f->stack_size + INLINE_SLACK) {
-		if (f->stack_size <= WEFT_STACK_SMALL)
+		if (f->stack_size < weft__sched.stack_size)
 			give_room(w, f);
 		return false;
 	}

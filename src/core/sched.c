@@ -31,7 +31,11 @@
  *      woken joiner, a channel partner, a detached spawn), hot in cache;
  *      at most 3 times in a row, then it goes to the back of the queue;
  *   3. the fork deque (forkq.h): the newest joinable child this worker
- *      spawned, so that fork-join runs depth first, as Cilk does;
+ *      spawned, so that fork-join runs depth first, as Cilk does (most
+ *      such children never get here: their parent's weft_join takes
+ *      them off the bottom and runs them inline, on its own stack, see
+ *      "Lazy children" in fiber.c; each inline run counts as a schedule
+ *      on the tick, weft__inline_turn);
  *   4. the local run queue (FIFO, 256 slots);
  *   5. the global queue, taking a batch;
  *   6. the waits this worker owns (owned.c): cancel requests from its
@@ -163,7 +167,9 @@
  *          per fiber.
  *   join:  the child's join_word, in its record: written by the child's
  *          exit and the joiner only; a join of an ended child reads it
- *          and never parks.
+ *          and never parks, and a join of a child still at the bottom of
+ *          the joiner's own fork deque takes it back (the deque's bottom,
+ *          the top only for its last child) and runs it inline.
  *   park:  the fiber's own park_word, CASed by at most the one waker
  *          and a canceller; wait queues are per object (channel, mutex).
  *   sleep: the worker's own timer heap, and its own poller.

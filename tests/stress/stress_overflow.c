@@ -6,7 +6,8 @@
  * and that stderr names the fiber and the stack. Covered: recursion and
  * one frame larger than the guard page (stack-clash probing must still
  * hit the guard), several stack sizes, fibers on each worker, and stacks
- * beyond the guard budget, where the canary below the stack catches it.
+ * beyond the guard budget, where the canary below the stack catches it,
+ * and a child running inline on its joiner's stack (named with its host).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -208,6 +209,72 @@ static void test_guard_page_hit_names_the_fiber(void **state)
 	watchdog_disarm();
 }
 
+/* Inline: a small-stack child its joiner runs on its own stack. */
+static uintptr_t host_frame;
+
+static void *inline_probe(void *arg)
+{
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+
+	(void)arg;
+	/* Overflow only when running inline, just below the host. */
+	if (here < host_frame && host_frame - here < 4096)
+		return (void *)(intptr_t)recurse(0);
+	return NULL;
+}
+
+static void inline_main(void *arg)
+{
+	struct weft_spawn_opts opts = { .stack_size = WEFT_STACK_SMALL,
+					.name = "deep" };
+	weft_fiber *f;
+	int i;
+
+	(void)arg;
+	host_frame = (uintptr_t)__builtin_frame_address(0);
+	/* Tries: -Drandomize_sched parks half of these joins instead. */
+	for (i = 0; i < 64; i++)
+		if (weft_spawn(&f, inline_probe, NULL, &opts) == 0)
+			weft_join(f, NULL);
+	_exit(3);	/* never inline */
+}
+
+static void run_inline_scenario(void *arg)
+{
+	struct weft_config one = { .workers = 1 };
+
+	if (arg)
+		weft__stack_force_mprotect(true);
+	weft_run(&one, inline_main, NULL);
+	_exit(0);
+}
+
+/*
+ * A child running inline on its joiner's stack that overflows it hits
+ * the joiner's guard page, and the report names the child and whose
+ * stack it was on, with either guard mechanism.
+ */
+static void test_inline_child_overflow_names_child_and_host(void **state)
+{
+	char out[4096];
+	int status;
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	for (int mp = 0; mp < 2; mp++) {
+		status = run_in_child(run_inline_scenario,
+				      mp ? (void *)1 : NULL, out, sizeof(out));
+		assert_true(status != -1);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
+		    !strstr(out, "\"deep\" (inline in fiber ") ||
+		    !strstr(out, "\"main\") overflowed its 65536-byte stack") ||
+		    !strstr(out, "guard page"))
+			fail_msg("mprotect %d: status %#x, stderr: %s", mp,
+				 status, out);
+	}
+	watchdog_disarm();
+}
+
 static void test_unguarded_overflow_is_caught_by_the_canary(void **state)
 {
 	struct scenario sc = { .stack_size = 64 * 1024, .mprotect = true };
@@ -228,6 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guard_page_hit_names_the_fiber),
 		cmocka_unit_test(test_unguarded_overflow_is_caught_by_the_canary),
+		cmocka_unit_test(test_inline_child_overflow_names_child_and_host),
 	};
 
 	/*
