@@ -22,6 +22,7 @@
 #include "helpers.h"
 #include "monitor.h"
 #include "record.h"
+#include "scheduler.h"
 #include "stack.h"
 
 static struct weft_config two = { .workers = 2 };
@@ -903,6 +904,137 @@ static void test_child_without_room_gets_a_default_stack(void **state)
 	watchdog_disarm();
 }
 
+static void *lazy_default_middle(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *g;
+	void *v = NULL;
+
+	r->child_sp = (uintptr_t)__builtin_frame_address(0);
+	if (weft_spawn(&g, lazy_grandchild, r, NULL) || weft_join(g, &v) ||
+	    v != (void *)5)
+		r->wrong++;
+	return (void *)6;
+}
+
+static void *lazy_default_parent(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *c;
+	void *v = NULL;
+
+	r->parent_sp = (uintptr_t)__builtin_frame_address(0);
+	if (weft_spawn(&c, lazy_default_middle, r, NULL) ||
+	    weft_join(c, &v) || v != (void *)6)
+		r->wrong++;
+	return NULL;
+}
+
+static void lazy_host_main(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *p;
+
+	for (r->tries = 0; r->tries < INLINE_TRIES && !r->inline_runs;
+	     r->tries++) {
+		if (weft_spawn(&p, lazy_default_parent, r, NULL) ||
+		    weft_sleep_ns(MS) || weft_join(p, NULL))
+			r->wrong++;
+		if (ran_below(r->parent_sp, r->child_sp))
+			r->wrong++;
+		if (ran_below(r->child_sp, r->grand_sp))
+			r->inline_runs++;
+	}
+	if (ck_pr_load_uint(&weft__sched.host_stacks) != 0)
+		r->wrong++;
+}
+
+/*
+ * The same with default stacks: the middle fiber gets a host stack,
+ * bigger than the default, and its child runs inline on it; the count
+ * of host stacks out is back to 0 once they have ended.
+ */
+static void test_default_child_without_room_gets_a_host_stack(void **state)
+{
+	struct lazy r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, lazy_host_main, &r), 0);
+	assert_int_equal(r.wrong, 0);
+	assert_int_equal(r.inline_runs, 1);
+	watchdog_disarm();
+}
+
+#define HOSTS_WANTED 200
+
+struct lazy_hosts {
+	weft_wg blocked, release_wg;
+	weft_chan *gate;
+	unsigned peak, wrong;
+};
+
+static void *lazy_blocked_child(void *arg)
+{
+	struct lazy_hosts *h = arg;
+	void *v;
+
+	weft_wg_done(&h->blocked);
+	if (weft_chan_recv(h->gate, &v) != -EPIPE)
+		h->wrong++;
+	return NULL;
+}
+
+static void *lazy_host_parent(void *arg)
+{
+	struct lazy_hosts *h = arg;
+	weft_fiber *c;
+
+	if (weft_spawn(&c, lazy_blocked_child, h, NULL) || weft_join(c, NULL))
+		h->wrong++;
+	return NULL;
+}
+
+static void lazy_hosts_main(void *arg)
+{
+	struct lazy_hosts *h = arg;
+	weft_fiber *p[HOSTS_WANTED];
+	unsigned i;
+
+	if (weft_chan_new(&h->gate, 0, 0))
+		return;
+	weft_wg_add(&h->blocked, HOSTS_WANTED);
+	for (i = 0; i < HOSTS_WANTED; i++)
+		if (weft_spawn(&p[i], lazy_host_parent, h, NULL))
+			h->wrong++;
+	/* Every child parked, each holding the stack it was given. */
+	weft_wg_wait(&h->blocked);
+	h->peak = ck_pr_load_uint(&weft__sched.host_stacks);
+	weft_chan_close(h->gate);
+	for (i = 0; i < HOSTS_WANTED; i++)
+		if (weft_join(p[i], NULL))
+			h->wrong++;
+	if (ck_pr_load_uint(&weft__sched.host_stacks) != 0)
+		h->wrong++;
+	weft_chan_free(h->gate);
+}
+
+/* 200 joins that each want a host stack, all parked at once: at most 16
+ * a worker are given out, and all come back. */
+static void test_host_stacks_are_bounded(void **state)
+{
+	struct lazy_hosts h = { WEFT_WG_INIT, WEFT_WG_INIT, NULL, 0, 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 30);
+	assert_int_equal(weft_run(&two, lazy_hosts_main, &h), 0);
+	assert_int_equal(h.wrong, 0);
+	print_message("host stacks out at the peak: %u\n", h.peak);
+	assert_true(h.peak >= 1);
+	assert_true(h.peak <= 2 * 16);
+	watchdog_disarm();
+}
+
 static void *lazy_default_child(void *arg)
 {
 	struct lazy *r = arg;
@@ -1152,6 +1284,8 @@ int main(void)
 		cmocka_unit_test(test_joins_honour_the_fiber_deadline),
 		cmocka_unit_test(test_unstarted_child_runs_inline_as_itself),
 		cmocka_unit_test(test_child_without_room_gets_a_default_stack),
+		cmocka_unit_test(test_default_child_without_room_gets_a_host_stack),
+		cmocka_unit_test(test_host_stacks_are_bounded),
 		cmocka_unit_test(test_no_inline_run_without_room_or_with_a_deadline),
 		cmocka_unit_test(test_cancel_reaches_an_inline_child_and_its_joiner),
 	};

@@ -123,6 +123,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	}
 
 	f->stack_size = f->stack->size;
+	f->host_stack = false;
 	f->fn = fn;
 	f->arg = arg;
 	f->spawn_site = NULL;
@@ -370,6 +371,8 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 		weft__overflow_unguarded(f, "no guard page; wrote in the gap below");
 	weft__stack_free(&w->stacks, f->stack);
 	f->stack = NULL;
+	if (f->host_stack)
+		ck_pr_dec_uint(&weft__sched.host_stacks);
 	ck_pr_store_uint(&f->park_word, FIBER_DEAD);
 	/* Owner-written counter: the fiber has ended, before anyone can see
 	 * its end (a joiner's weft_stats() must not count it as live); see
@@ -455,9 +458,9 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * cancel request that arrives while its child runs inline takes effect
  * at its next suspension, after the child ends, not at once.
  *
- * A child with a stack below the default size that the joiner has no
- * room for (the joiner runs on such a stack itself, say a child a thief
- * stole) is given a default stack before the joiner parks (give_room), so that the
+ * A child the joiner has no room for (the joiner runs on a stack no
+ * bigger than the child's, say one a thief stole) is given a bigger one
+ * before the joiner parks (give_room, "Host stacks"), so that the
  * subtree below it runs inline there rather than a switch a fiber.
  */
 
@@ -471,6 +474,9 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 
 	/* Never run on: straight back to the cache, still warm. */
 	weft__stack_free(&w->stacks, f->stack);
+	if (f->host_stack)
+		ck_pr_dec_uint(&weft__sched.host_stacks);
+	f->host_stack = false;
 	f->stack = self->stack;
 	f->host = self;
 	f->ctx.stack_lo = self->ctx.stack_lo;
@@ -513,26 +519,61 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 #define INLINE_SLACK 512u
 
 /*
- * A child with a stack smaller than the default (a small one) that @w's
- * running fiber joins but has no room to run: give it a stack of the
- * default size instead, so that its own
- * children can run inline on it. It stays where it was, at the bottom of
- * the fork deque; only the owner may touch it there, so it comes off
- * while its stack changes.
+ * Host stacks. A child the joiner has no room for runs on a stack of its
+ * own, and its own children need room there: a child with less than the
+ * default size gets a default stack, and a default-size one gets
+ * HOST_STACK_SCALE times the default (only touched pages cost memory),
+ * at most HOST_STACKS_PER_WORKER per worker at once, so that many such
+ * children parked at once keep their own stacks.
+ */
+#define HOST_STACK_SCALE 4u
+#define HOST_STACKS_PER_WORKER 16u
+
+static bool host_stack_take(void)
+{
+	struct sched *s = &weft__sched;
+
+	if (ck_pr_faa_uint(&s->host_stacks, 1) <
+	    HOST_STACKS_PER_WORKER * s->nr_workers)
+		return true;
+	ck_pr_dec_uint(&s->host_stacks);
+	return false;
+}
+
+/*
+ * Give @f, which @w's running fiber joins but has no room to run, a
+ * bigger stack (see "Host stacks"), so that the subtree below it runs
+ * inline there rather than a switch a fiber. It stays where it was, at
+ * the bottom of the fork deque; only the owner may touch it there, so it
+ * comes off while its stack changes.
  */
 static void give_room(struct worker *w, struct fiber *f)
 {
+	size_t want = weft__sched.stack_size;
+	bool host = false;
 	struct stack *big;
 
-	if (!weft__forkq_pop_if(&w->fq, &f->node))
+	if (f->stack_size > want)
 		return;
-	if (weft__stack_alloc(&w->stacks, weft__sched.stack_size, &big) == 0) {
-		weft__stack_free(&w->stacks, f->stack);
-		f->stack = big;
-		f->stack_size = big->size;
+	if (f->stack_size == want) {
+		if (!host_stack_take())
+			return;
+		want *= HOST_STACK_SCALE;
+		host = true;
 	}
-	/* Into the slot it just left: cannot fail. */
-	weft_assert(weft__forkq_push(&w->fq, &f->node));
+	if (weft__forkq_pop_if(&w->fq, &f->node)) {
+		if (weft__stack_alloc(&w->stacks, want, &big) == 0) {
+			weft__stack_free(&w->stacks, f->stack);
+			f->stack = big;
+			f->stack_size = big->size;
+			f->host_stack = host;
+			host = false;
+		}
+		/* Into the slot it just left: cannot fail. */
+		weft_assert(weft__forkq_push(&w->fq, &f->node));
+	}
+	if (host)
+		ck_pr_dec_uint(&weft__sched.host_stacks);
 }
 
 /* True if @f, claimed by @self's join, ran inline and has ended. */
@@ -549,8 +590,7 @@ static bool join_unstarted(struct worker *w, struct fiber *self,
 	/* @f may be running elsewhere, or ending: until it is ours, only
 	 * what stays put while it lives may be read. */
 	if (room < f->stack_size + INLINE_SLACK) {
-		if (f->stack_size < weft__sched.stack_size)
-			give_room(w, f);
+		give_room(w, f);
 		return false;
 	}
 	if (!weft__inline_turn(w) || !weft__forkq_pop_if(&w->fq, &f->node))

@@ -95,8 +95,12 @@ struct fiber {
 	uint64_t join_word;	/* JOIN_* flags | the joiner's wake token   */
 	uint32_t gen;		/* handle generation; odd while live        */
 
+	/* Its own stack's usable bytes: set at spawn, changed only by its
+	 * joiner while it holds the unstarted fiber (give_room, fiber.c). */
+	size_t stack_size;
+	bool host_stack;	/* that stack is one of the counted host stacks */
+
 	/* Immutable while live. */
-	size_t stack_size;	/* its own stack's usable bytes, as spawned */
 	uint32_t index;		/* slot in the handle table                 */
 	uint64_t id;		/* weft_fiber_id()                          */
 	char name[32];

@@ -180,6 +180,10 @@ struct sched {
 	 * a dump can say how long it has waited without a clock read on
 	 * the park path; read-mostly, on a line of its own. */
 	uint32_t clock_ds CK_CC_CACHELINE;
+
+	/* Atomic: host stacks out now (give_room in fiber.c); its own line,
+	 * written once per fork-join subtree that moves to one. */
+	unsigned host_stacks CK_CC_CACHELINE;
 };
 
 #define WEFT_CLOCK_TICK_MS 100u
