@@ -405,9 +405,11 @@ WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
  * cancellation and fiber-local values are its own, and it may suspend).
  * This happens only where the child loses nothing: at least its own
  * stack size is left on the caller's stack, and the caller has no
- * deadline and no pending cancel request. A child with a stack smaller
- * than the default that the caller has no room for gets a default-size
- * stack instead, so that its own children can run inline on it. One
+ * deadline and no pending cancel request. A child the caller has no
+ * room for gets a bigger stack before it runs, so that its own children
+ * can run inline on it: the default size if it asked for less, four
+ * times the default if it asked for the default (at most 16 of those
+ * per worker at a time; only touched pages cost memory). One
  * difference shows: a cancel request that reaches the caller while its
  * child runs inline does not end the join; the join completes when the
  * child ends and the caller's next yield point returns -ECANCELED.
@@ -493,7 +495,8 @@ WEFT_API weft_fiber *weft_self(void);
  * So does an I/O call whose operation finished before it could be
  * withdrawn (io_uring can lose that race): the call returns its own
  * result, the bytes it moved are not lost, and the next suspension
- * returns -ECANCELED.
+ * returns -ECANCELED; and one whose deadline ended it in the same
+ * moment (it returns -ETIMEDOUT).
  *
  * Context: any thread while weft_run() runs, fibers included. Not a
  * yield point.
@@ -652,7 +655,9 @@ WEFT_API int64_t weft_set_deadline(int64_t deadline_ns);
  *               returned and a weft_cancel() request is kept for the
  *               next suspension);
  *   -ETIMEDOUT  the fiber's deadline (weft_set_deadline) passed, at once
- *               if it had passed before the call;
+ *               if it had passed before the call (a weft_cancel() request
+ *               that came at the same moment is kept for the next
+ *               suspension);
  *   -ENOMEM     the fiber has a deadline and its timer could not be
  *               armed, or (epoll) the worker's descriptor table could not
  *               grow;

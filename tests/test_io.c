@@ -1228,6 +1228,84 @@ static void test_cancel_racing_completion_loses_neither(void **state)
 	watchdog_disarm();
 }
 
+/*
+ * A cancel request and the read's deadline ending the same wait (the
+ * worker finds both in one pass: it was busy until both were due). The
+ * read ends -ECANCELED (the request consumed) or -ETIMEDOUT (the request
+ * kept for the next suspension); the request is never lost.
+ */
+#define DL_RACE_ROUNDS 20
+
+static void *dl_race_reader(void *arg)
+{
+	struct race_fiber *rf = arg;
+	char buf[4];
+
+	weft_set_deadline((int64_t)weft_now_ns() + 2 * MS);
+	rf->read_rc = weft_read(rf->fd, buf, sizeof(buf));
+	rf->pending = weft_cancelled();
+	weft_set_deadline(WEFT_FOREVER);
+	rf->next_rc = weft_sleep_ns(MS);
+	return NULL;
+}
+
+static void dl_race_main(void *arg)
+{
+	struct race_res *r = arg;
+
+	for (unsigned i = 0; i < DL_RACE_ROUNDS; i++) {
+		struct race_fiber rf = { 0 };
+		weft_fiber *f;
+		int64_t until;
+		int p[2];
+		bool ok;
+
+		check_eq(pipe2(p, O_CLOEXEC), 0);
+		rf.fd = p[0];
+		check_eq(weft_spawn(&f, dl_race_reader, &rf, NULL), 0);
+		/* Let it park in the read, then keep the worker busy past
+		 * the read's deadline before cancelling. */
+		weft_sleep_ns(MS / 10);
+		until = weft_now_ns() + 3 * MS;
+		while (weft_now_ns() < until)
+			;
+		check_eq(weft_cancel(f), 0);
+		check_eq(weft_join(f, NULL), 0);
+		if (rf.read_rc == -ECANCELED) {
+			ok = !rf.pending && rf.next_rc == 0;
+			r->withdrawn += ok;
+		} else {
+			ok = rf.read_rc == -ETIMEDOUT && rf.pending &&
+			     rf.next_rc == -ECANCELED;
+			r->won += ok;
+		}
+		if (!ok && r->wrong++ == 0)
+			snprintf(r->what, sizeof(r->what),
+				 "round %u: read %zd, cancelled() %d, next "
+				 "suspension %d", i, rf.read_rc, rf.pending,
+				 rf.next_rc);
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
+static void test_cancel_and_deadline_together_keep_the_request(void **state)
+{
+	struct weft_config one = { .workers = 1 };
+	struct race_res r = { 0 };
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	assert_int_equal(weft_run(&one, dl_race_main, &r), 0);
+	print_message("cancelled %u, timed out %u, wrong %u\n", r.withdrawn,
+		      r.won, r.wrong);
+	if (r.wrong)
+		fail_msg("%u of %u rounds lost something; first: %s", r.wrong,
+			 DL_RACE_ROUNDS, r.what);
+	assert_int_equal(nr_failed, 0);
+	watchdog_disarm();
+}
+
 /* Shutdown ends fibers blocked in I/O and sleeps. */
 static int stuck_rc[4];
 
@@ -1551,6 +1629,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_poll_negative_timeout_waits_zero_checks_once),
 		cmocka_unit_test(test_cancel_ends_blocked_read_and_sleep),
 		cmocka_unit_test(test_cancel_racing_completion_loses_neither),
+		cmocka_unit_test(test_cancel_and_deadline_together_keep_the_request),
 		cmocka_unit_test(test_shutdown_cancels_io_and_sleeps),
 		cmocka_unit_test(test_io_outside_a_fiber_is_eperm),
 		cmocka_unit_test(test_always_ready_descriptor_does_not_starve_siblings),

@@ -71,8 +71,10 @@ int weft__owned_wait(struct worker *w, struct owned_wait *ow)
 	 * before the kernel could withdraw it: its result stands, and the
 	 * request is the next suspension's (weft_cancel()'s contract: the
 	 * suspension that reports it consumes it). Only the fiber itself
-	 * runs now, so only its own next park reads this. */
-	if (ow->took_request && ow->res != -ECANCELED)
+	 * runs now, so only its own next park reads this. So too if its
+	 * deadline ended it in the same pass: the caller reports
+	 * -ETIMEDOUT, which consumes no request. */
+	if (ow->took_request && (ow->res != -ECANCELED || ow->expired))
 		ck_pr_store_uint(&f->cancel_req, 1);
 	return ow->res;
 }
