@@ -967,7 +967,9 @@ WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
  * shutdown it returns -ECANCELED at once, leaving the rest to the
  * runtime, which ends them. A handle that cannot be joined is skipped,
  * its results[i] set to NULL, and its error returned after the others
- * were joined.
+ * were joined. The joins go from the last handle to the first, so that
+ * children spawned in order and not started yet run inline (see
+ * weft_join).
  *
  * Context: fiber. Yield point.
  * Returns: 0 once every fiber was joined.
@@ -978,7 +980,7 @@ WEFT_API int weft_blocking(void *(*fn)(void *), void *arg, void **result);
  *   -ESRCH, -EDEADLK  a handle is not live, or is the caller (skipped);
  *   -ECANCELED, -ETIMEDOUT, -ENOMEM  as above (-ENOMEM: the caller
  *               has a deadline and a join's timer could not be armed).
- * When several handles fail, the first error met is returned;
+ * When several handles fail, the error of the lowest index is returned;
  * -ECANCELED, -ETIMEDOUT and -ENOMEM take precedence.
  */
 WEFT_API int weft_join_all(weft_fiber *const *fs, size_t n, void **results);

@@ -1356,7 +1356,7 @@ static void join_all_bad_main(void *arg)
 	check_eq(weft_join(f[0], NULL), -ESRCH);
 	check_eq(weft_join(f[2], NULL), -ESRCH);
 	check_eq(weft_join(f[4], NULL), -ESRCH);
-	/* The first error met, whichever kind. */
+	/* The lowest index's error, whichever kind. */
 	f[0] = check_spawn(ret_now, (void *)1);
 	f[1] = weft_self();
 	f[2] = stale;

@@ -27,7 +27,10 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 		return -EPERM;
 	if (n && !fs)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
+	/* Last to first: children spawned in order sit newest first on the
+	 * fork deque, so each join finds its child at the bottom and, if
+	 * nobody has started it, runs it inline (weft_join). */
+	for (size_t i = n; i-- > 0;) {
 		void *r = NULL;
 		int err;
 
@@ -46,13 +49,14 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 			 * deadline if that (or its timer) is what stopped
 			 * us. */
 			stopped = err;
-			for (size_t j = i; j < n; j++)
+			for (size_t j = 0; j <= i; j++)
 				weft_cancel(fs[j]);
 			deadline = weft_set_deadline(WEFT_FOREVER);
 		}
 		if (results)
 			results[i] = err ? NULL : r;
-		if (err && !first_err)
+		/* The lowest index's error: the first in the caller's order. */
+		if (err)
 			first_err = err;
 	}
 	if (stopped)
