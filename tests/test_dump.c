@@ -6,7 +6,8 @@
  * dump, written to a memfd, must name each with the right wait and the
  * right object (the channel's and mutex's addresses, the fd, the joined
  * fiber's id), count six fibers and return six; a wait of a second or
- * more says how long it has lasted; each parked fiber's backtrace reaches
+ * more says how long it has lasted; a join running its child inline
+ * says so, naming the child; each parked fiber's backtrace reaches
  * its own function, and the dump says where it was spawned. Also from a plain
  * thread while the fibers stay parked, with a failing descriptor (-EBADF,
  * -EPIPE) and outside weft_run() (-EPERM). WEFT_DUMP_SIGNAL=USR1 writes
@@ -355,6 +356,69 @@ static void test_dump_waited(void **state)
 	watchdog_disarm();
 }
 
+/* A join running its child inline: the joiner says so, the child is
+ * listed with its own wait. */
+static void *inline_host(void *arg)
+{
+	weft_fiber *g;
+
+	(void)arg;
+	check_eq(weft_spawn(&g, receiver, NULL, &(struct weft_spawn_opts){
+		.stack_size = WEFT_STACK_SMALL, .name = "guest" }), 0);
+	check_eq(weft_join(g, NULL), 0);
+	return NULL;
+}
+
+static void inline_main(void *arg)
+{
+	unsigned *inline_seen = arg;
+	char want_guest[160], want_host[160];
+
+	memset(&fx, 0, sizeof(fx));
+	fx.memfd = memfd_create("weft-dump", 0);
+	check(fx.memfd >= 0);
+	check_eq(weft_chan_new(&fx.chan, sizeof(int), 0), 0);
+	snprintf(want_guest, sizeof(want_guest), "\"guest\" waits to "
+		 "receive on channel %p", (void *)fx.chan);
+	/* Tries: -Drandomize_sched parks half of these joins instead. */
+	for (int i = 0; i < 64 && !*inline_seen; i++) {
+		weft_fiber *h = NULL;
+
+		__atomic_store_n(&fx.receiver_id, 0, __ATOMIC_RELEASE);
+		check_eq(weft_spawn(&h, inline_host, NULL,
+			&(struct weft_spawn_opts){ .name = "host" }), 0);
+		do {
+			weft_yield();
+			dump_to_text();
+		} while (!strstr(fx.text, want_guest));
+		snprintf(want_host, sizeof(want_host), "\"host\" waits in "
+			 "weft_join for fiber %" PRIu64 ", which runs inline "
+			 "on its stack\n", __atomic_load_n(&fx.receiver_id,
+							  __ATOMIC_ACQUIRE));
+		if (strstr(fx.text, want_host))
+			++*inline_seen;
+		else
+			check(strstr(fx.text, "\"host\" waits in weft_join "
+				      "for fiber ") != NULL);
+		check_eq(weft_chan_send(fx.chan, &(int){ 42 }), 0);
+		check_eq(weft_join(h, NULL), 0);
+	}
+	weft_chan_free(fx.chan);
+	close(fx.memfd);
+}
+
+static void test_dump_inline_join(void **state)
+{
+	struct weft_config cfg = { .workers = 2 };
+	unsigned inline_seen = 0;
+
+	(void)state;
+	watchdog_arm(__func__, 60);
+	run_checked(&cfg, inline_main, &inline_seen);
+	assert_int_equal(inline_seen, 1);
+	watchdog_disarm();
+}
+
 static void test_dump_outside_run(void **state)
 {
 	(void)state;
@@ -462,6 +526,7 @@ static void test_dump_signal_bad_value(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dump_inline_join),
 		cmocka_unit_test(test_dump_outside_run),
 		cmocka_unit_test(test_dump_one_worker),
 		cmocka_unit_test(test_dump_two_workers),

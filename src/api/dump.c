@@ -203,6 +203,7 @@ static void list_one(struct fiber *f, void *arg)
 	struct weft__fiber_list *l = lw->l;
 	unsigned state = ck_pr_load_uint(&f->park_word) & PARK_STATE_MASK;
 	char name[sizeof(f->name)], what[200], line[320];
+	const struct fiber *guest;
 	int n, worker;
 
 	l->nr++;
@@ -212,7 +213,15 @@ static void list_one(struct fiber *f, void *arg)
 		name[i] = ck_pr_load_char(&f->name[i]);
 	name[sizeof(name) - 1] = '\0';
 	worker = running_on(f);
-	if (state == FIBER_PARKED || state == FIBER_PARKING) {
+	guest = ck_pr_load_ptr(&f->guest);
+	if (guest) {
+		/* Its own context is stale: no backtrace below. */
+		snprintf(what, sizeof(what), "waits in weft_join for fiber %"
+			 PRIu64 ", which runs inline on its stack",
+			 ck_pr_load_64(&guest->id));
+		worker = -1;
+		state = FIBER_PARKED;
+	} else if (state == FIBER_PARKED || state == FIBER_PARKING) {
 		describe_wait(what, sizeof(what), ck_pr_load_uint(&f->wait_kind),
 			      ck_pr_load_64(&f->wait_arg));
 		add_waited(what, sizeof(what), lw->now_ds -

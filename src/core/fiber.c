@@ -141,6 +141,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	f->fls = NULL;
 	f->exit_fn = NULL;
 	f->host = NULL;
+	f->guest = NULL;
 	f->owned = NULL;
 	f->wait_owner = NULL;
 	f->wait_kind = WAIT_NONE;
@@ -486,7 +487,9 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 	__tsan_destroy_fiber(f->ctx.tsan_fiber);
 	f->ctx.tsan_fiber = self->ctx.tsan_fiber;
 #endif
-	/* Atomic stores of cur: the monitor and weft_dump read it. */
+	/* Atomic stores of cur and guest: the monitor and weft_dump read
+	 * them. */
+	ck_pr_store_ptr(&self->guest, f);
 	ck_pr_store_ptr(&w->cur, f);
 	weft__trace(w, TR_RUN, f->id, 0);
 	*weft__errno_ptr() = 0;
@@ -498,6 +501,7 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 	if (unlikely(!weft__stack_canary_ok(f->stack)))
 		weft__overflow_unguarded(f, "no guard page; canary clobbered below");
 	ck_pr_store_ptr(&w->cur, self);
+	ck_pr_store_ptr(&self->guest, NULL);
 	weft__trace(w, TR_RUN, self->id, 0);
 
 	/* Its end, as weft__fiber_finish() does it, minus the stack. */

@@ -53,8 +53,10 @@ struct fiber {
 	/* The stack it runs on: its own, or, while it runs inline (see
 	 * "Lazy children" in fiber.c), its host's. */
 	struct stack *stack;
-	/* The joiner whose stack it runs on while it runs inline; else NULL. */
+	/* While it runs inline: the joiner whose stack it runs on. While it
+	 * hosts one: that child (read racily by weft_dump). Else NULL. */
 	struct fiber *host;
+	struct fiber *guest;
 	void *(*fn)(void *);
 	void *arg;
 	void *result;		/* published by JOIN_DONE                   */
