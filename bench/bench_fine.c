@@ -13,8 +13,12 @@
  *                               computes fib(n - 2) in place, then
  *                               weft_join()s the child, which returns its
  *                               value, and adds; fib(F + 1) - 1 fibers
- *                               per fib(F) (1,346,268 for fib(30));
- *                               workers = 1; ns per fib(F)
+ *                               per fib(F) (1,346,268 for fib(30)), each
+ *                               spawned and joined; a join that finds
+ *                               its child unstarted runs it inline
+ *                               (weft_join's lazy children), no code
+ *                               here decides that; workers = 1; ns per
+ *                               fib(F)
  *   fine.fib<F>.nocutoff.<N>workers  the same on N workers
  *   fine.skynet<L>.1worker      skynet: a node spawns 10 child fibers
  *                               (weft_spawn, default stack), each over a

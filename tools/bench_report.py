@@ -1049,6 +1049,13 @@ the same shape on each runtime (bench/bench_fine.c, bench/peers/go/fine.go,
   kind. Each run in a fresh process on both, so that no run reuses the
   memory of another.
 
+Every weft task in fib and skynet is spawned and joined; a weft_join (or
+weft_join_all, which joins last to first) that finds its child not yet
+started, at the bottom of its own worker's fork deque, runs it inline on
+the joiner's stack, as Cilk does: weft's lazy children (weft_join in
+weft.h). The benchmark does not choose that; a stolen child runs on a stack
+of its own.
+
 Boost.Fiber runs fib and skynet only: the spawn loop and the alive rows are
 Go's shape around a wait group, which Boost.Fiber does not have.
 """
