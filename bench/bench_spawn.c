@@ -5,7 +5,15 @@
  *
  *   spawn.join.1worker      weft_spawn + weft_join of one fiber at a
  *                           time, from the main fiber, workers = 1
- *                           (pinned to one CPU); ns per pair
+ *                           (pinned to one CPU); ns per pair. The join
+ *                           finds the child unstarted and runs it inline
+ *                           on the main fiber's stack (weft_join's lazy
+ *                           children): no switch
+ *   spawn.join.yield.1worker  the same with a weft_yield() between spawn
+ *                           and join: the child runs on a stack of its
+ *                           own before it is joined (a switch to it and
+ *                           one back), as every child did before lazy
+ *                           children; ns per spawn, yield and join
  *   spawn.join.allworkers   the same with one worker per CPU
  *   spawn.pthread           pthread_create + pthread_join; ns per pair
  *   spawn.million.1worker   a million fibers spawned into an array, then
@@ -53,6 +61,7 @@
 
 enum row_id {
 	ROW_JOIN_1,
+	ROW_JOIN_YIELD_1,
 	ROW_JOIN_ALL,
 	ROW_PTHREAD,
 	ROW_MILLION_1,
@@ -70,6 +79,7 @@ static void *plus_one(void *arg)
 
 enum weft_kind {
 	ONE_AT_A_TIME,		/* spawn one, join it, repeat                */
+	YIELD_BETWEEN,		/* spawn one, yield (it runs), join, repeat  */
 	ALL_THEN_JOIN		/* spawn all into an array, then join all    */
 };
 
@@ -116,6 +126,12 @@ static uint64_t weft_pass(struct weft_job *job, uint64_t n)
 	if (job->kind == ONE_AT_A_TIME) {
 		for (i = 0; i < n; i++) {
 			check_spawn(job->name, &f, i);
+			check_join(job->name, f, i);
+		}
+	} else if (job->kind == YIELD_BETWEEN) {
+		for (i = 0; i < n; i++) {
+			check_spawn(job->name, &f, i);
+			weft_yield();
 			check_join(job->name, f, i);
 		}
 	} else {
@@ -190,6 +206,7 @@ static uint64_t measure_pthread(uint64_t n)
 
 static const char *const row_names[NR_ROWS] = {
 	[ROW_JOIN_1] = "spawn.join.1worker",
+	[ROW_JOIN_YIELD_1] = "spawn.join.yield.1worker",
 	[ROW_JOIN_ALL] = "spawn.join.allworkers",
 	[ROW_PTHREAD] = "spawn.pthread",
 	[ROW_MILLION_1] = "spawn.million.1worker",
@@ -208,6 +225,9 @@ int main(int argc, char **argv)
 	struct weft_job jobs[NR_ROWS] = {
 		[ROW_JOIN_1] = { ONE_AT_A_TIME, row_names[ROW_JOIN_1],
 				 joins / 10, joins },
+		[ROW_JOIN_YIELD_1] = { YIELD_BETWEEN,
+				       row_names[ROW_JOIN_YIELD_1],
+				       joins / 10, joins },
 		[ROW_JOIN_ALL] = { ONE_AT_A_TIME, row_names[ROW_JOIN_ALL],
 				   joins / 10, joins },
 		[ROW_MILLION_1] = { ALL_THEN_JOIN, row_names[ROW_MILLION_1],
@@ -233,6 +253,8 @@ int main(int argc, char **argv)
 	for (r = 0; r < o.runs; r++) {
 		bench_row_add(&rows[ROW_JOIN_1],
 			      measure_weft(&jobs[ROW_JOIN_1], 1, solo));
+		bench_row_add(&rows[ROW_JOIN_YIELD_1],
+			      measure_weft(&jobs[ROW_JOIN_YIELD_1], 1, solo));
 		bench_row_add(&rows[ROW_JOIN_ALL],
 			      measure_weft(&jobs[ROW_JOIN_ALL], 0, solo));
 		bench_row_add(&rows[ROW_PTHREAD], measure_pthread(pairs));

@@ -276,7 +276,10 @@ struct weft_config {
  * weft_run() - start the runtime and run main_fn(arg) as the first fiber
  *
  * The calling thread becomes worker 0; workers - 1 more threads are
- * started. @cfg may be NULL (all defaults).
+ * started. @cfg may be NULL (all defaults). The main fiber's stack is
+ * four times the default size (only touched pages cost memory; the
+ * default size where four times would pass 1 GiB), so that children of
+ * the default size it joins can run inline (see weft_join).
  *
  * When main_fn returns, every fiber still alive is cancelled, as
  * asyncio.run() does: each one's current suspension returns -ECANCELED,

@@ -1069,6 +1069,24 @@ static void lazy_never_main(void *arg)
 	}
 }
 
+/* In a fiber the scheduler started, on its own default stack (main's
+ * is bigger). */
+static void *lazy_never_fiber(void *arg)
+{
+	lazy_never_main(arg);
+	return NULL;
+}
+
+static void lazy_never_outer(void *arg)
+{
+	struct lazy *r = arg;
+	weft_fiber *f;
+
+	if (weft_spawn(&f, lazy_never_fiber, r, NULL) || weft_sleep_ns(MS) ||
+	    weft_join(f, NULL))
+		r->wrong++;
+}
+
 /* No inline run where the child would lose by it. */
 static void test_no_inline_run_without_room_or_with_a_deadline(void **state)
 {
@@ -1076,7 +1094,7 @@ static void test_no_inline_run_without_room_or_with_a_deadline(void **state)
 
 	(void)state;
 	watchdog_arm(__func__, 30);
-	assert_int_equal(weft_run(&two, lazy_never_main, &r), 0);
+	assert_int_equal(weft_run(&two, lazy_never_outer, &r), 0);
 	assert_int_equal(r.wrong, 0);
 	assert_int_equal(r.inline_runs, 0);
 	watchdog_disarm();

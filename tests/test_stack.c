@@ -452,6 +452,40 @@ static void test_stack_full_magazines_go_to_the_depot(void **state)
 	assert_int_equal(weft__stack_cached(&other, size), 0);
 }
 
+/* An added class is cached like the default one; adding it twice, or
+ * past the classes there are, changes nothing. */
+static void test_stack_added_class_is_cached(void **state)
+{
+	size_t size = weft__stack_round(64 * KIB);
+	size_t big = weft__stack_round(256 * KIB);
+	struct stack *s, *again;
+	struct stack_cache c;
+	unsigned n;
+
+	(void)state;
+	weft__stack_cache_init(&c, size);
+	weft__stack_cache_add_class(&c, big);
+	weft__stack_cache_add_class(&c, big);
+	weft__stack_cache_add_class(&c, weft__stack_round(512 * KIB));
+	assert_int_equal(weft__stack_alloc(&c, big, &s), 0);
+	assert_int_equal(s->size, big);
+	/* The refill brought a magazine: the rest of it is cached. */
+	n = weft__stack_cached(&c, big);
+	assert_true(n > 0);
+	weft__stack_free(&c, s);
+	assert_int_equal(weft__stack_cached(&c, big), n + 1);
+	assert_int_equal(weft__stack_alloc(&c, big, &again), 0);
+	assert_ptr_equal(again, s);
+	assert_int_equal(weft__stack_cached(&c, big), n);
+	weft__stack_free(&c, again);
+	/* No class was left for 512 KiB: not cached. */
+	assert_int_equal(weft__stack_alloc(&c, 512 * KIB, &s), 0);
+	weft__stack_free(&c, s);
+	assert_int_equal(weft__stack_cached(&c, weft__stack_round(512 * KIB)),
+			 0);
+	weft__stack_cache_flush(&c);
+}
+
 static void test_stack_idle_free_slabs_are_unmapped(void **state)
 {
 	enum { N = 1000 };
@@ -1292,6 +1326,8 @@ int main(int argc, char **argv)
 			test_stack_swap_warm_trades_for_the_latest_freed,
 			restore_budget),
 		cmocka_unit_test_teardown(test_stack_full_magazines_go_to_the_depot,
+					  restore_budget),
+		cmocka_unit_test_teardown(test_stack_added_class_is_cached,
 					  restore_budget),
 		cmocka_unit_test_teardown(test_stack_idle_free_slabs_are_unmapped,
 					  restore_budget),

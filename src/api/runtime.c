@@ -99,6 +99,9 @@ static struct worker *worker_create(unsigned id)
 	w->rq.solo = weft__sched.nr_workers == 1;
 	weft__forkq_init(&w->fq, w->rq.solo);
 	weft__stack_cache_init(&w->stacks, weft__sched.stack_size);
+	if (weft__sched.host_stack_size)
+		weft__stack_cache_add_class(&w->stacks,
+					    weft__sched.host_stack_size);
 	weft__timer_heap_init(&w->timers);
 	return w;
 }
@@ -467,6 +470,9 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	memset(s, 0, sizeof(*s));
 	s->nr_workers = n;
 	s->stack_size = weft__stack_round(cfg->stack_size);
+	/* 0 (none) if that would be over 1 GiB. */
+	s->host_stack_size = weft__stack_round(WEFT_HOST_STACK_SCALE *
+					       s->stack_size);
 	s->ring_entries = cfg->ring_entries ? cfg->ring_entries
 					    : RING_ENTRIES_DEFAULT;
 	if (weft__chaos_seed)

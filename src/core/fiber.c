@@ -299,8 +299,13 @@ int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg,
 	main_shutdown_begun = shutdown_begun;
 	main_pair[0] = (void *)fn;
 	main_pair[1] = arg;
+	/* A host stack's size (where there is one), so that its children
+	 * of the default size can run inline. */
 	err = spawn_on(w, main_entry, main_pair,
-		       &(struct weft_spawn_opts){ .name = "main" }, true, &f);
+		       &(struct weft_spawn_opts){
+			       .name = "main",
+			       .stack_size = weft__sched.host_stack_size },
+		       true, &f);
 	if (err)
 		return err;
 	f->is_main = true;
@@ -526,11 +531,11 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
  * Host stacks. A child the joiner has no room for runs on a stack of its
  * own, and its own children need room there: a child with less than the
  * default size gets a default stack, and a default-size one gets
- * HOST_STACK_SCALE times the default (only touched pages cost memory),
- * at most HOST_STACKS_PER_WORKER per worker at once, so that many such
- * children parked at once keep their own stacks.
+ * WEFT_HOST_STACK_SCALE times the default (only touched pages cost
+ * memory; every worker caches that size too), at most
+ * HOST_STACKS_PER_WORKER per worker at once, so that many such children
+ * parked at once keep their own stacks.
  */
-#define HOST_STACK_SCALE 4u
 #define HOST_STACKS_PER_WORKER 16u
 
 static bool host_stack_take(void)
@@ -560,9 +565,9 @@ static void give_room(struct worker *w, struct fiber *f)
 	if (f->stack_size > want)
 		return;
 	if (f->stack_size == want) {
-		if (!host_stack_take())
+		if (!weft__sched.host_stack_size || !host_stack_take())
 			return;
-		want *= HOST_STACK_SCALE;
+		want = weft__sched.host_stack_size;
 		host = true;
 	}
 	if (weft__forkq_pop_if(&w->fq, &f->node)) {

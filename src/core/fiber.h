@@ -116,6 +116,13 @@ struct fiber {
 } __attribute__((aligned(WEFT_CACHELINE)));
 
 /*
+ * A host stack (see "Host stacks" in fiber.c) is this many times the
+ * default size; so is the main fiber's stack, so that it has room for
+ * default-size children to run inline.
+ */
+#define WEFT_HOST_STACK_SCALE 4u
+
+/*
  * What a parked fiber waits on, for the reports that name stuck fibers
  * (monitor.c). The fiber writes it before it parks (wait_kind, and
  * wait_arg: the object, fd or fiber id); a reader trusts it only while

@@ -138,6 +138,7 @@ struct sched {
 	unsigned nr_workers;		/* immutable while running          */
 	struct worker **workers;	/* immutable while running          */
 	size_t stack_size;		/* default usable stack size        */
+	size_t host_stack_size;		/* a host stack's (fiber.c), or 0   */
 	unsigned ring_entries;		/* SQ entries per worker            */
 	/* Chaos mode's I/O faults (WEFT_CHAOS_IO; io.c): the chance of
 	 * each at a weft_* I/O call, in 1/2^32, 0 for none. */

@@ -444,6 +444,19 @@ void weft__stack_cache_init(struct stack_cache *c, size_t size)
 		c->cls[1].size = small;
 }
 
+void weft__stack_cache_add_class(struct stack_cache *c, size_t size)
+{
+	weft_assert(size != 0 && size == weft__stack_round(size));
+	for (unsigned i = 0; i < WEFT_STACK_CLASSES; i++) {
+		if (c->cls[i].size == size)
+			return;
+		if (c->cls[i].size == 0) {
+			c->cls[i].size = size;
+			return;
+		}
+	}
+}
+
 /* Avail-list helpers. Caller holds pool_lock. */
 static inline struct slab *slab_of(struct list_node *n)
 {

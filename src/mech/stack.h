@@ -55,8 +55,9 @@ struct stack {
  * madvise under the pool lock; a million take a few minutes). */
 #define WEFT_STACK_BARE_MAX 4096u
 
-/* Size classes a worker caches: the runtime's default size, and small. */
-#define WEFT_STACK_CLASSES 2
+/* Size classes a worker caches: the runtime's default size, small, and
+ * one more its owner may add (fiber.c's host stacks). */
+#define WEFT_STACK_CLASSES 3
 
 struct magazine;
 struct pool;
@@ -86,6 +87,10 @@ size_t weft__stack_round(size_t size);
  * and for small stacks (WEFT_STACK_SMALL, rounded).
  */
 void weft__stack_cache_init(struct stack_cache *c, size_t size);
+
+/* Cache stacks of usable size @size (already rounded) in @c too, unless
+ * it does already or has no class left. */
+void weft__stack_cache_add_class(struct stack_cache *c, size_t size);
 
 /*
  * Get a stack with weft__stack_round(size) usable bytes, from @c when the
