@@ -414,8 +414,10 @@ WEFT_API int weft_spawn(weft_fiber **out, void *(*fn)(void *), void *arg,
  * times the default if it asked for the default (at most 16 of those
  * per worker at a time; only touched pages cost memory). One
  * difference shows: a cancel request that reaches the caller while its
- * child runs inline does not end the join; the join completes when the
- * child ends and the caller's next yield point returns -ECANCELED.
+ * child runs inline cannot end the join (the caller's frames are under
+ * the child's), so weft_cancel() passes it on to the child as well; the
+ * join completes when the child ends, and the caller's next yield point
+ * returns -ECANCELED.
  *
  * Context: fiber. Yield point.
  * Returns: 0; the handle is no longer valid.

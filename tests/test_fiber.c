@@ -1109,7 +1109,8 @@ struct lazy_cancel {
 	unsigned inline_runs, wrong;
 };
 
-/* Waits until cancelled (on a channel nobody sends on), or 20 ms. */
+/* Waits until cancelled: on a channel nobody sends on, or 10 s asleep
+ * (when its joiner is the one cancelled, the cancel must reach it). */
 static void *lazy_waiter(void *arg)
 {
 	struct lazy_cancel *c = arg;
@@ -1117,7 +1118,7 @@ static void *lazy_waiter(void *arg)
 	void *v;
 
 	c->child_sp = (uintptr_t)__builtin_frame_address(0);
-	c->wait_rc = c->cancel_joiner ? weft_sleep_ns(20 * MS)
+	c->wait_rc = c->cancel_joiner ? weft_sleep_ns(10000 * MS)
 				      : weft_chan_recv(c->never, &v);
 	return (void *)(uintptr_t)(9 + here);
 }
@@ -1146,7 +1147,8 @@ static void *lazy_joiner(void *arg)
 	c->join_rc = weft_join(w, &v);
 	/* A join that parked ends at the cancel; the child is still
 	 * joinable. */
-	if (c->join_rc == -ECANCELED && weft_join(w, &v) != 0)
+	if (c->join_rc == -ECANCELED &&
+	    (weft_cancel(w) != 0 || weft_join(w, &v) != 0))
 		c->wrong++;
 	if (v != (void *)9)
 		c->wrong++;
@@ -1176,9 +1178,10 @@ static void lazy_cancel_main(void *arg)
 			    c->next_rc != 0)
 				c->wrong++;
 		} else if (inl) {
-			/* Cancelled while its child ran inline: the join
-			 * completes, the next suspension is cancelled. */
-			if (c->wait_rc != 0 || c->join_rc != 0 ||
+			/* Cancelled while its child ran inline: the cancel
+			 * reaches the child too, the join completes, and
+			 * the joiner's next suspension is cancelled. */
+			if (c->wait_rc != -ECANCELED || c->join_rc != 0 ||
 			    c->next_rc != -ECANCELED)
 				c->wrong++;
 		} else if (c->join_rc != -ECANCELED || c->next_rc != 0) {
@@ -1192,9 +1195,10 @@ static void lazy_cancel_main(void *arg)
 /*
  * Cancelling a child that runs inline ends its wait as anywhere else.
  * Cancelling its joiner meanwhile cannot end the join (the joiner's
- * frames are under the child's): the join completes when the child
- * ends, and the joiner's next suspension returns -ECANCELED; a join
- * that parked instead returns -ECANCELED at once.
+ * frames are under the child's), so it cancels the child too: the join
+ * completes when the child ends, and the joiner's next suspension
+ * returns -ECANCELED; a join that parked instead returns -ECANCELED at
+ * once.
  */
 static void test_cancel_reaches_an_inline_child_and_its_joiner(void **state)
 {

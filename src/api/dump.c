@@ -213,7 +213,7 @@ static void list_one(struct fiber *f, void *arg)
 		name[i] = ck_pr_load_char(&f->name[i]);
 	name[sizeof(name) - 1] = '\0';
 	worker = running_on(f);
-	guest = ck_pr_load_ptr(&f->guest);
+	guest = weft__fiber_lookup(ck_pr_load_ptr(&f->guest));
 	if (guest) {
 		/* Its own context is stale: no backtrace below. */
 		snprintf(what, sizeof(what), "waits in weft_join for fiber %"

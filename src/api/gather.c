@@ -22,9 +22,12 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 {
 	int64_t deadline = WEFT_FOREVER;
 	int first_err = 0, stopped = 0;
+	struct worker *w = weft__may_suspend();
+	struct fiber *self;
 
-	if (!weft__may_suspend())
+	if (!w)
 		return -EPERM;
+	self = w->cur;
 	if (n && !fs)
 		return -EINVAL;
 	/* Last to first: children spawned in order sit newest first on the
@@ -50,6 +53,16 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 			 * us. */
 			stopped = err;
 			for (size_t j = 0; j <= i; j++)
+				weft_cancel(fs[j]);
+			deadline = weft_set_deadline(WEFT_FOREVER);
+		}
+		/* A cancel that reached us while the child ran inline could
+		 * not end that join (weft_join): it is this call's, as if it
+		 * had come a moment later. */
+		if (!err && !stopped && ck_pr_load_uint(&self->cancel_req) &&
+		    ck_pr_fas_uint(&self->cancel_req, 0)) {
+			stopped = -ECANCELED;
+			for (size_t j = 0; j < i; j++)
 				weft_cancel(fs[j]);
 			deadline = weft_set_deadline(WEFT_FOREVER);
 		}

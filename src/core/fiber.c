@@ -461,8 +461,11 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * request pending, and shutdown has not begun (a join that could end
  * early parks instead); and the scheduler lets this stand in for a
  * schedule (weft__inline_turn). The one thing a joiner gives up: a
- * cancel request that arrives while its child runs inline takes effect
- * at its next suspension, after the child ends, not at once.
+ * cancel request that arrives while its child runs inline cannot end
+ * the join, so weft_cancel() cancels the child too (its guest handle,
+ * published with a fence against the request); the join completes when
+ * the child ends, and the joiner's request stays for its next
+ * suspension.
  *
  * A child the joiner has no room for (the joiner runs on a stack no
  * bigger than the child's, say one a thief stole) is given a bigger one
@@ -492,9 +495,15 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 	__tsan_destroy_fiber(f->ctx.tsan_fiber);
 	f->ctx.tsan_fiber = self->ctx.tsan_fiber;
 #endif
-	/* Atomic stores of cur and guest: the monitor and weft_dump read
-	 * them. */
-	ck_pr_store_ptr(&self->guest, f);
+	/* Atomic stores of cur and guest: the monitor, weft_dump and
+	 * weft_cancel read them. */
+	ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
+	/* StoreLoad: guest before our cancel request, as weft_cancel()
+	 * stores the request before it reads guest: either it passes the
+	 * cancel on, or we see it here. */
+	ck_pr_fence_store_load();
+	if (ck_pr_load_uint(&self->cancel_req))
+		ck_pr_store_uint(&f->cancel_req, 1);
 	ck_pr_store_ptr(&w->cur, f);
 	weft__trace(w, TR_RUN, f->id, 0);
 	*weft__errno_ptr() = 0;
@@ -792,11 +801,18 @@ int weft_cancel(weft_fiber *h)
 	f = weft__fiber_lookup(h);
 	if (!f)
 		return -ESRCH;
-	ck_pr_store_uint(&f->cancel_req, 1);
-	/* StoreLoad: the request before reading park_word. Pairs with the
-	 * fence in weft__finish_park(). */
-	ck_pr_fence_store_load();
-	weft__fiber_try_cancel(f);
+	do {
+		ck_pr_store_uint(&f->cancel_req, 1);
+		/* StoreLoad: the request before reading park_word (pairs
+		 * with the fence in weft__finish_park()) and guest (with
+		 * the fence in run_inline()). */
+		ck_pr_fence_store_load();
+		weft__fiber_try_cancel(f);
+		/* A fiber running a child inline cannot end its join before
+		 * the child ends: the child is cancelled with it, and so on
+		 * up. A guest that has just ended is a stale handle. */
+		h = ck_pr_load_ptr(&f->guest);
+	} while (h && (f = weft__fiber_lookup(h)) != NULL);
 	return 0;
 }
 

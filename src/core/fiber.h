@@ -53,10 +53,13 @@ struct fiber {
 	/* The stack it runs on: its own, or, while it runs inline (see
 	 * "Lazy children" in fiber.c), its host's. */
 	struct stack *stack;
-	/* While it runs inline: the joiner whose stack it runs on. While it
-	 * hosts one: that child (read racily by weft_dump). Else NULL. */
+	/* While it runs inline: the joiner whose stack it runs on; else
+	 * NULL. Owned by the worker running it. */
 	struct fiber *host;
-	struct fiber *guest;
+	/* Atomic: while it runs a child inline, that child's handle (for
+	 * weft_cancel, which passes a cancel on to it, and weft_dump); else
+	 * NULL. */
+	weft_fiber *guest;
 	void *(*fn)(void *);
 	void *arg;
 	void *result;		/* published by JOIN_DONE                   */
