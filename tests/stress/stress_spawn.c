@@ -5,8 +5,9 @@
  *
  * The fibers form trees of fan-out 10: each fiber owns a range of ids,
  * claims the first one, splits the rest among up to ten children that it
- * spawns, joins them, checks that each returned its own first id, and
- * returns its id. The main fiber keeps TREE_WINDOW trees of TREE_CHUNK
+ * spawns (a third of them on small stacks), joins them (half the nodes
+ * newest first, so that most of those joins run their child inline),
+ * checks that each returned its own first id, and returns its id. The main fiber keeps TREE_WINDOW trees of TREE_CHUNK
  * ids in flight, so that at most TREE_WINDOW * TREE_CHUNK + 1 fibers are
  * alive at once (guarded stacks cost two mappings each; see "Guard pages
  * and the map budget" in weft.h), while inner fibers, which spawn, are
@@ -108,10 +109,14 @@ static void claim(uint64_t id)
 		count(&res.dup_runs);
 }
 
-static int spawn_counted(weft_fiber **out, void *(*fn)(void *), void *arg)
+static int spawn_counted(weft_fiber **out, void *(*fn)(void *), void *arg,
+			 bool small)
 {
+	static const struct weft_spawn_opts small_opts = {
+		.stack_size = WEFT_STACK_SMALL
+	};
 	unsigned w = weft_worker_id();
-	int err = weft_spawn(out, fn, arg, NULL);
+	int err = weft_spawn(out, fn, arg, small ? &small_opts : NULL);
 
 	if (err) {
 		count_err(&res.spawn_errs, &res.first_spawn_err, err);
@@ -192,12 +197,20 @@ static void *tree_node(void *arg)
 		uint32_t b = first +
 			     (uint32_t)((uint64_t)rest * (i + 1) / parts);
 
-		if (spawn_counted(&kids[nr], tree_node, range_pack(a, b)))
+		/* A third on small stacks: inline runs on every kind of
+		 * host, and small children given bigger stacks. */
+		if (spawn_counted(&kids[nr], tree_node, range_pack(a, b),
+				  a % 3 == 0))
 			continue;
 		kid_lo[nr++] = a;
 	}
-	for (i = 0; i < nr; i++)
-		join_checked(kids[i], kid_lo[i]);
+	/* Odd nodes join newest first, finding each child unstarted at
+	 * the bottom of the fork deque unless a thief took it: run inline. */
+	for (i = 0; i < nr; i++) {
+		unsigned k = lo & 1 ? nr - 1 - i : i;
+
+		join_checked(kids[k], kid_lo[k]);
+	}
 	watchdog_progress_add(1);
 	return (void *)(uintptr_t)lo;
 }
@@ -226,7 +239,8 @@ static void tree_main(void *arg)
 				end = n + 1;
 			if (spawn_counted(&ring[slot], tree_node,
 					  range_pack((uint32_t)next,
-						     (uint32_t)end)) == 0) {
+						     (uint32_t)end),
+					  false) == 0) {
 				ring_lo[slot] = (uint32_t)next;
 				nr++;
 			}
@@ -373,7 +387,8 @@ static void *chain_node(void *arg)
 
 	claim(me / 16 * CHAIN_DEPTH + depth);
 	if (depth < CHAIN_DEPTH &&
-	    spawn_counted(&next, chain_node, (void *)(me + 1)) == 0)
+	    spawn_counted(&next, chain_node, (void *)(me + 1),
+			  me & 1) == 0)
 		join_checked(next, me + 1);
 	return (void *)me;
 }
@@ -394,7 +409,7 @@ static void chain_main(void *arg)
 			uintptr_t a = (uintptr_t)next * 16 + 1;
 
 			if (spawn_counted(&ring[slot], chain_node,
-					  (void *)a) == 0) {
+					  (void *)a, false) == 0) {
 				ring_arg[slot] = a;
 				nr++;
 			}
