@@ -768,6 +768,17 @@ struct lazy {
 	unsigned inline_runs, tries, wrong;
 };
 
+/* Test @name: @main_fn on two workers, nothing wrong, @want inline runs. */
+static void run_lazy(const char *name, void (*main_fn)(void *),
+		     struct lazy *r, unsigned want)
+{
+	watchdog_arm(name, 30);
+	assert_int_equal(weft_run(&two, main_fn, r), 0);
+	assert_int_equal(r->wrong, 0);
+	assert_int_equal(r->inline_runs, want);
+	watchdog_disarm();
+}
+
 static void *lazy_child(void *arg)
 {
 	struct lazy *r = arg;
@@ -822,11 +833,7 @@ static void test_unstarted_child_runs_inline_as_itself(void **state)
 	struct lazy r = { 0 };
 
 	(void)state;
-	watchdog_arm(__func__, 30);
-	assert_int_equal(weft_run(&two, lazy_main, &r), 0);
-	assert_int_equal(r.wrong, 0);
-	assert_int_equal(r.inline_runs, 1);
-	watchdog_disarm();
+	run_lazy(__func__, lazy_main, &r, 1);
 }
 
 static void *lazy_grandchild(void *arg)
@@ -897,11 +904,7 @@ static void test_child_without_room_gets_a_default_stack(void **state)
 	struct lazy r = { 0 };
 
 	(void)state;
-	watchdog_arm(__func__, 30);
-	assert_int_equal(weft_run(&two, lazy_room_main, &r), 0);
-	assert_int_equal(r.wrong, 0);
-	assert_int_equal(r.inline_runs, 1);
-	watchdog_disarm();
+	run_lazy(__func__, lazy_room_main, &r, 1);
 }
 
 static void *lazy_default_middle(void *arg)
@@ -959,11 +962,7 @@ static void test_default_child_without_room_gets_a_host_stack(void **state)
 	struct lazy r = { 0 };
 
 	(void)state;
-	watchdog_arm(__func__, 30);
-	assert_int_equal(weft_run(&two, lazy_host_main, &r), 0);
-	assert_int_equal(r.wrong, 0);
-	assert_int_equal(r.inline_runs, 1);
-	watchdog_disarm();
+	run_lazy(__func__, lazy_host_main, &r, 1);
 }
 
 #define HOSTS_WANTED 200
@@ -1093,11 +1092,7 @@ static void test_no_inline_run_without_room_or_with_a_deadline(void **state)
 	struct lazy r = { 0 };
 
 	(void)state;
-	watchdog_arm(__func__, 30);
-	assert_int_equal(weft_run(&two, lazy_never_outer, &r), 0);
-	assert_int_equal(r.wrong, 0);
-	assert_int_equal(r.inline_runs, 0);
-	watchdog_disarm();
+	run_lazy(__func__, lazy_never_outer, &r, 0);
 }
 
 struct lazy_cancel {

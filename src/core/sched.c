@@ -286,20 +286,23 @@ static struct fiber *take_inject(struct worker *w, unsigned max)
 
 static void push_local(struct worker *w, struct fiber *f);
 
+/*
+ * Pass up a shortcut this time? Half the time in -Drandomize_sched builds
+ * (a testing aid) and in chaos mode (from the seeded PRNG); else never.
+ */
+static inline bool coin_says_pass(struct worker *w)
+{
+#if WEFT_RANDOMIZE_SCHED
+	if (next_rand(w) & 1)
+		return true;
+#endif
+	return unlikely(weft__chaos_seed) && (next_rand(w) & 1);
+}
+
 /* May the LIFO slot win this schedule? At most 3 times in a row. */
 static inline bool lifo_turn(struct worker *w)
 {
-	if (w->lifo_streak >= LIFO_STREAK_MAX)
-		return false;
-#if WEFT_RANDOMIZE_SCHED
-	/* Testing aid (-Drandomize_sched=true): pass half the time. */
-	if (next_rand(w) & 1)
-		return false;
-#endif
-	/* Chaos mode: the same, from the seeded PRNG. */
-	if (unlikely(weft__chaos_seed) && (next_rand(w) & 1))
-		return false;
-	return true;
+	return w->lifo_streak < LIFO_STREAK_MAX && !coin_says_pass(w);
 }
 
 bool weft__inline_turn(struct worker *w)
@@ -314,11 +317,7 @@ bool weft__inline_turn(struct worker *w)
 	     weft__injq_len(&weft__sched.inject) != 0 ||
 	     weft__owned_pending(w)))
 		return false;
-#if WEFT_RANDOMIZE_SCHED
-	if (next_rand(w) & 1)
-		return false;
-#endif
-	if (unlikely(weft__chaos_seed) && (next_rand(w) & 1))
+	if (coin_says_pass(w))
 		return false;
 	/* Read by the monitor's stall watch; a plain store on x86. */
 	ck_pr_store_uint(&w->tick, tick);
