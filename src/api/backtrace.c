@@ -67,11 +67,17 @@ int weft__fiber_backtrace(struct weft__probe *p, const struct fiber *f,
 			  void **pcs, int max)
 {
 #ifdef WEFT_CTX_FP
-	const struct stack *st = ck_pr_load_ptr(&f->stack);
+	/* sp first: a fiber with a saved context has its stack for good
+	 * (a child run inline gave its own back, unused, and took its
+	 * host's before it could park; see "Lazy children" in fiber.c).
+	 * The load fence pairs with the store fence in run_inline(). */
 	uintptr_t sp = (uintptr_t)ck_pr_load_ptr(&f->ctx.sp);
+	const struct stack *st;
 	uintptr_t lo, hi, fp, pc, next;
 	int n = 0;
 
+	ck_pr_fence_load();
+	st = ck_pr_load_ptr(&f->stack);
 	if (p->fd[0] < 0 || !st || !sp || max <= 0)
 		return 0;
 	/* The stack record is the fiber's for as long as it lives. */

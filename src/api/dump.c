@@ -153,6 +153,10 @@ static bool list_frames(struct list_walk *lw, const struct fiber *f,
 	int n = 0, len;
 
 	if (!running && lw->traced < BT_FIBERS) {
+		/* For TSan: what the fiber wrote before it parked, and what
+		 * its stack held before it was its, comes before this walk;
+		 * pairs with the release in weft__finish_park(). */
+		weft__hb_acquire(f);
 		n = weft__fiber_backtrace(&lw->probe, f, pcs, BT_FRAMES);
 		if (n > 0)
 			lw->traced++;

@@ -58,7 +58,8 @@ int weft_join_all(weft_fiber *const *fs, size_t n, void **results)
 		}
 		/* A cancel that reached us while the child ran inline could
 		 * not end that join (weft_join): it is this call's, as if it
-		 * had come a moment later. */
+		 * had come a moment later. The fas takes it; pairs with the
+		 * store in weft_cancel() (a racing one merges into it). */
 		if (!err && !stopped && ck_pr_load_uint(&self->cancel_req) &&
 		    ck_pr_fas_uint(&self->cancel_req, 0)) {
 			stopped = -ECANCELED;

@@ -377,6 +377,7 @@ void weft__fiber_finish(struct worker *w, struct fiber *f)
 		weft__overflow_unguarded(f, "no guard page; wrote in the gap below");
 	weft__stack_free(&w->stacks, f->stack);
 	f->stack = NULL;
+	/* A count only, no pairing: nothing rides on it. */
 	if (f->host_stack)
 		ck_pr_dec_uint(&weft__sched.host_stacks);
 	ck_pr_store_uint(&f->park_word, FIBER_DEAD);
@@ -483,10 +484,15 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 
 	/* Never run on: straight back to the cache, still warm. */
 	weft__stack_free(&w->stacks, f->stack);
+	/* A count only, no pairing: nothing rides on it. */
 	if (f->host_stack)
 		ck_pr_dec_uint(&weft__sched.host_stacks);
 	f->host_stack = false;
-	f->stack = self->stack;
+	ck_pr_store_ptr(&f->stack, self->stack);
+	/* Release: the host's stack before any context the child saves,
+	 * which a racing backtrace reads first; pairs with the load fence
+	 * in weft__fiber_backtrace(). */
+	ck_pr_fence_store();
 	f->host = self;
 	f->ctx.stack_lo = self->ctx.stack_lo;
 	f->ctx.stack_size = self->ctx.stack_size;
@@ -498,9 +504,9 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 	/* Atomic stores of cur and guest: the monitor, weft_dump and
 	 * weft_cancel read them. */
 	ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
-	/* StoreLoad: guest before our cancel request, as weft_cancel()
-	 * stores the request before it reads guest: either it passes the
-	 * cancel on, or we see it here. */
+	/* StoreLoad: guest before our cancel request; pairs with the fence
+	 * in weft_cancel(), which stores the request before it reads
+	 * guest: either it passes the cancel on, or we see it here. */
 	ck_pr_fence_store_load();
 	if (ck_pr_load_uint(&self->cancel_req))
 		ck_pr_store_uint(&f->cancel_req, 1);
@@ -551,9 +557,11 @@ static bool host_stack_take(void)
 {
 	struct sched *s = &weft__sched;
 
+	/* A count only, no pairing: nothing rides on it. */
 	if (ck_pr_faa_uint(&s->host_stacks, 1) <
 	    HOST_STACKS_PER_WORKER * s->nr_workers)
 		return true;
+	/* No pairing: the count, as above. */
 	ck_pr_dec_uint(&s->host_stacks);
 	return false;
 }
@@ -590,6 +598,7 @@ static void give_room(struct worker *w, struct fiber *f)
 		/* Into the slot it just left: cannot fail. */
 		weft_assert(weft__forkq_push(&w->fq, &f->node));
 	}
+	/* No pairing: a count (see host_stack_take()). */
 	if (host)
 		ck_pr_dec_uint(&weft__sched.host_stacks);
 }
