@@ -430,12 +430,13 @@ static bool publish_joiner(struct fiber *self, void *arg)
 	uint64_t *word = &jw->target->join_word;
 	weft_token token = jw->token;
 
-	(void)self;
 	/* Our reads of @jw (above) happen before the ender that takes the
 	 * token resumes us and reuses the stack (TSan cannot see the CAS);
 	 * pairs with the acquires in weft__fiber_claim_joiner() and
-	 * weft__fiber_finish(). */
+	 * weft__fiber_finish(); and before a canceller that resumes us,
+	 * which acquires @self (weft__fiber_try_cancel()). */
 	weft__hb_release(word);
+	weft__hb_release(self);
 	/* Fails only if the fiber ended meanwhile (DONE was or-ed in):
 	 * then the park is called off. Full barrier. */
 	return ck_pr_cas_64(word, JOIN_CLAIMED, JOIN_CLAIMED | token);
