@@ -668,10 +668,13 @@ struct many {
 static void many_end(struct many *m, weft_chan *c, int rc)
 {
 	if (rc != -EPIPE)
-		/* Atomic RMW; read after the last one is out. */
-		ck_pr_inc_uint(&m->bad);
-	/* Full barrier: the last one out frees the channel. */
-	if (ck_pr_faa_uint(&m->left, (unsigned)-1) == 1)
+		__atomic_add_fetch(&m->bad, 1, __ATOMIC_RELAXED);
+	/*
+	 * The compiler's builtins rather than ck_pr here: TSan sees them, so
+	 * every waiter's use of the channel happens before the free by the
+	 * last one out, and before main's reading of left == 0.
+	 */
+	if (__atomic_fetch_sub(&m->left, 1, __ATOMIC_ACQ_REL) == 1)
 		weft_chan_free(c);
 }
 
@@ -707,7 +710,7 @@ static void close_many_main(void *arg)
 	/* Receivers only, then senders only: nobody meets a partner. */
 	for (int side = 0; side < 2; side++) {
 		c = m.c = new_chan(sizeof(int), 0);
-		m.left = MANY_WAITERS;
+		__atomic_store_n(&m.left, MANY_WAITERS, __ATOMIC_RELAXED);
 		weft_wg_init(&m.parked);
 		check_eq(weft_wg_add(&m.parked, MANY_WAITERS), 0);
 		for (int i = 0; i < MANY_WAITERS; i++)
@@ -720,9 +723,9 @@ static void close_many_main(void *arg)
 		for (int i = 0; i < 100; i++)
 			weft_yield();
 		check_eq(weft_chan_close(c), 0);
-		while (ck_pr_load_uint(&m.left))
+		while (__atomic_load_n(&m.left, __ATOMIC_ACQUIRE))
 			weft_yield();
-		check_eq(ck_pr_load_uint(&m.bad), 0);
+		check_eq(__atomic_load_n(&m.bad, __ATOMIC_RELAXED), 0);
 	}
 }
 
