@@ -465,7 +465,8 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * schedule (weft__inline_turn). The one thing a joiner gives up: a
  * cancel request that arrives while its child runs inline cannot end
  * the join, so weft_cancel() cancels the child too (its guest handle,
- * published with a fence against the request); the join completes when
+ * published before the join's claim, whose full barrier orders it
+ * against the request; see try_inline()); the join completes when
  * the child ends, and the joiner's request stays for its next
  * suspension.
  *
@@ -475,12 +476,15 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * subtree below it runs inline there rather than a switch a fiber.
  */
 
-/* Run @f, which we claimed and took off our fork deque, on our stack. */
+/*
+ * Run @f, which we took off our fork deque and claimed the join of, on
+ * our stack; our guest handle names it already (try_inline()).
+ */
 static __attribute__((noinline)) void run_inline(struct worker *w,
 						 struct fiber *self,
 						 struct fiber *f)
 {
-	int saved_errno = *weft__errno_ptr();
+	int saved_errno = *w->errno_p;
 	void (*exit_fn)(void *);
 
 	/* Never run on: straight back to the cache, still warm. */
@@ -502,18 +506,14 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 	__tsan_destroy_fiber(f->ctx.tsan_fiber);
 	f->ctx.tsan_fiber = self->ctx.tsan_fiber;
 #endif
-	/* Atomic stores of cur and guest: the monitor, weft_dump and
-	 * weft_cancel read them. */
-	ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
-	/* StoreLoad: guest before our cancel request; pairs with the fence
-	 * in weft_cancel(), which stores the request before it reads
-	 * guest: either it passes the cancel on, or we see it here. */
-	ck_pr_fence_store_load();
+	/* The claim's full barrier ordered guest before this load of our
+	 * cancel request: either weft_cancel() passes one on, or we do. */
 	if (ck_pr_load_uint(&self->cancel_req))
 		ck_pr_store_uint(&f->cancel_req, 1);
+	/* An atomic store: the monitor and weft_dump read it. */
 	ck_pr_store_ptr(&w->cur, f);
 	weft__trace(w, TR_RUN, f->id, 0);
-	*weft__errno_ptr() = 0;
+	*w->errno_p = 0;
 	f->result = f->fn(f->arg);
 	if (f->fls)
 		weft__fls_exit(f);
@@ -537,7 +537,7 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 		exit_fn(f->exit_arg);
 	if (ck_pr_load_uint(&weft__sched.shutdown))
 		weft__check_quiescent();
-	*weft__errno_ptr() = saved_errno;
+	*w->errno_p = saved_errno;
 }
 
 /* Bytes under the joiner's frame the inline call itself may use. */
@@ -604,9 +604,16 @@ static void give_room(struct worker *w, struct fiber *f)
 		ck_pr_dec_uint(&weft__sched.host_stacks);
 }
 
-/* True if @f, claimed by @self's join, ran inline and has ended. */
-static bool join_unstarted(struct worker *w, struct fiber *self,
-			   struct fiber *f)
+/*
+ * True if @f, which @self joins and nobody has claimed the join of (as
+ * read just now), ran inline and has ended. The order is what makes it
+ * cheap: take @f off the deque (after that nobody can start it), name it
+ * as our guest, and only then claim the join, whose full barrier is the
+ * StoreLoad between that guest and our cancel request (see "Lazy
+ * children"). A claim lost to a weft_detach() or another join (a misuse:
+ * one of them gets -EINVAL) puts @f back where it was.
+ */
+static bool try_inline(struct worker *w, struct fiber *self, struct fiber *f)
 {
 	size_t room = (size_t)((char *)__builtin_frame_address(0) -
 			       (char *)self->ctx.stack_lo);
@@ -623,6 +630,18 @@ static bool join_unstarted(struct worker *w, struct fiber *self,
 	}
 	if (!weft__inline_turn(w) || !weft__forkq_pop_if(&w->fq, &f->node))
 		return false;
+	/* An atomic store: weft_cancel() reads it. */
+	ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
+	/* Full barrier: guest before our cancel request, which pairs with
+	 * the fence in weft_cancel() (the request before guest); and the
+	 * race with a detach or another join, which pairs with the CAS in
+	 * weft_detach() and weft_join_any(). */
+	if (!ck_pr_cas_64(&f->join_word, 0, JOIN_CLAIMED)) {
+		ck_pr_store_ptr(&self->guest, NULL);
+		/* Into the slot it just left: cannot fail. */
+		weft_assert(weft__forkq_push(&w->fq, &f->node));
+		return false;
+	}
 	run_inline(w, self, f);
 	return true;
 }
@@ -644,6 +663,11 @@ int weft_join(weft_fiber *h, void **result)
 	if (f == self)
 		return -EDEADLK;
 
+	old = ck_pr_load_64(&f->join_word);
+	if (old == 0 && try_inline(w, self, f)) {
+		weft__fiber_reap(weft__worker_self(), f, result);
+		return 0;
+	}
 	/* Claim the join. Full barrier on success. */
 	for (;;) {
 		old = ck_pr_load_64(&f->join_word);
@@ -655,9 +679,7 @@ int weft_join(weft_fiber *h, void **result)
 		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_CLAIMED))
 			break;
 	}
-	if (old == 0 && join_unstarted(w, self, f)) {
-		w = weft__worker_self();
-	} else if (old == 0) {
+	if (old == 0) {
 		jw.target = f;
 		jw.token = weft__park_token(w);
 		fiber_waits_on(self, WAIT_JOIN, f->id);
@@ -815,7 +837,7 @@ int weft_cancel(weft_fiber *h)
 		ck_pr_store_uint(&f->cancel_req, 1);
 		/* StoreLoad: the request before reading park_word (pairs
 		 * with the fence in weft__finish_park()) and guest (with
-		 * the fence in run_inline()). */
+		 * the claim's CAS in try_inline()). */
 		ck_pr_fence_store_load();
 		weft__fiber_try_cancel(f);
 		/* A fiber running a child inline cannot end its join before

@@ -245,13 +245,8 @@ __attribute__((noinline)) struct worker *weft__worker_self(void)
 __attribute__((noinline)) void weft__worker_set_self(struct worker *w)
 {
 	tls_worker = w;
-}
-
-/* errno through an opaque accessor, for the same reason. */
-__attribute__((noinline)) int *weft__errno_ptr(void)
-{
-	__asm__ volatile("");
-	return &errno;
+	if (w)
+		w->errno_p = &errno;
 }
 
 /* Switching (the annotated switch itself is weft__switch in ctx.h) ------ */
@@ -631,12 +626,12 @@ static void schedule(struct worker *w, struct fiber *cur)
 	/* Atomic stores of cur: the monitor and weft_dump read it. */
 	ck_pr_store_ptr(&w->cur, next);
 	weft__trace(w, next ? TR_RUN : TR_IDLE, next ? next->id : 0, 0);
-	cur->saved_errno = *weft__errno_ptr();
+	cur->saved_errno = *w->errno_p;
 	weft__switch(&cur->ctx, to, false);
 	/* Running again, maybe on another worker: reload it. */
 	w = weft__worker_self();
 	after_switch(w);
-	*weft__errno_ptr() = cur->saved_errno;
+	*w->errno_p = cur->saved_errno;
 }
 
 void weft__exit_current(struct worker *w)

@@ -52,6 +52,11 @@ struct worker {
 					 * stored atomically (read by dump.c,
 					 * the monitor) */
 	struct ctx sched_ctx;		/* the scheduler loop's context     */
+	int *errno_p;			/* this worker thread's errno: read
+					 * through w, which callers reload
+					 * after a switch, it never goes
+					 * stale the way a cached TLS
+					 * address could */
 	unsigned tick;			/* schedules so far (61-tick check,
 					 * the monitor's stall watch) */
 	unsigned lifo_streak;		/* LIFO-slot wins in a row          */
@@ -212,9 +217,6 @@ void weft__worker_set_self(struct worker *w);
  * this first and returns -EPERM (or, if void, does nothing) on NULL.
  */
 struct worker *weft__may_suspend(void);
-
-/* errno, through an accessor no caller can cache across a yield point. */
-int *weft__errno_ptr(void);
 
 /*
  * May the running fiber of @w run a child inline now (weft_join in

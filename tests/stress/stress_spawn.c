@@ -24,6 +24,7 @@
  * 200,000 under TSan); the chain test runs a hundredth of it as chains.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -452,6 +453,163 @@ static void test_spawn_nested_ten_levels_deep(void **state)
 	res.claims = NULL;
 }
 
+/* Cancels racing inline joins ----------------------------------------- */
+
+/*
+ * A plain thread cancels a joiner at a random moment while the joiner
+ * spawns a child and joins it, mostly inline (the child has a small
+ * stack). The child sleeps until it is cancelled, so a cancel that
+ * reaches neither the joiner's parked join nor its inline child hangs
+ * the round (and shows as a child that slept its whole time): the
+ * request, stored before the canceller reads the joiner's guest handle,
+ * against the guest stored before the join's claim (fiber.c, "Lazy
+ * children").
+ */
+#define RACE_SLEEP_NS (2000u * 1000u * 1000u)
+
+struct race {
+	weft_fiber *joiner;	/* atomic: this round's joiner            */
+	unsigned round;		/* atomic: rounds published               */
+	unsigned cancelled;	/* atomic: rounds the canceller has done  */
+	unsigned rounds;
+	uint64_t lost;		/* children that slept their whole time   */
+	uint64_t bad;		/* any other wrong result                 */
+	uint64_t inline_hits;	/* cancels that reached an inline child   */
+	uint64_t join_hits;	/* cancels that ended a join (or preceded it) */
+};
+
+static struct race race;
+
+static unsigned race_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (unsigned)(*x >> 32);
+}
+
+static void race_spin(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		__builtin_ia32_pause();
+}
+
+static void *race_child(void *arg)
+{
+	int rc = weft_sleep_ns(RACE_SLEEP_NS);
+
+	(void)arg;
+	if (rc == 0)
+		count(&race.lost);
+	else if (rc != -ECANCELED)
+		count(&race.bad);
+	return (void *)(uintptr_t)__builtin_frame_address(0);
+}
+
+static void *race_joiner(void *arg)
+{
+	static const struct weft_spawn_opts small_opts = {
+		.stack_size = WEFT_STACK_SMALL
+	};
+	unsigned spin = (unsigned)(uintptr_t)arg;
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	weft_fiber *c;
+	void *v = NULL;
+	int rc;
+
+	race_spin(spin);
+	if (weft_spawn(&c, race_child, NULL, &small_opts) != 0) {
+		count(&race.bad);
+		return NULL;
+	}
+	rc = weft_join(c, &v);
+	if (rc == 0 && (uintptr_t)v < here) {
+		/* Ran inline below us: the cancel reached it; ours stays
+		 * for our next suspension. */
+		count(&race.inline_hits);
+		if (weft_sleep_ns(1) != -ECANCELED)
+			count(&race.bad);
+	} else if (rc == -ECANCELED) {
+		/* Our join ended at the cancel: the child is ours to end. */
+		count(&race.join_hits);
+		if (weft_cancel(c) != 0 || weft_join(c, NULL) != 0)
+			count(&race.bad);
+	} else if (rc != 0) {
+		count(&race.bad);
+	}
+	return NULL;
+}
+
+static void *race_canceller(void *arg)
+{
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	(void)arg;
+	for (unsigned r = 1; r <= race.rounds; r++) {
+		while (__atomic_load_n(&race.round, __ATOMIC_ACQUIRE) != r)
+			race_spin(1);
+		race_spin(race_rand(&x) % 1024);
+		if (weft_cancel(__atomic_load_n(&race.joiner,
+						__ATOMIC_RELAXED)) != 0)
+			count(&race.bad);
+		__atomic_store_n(&race.cancelled, r, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void race_main(void *arg)
+{
+	uint64_t x = 0x2545f4914f6cdd1du;
+	weft_fiber *j;
+
+	(void)arg;
+	for (unsigned r = 1; r <= race.rounds; r++) {
+		uintptr_t spin = race_rand(&x) % 256;
+
+		if (weft_spawn(&j, race_joiner, (void *)spin, NULL) != 0) {
+			count(&race.bad);
+			break;
+		}
+		__atomic_store_n(&race.joiner, j, __ATOMIC_RELAXED);
+		__atomic_store_n(&race.round, r, __ATOMIC_RELEASE);
+		/* The joiner ends only after its cancel: its child waits
+		 * for one. */
+		if (weft_join(j, NULL) != 0)
+			count(&race.bad);
+		while (__atomic_load_n(&race.cancelled, __ATOMIC_ACQUIRE) != r)
+			weft_yield();
+		watchdog_progress_add(1);
+	}
+}
+
+static void test_cancel_from_a_thread_races_inline_joins(void **state)
+{
+	pthread_t t;
+	int err;
+
+	(void)state;
+	memset(&race, 0, sizeof(race));
+	race.rounds = (unsigned)(stress_iters(20000) / sanitizer_scale() / 10u);
+	if (race.rounds == 0)
+		race.rounds = 1;
+	watchdog_arm(__func__, 120);
+	assert_int_equal(pthread_create(&t, NULL, race_canceller, NULL), 0);
+	err = weft_run(NULL, race_main, NULL);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	watchdog_disarm();
+	assert_int_equal(err, 0);
+	printf(GROUP ": %u cancels from a thread: %llu reached an inline "
+	       "child, %llu a join\n", race.rounds,
+	       (unsigned long long)race.inline_hits,
+	       (unsigned long long)race.join_hits);
+	assert_int_equal(race.lost, 0);
+	assert_int_equal(race.bad, 0);
+	assert_int_equal(race.inline_hits + race.join_hits, race.rounds);
+	/* Most joins run inline and most cancels land while the child
+	 * sleeps there. */
+	assert_true(race.inline_hits > 0);
+}
+
 /* Entry --------------------------------------------------------------- */
 
 int main(void)
@@ -459,6 +617,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spawn_tree_conserves_a_million_fibers),
 		cmocka_unit_test(test_spawn_nested_ten_levels_deep),
+		cmocka_unit_test(test_cancel_from_a_thread_races_inline_joins),
 	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
