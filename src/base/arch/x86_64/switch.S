@@ -9,8 +9,10 @@
  * and also the control bits of MXCSR and the x87 control word. The switch
  * pushes the six registers, then stores MXCSR (whole, so the SSE exception
  * flags travel with their context too) and the x87 control word in one
- * 8-byte slot; the stack pointer itself goes to *save_sp. Everything else
- * is caller-saved and already dead at the call. The x87 status word and
+ * 8-byte slot; the stack pointer itself goes to *save_sp. The context
+ * switched to loads its own slot only where it differs from the values
+ * just stored, which it almost never does. Everything else is
+ * caller-saved and already dead at the call. The x87 status word and
  * tag word are not saved: no x87 value is live across a call.
  *
  * A suspended context, at its saved stack pointer (16-byte aligned):
@@ -92,14 +94,22 @@ weft__ctx_switch:
 	.cfi_adjust_cfa_offset 8
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
+	/* Each read back at its own width, so the stores forward. */
+	movl	(%rsp), %eax
+	movzwl	4(%rsp), %edx
 
 	/* Suspend this context and adopt the other one's stack. */
 	movq	%rsp, (%rdi)
 	movq	%rsi, %rsp
 
-	ldmxcsr	(%rsp)
-	fldcw	4(%rsp)
-	addq	$8, %rsp
+	/* ldmxcsr and fldcw only if its environment differs: fldcw is
+	 * microcoded, both are slow, and it almost never differs. */
+	cmpl	(%rsp), %eax
+	jne	2f
+	cmpw	4(%rsp), %dx
+	jne	2f
+	.cfi_remember_state
+1:	addq	$8, %rsp
 	.cfi_adjust_cfa_offset -8
 	popq	%r15
 	.cfi_adjust_cfa_offset -8
@@ -120,6 +130,10 @@ weft__ctx_switch:
 	.cfi_adjust_cfa_offset -8
 	.cfi_restore %rbp
 	ret
+	.cfi_restore_state
+2:	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	jmp	1b
 	.cfi_endproc
 	.size	weft__ctx_switch, .-weft__ctx_switch
 
