@@ -3,12 +3,13 @@
  * Tests for src/mech/forkq.c, the bounded Chase-Lev fork deque. Single-threaded
  * cases check, for every fill from 0 to WEFT_FORKQ_SIZE and at counter
  * positions that wrap 2^32: pops newest first, steals oldest first, pops
- * and steals mixed taking each node exactly once, pop_if taking only the
- * newest node and only when named, push refusing exactly
+ * and steals mixed taking each node exactly once, pop_if (and its
+ * two-step form) taking only the newest node and only when named, push refusing exactly
  * when WEFT_FORKQ_SIZE nodes are held and losing nothing, counters run
  * far past 2^32, solo mode, and the length hint after every operation; a
  * model test replays random operation mixes against a plain-array model.
- * One case runs an owner (taking by pop, or by pop_if half the rounds)
+ * One case runs an owner (taking by pop half the rounds, by pop_if or
+ * by its two-step form the others)
  * and a thief thread racing for the last node and
  * checks that each node is taken exactly once. The file is also built
  * with -DWEFT_FORKQ_SIZE=4u (test_forkq_small), so every loop is written
@@ -225,14 +226,40 @@ static void test_forkq_steal_fifo(void **state)
 	}
 }
 
-/* weft__forkq_pop_if() of @id: taken (len - 1) or refused (nothing moved). */
-static void pop_if_expect(struct fixture *fx, unsigned id, bool taken)
+/*
+ * weft__forkq_pop_if() as a join takes its child (fiber.c): the deque's
+ * two steps around a full barrier of the caller's own, a CAS.
+ */
+static bool split_pop_if(struct forkq *q, struct rq_node *n)
+{
+	uint64_t word = 0;
+
+	if (!weft__forkq_pop_begin(q, n))
+		return false;
+	/* The caller's barrier, as the join's claim: pairs with the fence
+	 * in weft__forkq_steal(), through weft__forkq_pop_end(). */
+	(void)ck_pr_cas_64(&word, 0, 1);
+	return weft__forkq_pop_end(q);
+}
+
+/* Take @n by name: by pop_if, or @split, in two steps. */
+static bool take_named(struct forkq *q, struct rq_node *n, bool split)
+{
+	return split ? split_pop_if(q, n) : weft__forkq_pop_if(q, n);
+}
+
+/*
+ * weft__forkq_pop_if() of @id, or its two-step form: taken (len - 1) or
+ * refused (nothing moved).
+ */
+static void pop_if_expect(struct fixture *fx, unsigned id, bool taken,
+			  bool split)
 {
 	unsigned top = fx->q.top;
 	unsigned bottom = fx->q.bottom;
 	unsigned len = weft__forkq_len(&fx->q);
 
-	assert_int_equal(weft__forkq_pop_if(&fx->q, &fx->items[id].node),
+	assert_int_equal(take_named(&fx->q, &fx->items[id].node, split),
 			 taken);
 	if (taken) {
 		fx->items[id].seen++;
@@ -246,13 +273,15 @@ static void pop_if_expect(struct fixture *fx, unsigned id, bool taken)
 /*
  * pop_if takes only the newest node, and only when it is the one named:
  * at every fill, in both modes, it refuses every older node and a node
- * already stolen, and empties the deque newest first.
+ * already stolen, and empties the deque newest first; so does its
+ * two-step form (pop_begin, the caller's barrier, pop_end).
  */
 static void test_forkq_pop_if(void **state)
 {
 	struct fixture *fx = *state;
-	unsigned p, n, i, solo;
+	unsigned p, n, i, solo, sp;
 
+	for (sp = 0; sp <= 1; sp++)
 	for (solo = 0; solo <= 1; solo++) {
 		for (p = 0; p < NPOS; p++) {
 			reset(fx, start_pos[p], solo);
@@ -261,16 +290,16 @@ static void test_forkq_pop_if(void **state)
 				/* A steal takes the oldest: now refused. */
 				if (!solo && n > 1) {
 					steal_expect(fx, 0);
-					pop_if_expect(fx, 0, false);
+					pop_if_expect(fx, 0, false, sp);
 				}
 				for (i = n; i > (!solo && n > 1 ? 1u : 0u); i--) {
 					/* Older ones and an absent one: no. */
 					if (i >= 2)
-						pop_if_expect(fx, i - 2, false);
-					pop_if_expect(fx, n, false);
-					pop_if_expect(fx, i - 1, true);
+						pop_if_expect(fx, i - 2, false, sp);
+					pop_if_expect(fx, n, false, sp);
+					pop_if_expect(fx, i - 1, true, sp);
 				}
-				pop_if_expect(fx, 0, false);
+				pop_if_expect(fx, 0, false, sp);
 				expect_empty(fx);
 			}
 			expect_conserved(fx);
@@ -595,15 +624,19 @@ static void start_line(struct race *s)
 		ck_pr_stall();
 }
 
-/* Pop once, expecting @want or NULL; *@empty once a pop said empty. */
-/* Half the rounds take by weft__forkq_pop_if(), naming the node. */
+/*
+ * Pop once, expecting @want or NULL; *@empty once a pop said empty. A
+ * round in two takes by weft__forkq_pop(), the others name the node, by
+ * weft__forkq_pop_if() or in two steps around a barrier (@how 0, 1, 2).
+ */
 static void race_pop(struct race *s, struct item *want, bool *empty,
-		     bool by_name)
+		     unsigned how)
 {
 	struct rq_node *n;
 
-	if (by_name)
-		n = weft__forkq_pop_if(s->q, &want->node) ? &want->node : NULL;
+	if (how)
+		n = take_named(s->q, &want->node, how == 2) ? &want->node
+							    : NULL;
 	else
 		n = weft__forkq_pop(s->q);
 
@@ -629,7 +662,7 @@ static void *race_owner(void *arg)
 		uint32_t r = rnd(&rng);
 		unsigned k = (r & 3u) == 0 ? 2 : 1;
 		bool empty = false;
-		unsigned spin;
+		unsigned spin, how;
 
 		if (!weft__forkq_push(s->q, &s->items[i].node) ||
 		    (k == 2 && !weft__forkq_push(s->q,
@@ -657,9 +690,10 @@ static void *race_owner(void *arg)
 			     ck_pr_load_uint(&s->progress) == seen; spin--)
 				ck_pr_stall();
 		}
-		race_pop(s, &s->items[i + k - 1], &empty, r >> 31);
+		how = r >> 31 ? 0 : 1 + (r >> 30 & 1);
+		race_pop(s, &s->items[i + k - 1], &empty, how);
 		if (k == 2)
-			race_pop(s, &s->items[i], &empty, r >> 31);
+			race_pop(s, &s->items[i], &empty, how);
 		/* Only we add nodes, so a deque we emptied stays empty. */
 		if (weft__forkq_len(s->q) != 0)
 			s->owner_not_empty++;

@@ -464,11 +464,11 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * early parks instead); and the scheduler lets this stand in for a
  * schedule (weft__inline_turn). The one thing a joiner gives up: a
  * cancel request that arrives while its child runs inline cannot end
- * the join, so weft_cancel() cancels the child too (its guest handle,
- * published before the join's claim, whose full barrier orders it
- * against the request; see try_inline()); the join completes when
- * the child ends, and the joiner's request stays for its next
- * suspension.
+ * the join, so weft_cancel() cancels the child too (through the
+ * joiner's guest handle; see try_inline() for how one barrier, the
+ * join's claim, orders it against the request and also serves the fork
+ * deque's pop); the join completes when the child ends, and the
+ * joiner's request stays for its next suspension.
  *
  * A child the joiner has no room for (the joiner runs on a stack no
  * bigger than the child's, say one a thief stole) is given a bigger one
@@ -604,52 +604,91 @@ static void give_room(struct worker *w, struct fiber *f)
 		ck_pr_dec_uint(&weft__sched.host_stacks);
 }
 
+/* Our guest while a join finds out whether its child is its own. */
+#define GUEST_PENDING ((weft_fiber *)(uintptr_t)1)
+
+enum inline_try {
+	INLINE_NO,	/* not claimed: the join goes on as any join      */
+	INLINE_RAN,	/* claimed, ran inline, ended                      */
+	INLINE_PARK,	/* claimed, but a thief took it: the join parks    */
+};
+
 /*
- * True if @f, which @self joins and nobody has claimed the join of (as
- * read just now), ran inline and has ended. The order is what makes it
- * cheap: take @f off the deque (after that nobody can start it), name it
- * as our guest, and only then claim the join, whose full barrier is the
- * StoreLoad between that guest and our cancel request (see "Lazy
+ * Run @f inline if we can: @self joins it, and nobody had claimed its
+ * join when we looked. One full barrier does it all, the join's claim:
+ * before it, the fork deque's pop claims @f's position and our guest
+ * says "pending"; after it, the pop learns whether a thief took @f
+ * (weft__forkq_pop_begin()), and we read our cancel request (in
+ * run_inline()). So weft_cancel(), which stores a request and then reads
+ * guest, either finds "pending" and waits the few instructions until
+ * guest names @f or nothing, or we see its request (see "Lazy
  * children"). A claim lost to a weft_detach() or another join (a misuse:
  * one of them gets -EINVAL) puts @f back where it was.
  */
-static bool try_inline(struct worker *w, struct fiber *self, struct fiber *f)
+static enum inline_try try_inline(struct worker *w, struct fiber *self,
+				  struct fiber *f)
 {
 	size_t room = (size_t)((char *)__builtin_frame_address(0) -
 			       (char *)self->ctx.stack_lo);
+	bool claimed, ours;
 
 	if (self->deadline_ns != WEFT_FOREVER ||
 	    ck_pr_load_uint(&self->cancel_req) ||
 	    ck_pr_load_uint(&weft__sched.shutdown))
-		return false;
+		return INLINE_NO;
 	/* @f may be running elsewhere, or ending: until it is ours, only
 	 * what stays put while it lives may be read. */
 	if (room < f->stack_size + INLINE_SLACK) {
 		give_room(w, f);
-		return false;
+		return INLINE_NO;
 	}
-	if (!weft__inline_turn(w) || !weft__forkq_pop_if(&w->fq, &f->node))
-		return false;
+	if (!weft__inline_turn(w) || !weft__forkq_pop_begin(&w->fq, &f->node))
+		return INLINE_NO;
 	/* An atomic store: weft_cancel() reads it. */
-	ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
-	/* Full barrier: guest before our cancel request, which pairs with
+	ck_pr_store_ptr(&self->guest, GUEST_PENDING);
+	/* Full barrier: the pop's bottom and our guest before the pop's
+	 * read of top and our read of the cancel request, which pairs with
 	 * the fence in weft_cancel() (the request before guest); and the
 	 * race with a detach or another join, which pairs with the CAS in
 	 * weft_detach() and weft_join_any(). */
-	if (!ck_pr_cas_64(&f->join_word, 0, JOIN_CLAIMED)) {
-		ck_pr_store_ptr(&self->guest, NULL);
+	claimed = ck_pr_cas_64(&f->join_word, 0, JOIN_CLAIMED);
+	ours = weft__forkq_pop_end(&w->fq);
+	if (claimed && ours) {
+		/* An atomic store, as above. */
+		ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
+		run_inline(w, self, f);
+		return INLINE_RAN;
+	}
+	/* An atomic store, as above. */
+	ck_pr_store_ptr(&self->guest, NULL);
+	if (ours)
 		/* Into the slot it just left: cannot fail. */
 		weft_assert(weft__forkq_push(&w->fq, &f->node));
-		return false;
-	}
-	run_inline(w, self, f);
-	return true;
+	return claimed ? INLINE_PARK : INLINE_NO;
+}
+
+/* Wait, parked, for @f, whose join @self claimed; 0 once it has ended. */
+static int join_parked(struct worker *w, struct fiber *self, struct fiber *f)
+{
+	struct join_wait jw;
+	int res;
+
+	jw.target = f;
+	jw.token = weft__park_token(w);
+	fiber_waits_on(self, WAIT_JOIN, f->id);
+	/* Bounded by the fiber's deadline, if it has one. */
+	res = weft__park_until(w, publish_joiner, &jw, WEFT_FOREVER);
+	/* Cancelled, past the deadline, or no timer: take the token back
+	 * unless the fiber ended. Full barrier; pairs with the CAS that
+	 * sets DONE in weft__fiber_finish(). */
+	if (res < 0 && ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | jw.token, 0))
+		return res;
+	return 0;
 }
 
 int weft_join(weft_fiber *h, void **result)
 {
 	struct worker *w = weft__may_suspend();
-	struct join_wait jw;
 	struct fiber *self, *f;
 	uint64_t old;
 	int res;
@@ -664,36 +703,36 @@ int weft_join(weft_fiber *h, void **result)
 		return -EDEADLK;
 
 	old = ck_pr_load_64(&f->join_word);
-	if (old == 0 && try_inline(w, self, f)) {
-		weft__fiber_reap(weft__worker_self(), f, result);
-		return 0;
-	}
-	/* Claim the join. Full barrier on success. */
-	for (;;) {
-		old = ck_pr_load_64(&f->join_word);
-		if (old != 0 && old != JOIN_DONE)
-			return -EINVAL;
-		/* Full barrier; settles the race with detach, other joins and
-		 * the fiber's exit: pairs with the CAS in weft_detach(),
-		 * weft_join_any()'s claim() and weft__fiber_finish(). */
-		if (ck_pr_cas_64(&f->join_word, old, old | JOIN_CLAIMED))
-			break;
-	}
-	if (old == 0) {
-		jw.target = f;
-		jw.token = weft__park_token(w);
-		fiber_waits_on(self, WAIT_JOIN, f->id);
-		/* Bounded by the fiber's deadline, if it has one. */
-		res = weft__park_until(w, publish_joiner, &jw, WEFT_FOREVER);
-		/* Cancelled, past the deadline, or no timer: take the token
-		 * back unless the fiber ended. Full barrier; pairs with the
-		 * CAS that sets DONE in weft__fiber_finish(). */
-		if (res < 0 &&
-		    ck_pr_cas_64(&f->join_word, JOIN_CLAIMED | jw.token, 0))
+	switch (old == 0 ? try_inline(w, self, f) : INLINE_NO) {
+	case INLINE_RAN:
+		break;
+	case INLINE_PARK:
+		res = join_parked(w, self, f);
+		if (res < 0)
 			return res;
-		w = weft__worker_self();
+		break;
+	case INLINE_NO:
+		/* Claim the join. Full barrier on success. */
+		for (;;) {
+			old = ck_pr_load_64(&f->join_word);
+			if (old != 0 && old != JOIN_DONE)
+				return -EINVAL;
+			/* Full barrier; settles the race with detach, other
+			 * joins and the fiber's exit: pairs with the CAS in
+			 * weft_detach(), weft_join_any()'s claim() and
+			 * weft__fiber_finish(). */
+			if (ck_pr_cas_64(&f->join_word, old,
+					 old | JOIN_CLAIMED))
+				break;
+		}
+		if (old == 0) {
+			res = join_parked(w, self, f);
+			if (res < 0)
+				return res;
+		}
+		break;
 	}
-	weft__fiber_reap(w, f, result);
+	weft__fiber_reap(weft__worker_self(), f, result);
 	return 0;
 }
 
@@ -844,6 +883,12 @@ int weft_cancel(weft_fiber *h)
 		 * the child ends: the child is cancelled with it, and so on
 		 * up. A guest that has just ended is a stale handle. */
 		h = ck_pr_load_ptr(&f->guest);
+		/* Its join is finding out whether its child is its own: a
+		 * few instructions, with no lock and no call (try_inline()). */
+		while (h == GUEST_PENDING) {
+			ck_pr_stall();
+			h = ck_pr_load_ptr(&f->guest);
+		}
 	} while (h && (f = weft__fiber_lookup(h)) != NULL);
 	return 0;
 }

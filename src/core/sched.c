@@ -169,7 +169,10 @@
  *          exit and the joiner only; a join of an ended child reads it
  *          and never parks, and a join of a child still at the bottom of
  *          the joiner's own fork deque takes it back (the deque's bottom,
- *          the top only for its last child) and runs it inline.
+ *          the top only for its last child) and runs it inline, with one
+ *          full barrier in all (the claim's CAS on join_word, which also
+ *          orders the deque's pop and the joiner's guest handle for
+ *          weft_cancel(): fiber.c, try_inline()).
  *   park:  the fiber's own park_word, CASed by at most the one waker
  *          and a canceller; wait queues are per object (channel, mutex).
  *   sleep: the worker's own timer heap, and its own poller.

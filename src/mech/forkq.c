@@ -116,6 +116,46 @@ bool weft__forkq_pop_if(struct forkq *q, struct rq_node *n)
 	return weft__forkq_pop(q) == n;
 }
 
+bool weft__forkq_pop_begin(struct forkq *q, struct rq_node *n)
+{
+	unsigned b = q->bottom;
+
+	/* As in weft__forkq_pop_if(): exact for the slots and bottom. */
+	if ((int)(b - ck_pr_load_uint(&q->top)) <= 0 || *slot(q, b - 1) != n)
+		return false;
+	/* Claim position b - 1 (F4); the caller's barrier orders this
+	 * before pop_end()'s read of top, as pop()'s exchange does. Solo,
+	 * no thief can reach it: it is ours already. */
+	ck_pr_store_uint(&q->bottom, b - 1);
+	return true;
+}
+
+bool weft__forkq_pop_end(struct forkq *q)
+{
+	unsigned p = q->bottom;
+	unsigned t;
+
+	if (q->solo)
+		return true;
+	/* After the caller's full barrier: pairs with the fence in
+	 * weft__forkq_steal(), as pop()'s exchange does (F4). */
+	t = ck_pr_load_uint(&q->top);
+	if ((int)(p - t) > 0)
+		return true;
+	if (p == t) {
+		/* The last node: race the thieves for it. Full barrier;
+		 * pairs with the CAS in weft__forkq_steal(). */
+		bool won = ck_pr_cas_uint(&q->top, t, t + 1);
+
+		/* Empty either way: top is t + 1 now. */
+		ck_pr_store_uint(&q->bottom, p + 1);
+		return won;
+	}
+	/* A thief took it (top passed it): bottom back, empty. */
+	ck_pr_store_uint(&q->bottom, p + 1);
+	return false;
+}
+
 struct rq_node *weft__forkq_steal(struct forkq *q)
 {
 	unsigned t = ck_pr_load_uint(&q->top);

@@ -54,6 +54,18 @@ struct rq_node *weft__forkq_pop(struct forkq *q);
 bool weft__forkq_pop_if(struct forkq *q, struct rq_node *n);
 
 /*
+ * Owner only. weft__forkq_pop_if() in two steps around a full barrier
+ * of the caller's own (a CAS it needs anyway), so that a pop costs no
+ * barrier of its own. pop_begin() claims the newest node's position if
+ * that node is @n (false: it is not, or the deque is empty; nothing
+ * changed). The caller then executes its barrier, and nothing of the
+ * deque's, and calls pop_end(): true if @n is now the caller's, false if
+ * a thief took it (the deque is then as a pop that lost left it).
+ */
+bool weft__forkq_pop_begin(struct forkq *q, struct rq_node *n);
+bool weft__forkq_pop_end(struct forkq *q);
+
+/*
  * Any thread but the owner. Take the oldest node, or NULL if the deque
  * is empty or another taker won the race for it.
  */
