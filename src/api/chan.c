@@ -312,7 +312,7 @@ static bool sel_unlock_cb(struct fiber *f, void *arg)
  * The poll order: on a worker, from its PRNG (so that chaos mode's seed
  * decides it too); elsewhere, from one per thread seeded by the clock.
  */
-static __thread uint64_t sel_rng;
+static WEFT_TLS uint64_t sel_rng;
 
 static unsigned sel_rand(unsigned bound)
 {

@@ -74,7 +74,7 @@ struct weft_gen {
  * and restored around each switch into a generator; its body never
  * leaves the thread before it switches back (see "Suspension rule").
  */
-static __thread weft_gen *cur_gen;
+static WEFT_TLS weft_gen *cur_gen;
 
 /* Stacks and overflow -------------------------------------------------- */
 
@@ -124,8 +124,8 @@ static void release_stack(weft_gen *g)
 
 #ifdef WEFT_ASAN
 /* This thread's own stack, looked up once (ASan builds only). */
-static __thread void *thread_stack_lo;
-static __thread size_t thread_stack_size;
+static WEFT_TLS void *thread_stack_lo;
+static WEFT_TLS size_t thread_stack_size;
 
 /* Fill in the stack bounds of the context calling weft_gen_send(). */
 static void caller_bounds(struct ctx *c, const struct fiber *f)

@@ -233,7 +233,7 @@ struct sched weft__sched;
 /* How long a searching worker leaves other workers' LIFO slots alone. */
 #define LIFO_GRACE_NS 3000u
 
-static __thread struct worker *tls_worker;
+static WEFT_TLS struct worker *tls_worker;
 
 __attribute__((noinline)) struct worker *weft__worker_self(void)
 {
@@ -380,9 +380,11 @@ static struct fiber *pick_local(struct worker *w)
 
 	/* The newest joinable child: most likely the one about to be
 	 * joined, so fork-join runs depth first. */
-	n = weft__forkq_pop(&w->fq);
-	if (n)
-		return fiber_of_node(n);
+	if (weft__forkq_len(&w->fq) != 0) {
+		n = weft__forkq_pop(&w->fq);
+		if (n)
+			return fiber_of_node(n);
+	}
 
 	n = weft__runq_pop(&w->rq);
 	if (n)
@@ -492,7 +494,7 @@ static inline void sample_ready(struct worker *w, struct fiber *f)
 /* The same for a ready made by a thread outside weft. */
 static inline void sample_ready_foreign(struct fiber *f)
 {
-	static __thread unsigned ctr;
+	static WEFT_TLS unsigned ctr;
 
 	f->ready_ticks = (++ctr & LAT_SAMPLE_MASK) ? 0 : weft__ticks();
 }

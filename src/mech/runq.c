@@ -44,7 +44,6 @@ static struct rq_node **slot(struct runq *rq, unsigned pos)
 	return &rq->slots[pos & RUNQ_MASK];
 }
 
-
 /*
  * Append the chain @first..@last (@count nodes, linked through ->next,
  * @last->next already NULL) in one critical section. Any thread.
@@ -446,31 +445,6 @@ struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
 			publish_tail(thief, tt, n - 1);
 		return last;
 	}
-}
-
-unsigned weft__runq_len(const struct runq *rq)
-{
-	/* A hint: each field is read once, with no claim to a snapshot. */
-	unsigned h = ck_pr_load_uint(&rq->head);
-	unsigned t;
-	unsigned n;
-
-	/*
-	 * Load-load: head before tail, so by (R4) t - h does not wrap
-	 * below zero; a stale head can still make it too large, so it is
-	 * clamped to the ring size. No pairing: a length hint, and both
-	 * words only grow.
-	 */
-	ck_pr_fence_load();
-	/* Owner's tail; a hint only. */
-	t = ck_pr_load_uint(&rq->tail);
-	n = t - h;
-	if (n > WEFT_RUNQ_SIZE)
-		n = WEFT_RUNQ_SIZE;
-	/* A hint only; may be stale. */
-	if (ck_pr_load_ptr(&rq->lifo) != NULL)
-		n++;
-	return n;
 }
 
 void weft__injq_init(struct injq *q)

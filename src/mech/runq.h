@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include <ck_cc.h>
+#include <ck_pr.h>
 
 #include "spin.h"
 
@@ -77,8 +78,32 @@ struct rq_node *weft__runq_lifo_take(struct runq *rq);
 struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
 				 bool take_lifo);
 
-/* Nodes in the ring plus the LIFO slot. Any thread; a racy hint. */
-unsigned weft__runq_len(const struct runq *rq);
+/* Nodes in the ring plus the LIFO slot. Any thread; a racy hint.
+ * Inline: every yield asks it. */
+static inline unsigned weft__runq_len(const struct runq *rq)
+{
+	/* A hint: each field is read once, with no claim to a snapshot. */
+	unsigned h = ck_pr_load_uint(&rq->head);
+	unsigned t;
+	unsigned n;
+
+	/*
+	 * Load-load: head before tail, so by (R4) t - h does not wrap
+	 * below zero; a stale head can still make it too large, so it is
+	 * clamped to the ring size. No pairing: a length hint, and both
+	 * words only grow.
+	 */
+	ck_pr_fence_load();
+	/* Owner's tail; a hint only. */
+	t = ck_pr_load_uint(&rq->tail);
+	n = t - h;
+	if (n > WEFT_RUNQ_SIZE)
+		n = WEFT_RUNQ_SIZE;
+	/* A hint only; may be stale. */
+	if (ck_pr_load_ptr(&rq->lifo) != NULL)
+		n++;
+	return n;
+}
 
 void weft__injq_init(struct injq *q);
 

@@ -1089,13 +1089,6 @@ unsigned weft__stack_cached(const struct stack_cache *c, size_t size)
 	return 0;
 }
 
-bool weft__stack_canary_ok(const struct stack *s)
-{
-	const uint64_t *w = (const uint64_t *)s->lo - 2;
-
-	return s->guarded || (w[0] | w[1]) == 0;
-}
-
 bool weft__stack_gap_clean(const struct stack *s)
 {
 	size_t gap_len = gap_of(s->size);
