@@ -22,6 +22,9 @@
  *
  * WEFT_STRESS_ITERS sets the number of tree fibers (default 1,000,000;
  * 200,000 under TSan); the chain test runs a hundredth of it as chains.
+ * The suite runs it once more with WEFT_WORKERS=8, eight workers on the
+ * machine's few cores (stress_spawn_oversub): preempted workers in the
+ * middle of steals, joins and parks.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -327,10 +331,13 @@ static void assert_stats_settled(uint64_t nr_spawned)
 }
 
 /* Spawners ran on every worker (checked at sizes where stealing is
- * certain to have happened). */
+ * certain to have happened); with more workers than CPUs (WEFT_WORKERS,
+ * the oversubscribed run), the kernel may leave some of them unscheduled
+ * for the whole run, so on at least two. */
 static void assert_spread(uint64_t n)
 {
 	unsigned nr_workers = res.stats.workers;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned spawning = 0;
 	unsigned running = 0;
 	unsigned i;
@@ -343,7 +350,10 @@ static void assert_spread(uint64_t n)
 		running += res.runs_by_worker[i] > 0;
 	}
 	if (nr_workers >= 2 && n >= 100000) {
-		assert_int_equal(running, nr_workers);
+		if (ncpu >= (long)nr_workers)
+			assert_int_equal(running, nr_workers);
+		else
+			assert_true(running >= 2);
 		assert_true(spawning >= 2);
 	}
 }
