@@ -884,7 +884,7 @@ int weft_cancel(weft_fiber *h)
 		 * up. A guest that has just ended is a stale handle. */
 		h = ck_pr_load_ptr(&f->guest);
 		/* Its join is finding out whether its child is its own: a
-		 * few instructions, with no lock and no call (try_inline()). */
+		 * few instructions that never block (try_inline()). */
 		while (h == GUEST_PENDING) {
 			ck_pr_stall();
 			h = ck_pr_load_ptr(&f->guest);
