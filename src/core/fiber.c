@@ -38,6 +38,7 @@
  * ended first and the join completes normally.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -884,11 +885,28 @@ int weft_cancel(weft_fiber *h)
 		 * up. A guest that has just ended is a stale handle. */
 		h = ck_pr_load_ptr(&f->guest);
 		/* Its join is finding out whether its child is its own: a
-		 * few instructions that never block (try_inline()). */
-		while (h == GUEST_PENDING) {
-			ck_pr_stall();
+		 * few instructions that never block (try_inline()), unless
+		 * the kernel preempted its thread in them. */
+		for (unsigned spins = 0; h == GUEST_PENDING; spins++) {
+			if (spins < 128)
+				ck_pr_stall();
+			else
+				sched_yield();
 			h = ck_pr_load_ptr(&f->guest);
 		}
+		/*
+		 * Only while the request is still there: if a park took it
+		 * (ours in weft__fiber_try_cancel(), or the fiber's own), the
+		 * fiber may since have run on and joined another child
+		 * inline, which this request is not for. The fiber clears
+		 * its request before it publishes a later guest, so reading
+		 * guest first and then the request, in that order, sees the
+		 * clear. No pairing: program order is enough (x86 keeps
+		 * loads in order and stores in order), so a compiler barrier.
+		 */
+		ck_pr_fence_load();
+		if (h && !ck_pr_load_uint(&f->cancel_req))
+			break;
 	} while (h && (f = weft__fiber_lookup(h)) != NULL);
 	return 0;
 }

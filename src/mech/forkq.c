@@ -21,6 +21,8 @@
  *       the owner saw top at it, and both CAS top: one wins. If the owner
  *       saw top below its position, no thief can reach it: a thief needs
  *       top == position and bottom above it, and bottom is already lower.
+ *       pop_begin() and pop_end() are the same pop in two halves, the
+ *       caller's own full barrier between them standing in for pop()'s.
  *
  * ThreadSanitizer cannot see ck_pr, so the hand-off of a node from the
  * owner to a thief is also announced with weft__hb_release() and

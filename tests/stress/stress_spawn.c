@@ -473,7 +473,9 @@ static void test_spawn_nested_ten_levels_deep(void **state)
  * the round (and shows as a child that slept its whole time): the
  * request, stored before the canceller reads the joiner's guest handle,
  * against the guest stored before the join's claim (fiber.c, "Lazy
- * children").
+ * children"). Then the joiner, its request taken, joins a second child
+ * that no cancel is for: a canceller that reached the guest handle late
+ * must not cancel that one.
  */
 #define RACE_SLEEP_NS (2000u * 1000u * 1000u)
 
@@ -484,6 +486,7 @@ struct race {
 	unsigned rounds;
 	uint64_t lost;		/* children that slept their whole time   */
 	uint64_t bad;		/* any other wrong result                 */
+	uint64_t stray;		/* a later child cancelled all the same  */
 	uint64_t inline_hits;	/* cancels that reached an inline child   */
 	uint64_t join_hits;	/* cancels that ended a join (or preceded it) */
 };
@@ -514,6 +517,13 @@ static void *race_child(void *arg)
 	else if (rc != -ECANCELED)
 		count(&race.bad);
 	return (void *)(uintptr_t)__builtin_frame_address(0);
+}
+
+/* The joiner's second child, which no cancel is for: it sleeps a while. */
+static void *race_quiet_child(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)weft_sleep_ns(50 * 1000);
 }
 
 static void *race_joiner(void *arg)
@@ -547,6 +557,14 @@ static void *race_joiner(void *arg)
 	} else if (rc != 0) {
 		count(&race.bad);
 	}
+	/* The request is taken now. A second child, joined inline at
+	 * once, is no cancel's: a canceller still walking our guest
+	 * handle must see the request gone and leave it alone. */
+	if (weft_spawn(&c, race_quiet_child, NULL, &small_opts) != 0 ||
+	    weft_join(c, &v) != 0)
+		count(&race.bad);
+	else if (v != NULL)
+		count(&race.stray);
 	return NULL;
 }
 
@@ -613,6 +631,7 @@ static void test_cancel_from_a_thread_races_inline_joins(void **state)
 	       (unsigned long long)race.inline_hits,
 	       (unsigned long long)race.join_hits);
 	assert_int_equal(race.lost, 0);
+	assert_int_equal(race.stray, 0);
 	assert_int_equal(race.bad, 0);
 	assert_int_equal(race.inline_hits + race.join_hits, race.rounds);
 	/* Most joins run inline and most cancels land while the child
