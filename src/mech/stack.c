@@ -170,12 +170,6 @@ struct pool {
 };
 
 /* A batch of free stacks of one pool's size (see Magazines). */
-struct magazine {
-	struct magazine *next;	/* atomic: link on a depot list */
-	unsigned nr;		/* stacks in items[0 .. nr) */
-	struct stack *items[WEFT_STACK_MAG];
-};
-
 /* Full magazines a depot keeps; past that they go back to the slabs. */
 #define DEPOT_FULL_MAX 16u
 
@@ -943,7 +937,8 @@ static bool class_refill(struct stack_class *cl)
 	return m->nr > 0;
 }
 
-int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out)
+int weft__stack_alloc_slow(struct stack_cache *c, size_t size,
+			   struct stack **out)
 {
 	size_t usable = weft__stack_round(size);
 	struct stack_class *cl;
@@ -1001,7 +996,7 @@ struct stack *weft__stack_peek_warm(struct stack_cache *c, struct stack *s)
 	return cl->loaded->items[cl->loaded->nr - 1];
 }
 
-void weft__stack_free(struct stack_cache *c, struct stack *s)
+void weft__stack_free_slow(struct stack_cache *c, struct stack *s)
 {
 	struct stack_class *cl = class_of(c, s->size);
 	struct magazine *full;

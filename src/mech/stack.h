@@ -15,6 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+#include "internal.h"
+
+#if WEFT_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
+
 struct slab;
 
 /* One stack slot. The slot's memory is [lo - page, lo + size). */
@@ -59,7 +66,13 @@ struct stack {
  * one more its owner may add (fiber.c's host stacks). */
 #define WEFT_STACK_CLASSES 3
 
-struct magazine;
+/* A batch of free stacks (stack.c, "Magazines"). */
+struct magazine {
+	struct magazine *next;	/* atomic: link on a depot list */
+	unsigned nr;		/* stacks in items[0 .. nr) */
+	struct stack *items[WEFT_STACK_MAG];
+};
+
 struct pool;
 
 /* One size class of a cache: two magazines, Bonwick's loaded and previous. */
@@ -98,7 +111,23 @@ void weft__stack_cache_add_class(struct stack_cache *c, size_t size);
  * Its ASan shadow is clean. Returns 0, -ENOMEM (mmap failed) or -EINVAL
  * (size above 1 GiB). Any thread; @c only by its owner.
  */
-int weft__stack_alloc(struct stack_cache *c, size_t size, struct stack **out);
+int weft__stack_alloc_slow(struct stack_cache *c, size_t size,
+			   struct stack **out);
+
+static inline int weft__stack_alloc(struct stack_cache *c, size_t size,
+				    struct stack **out)
+{
+	/* Inline, the common case: the default size (rounded already, as
+	 * the first class is) from a loaded magazine that has one. */
+	struct magazine *m = c ? c->cls[0].loaded : NULL;
+
+	if (likely(m && size == c->cls[0].size && m->nr != 0)) {
+		/* Scrubbed when it was freed; a new slot is fresh. */
+		*out = m->items[--m->nr];
+		return 0;
+	}
+	return weft__stack_alloc_slow(c, size, out);
+}
 
 /*
  * Trade *@s, a stack taken from a cache but never run on, for the one
@@ -123,7 +152,30 @@ struct stack *weft__stack_peek_warm(struct stack_cache *c, struct stack *s);
  * gives the stacks back to their slabs; a slab wholly free is unmapped
  * once its pool keeps enough free slabs (stack.c, "Slabs").
  */
-void weft__stack_free(struct stack_cache *c, struct stack *s);
+void weft__stack_free_slow(struct stack_cache *c, struct stack *s);
+
+static inline void weft__stack_free(struct stack_cache *c, struct stack *s)
+{
+#ifndef WEFT_ASAN
+	/* Inline, the common case: into the loaded magazine of @s's class,
+	 * if it has room. Under ASan a stack needs more scrubbing (stack.c,
+	 * stack_scrub()), so every free goes the long way. */
+	for (unsigned i = 0; c && i < WEFT_STACK_CLASSES; i++) {
+		struct magazine *m = c->cls[i].loaded;
+
+		if (c->cls[i].size != s->size)
+			continue;
+		if (!m || m->nr == WEFT_STACK_MAG)
+			break;
+#if WEFT_HAVE_VALGRIND
+		VALGRIND_MAKE_MEM_UNDEFINED(s->lo, s->size);
+#endif
+		m->items[m->nr++] = s;
+		return;
+	}
+#endif
+	weft__stack_free_slow(c, s);
+}
 
 /*
  * Return every stack in @c, and every stack in the depots, to their
