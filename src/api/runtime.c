@@ -18,6 +18,7 @@
 
 #include <ck_pr.h>
 
+#include "abarrier.h"
 #include "abi.h"
 #include "fiber.h"
 #include "debug.h"
@@ -469,6 +470,7 @@ int weft_run(const struct weft_config *cfg, void (*main_fn)(void *),
 	weft__chaos_seed = chosen_chaos_seed(cfg);
 	memset(s, 0, sizeof(*s));
 	s->nr_workers = n;
+	s->light_inline = n == 1 && weft__abarrier_register();
 	s->stack_size = weft__stack_round(cfg->stack_size);
 	/* 0 (none) if that would be over 1 GiB. */
 	s->host_stack_size = weft__stack_round(WEFT_HOST_STACK_SCALE *

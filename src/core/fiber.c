@@ -44,6 +44,7 @@
 
 #include <ck_pr.h>
 
+#include "abarrier.h"
 #include "abi.h"
 #include "ctx.h"
 #include "fiber.h"
@@ -645,6 +646,24 @@ static enum inline_try try_inline(struct worker *w, struct fiber *self,
 	}
 	if (!weft__inline_turn(w) || !weft__forkq_pop_begin(&w->fq, &f->node))
 		return INLINE_NO;
+	if (weft__sched.light_inline) {
+		/*
+		 * One worker: no thief can take @f, and every fiber that
+		 * could detach it or join it runs on this thread, so the
+		 * claim cannot fail and needs no atomic RMW (a plain thread
+		 * may do neither). Only a cancel from a plain thread races
+		 * us, and it pays for the StoreLoad instead: guest before
+		 * our read of the request in run_inline(); pairs with the
+		 * heavy barrier in weft_cancel().
+		 */
+		ck_pr_store_64(&f->join_word, JOIN_CLAIMED);
+		weft_assert(weft__forkq_pop_end(&w->fq));
+		/* An atomic store: weft_cancel() reads it. */
+		ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
+		weft__abarrier_light();
+		run_inline(w, self, f);
+		return INLINE_RAN;
+	}
 	/* An atomic store: weft_cancel() reads it. */
 	ck_pr_store_ptr(&self->guest, GUEST_PENDING);
 	/* Full barrier: the pop's bottom and our guest before the pop's
@@ -867,18 +886,26 @@ again:
 int weft_cancel(weft_fiber *h)
 {
 	struct fiber *f;
+	bool heavy;
 
 	if (!ck_pr_load_ptr(&weft__sched.workers))
 		return -EPERM;
 	f = weft__fiber_lookup(h);
 	if (!f)
 		return -ESRCH;
+	/* On one worker an inline join claims with plain stores, and we
+	 * order its guest against our request (try_inline()); a fiber or
+	 * the sched ctx runs on the joiner's own thread already. */
+	heavy = weft__sched.light_inline && !weft__worker_self();
 	do {
 		ck_pr_store_uint(&f->cancel_req, 1);
 		/* StoreLoad: the request before reading park_word (pairs
 		 * with the fence in weft__finish_park()) and guest (with
-		 * the claim's CAS in try_inline()). */
-		ck_pr_fence_store_load();
+		 * the claim's CAS in try_inline(), or its light barrier). */
+		if (heavy)
+			weft__abarrier_heavy();
+		else
+			ck_pr_fence_store_load();
 		weft__fiber_try_cancel(f);
 		/* A fiber running a child inline cannot end its join before
 		 * the child ends: the child is cancelled with it, and so on

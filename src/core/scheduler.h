@@ -145,6 +145,11 @@ struct sched {
 	size_t stack_size;		/* default usable stack size        */
 	size_t host_stack_size;		/* a host stack's (fiber.c), or 0   */
 	unsigned ring_entries;		/* SQ entries per worker            */
+	/* One worker, and the process registered for heavy barriers
+	 * (abarrier.h): an inline join claims its child with plain stores
+	 * and a cancel from a plain thread pays the barrier (fiber.c,
+	 * try_inline()). Immutable while running. */
+	bool light_inline;
 	/* Chaos mode's I/O faults (WEFT_CHAOS_IO; io.c): the chance of
 	 * each at a weft_* I/O call, in 1/2^32, 0 for none. */
 	struct {
