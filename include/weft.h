@@ -504,7 +504,9 @@ WEFT_API weft_fiber *weft_self(void);
  * moment (it returns -ETIMEDOUT).
  *
  * Context: any thread while weft_run() runs, fibers included. Not a
- * yield point.
+ * yield point. From a plain thread while one worker runs it costs a
+ * few microseconds (a membarrier(2), which spares every join on the
+ * worker a locked instruction); elsewhere tens of nanoseconds.
  * Returns: 0.
  * Errors:
  *   -ESRCH  @f is not a live handle;

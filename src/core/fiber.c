@@ -469,8 +469,9 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * the join, so weft_cancel() cancels the child too (through the
  * joiner's guest handle; see try_inline() for how one barrier, the
  * join's claim, orders it against the request and also serves the fork
- * deque's pop); the join completes when the child ends, and the
- * joiner's request stays for its next suspension.
+ * deque's pop, and how one worker needs none: a cancel from a plain
+ * thread pays a heavy barrier instead); the join completes when the
+ * child ends, and the joiner's request stays for its next suspension.
  *
  * A child the joiner has no room for (the joiner runs on a stack no
  * bigger than the child's, say one a thief stole) is given a bigger one

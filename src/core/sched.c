@@ -172,7 +172,8 @@
  *          the top only for its last child) and runs it inline, with one
  *          full barrier in all (the claim's CAS on join_word, which also
  *          orders the deque's pop and the joiner's guest handle for
- *          weft_cancel(): fiber.c, try_inline()).
+ *          weft_cancel(): fiber.c, try_inline()); on one worker none,
+ *          a cancel from a plain thread paying a membarrier instead.
  *   park:  the fiber's own park_word, CASed by at most the one waker
  *          and a canceller; wait queues are per object (channel, mutex).
  *   sleep: the worker's own timer heap, and its own poller.
