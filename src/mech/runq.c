@@ -175,21 +175,8 @@ bool weft__runq_push(struct runq *rq, struct rq_node *n,
 	}
 }
 
-struct rq_node *weft__runq_pop(struct runq *rq)
+struct rq_node *weft__runq_pop_shared(struct runq *rq)
 {
-	if (rq->solo) {
-		/* Nobody else consumes: a plain pop, as from a private
-		 * ring (the loads and store stay atomic for readers of
-		 * the length). */
-		unsigned h = ck_pr_load_uint(&rq->head);
-		struct rq_node *x;
-
-		if (h == ck_pr_load_uint(&rq->tail))
-			return NULL;
-		x = ck_pr_load_ptr(slot(rq, h));
-		ck_pr_store_uint(&rq->head, h + 1);
-		return x;
-	}
 	for (;;) {
 		/* Consumers' CAS target; the CAS below validates it. */
 		unsigned h = ck_pr_load_uint(&rq->head);
@@ -258,17 +245,10 @@ struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n)
 	return old;
 }
 
-struct rq_node *weft__runq_lifo_take(struct runq *rq)
+struct rq_node *weft__runq_lifo_take_full(struct runq *rq)
 {
 	struct rq_node *x;
 
-	/*
-	 * Only the owner fills the slot, so an empty slot stays empty until
-	 * we fill it: a plain load saves the locked swap on the common path
-	 * (every switch looks here first).
-	 */
-	if (ck_pr_load_ptr(&rq->lifo) == NULL)
-		return NULL;
 	if (rq->solo) {
 		/* No thief to race: take it with a plain store. */
 		x = ck_pr_load_ptr(&rq->lifo);

@@ -57,8 +57,29 @@ void weft__runq_init(struct runq *rq);
  */
 bool weft__runq_push(struct runq *rq, struct rq_node *n, struct injq *overflow);
 
-/* Owner only. Take the oldest node, or NULL. Does not look at the LIFO slot. */
-struct rq_node *weft__runq_pop(struct runq *rq);
+/* weft__runq_pop() where thieves may take from the ring too. */
+struct rq_node *weft__runq_pop_shared(struct runq *rq);
+
+/* Owner only. Take the oldest node, or NULL. Does not look at the LIFO
+ * slot. Inline: every switch may ask it. */
+static inline struct rq_node *weft__runq_pop(struct runq *rq)
+{
+	unsigned h;
+	struct rq_node *x;
+
+	if (!rq->solo)
+		return weft__runq_pop_shared(rq);
+	/* Nobody else consumes: a plain pop, as from a private ring (the
+	 * loads and store stay atomic for readers of the length). No
+	 * pairing: one thread. */
+	h = ck_pr_load_uint(&rq->head);
+	if (h == ck_pr_load_uint(&rq->tail))
+		return NULL;
+	x = ck_pr_load_ptr(&rq->slots[h & (WEFT_RUNQ_SIZE - 1u)]);
+	/* No pairing: the owner's own counter, read racily as a length. */
+	ck_pr_store_uint(&rq->head, h + 1);
+	return x;
+}
 
 /*
  * Owner only. Put @n in the LIFO slot and return the node it displaced
@@ -66,8 +87,20 @@ struct rq_node *weft__runq_pop(struct runq *rq);
  */
 struct rq_node *weft__runq_lifo_put(struct runq *rq, struct rq_node *n);
 
-/* Owner only. Empty the LIFO slot, returning what was there (or NULL). */
-struct rq_node *weft__runq_lifo_take(struct runq *rq);
+/* weft__runq_lifo_take() once the slot was seen full. */
+struct rq_node *weft__runq_lifo_take_full(struct runq *rq);
+
+/* Owner only. Empty the LIFO slot, returning what was there (or NULL).
+ * Inline: every switch looks here first. */
+static inline struct rq_node *weft__runq_lifo_take(struct runq *rq)
+{
+	/* Only the owner fills the slot, so an empty slot stays empty
+	 * until we fill it: a plain load saves the locked swap on the
+	 * common path. No pairing: a thief only ever empties it. */
+	if (ck_pr_load_ptr(&rq->lifo) == NULL)
+		return NULL;
+	return weft__runq_lifo_take_full(rq);
+}
 
 /*
  * Thief only (a worker whose own ring is empty). Move about half of
