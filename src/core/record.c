@@ -5,7 +5,8 @@
  * back to the system. fiber.c gives records their meaning.
  *
  * Chunks. Records are made RECORD_CHUNK_SIZE at a time, in a chunk of
- * anonymous memory whose address is published once in table[] and never
+ * anonymous memory whose address is published once in the chunk table
+ * (weft__record_chunks[]) and never
  * changes or goes away during a weft_run, so a lookup from any thread, by
  * a handle however stale, always reads a record-shaped memory (fiber.c
  * checks the generation). A chunk's memory may be given back with
@@ -18,7 +19,8 @@
  * not necessarily the one that spawned it). A cache past RECORD_CACHE_MAX
  * gives RECORD_BATCH records back to the pool, and an empty one takes
  * RECORD_BATCH from it, under one mutex (rec_lock), so the lock is taken
- * once per 128 spawns or exits at most. The pool keeps its free records
+ * once per 128 spawns or exits at most. The cache's push and pop are
+ * inline in record.h; going to the pool is here. The pool keeps its free records
  * on their chunks: chunks with some records in use first, wholly free
  * ones at the tail, so spawns fill used chunks and free ones stay free.
  *
@@ -65,13 +67,13 @@ struct chunk {
 };
 
 /* Chunk memory, published once with a store fence; never moved. */
-static struct fiber *table[RECORD_MAX_CHUNKS];
+struct fiber *weft__record_chunks[RECORD_MAX_CHUNKS];
 /* Chunks made so far; atomic. */
-static unsigned nr_chunks;
+unsigned weft__record_nr_chunks;
 
 /* For debuggers (api/debug.c): the table and its length. */
-struct fiber *const *const weft__record_table = table;
-const unsigned *const weft__record_nr_chunks_p = &nr_chunks;
+struct fiber *const *const weft__record_table = weft__record_chunks;
+const unsigned *const weft__record_nr_chunks_p = &weft__record_nr_chunks;
 /* Chunks whose memory is in use; atomic, for weft_stats. */
 static uint64_t nr_resident;
 
@@ -121,7 +123,7 @@ static struct chunk *chunk_of(struct list_node *n)
  */
 static void chunk_populate(struct chunk *c, uint32_t gen)
 {
-	struct fiber *base = table[chunk_no(c)];
+	struct fiber *base = weft__record_chunks[chunk_no(c)];
 
 	c->free = NULL;
 	for (unsigned i = RECORD_CHUNK_SIZE; i-- > 0;) {
@@ -155,7 +157,7 @@ static struct chunk *chunk_with_free(int *err)
 		avail_push(c, true);
 		return c;
 	}
-	n = ck_pr_load_uint(&nr_chunks);
+	n = ck_pr_load_uint(&weft__record_nr_chunks);
 	if (n >= RECORD_MAX_CHUNKS) {
 		*err = -EAGAIN;
 		return NULL;
@@ -168,49 +170,47 @@ static struct chunk *chunk_with_free(int *err)
 	}
 	c = &meta[n];
 	memset(c, 0, sizeof(*c));
-	/* Read by lookups on any thread once nr_chunks covers it. */
-	ck_pr_store_ptr(&table[n], mem);
+	/* Read by lookups on any thread once the chunk count covers it. */
+	ck_pr_store_ptr(&weft__record_chunks[n], mem);
 	chunk_populate(c, gen_base);
 	nr_wholly_free++;
 	avail_push(c, true);
 	/* Records set up before a lookup can reach them: pairs with the
-	 * load of nr_chunks in weft__record_slot(). */
+	 * load of weft__record_nr_chunks in weft__record_slot(). */
 	ck_pr_fence_store();
-	ck_pr_store_uint(&nr_chunks, n + 1);
+	ck_pr_store_uint(&weft__record_nr_chunks, n + 1);
 	return c;
 }
 
-int weft__record_alloc(struct worker *w, struct fiber **out)
+int weft__record_alloc_slow(struct worker *w, struct fiber **out)
 {
 	struct fiber *f;
 	int err = 0;
 
-	if (!w->fibers.head) {
-		pthread_mutex_lock(&rec_lock);
-		while (w->fibers.nr < RECORD_BATCH) {
-			struct chunk *c = chunk_with_free(&err);
+	pthread_mutex_lock(&rec_lock);
+	while (w->fibers.nr < RECORD_BATCH) {
+		struct chunk *c = chunk_with_free(&err);
 
-			if (!c)
-				break;
-			if (c->nr_free == RECORD_CHUNK_SIZE)
-				nr_wholly_free--;
-			while (c->free && w->fibers.nr < RECORD_BATCH) {
-				f = c->free;
-				c->free = f->free_next;
-				c->nr_free--;
-				f->free_next = w->fibers.head;
-				w->fibers.head = f;
-				w->fibers.nr++;
-			}
-			if (c->nr_free == 0)
-				avail_unlink(c);
-			else if (c->nr_free == RECORD_CHUNK_SIZE)
-				nr_wholly_free++;
+		if (!c)
+			break;
+		if (c->nr_free == RECORD_CHUNK_SIZE)
+			nr_wholly_free--;
+		while (c->free && w->fibers.nr < RECORD_BATCH) {
+			f = c->free;
+			c->free = f->free_next;
+			c->nr_free--;
+			f->free_next = w->fibers.head;
+			w->fibers.head = f;
+			w->fibers.nr++;
 		}
-		pthread_mutex_unlock(&rec_lock);
-		if (!w->fibers.head)
-			return err ? err : -ENOMEM;
+		if (c->nr_free == 0)
+			avail_unlink(c);
+		else if (c->nr_free == RECORD_CHUNK_SIZE)
+			nr_wholly_free++;
 	}
+	pthread_mutex_unlock(&rec_lock);
+	if (!w->fibers.head)
+		return err ? err : -ENOMEM;
 	f = w->fibers.head;
 	w->fibers.head = f->free_next;
 	w->fibers.nr--;
@@ -218,8 +218,8 @@ int weft__record_alloc(struct worker *w, struct fiber **out)
 	return 0;
 }
 
-/* Give RECORD_BATCH records of @w's cache to the pool. Owner only. */
-static void cache_give_back(struct worker *w)
+/* Owner only. */
+void weft__record_give_back(struct worker *w)
 {
 	pthread_mutex_lock(&rec_lock);
 	for (unsigned k = 0; k < RECORD_BATCH && w->fibers.head; k++) {
@@ -244,21 +244,13 @@ static void cache_give_back(struct worker *w)
 	pthread_mutex_unlock(&rec_lock);
 }
 
-void weft__record_free(struct worker *w, struct fiber *f)
-{
-	f->free_next = w->fibers.head;
-	w->fibers.head = f;
-	if (++w->fibers.nr > RECORD_CACHE_MAX)
-		cache_give_back(w);
-}
-
 /*
  * Freeze every record of @c against stale cancellers (see Trim); false,
  * with nothing frozen, if one is still in a cancel inbox.
  */
 static bool chunk_freeze(struct chunk *c)
 {
-	struct fiber *base = table[chunk_no(c)];
+	struct fiber *base = weft__record_chunks[chunk_no(c)];
 
 	for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++) {
 		/* Full barrier; fails for a record still in an inbox (1).
@@ -276,7 +268,7 @@ static bool chunk_freeze(struct chunk *c)
  * kernel refused. Caller holds rec_lock; @c is off the avail list. */
 static bool chunk_release(struct chunk *c)
 {
-	struct fiber *base = table[chunk_no(c)];
+	struct fiber *base = weft__record_chunks[chunk_no(c)];
 	uint32_t floor = 0;
 
 	for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++)
@@ -326,29 +318,17 @@ uint64_t weft__record_resident(void)
 	return ck_pr_load_64(&nr_resident) * RECORD_CHUNK_SIZE;
 }
 
-struct fiber *weft__record_slot(uint32_t index)
-{
-	unsigned c = index >> RECORD_CHUNK_SHIFT;
-
-	if (c >= RECORD_MAX_CHUNKS || c >= ck_pr_load_uint(&nr_chunks))
-		return NULL;
-	/* Pairs with the store fence in chunk_with_free(). */
-	ck_pr_fence_load();
-	return &((struct fiber *)ck_pr_load_ptr(&table[c]))
-		[index & (RECORD_CHUNK_SIZE - 1)];
-}
-
 void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),
 			       void *arg)
 {
-	unsigned n = ck_pr_load_uint(&nr_chunks);
+	unsigned n = ck_pr_load_uint(&weft__record_nr_chunks);
 
 	if (n > RECORD_MAX_CHUNKS)
 		n = RECORD_MAX_CHUNKS;
 	/* Pairs with the store fence in chunk_with_free(). */
 	ck_pr_fence_load();
 	for (unsigned c = 0; c < n; c++) {
-		struct fiber *base = ck_pr_load_ptr(&table[c]);
+		struct fiber *base = ck_pr_load_ptr(&weft__record_chunks[c]);
 
 		for (unsigned i = 0; i < RECORD_CHUNK_SIZE; i++)
 			if (ck_pr_load_32(&base[i].gen) & 1)
@@ -358,7 +338,7 @@ void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),
 
 void weft__record_fini(void)
 {
-	unsigned n = ck_pr_load_uint(&nr_chunks);
+	unsigned n = ck_pr_load_uint(&weft__record_nr_chunks);
 	uint32_t top = gen_base;
 
 	for (unsigned i = 0; i < n && i < RECORD_MAX_CHUNKS; i++) {
@@ -367,11 +347,11 @@ void weft__record_fini(void)
 				top = meta[i].gen_floor;
 		} else {
 			for (unsigned k = 0; k < RECORD_CHUNK_SIZE; k++)
-				if (table[i][k].gen > top)
-					top = table[i][k].gen;
+				if (weft__record_chunks[i][k].gen > top)
+					top = weft__record_chunks[i][k].gen;
 		}
-		munmap(table[i], CHUNK_BYTES);
-		table[i] = NULL;
+		munmap(weft__record_chunks[i], CHUNK_BYTES);
+		weft__record_chunks[i] = NULL;
 	}
 	/* Even, and past every generation handed out: the next run's
 	 * handles are new to every program that kept an old one. */
@@ -381,5 +361,5 @@ void weft__record_fini(void)
 	list_init(&released);
 	nr_wholly_free = 0;
 	nr_resident = 0;
-	nr_chunks = 0;
+	weft__record_nr_chunks = 0;
 }

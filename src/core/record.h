@@ -9,8 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct fiber;
-struct worker;
+#include "fiber.h"
 
 /* Records per chunk, and the most chunks (16,777,216 records). */
 #define RECORD_CHUNK_SHIFT 10
@@ -26,22 +25,61 @@ struct worker;
 /* Wholly free chunks the pool keeps in memory through periodic trims. */
 #define RECORD_KEEP_CHUNKS 2u
 
+/* weft__record_alloc() with @w's cache empty: refill it, then take. */
+int weft__record_alloc_slow(struct worker *w, struct fiber **out);
+
+/* Give RECORD_BATCH records of @w's cache to the pool. */
+void weft__record_give_back(struct worker *w);
+
 /*
  * A free record for worker @w: its gen is even (not live), its index set,
  * every other field as the last fiber left it. Returns 0, -ENOMEM or
- * -EAGAIN (16,777,216 records in use). Worker @w only.
+ * -EAGAIN (16,777,216 records in use). Worker @w only. Inline, as every
+ * spawn takes one: only an empty cache goes to the pool.
  */
-int weft__record_alloc(struct worker *w, struct fiber **out);
+static inline int weft__record_alloc(struct worker *w, struct fiber **out)
+{
+	struct fiber *f = w->fibers.head;
+
+	if (unlikely(!f))
+		return weft__record_alloc_slow(w, out);
+	w->fibers.head = f->free_next;
+	w->fibers.nr--;
+	*out = f;
+	return 0;
+}
 
 /* Give @f back, its gen already made even. Worker @w only. */
-void weft__record_free(struct worker *w, struct fiber *f);
+static inline void weft__record_free(struct worker *w, struct fiber *f)
+{
+	f->free_next = w->fibers.head;
+	w->fibers.head = f;
+	if (unlikely(++w->fibers.nr > RECORD_CACHE_MAX))
+		weft__record_give_back(w);
+}
+
+/* The chunk table and the count of chunks made; record.c writes them. */
+extern struct fiber *weft__record_chunks[RECORD_MAX_CHUNKS];
+extern unsigned weft__record_nr_chunks;
 
 /*
  * The record with table index @index, or NULL if no chunk holds it. Any
  * thread; a record stays readable for the whole weft_run (a chunk whose
- * memory was given back reads as zeros: gen 0, not live).
+ * memory was given back reads as zeros: gen 0, not live). Inline: every
+ * join and cancel looks its handle up.
  */
-struct fiber *weft__record_slot(uint32_t index);
+static inline struct fiber *weft__record_slot(uint32_t index)
+{
+	unsigned c = index >> RECORD_CHUNK_SHIFT;
+
+	if (c >= RECORD_MAX_CHUNKS ||
+	    c >= ck_pr_load_uint(&weft__record_nr_chunks))
+		return NULL;
+	/* Pairs with the store fence in chunk_with_free(). */
+	ck_pr_fence_load();
+	return &((struct fiber *)ck_pr_load_ptr(&weft__record_chunks[c]))
+		[index & (RECORD_CHUNK_SIZE - 1)];
+}
 
 /* Call @fn for every record whose gen is odd (live). Any thread. */
 void weft__record_foreach_live(void (*fn)(struct fiber *f, void *arg),

@@ -225,8 +225,6 @@
 
 struct sched weft__sched;
 
-/* How many schedules between forced looks at the global queue (Go's 61). */
-#define INJECT_PERIOD 61
 /* How many LIFO-slot wins in a row before the queue gets a turn. */
 #define LIFO_STREAK_MAX 3
 /* How long a worker out of work keeps searching before it sleeps. */
@@ -304,7 +302,7 @@ static inline bool lifo_turn(struct worker *w)
 	return w->lifo_streak < LIFO_STREAK_MAX && !coin_says_pass(w);
 }
 
-bool weft__inline_turn(struct worker *w)
+bool weft__inline_turn_slow(struct worker *w)
 {
 	unsigned tick = w->tick + 1;
 

@@ -232,7 +232,12 @@ struct worker *weft__may_suspend(void);
  * chaos mode and -Drandomize_sched builds,
  * half the time, so that children still run in varied orders.
  */
-bool weft__inline_turn(struct worker *w);
+static inline bool weft__inline_turn(struct worker *w);
+/* Its answer on the ticks and in the modes where it may say no. */
+bool weft__inline_turn_slow(struct worker *w);
+
+/* How many schedules between forced looks at the global queue (Go's 61). */
+#define INJECT_PERIOD 61
 
 /* The scheduler loop of @w; returns when the runtime stops. */
 void weft__worker_loop(struct worker *w);
@@ -271,6 +276,19 @@ static inline struct worker *chaos_point(struct worker *w)
 		return w;
 	weft__chaos_yield(w);
 	return weft__worker_self();
+}
+
+/* Inline: every inline join asks, and almost every answer is yes. */
+static inline bool weft__inline_turn(struct worker *w)
+{
+	unsigned tick = w->tick + 1;
+
+	if (unlikely(tick % INJECT_PERIOD == 0 || weft__chaos_seed ||
+		     WEFT_RANDOMIZE_SCHED))
+		return weft__inline_turn_slow(w);
+	/* Read by the monitor's stall watch; a plain store on x86. */
+	ck_pr_store_uint(&w->tick, tick);
+	return true;
 }
 
 weft_token weft__park_token(struct worker *w);

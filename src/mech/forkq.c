@@ -2,6 +2,8 @@
 /*
  * The fork deque (forkq.h): a bounded Chase-Lev deque. The owner pushes
  * and pops at the bottom; thieves take one node at a time at the top.
+ * What a spawn and an inline join run (the push, pop_begin() and the
+ * common case of pop_end()) is inline in forkq.h; the rest is here.
  *
  * Invariants:
  *  (F1) top and bottom are free-running 32-bit counters; position p lives
@@ -35,15 +37,13 @@
 #include "forkq.h"
 #include "internal.h"
 
-#define FORKQ_MASK (WEFT_FORKQ_SIZE - 1u)
-
 _Static_assert(WEFT_FORKQ_SIZE >= 2u &&
 	       (WEFT_FORKQ_SIZE & (WEFT_FORKQ_SIZE - 1u)) == 0,
 	       "WEFT_FORKQ_SIZE must be a power of two of at least 2");
 
 static struct rq_node **slot(struct forkq *q, unsigned pos)
 {
-	return &q->slots[pos & FORKQ_MASK];
+	return &q->slots[pos & WEFT_FORKQ_MASK];
 }
 
 void weft__forkq_init(struct forkq *q, bool solo)
@@ -51,24 +51,6 @@ void weft__forkq_init(struct forkq *q, bool solo)
 	q->top = 0;
 	q->bottom = 0;
 	q->solo = solo;
-}
-
-bool weft__forkq_push(struct forkq *q, struct rq_node *n)
-{
-	unsigned b = q->bottom;
-	/* A stale top only makes the deque look fuller (F3). */
-	unsigned t = ck_pr_load_uint(&q->top);
-
-	if ((int)(b - t) >= (int)WEFT_FORKQ_SIZE)
-		return false;
-	/* The fiber's record before the node is visible to a thief. */
-	weft__hb_release(n);
-	ck_pr_store_ptr(slot(q, b), n);
-	/* StoreStore: the slot before the bottom that exposes it. Pairs
-	 * with the fence in weft__forkq_steal(). */
-	ck_pr_fence_store();
-	ck_pr_store_uint(&q->bottom, b + 1);
-	return true;
 }
 
 struct rq_node *weft__forkq_pop(struct forkq *q)
@@ -118,32 +100,10 @@ bool weft__forkq_pop_if(struct forkq *q, struct rq_node *n)
 	return weft__forkq_pop(q) == n;
 }
 
-bool weft__forkq_pop_begin(struct forkq *q, struct rq_node *n)
-{
-	unsigned b = q->bottom;
-
-	/* As in weft__forkq_pop_if(): exact for the slots and bottom. */
-	if ((int)(b - ck_pr_load_uint(&q->top)) <= 0 || *slot(q, b - 1) != n)
-		return false;
-	/* Claim position b - 1 (F4); the caller's barrier orders this
-	 * before pop_end()'s read of top, as pop()'s exchange does. Solo,
-	 * no thief can reach it: it is ours already. */
-	ck_pr_store_uint(&q->bottom, b - 1);
-	return true;
-}
-
-bool weft__forkq_pop_end(struct forkq *q)
+bool weft__forkq_pop_end_race(struct forkq *q, unsigned t)
 {
 	unsigned p = q->bottom;
-	unsigned t;
 
-	if (q->solo)
-		return true;
-	/* After the caller's full barrier: pairs with the fence in
-	 * weft__forkq_steal(), as pop()'s exchange does (F4). */
-	t = ck_pr_load_uint(&q->top);
-	if ((int)(p - t) > 0)
-		return true;
 	if (p == t) {
 		/* The last node: race the thieves for it. Full barrier;
 		 * pairs with the CAS in weft__forkq_steal(). */

@@ -19,6 +19,7 @@
 #include <ck_cc.h>
 #include <ck_pr.h>
 
+#include "internal.h"
 #include "runq.h"
 
 #ifndef WEFT_FORKQ_SIZE
@@ -40,8 +41,30 @@ struct forkq {
 
 void weft__forkq_init(struct forkq *q, bool solo);
 
-/* Owner only. Add @n at the bottom; false (nothing done) if full. */
-bool weft__forkq_push(struct forkq *q, struct rq_node *n);
+#define WEFT_FORKQ_MASK (WEFT_FORKQ_SIZE - 1u)
+
+/*
+ * Owner only. Add @n at the bottom; false (nothing done) if full. Inline:
+ * a spawn of a joinable child does this, and so does every join that
+ * finds its child taken back too late (the invariants are in forkq.c).
+ */
+static inline bool weft__forkq_push(struct forkq *q, struct rq_node *n)
+{
+	unsigned b = q->bottom;
+	/* A stale top only makes the deque look fuller (F3). */
+	unsigned t = ck_pr_load_uint(&q->top);
+
+	if ((int)(b - t) >= (int)WEFT_FORKQ_SIZE)
+		return false;
+	/* The fiber's record before the node is visible to a thief. */
+	weft__hb_release(n);
+	ck_pr_store_ptr(&q->slots[b & WEFT_FORKQ_MASK], n);
+	/* StoreStore: the slot before the bottom that exposes it. Pairs
+	 * with the fence in weft__forkq_steal(). */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&q->bottom, b + 1);
+	return true;
+}
 
 /* Owner only. Take the newest node, or NULL. */
 struct rq_node *weft__forkq_pop(struct forkq *q);
@@ -62,8 +85,38 @@ bool weft__forkq_pop_if(struct forkq *q, struct rq_node *n);
  * deque's, and calls pop_end(): true if @n is now the caller's, false if
  * a thief took it (the deque is then as a pop that lost left it).
  */
-bool weft__forkq_pop_begin(struct forkq *q, struct rq_node *n);
-bool weft__forkq_pop_end(struct forkq *q);
+static inline bool weft__forkq_pop_begin(struct forkq *q,
+					 struct rq_node *n)
+{
+	unsigned b = q->bottom;
+
+	/* As in weft__forkq_pop_if(): exact for the slots and bottom. */
+	if ((int)(b - ck_pr_load_uint(&q->top)) <= 0 ||
+	    q->slots[(b - 1) & WEFT_FORKQ_MASK] != n)
+		return false;
+	/* Claim position b - 1 (F4); the caller's barrier orders this
+	 * before pop_end()'s read of top, as pop()'s exchange does. Solo,
+	 * no thief can reach it: it is ours already. */
+	ck_pr_store_uint(&q->bottom, b - 1);
+	return true;
+}
+
+/* pop_end() where the claimed position may be the last one. */
+bool weft__forkq_pop_end_race(struct forkq *q, unsigned t);
+
+static inline bool weft__forkq_pop_end(struct forkq *q)
+{
+	unsigned t;
+
+	if (q->solo)
+		return true;
+	/* After the caller's full barrier: pairs with the fence in
+	 * weft__forkq_steal(), as pop()'s exchange does (F4). */
+	t = ck_pr_load_uint(&q->top);
+	if (likely((int)(q->bottom - t) > 0))
+		return true;
+	return weft__forkq_pop_end_race(q, t);
+}
 
 /*
  * Any thread but the owner. Take the oldest node, or NULL if the deque
