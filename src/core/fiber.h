@@ -156,6 +156,21 @@ extern const char *const weft__wait_names[WAIT_KIND_COUNT];
 /* wait_owner of a wait nobody may end early (a blocking-pool call). */
 #define WAIT_NO_CANCEL ((struct worker *)1)
 
+/*
+ * The calling worker if the caller is a fiber allowed to suspend here,
+ * else NULL: outside a fiber, or inside a generator body the fiber drives
+ * (it runs on the generator's stack; see gen.c). Every yield point checks
+ * this first and returns -EPERM (or, if void, does nothing) on NULL.
+ */
+static inline struct worker *weft__may_suspend(void)
+{
+	struct worker *w = weft__worker_self();
+
+	if (!w || !w->cur || w->cur->gen_depth)
+		return NULL;
+	return w;
+}
+
 static inline struct fiber *fiber_of_node(struct rq_node *n)
 {
 	return container_of(n, struct fiber, node);

@@ -232,21 +232,22 @@ struct sched weft__sched;
 /* How long a searching worker leaves other workers' LIFO slots alone. */
 #define LIFO_GRACE_NS 3000u
 
-static WEFT_TLS struct worker *tls_worker;
+WEFT_TLS struct worker *weft__tls_worker;
 
+#if !defined(__x86_64__)
 __attribute__((noinline)) struct worker *weft__worker_self(void)
 {
 	/* Never inlined, and the empty asm makes the compiler treat it as
 	 * having side effects, so it is called again after every switch
-	 * and no TLS address (cached by __tls_get_addr under -fPIC)
-	 * survives a migration. */
+	 * and no TLS address survives a migration. */
 	__asm__ volatile("");
-	return tls_worker;
+	return weft__tls_worker;
 }
+#endif
 
 __attribute__((noinline)) void weft__worker_set_self(struct worker *w)
 {
-	tls_worker = w;
+	weft__tls_worker = w;
 	if (w)
 		w->errno_p = &errno;
 }
@@ -681,19 +682,6 @@ int weft__park(struct worker *w, weft_unlock_fn unlock, void *arg)
 }
 
 /* Yield --------------------------------------------------------------- */
-
-__attribute__((noinline)) struct worker *weft__may_suspend(void)
-{
-	/* As weft__worker_self(), whose rules it follows, minus a call. */
-	struct worker *w;
-
-	__asm__ volatile("");
-	w = tls_worker;
-
-	if (!w || !w->cur || w->cur->gen_depth)
-		return NULL;
-	return w;
-}
 
 void weft_yield(void)
 {

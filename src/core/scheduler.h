@@ -207,21 +207,36 @@ static inline uint32_t weft__clock_ds(const struct timespec *ts)
 
 extern struct sched weft__sched;
 
-/*
- * The worker running the caller, or NULL on a thread that is not a
- * worker. Out of line (and opaque to the optimiser), so that no caller
- * can cache a thread-local address across a yield point.
- */
-struct worker *weft__worker_self(void);
-void weft__worker_set_self(struct worker *w);
+/* The calling thread's worker; set by weft__worker_set_self() only. */
+extern WEFT_TLS struct worker *weft__tls_worker;
 
 /*
- * The calling worker if the caller is a fiber allowed to suspend here,
- * else NULL: outside a fiber, or inside a generator body the fiber drives
- * (it runs on the generator's stack; see gen.c). Every yield point checks
- * this first and returns -EPERM (or, if void, does nothing) on NULL.
+ * The worker running the caller, or NULL on a thread that is not a
+ * worker. A fiber may resume on another thread after any yield point, so
+ * no caller may keep a thread-local address (or the thread pointer) in a
+ * register across one. On x86-64 the read is one %fs-relative load in an
+ * asm the compiler must redo at every call (volatile) and keep in order
+ * with the calls around it (the memory clobber): a switch is such a
+ * call. Elsewhere the read is out of line and opaque to the optimiser.
  */
-struct worker *weft__may_suspend(void);
+#if defined(__x86_64__)
+static inline struct worker *weft__worker_self(void)
+{
+	struct worker *w;
+
+	__asm__ volatile("movq weft__tls_worker@gottpoff(%%rip), %0\n\t"
+			 "movq %%fs:(%0), %0"
+			 : "=r"(w)
+			 :
+			 : "memory");
+	return w;
+}
+#else
+struct worker *weft__worker_self(void);
+#endif
+void weft__worker_set_self(struct worker *w);
+
+/* weft__may_suspend(), the check of every yield point, is in fiber.h. */
 
 /*
  * May the running fiber of @w run a child inline now (weft_join in
@@ -269,7 +284,6 @@ void weft__chaos_yield(struct worker *w);
 /* The next 32 bits of @w's PRNG (prng.h; seeded from the chaos seed
  * when there is one). Owner only. */
 uint32_t weft__rand(struct worker *w);
-struct worker *weft__worker_self(void);
 static inline struct worker *chaos_point(struct worker *w)
 {
 	if (likely(!weft__chaos_seed))
