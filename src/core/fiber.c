@@ -128,7 +128,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 	f->host_stack = false;
 	f->fn = fn;
 	f->arg = arg;
-	f->spawn_site = NULL;
+	/* spawn_site: the caller's to set. */
 	f->result = NULL;
 	f->saved_errno = 0;
 	f->wake_res = 0;
@@ -311,6 +311,7 @@ int weft__fiber_spawn_main(struct worker *w, void (*fn)(void *), void *arg,
 	if (err)
 		return err;
 	f->is_main = true;
+	f->spawn_site = NULL;
 	if (unlikely(weft__trace_on))
 		trace_spawn(w, f);
 	weft__enqueue_local(w, f);
@@ -491,7 +492,7 @@ static __attribute__((noinline)) void run_inline(struct worker *w,
 	void (*exit_fn)(void *);
 
 	/* Never run on: straight back to the cache, still warm. */
-	weft__stack_free(&w->stacks, f->stack);
+	weft__stack_unreserve(&w->stacks, f->stack);
 	/* A count only, no pairing: nothing rides on it. */
 	if (f->host_stack)
 		ck_pr_dec_uint(&weft__sched.host_stacks);

@@ -178,6 +178,26 @@ static inline void weft__stack_free(struct stack_cache *c, struct stack *s)
 }
 
 /*
+ * Give back @s, taken by weft__stack_alloc() and never run on (a child
+ * its joiner ran inline): into the loaded magazine of the default class,
+ * with nothing to scrub or mark, since nothing touched it after its last
+ * free; anything else as weft__stack_free().
+ */
+static inline void weft__stack_unreserve(struct stack_cache *c,
+					 struct stack *s)
+{
+#ifndef WEFT_ASAN
+	struct magazine *m = c ? c->cls[0].loaded : NULL;
+
+	if (likely(m && s->size == c->cls[0].size && m->nr != WEFT_STACK_MAG)) {
+		m->items[m->nr++] = s;
+		return;
+	}
+#endif
+	weft__stack_free(c, s);
+}
+
+/*
  * Return every stack in @c, and every stack in the depots, to their
  * slabs (the end of a weft_run: its memory goes back). Owner of @c.
  */
