@@ -482,9 +482,11 @@ static bool publish_joiner(struct fiber *self, void *arg)
 
 /*
  * Run @f, which we took off our fork deque and claimed the join of, on
- * our stack; our guest handle names it already (try_inline()).
+ * our stack; our guest handle names it already (try_inline()). Inlined
+ * into weft_join(): each level of a tree run inline then costs one frame
+ * and one call (weft_join's) instead of two.
  */
-static __attribute__((noinline)) void run_inline(struct worker *w,
+static inline __attribute__((always_inline)) void run_inline(struct worker *w,
 						 struct fiber *self,
 						 struct fiber *f)
 {
@@ -663,30 +665,29 @@ static enum inline_try try_inline(struct worker *w, struct fiber *self,
 		/* An atomic store: weft_cancel() reads it. */
 		ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
 		weft__abarrier_light();
-		run_inline(w, self, f);
-		return INLINE_RAN;
-	}
-	/* An atomic store: weft_cancel() reads it. */
-	ck_pr_store_ptr(&self->guest, GUEST_PENDING);
-	/* Full barrier: the pop's bottom and our guest before the pop's
-	 * read of top and our read of the cancel request, which pairs with
-	 * the fence in weft_cancel() (the request before guest); and the
-	 * race with a detach or another join, which pairs with the CAS in
-	 * weft_detach() and weft_join_any(). */
-	claimed = ck_pr_cas_64(&f->join_word, 0, JOIN_CLAIMED);
-	ours = weft__forkq_pop_end(&w->fq);
-	if (claimed && ours) {
+	} else {
+		/* An atomic store: weft_cancel() reads it. */
+		ck_pr_store_ptr(&self->guest, GUEST_PENDING);
+		/* Full barrier: the pop's bottom and our guest before the
+		 * pop's read of top and our read of the cancel request, which
+		 * pairs with the fence in weft_cancel() (the request before
+		 * guest); and the race with a detach or another join, which
+		 * pairs with the CAS in weft_detach() and weft_join_any(). */
+		claimed = ck_pr_cas_64(&f->join_word, 0, JOIN_CLAIMED);
+		ours = weft__forkq_pop_end(&w->fq);
+		if (!claimed || !ours) {
+			/* An atomic store, as above. */
+			ck_pr_store_ptr(&self->guest, NULL);
+			if (ours)
+				/* Into the slot it just left: cannot fail. */
+				weft_assert(weft__forkq_push(&w->fq, &f->node));
+			return claimed ? INLINE_PARK : INLINE_NO;
+		}
 		/* An atomic store, as above. */
 		ck_pr_store_ptr(&self->guest, handle_of(f, f->gen));
-		run_inline(w, self, f);
-		return INLINE_RAN;
 	}
-	/* An atomic store, as above. */
-	ck_pr_store_ptr(&self->guest, NULL);
-	if (ours)
-		/* Into the slot it just left: cannot fail. */
-		weft_assert(weft__forkq_push(&w->fq, &f->node));
-	return claimed ? INLINE_PARK : INLINE_NO;
+	run_inline(w, self, f);
+	return INLINE_RAN;
 }
 
 /* Wait, parked, for @f, whose join @self claimed; 0 once it has ended. */
