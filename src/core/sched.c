@@ -335,9 +335,10 @@ void weft__chaos_yield(struct worker *w)
 
 /*
  * Steps 1-5 of "Finding work". Owner only; cheap enough to run on every
- * switch.
+ * switch, and inlined into each caller, the switch among them.
  */
-static struct fiber *pick_local(struct worker *w)
+static inline __attribute__((always_inline)) struct fiber *
+pick_local(struct worker *w)
 {
 	struct rq_node *n;
 	struct fiber *f;

@@ -144,8 +144,8 @@ void weft__runq_init(struct runq *rq)
 		ck_pr_store_ptr(&rq->slots[i], NULL);
 }
 
-bool weft__runq_push(struct runq *rq, struct rq_node *n,
-		     struct injq *overflow)
+bool weft__runq_push_slow(struct runq *rq, struct rq_node *n,
+			  struct injq *overflow)
 {
 	for (;;) {
 		/*
