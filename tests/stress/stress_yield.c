@@ -4,7 +4,10 @@
  * they migrate between worker threads all the time; each checks after
  * every yield that its errno value survived (weft saves and restores a
  * fiber's errno across switches; see "Yield point" in weft.h) and counts
- * how often it came back on another worker. A second test checks, loosely,
+ * how often it came back on another worker, and that the runtime's own
+ * inline read of its worker (weft__worker_self(), read in the same
+ * function before and after the yield) names the thread it now runs on,
+ * so no thread-local address survived the switch. A second test checks, loosely,
  * that on one worker two yielding fibers get turns in round robin even
  * when one of them does far more work per turn.
  *
@@ -22,6 +25,7 @@
  * many turns in all.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +38,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "scheduler.h"
 #include "../helpers.h"
 
 #define GROUP "stress_yield"
@@ -58,6 +63,14 @@ static __attribute__((noinline)) int *errno_location(void)
 	return &errno;
 }
 
+/* The calling thread, asked afresh on every call (pthread_self() is
+ * declared const; the empty asm keeps this call from being reused). */
+static __attribute__((noinline)) pthread_t self_thread(void)
+{
+	__asm__ volatile("");
+	return pthread_self();
+}
+
 /* Yield storm --------------------------------------------------------- */
 
 /* One storm fiber's results; written by the fiber, read after its join. */
@@ -69,6 +82,7 @@ struct storm_slot {
 	int first_want;		/* and the value expected there              */
 	uint64_t migrations;	/* worker changed across a yield             */
 	uint64_t bad_worker;	/* weft_worker_id() out of range             */
+	uint64_t stale_self;	/* weft__worker_self() not this thread's     */
 	uint64_t done;		/* the fiber reached its end (magic value)   */
 };
 
@@ -102,10 +116,16 @@ static void *storm_fiber(void *arg)
 	*errno_location() = storm_errno(s->idx, 0);
 	for (i = 0; i < storm.yields; i++) {
 		int want = storm_errno(s->idx, i);
+		struct worker *before, *after;
 		unsigned now;
 		int got;
 
+		before = weft__worker_self();
 		weft_yield();
+		after = weft__worker_self();
+		if (!before || !after ||
+		    !pthread_equal(after->thread, self_thread()))
+			s->stale_self++;
 		got = *errno_location();
 		if (got != want && s->errno_bad++ == 0) {
 			s->first_bad = got;
@@ -168,6 +188,7 @@ static void test_yield_storm_keeps_errno_and_migrates(void **state)
 	uint64_t errno_bad = 0;
 	uint64_t migrations = 0;
 	uint64_t bad_worker = 0;
+	uint64_t stale_self = 0;
 	uint64_t yields = 0;
 	unsigned done = 0;
 	unsigned i;
@@ -198,6 +219,7 @@ static void test_yield_storm_keeps_errno_and_migrates(void **state)
 		yields += s->yields;
 		migrations += s->migrations;
 		bad_worker += s->bad_worker;
+		stale_self += s->stale_self;
 		errno_bad += s->errno_bad;
 		if (s->errno_bad)
 			fprintf(stderr,
@@ -228,6 +250,7 @@ static void test_yield_storm_keeps_errno_and_migrates(void **state)
 	assert_int_equal(done, STORM_FIBERS);
 	assert_int_equal(yields, (uint64_t)STORM_FIBERS * storm.yields);
 	assert_int_equal(bad_worker, 0);
+	assert_int_equal(stale_self, 0);
 	assert_int_equal(errno_bad, 0);
 	/* Thieves take fibers mid-storm only when it lasts a while. */
 	if (storm.yields >= STORM_MIGRATE_MIN)
