@@ -486,9 +486,8 @@ static bool publish_joiner(struct fiber *self, void *arg)
  * into weft_join(): each level of a tree run inline then costs one frame
  * and one call (weft_join's) instead of two.
  */
-static inline __attribute__((always_inline)) void run_inline(struct worker *w,
-						 struct fiber *self,
-						 struct fiber *f)
+static inline __attribute__((always_inline)) void
+run_inline(struct worker *w, struct fiber *self, struct fiber *f)
 {
 	int saved_errno = *w->errno_p;
 	void (*exit_fn)(void *);

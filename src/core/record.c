@@ -6,13 +6,13 @@
  *
  * Chunks. Records are made RECORD_CHUNK_SIZE at a time, in a chunk of
  * anonymous memory whose address is published once in the chunk table
- * (weft__record_chunks[]) and never
- * changes or goes away during a weft_run, so a lookup from any thread, by
- * a handle however stale, always reads a record-shaped memory (fiber.c
- * checks the generation). A chunk's memory may be given back with
- * MADV_DONTNEED while every record in it is free: it then reads as
- * zeros, that is gen 0, not live, and costs nothing until it is needed
- * again, when its records are set up anew.
+ * (weft__record_chunks[]) and never changes or goes away during a
+ * weft_run, so a lookup from any thread, by a handle however stale,
+ * always reads a record-shaped memory (fiber.c checks the generation). A
+ * chunk's memory may be given back with MADV_DONTNEED while every record
+ * in it is free: it then reads as zeros, that is gen 0, not live, and
+ * costs nothing until it is needed again, when its records are set up
+ * anew.
  *
  * Caches and pool. A worker takes free records from its own cache and
  * frees into it (the joiner or the worker where a detached fiber ended,
@@ -20,9 +20,10 @@
  * gives RECORD_BATCH records back to the pool, and an empty one takes
  * RECORD_BATCH from it, under one mutex (rec_lock), so the lock is taken
  * once per 128 spawns or exits at most. The cache's push and pop are
- * inline in record.h; going to the pool is here. The pool keeps its free records
- * on their chunks: chunks with some records in use first, wholly free
- * ones at the tail, so spawns fill used chunks and free ones stay free.
+ * inline in record.h; going to the pool is here. The pool keeps its free
+ * records on their chunks: chunks with some records in use first, wholly
+ * free ones at the tail, so spawns fill used chunks and free ones stay
+ * free.
  *
  * Trim. Every second the monitor asks the pool to give back the chunks
  * that stayed wholly free for a whole second, keeping RECORD_KEEP_CHUNKS

@@ -7,9 +7,9 @@
  * how often it came back on another worker, and that the runtime's own
  * inline read of its worker (weft__worker_self(), read in the same
  * function before and after the yield) names the thread it now runs on,
- * so no thread-local address survived the switch. A second test checks, loosely,
- * that on one worker two yielding fibers get turns in round robin even
- * when one of them does far more work per turn.
+ * so no thread-local address survived the switch. A second test checks,
+ * loosely, that on one worker two yielding fibers get turns in round
+ * robin even when one of them does far more work per turn.
  *
  * errno is read through errno_location(), an out-of-line accessor the
  * compiler cannot treat as const, never through a cached &errno: a cached
