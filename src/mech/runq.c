@@ -81,14 +81,9 @@ static void publish_tail(struct runq *rq, unsigned t, unsigned count)
 	ck_pr_store_uint(&rq->tail, t + count);
 }
 
-/*
- * The ring is full (tail - head == SIZE at @h): move its older half and
- * @n to @q as one chain (Go's runqputslow). Returns false if a consumer
- * moved head first; there is then room, and the caller retries the fast
- * path. Owner only.
- */
-static bool push_slow(struct runq *rq, struct rq_node *n, unsigned h,
-		      unsigned t, struct injq *q)
+/* See runq.h. */
+bool weft__runq_push_full(struct runq *rq, struct rq_node *n, unsigned h,
+			  unsigned t, struct injq *q)
 {
 	struct rq_node *first;
 	struct rq_node *prev;
@@ -144,37 +139,6 @@ void weft__runq_init(struct runq *rq)
 		ck_pr_store_ptr(&rq->slots[i], NULL);
 }
 
-bool weft__runq_push_slow(struct runq *rq, struct rq_node *n,
-			  struct injq *overflow)
-{
-	for (;;) {
-		/*
-		 * Consumers' head CAS; read before we may overwrite a slot
-		 * it freed. The acquire fence below orders it.
-		 */
-		unsigned h = ck_pr_load_uint(&rq->head);
-		/* Owner's own counter; no other thread writes it. */
-		unsigned t = ck_pr_load_uint(&rq->tail);
-
-		/*
-		 * Acquire: our slot store below stays after the head load.
-		 * Pairs with the fence_load_atomic before the head CAS in
-		 * weft__runq_steal(): a thief whose CAS freed slot t - SIZE
-		 * had finished reading it (R2).
-		 */
-		ck_pr_fence_acquire();
-		if (t - h < WEFT_RUNQ_SIZE) {
-			weft__hb_release(n);
-			/* Published by the tail store in publish_tail(). */
-			ck_pr_store_ptr(slot(rq, t), n);
-			publish_tail(rq, t, 1);
-			return false;
-		}
-		if (push_slow(rq, n, h, t, overflow))
-			return true;
-	}
-}
-
 struct rq_node *weft__runq_pop_shared(struct runq *rq)
 {
 	for (;;) {
@@ -194,8 +158,8 @@ struct rq_node *weft__runq_pop_shared(struct runq *rq)
 		 */
 		x = ck_pr_load_ptr(slot(rq, h));
 		/*
-		 * Claim position h against thieves and push_slow(); pairs
-		 * with the head CAS in weft__runq_steal() (push_slow() is
+		 * Claim position h against thieves and weft__runq_push_full(); pairs
+		 * with the head CAS in weft__runq_steal() (weft__runq_push_full() is
 		 * this thread's own). No fence: the node was stored by this
 		 * thread, so nothing from another thread must be made
 		 * visible, and the owner overwrites the slot only in a later
@@ -400,7 +364,7 @@ struct rq_node *weft__runq_steal(struct runq *thief, struct runq *victim,
 		ck_pr_fence_load_atomic();
 		/*
 		 * Claim [h, h + n): pairs with the head CAS in
-		 * weft__runq_pop(), push_slow() and other thieves'
+		 * weft__runq_pop(), weft__runq_push_full() and other thieves'
 		 * weft__runq_steal().
 		 */
 		if (!ck_pr_cas_uint(&victim->head, h, h + n)) {

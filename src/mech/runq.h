@@ -51,42 +51,54 @@ struct injq {
 
 void weft__runq_init(struct runq *rq);
 
-/* weft__runq_push() with the ring full, or found full at first look. */
-bool weft__runq_push_slow(struct runq *rq, struct rq_node *n,
-			  struct injq *overflow);
+/*
+ * The ring is full (tail - head == SIZE at @h): move its older half and
+ * @n to @q as one chain (Go's runqputslow). Returns false if a consumer
+ * moved head first; there is then room, and the caller retries the fast
+ * path. Owner only.
+ */
+bool weft__runq_push_full(struct runq *rq, struct rq_node *n, unsigned h,
+			  unsigned t, struct injq *q);
 
 /*
  * Owner only. Append @n. If the ring is full, move half of it and @n to
  * @overflow in one batch (Go's runqputslow) and return true: the caller
- * then knows work went global and may wake a worker. Inline where the
- * ring has room (every yield pushes); runq.c has the invariants.
+ * then knows work went global and may wake a worker. Inline (every yield
+ * pushes); runq.c has the invariants.
  */
 static inline bool weft__runq_push(struct runq *rq, struct rq_node *n,
 				   struct injq *overflow)
 {
-	/* Consumers' head CAS; read before we may overwrite a slot it
-	 * freed. The acquire fence below orders it. */
-	unsigned h = ck_pr_load_uint(&rq->head);
-	/* Owner's own counter; no other thread writes it. */
-	unsigned t = ck_pr_load_uint(&rq->tail);
+	for (;;) {
+		/* Consumers' head CAS; read before we may overwrite a slot
+		 * it freed. The acquire fence below orders it. */
+		unsigned h = ck_pr_load_uint(&rq->head);
+		/* Owner's own counter; no other thread writes it. */
+		unsigned t = ck_pr_load_uint(&rq->tail);
 
-	/* Acquire: our slot store below stays after the head load. Pairs
-	 * with the fence_load_atomic before the head CAS in
-	 * weft__runq_steal(): a thief whose CAS freed slot t - SIZE had
-	 * finished reading it (R2). */
-	ck_pr_fence_acquire();
-	if (unlikely(t - h >= WEFT_RUNQ_SIZE))
-		return weft__runq_push_slow(rq, n, overflow);
-	weft__hb_release(n);
-	/* Published by the tail store below. */
-	ck_pr_store_ptr(&rq->slots[t & (WEFT_RUNQ_SIZE - 1u)], n);
-	/* Release: the slot store, and the caller's writes to the node,
-	 * before the new tail. Pairs with the fence_load between the tail
-	 * load and the slot loads in weft__runq_steal(). */
-	ck_pr_fence_release();
-	/* Single writer (the owner); ordered by the fence above. */
-	ck_pr_store_uint(&rq->tail, t + 1);
-	return false;
+		/* Acquire: our slot store below stays after the head load.
+		 * Pairs with the fence_load_atomic before the head CAS in
+		 * weft__runq_steal(): a thief whose CAS freed slot t - SIZE
+		 * had finished reading it (R2). */
+		ck_pr_fence_acquire();
+		if (likely(t - h < WEFT_RUNQ_SIZE)) {
+			weft__hb_release(n);
+			/* Published by the tail store below. */
+			ck_pr_store_ptr(&rq->slots[t & (WEFT_RUNQ_SIZE - 1u)],
+					n);
+			/* Release: the slot store, and the caller's writes to
+			 * the node, before the new tail. Pairs with the
+			 * fence_load between the tail load and the slot loads
+			 * in weft__runq_steal(). */
+			ck_pr_fence_release();
+			/* Single writer (the owner); ordered by the fence
+			 * above. */
+			ck_pr_store_uint(&rq->tail, t + 1);
+			return false;
+		}
+		if (weft__runq_push_full(rq, n, h, t, overflow))
+			return true;
+	}
 }
 
 /* weft__runq_pop() where thieves may take from the ring too. */
