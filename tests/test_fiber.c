@@ -597,6 +597,82 @@ static void burst_main(void *arg)
 	free(f);
 }
 
+/*
+ * The record pool's depot (record.c): a consumer's overflow is handed to
+ * the next empty cache whole, in order, and a trim returns the depot's
+ * records to their chunks. Driven directly, with two workers' caches and
+ * no weft_run, so nothing else takes or gives records meanwhile.
+ */
+#define DEPOT_N (RECORD_CACHE_MAX + 1)
+#define DEPOT_MANY (4 * RECORD_CHUNK_SIZE)
+
+static void test_record_depot_hands_a_batch_over_whole(void **state)
+{
+	static struct worker producer, consumer;
+	static struct fiber *got[DEPOT_N], *again[RECORD_BATCH];
+	struct fiber **many;
+	struct fiber *head;
+
+	(void)state;
+	for (unsigned i = 0; i < DEPOT_N; i++) {
+		assert_int_equal(weft__record_alloc(&producer, &got[i]), 0);
+		assert_int_equal(got[i]->gen & 1, 0);
+		for (unsigned k = 0; k < i; k++)
+			assert_ptr_not_equal(got[k], got[i]);
+	}
+	/* The consumer frees them all: past RECORD_CACHE_MAX its cache
+	 * gives its newest RECORD_BATCH away, once. */
+	for (unsigned i = 0; i < DEPOT_N; i++)
+		weft__record_free(&consumer, got[i]);
+	assert_int_equal(consumer.fibers.nr, DEPOT_N - RECORD_BATCH);
+	/* The consumer's cache holds the oldest; what it gave are the
+	 * RECORD_BATCH freed last, newest first. */
+	head = consumer.fibers.head;
+	assert_ptr_equal(head, got[DEPOT_N - RECORD_BATCH - 1]);
+
+	/* An empty cache takes that batch whole, in the order it was
+	 * given: no chunk walk could give back exactly these. The
+	 * producer's leftovers (fewer than a batch: three refills of 128
+	 * less 257) go to their chunks, not the depot. */
+	assert_true(producer.fibers.nr < RECORD_BATCH);
+	while (producer.fibers.nr)
+		weft__record_give_back(&producer);
+	for (unsigned i = 0; i < RECORD_BATCH; i++)
+		assert_int_equal(weft__record_alloc(&producer, &again[i]), 0);
+	for (unsigned i = 0; i < RECORD_BATCH; i++)
+		assert_ptr_equal(again[i], got[DEPOT_N - 1 - i]);
+
+	/* Give everything back. */
+	for (unsigned i = 0; i < RECORD_BATCH; i++)
+		weft__record_free(&producer, again[i]);
+	while (producer.fibers.nr)
+		weft__record_give_back(&producer);
+	while (consumer.fibers.nr)
+		weft__record_give_back(&consumer);
+
+	/* Four chunks' worth through the consumer: the depot fills with
+	 * records from all over them. Two trims must still give back every
+	 * chunk but those kept, which they could not while the depot held
+	 * some of each chunk's records. */
+	many = calloc(DEPOT_MANY, sizeof(*many));
+	assert_non_null(many);
+	for (unsigned i = 0; i < DEPOT_MANY; i++)
+		assert_int_equal(weft__record_alloc(&producer, &many[i]), 0);
+	assert_true(weft__record_resident() >= DEPOT_MANY);
+	for (unsigned i = 0; i < DEPOT_MANY; i++)
+		weft__record_free(&consumer, many[DEPOT_MANY - 1 - i]);
+	while (producer.fibers.nr)
+		weft__record_give_back(&producer);
+	while (consumer.fibers.nr)
+		weft__record_give_back(&consumer);
+	weft__record_trim();
+	weft__record_trim();
+	assert_true(weft__record_resident() <=
+		    (uint64_t)RECORD_KEEP_CHUNKS * RECORD_CHUNK_SIZE);
+	free(many);
+	weft__record_fini();
+}
+
 static void test_records_are_given_back_after_a_burst(void **state)
 {
 	struct burst_result r = { 0 };
@@ -1286,6 +1362,7 @@ static void test_joins_honour_the_fiber_deadline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_depot_hands_a_batch_over_whole),
 		cmocka_unit_test(test_join_returns_each_result),
 		cmocka_unit_test(test_detached_fibers_run_and_free_themselves),
 		cmocka_unit_test(test_self_matches_spawn_handle),

@@ -381,7 +381,7 @@ static void test_stack_swap_warm_trades_for_the_latest_freed(void **state)
 	assert_int_equal(weft__stack_cached(&c, usable), WEFT_STACK_MAG - 1);
 
 	s = cold;
-	weft__stack_swap_warm(&c, &s);
+	weft__stack_swap_warm(&c, usable, &s);
 	assert_ptr_equal(s, warm);
 	assert_int_equal(weft__stack_cached(&c, usable), WEFT_STACK_MAG - 1);
 	/* The cold one is now the next the cache hands out. */
@@ -390,13 +390,17 @@ static void test_stack_swap_warm_trades_for_the_latest_freed(void **state)
 	weft__stack_free(&c, again);
 
 	/* An empty cache has nothing warmer. */
-	weft__stack_swap_warm(&empty, &s);
+	weft__stack_swap_warm(&empty, usable, &s);
 	assert_ptr_equal(s, warm);
 
 	/* Nor does a cache without the size's class. */
 	assert_int_equal(weft__stack_alloc(&c, 200 * KIB, &other), 0);
+	/* The usable size: the class's without a read, else the stack's. */
+	assert_int_equal(weft__stack_usable(&c, usable, cold), cold->size);
+	assert_int_equal(weft__stack_usable(&c, 200 * KIB, other), other->size);
+	assert_true(other->size >= 200 * KIB);
 	s = other;
-	weft__stack_swap_warm(&c, &s);
+	weft__stack_swap_warm(&c, other->size, &s);
 	assert_ptr_equal(s, other);
 
 	weft__stack_free(&c, other);

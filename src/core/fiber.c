@@ -124,7 +124,7 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 		return err;
 	}
 
-	f->stack_size = f->stack->size;
+	f->stack_size = weft__stack_usable(&w->stacks, size, f->stack);
 	f->host_stack = false;
 	f->fn = fn;
 	f->arg = arg;
@@ -171,9 +171,9 @@ static int spawn_on(struct worker *w, void *(*fn)(void *), void *arg,
 
 void weft__fiber_bind(struct worker *w, struct fiber *f)
 {
-	weft__stack_swap_warm(&w->stacks, &f->stack);
+	weft__stack_swap_warm(&w->stacks, f->stack_size, &f->stack);
 	f->ctx.stack_lo = f->stack->lo;
-	f->ctx.stack_size = f->stack->size;
+	f->ctx.stack_size = f->stack_size;
 	f->ctx.asan_fake = NULL;
 	f->ctx.sp = weft__ctx_make(weft__stack_top(f->stack), fiber_entry, f);
 	f->stack->touched = true;

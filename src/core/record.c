@@ -25,6 +25,18 @@
  * free ones at the tail, so spawns fill used chunks and free ones stay
  * free.
  *
+ * Depot. Between the caches and the chunks sits a depot of up to
+ * RECORD_DEPOT whole batches, each the cache's own list of RECORD_BATCH
+ * records, handed over as it is: giving one back or taking one is a
+ * pointer under rec_lock. It is there for the producer and consumer
+ * shape (one worker spawns, another runs the children and frees them):
+ * through the chunks, the spawner would walk a free list of records last
+ * written on the other core, one cache miss after another with the lock
+ * held; from the depot it walks nothing, and the record cache's pop
+ * (record.h) prefetches each record one spawn ahead. A trim first
+ * returns the depot's records to their chunks, so that a depot never
+ * keeps a chunk from going back.
+ *
  * Trim. Every second the monitor asks the pool to give back the chunks
  * that stayed wholly free for a whole second, keeping RECORD_KEEP_CHUNKS
  * in memory. Two things must survive it:
@@ -85,6 +97,9 @@ static struct list avail;	/* chunks with free records, by link */
 static struct list released;	/* chunks given back, by link */
 static unsigned nr_wholly_free;	/* chunks on avail with every record free */
 static unsigned trim_epoch;
+/* Whole batches of free records (see Depot), linked by free_next. */
+static struct fiber *depot[RECORD_DEPOT];
+static unsigned depot_nr;
 /*
  * The generation new chunks start at: above every one an earlier
  * weft_run handed out, so its handles stay refused in this one. Written
@@ -189,6 +204,10 @@ int weft__record_alloc_slow(struct worker *w, struct fiber **out)
 	int err = 0;
 
 	pthread_mutex_lock(&rec_lock);
+	if (depot_nr != 0 && w->fibers.nr == 0) {
+		w->fibers.head = depot[--depot_nr];
+		w->fibers.nr = RECORD_BATCH;
+	}
 	while (w->fibers.nr < RECORD_BATCH) {
 		struct chunk *c = chunk_with_free(&err);
 
@@ -215,34 +234,74 @@ int weft__record_alloc_slow(struct worker *w, struct fiber **out)
 	f = w->fibers.head;
 	w->fibers.head = f->free_next;
 	w->fibers.nr--;
+	weft__record_prefetch(w->fibers.head);
 	*out = f;
 	return 0;
+}
+
+/* Put @f, free, back on its chunk. Caller holds rec_lock. */
+static void chunk_put(struct fiber *f)
+{
+	struct chunk *c = &meta[f->index >> RECORD_CHUNK_SHIFT];
+
+	f->free_next = c->free;
+	c->free = f;
+	if (++c->nr_free == RECORD_CHUNK_SIZE) {
+		/* Wholly free: to the tail, its idle time starting. */
+		if (c->listed)
+			avail_unlink(c);
+		avail_push(c, true);
+		nr_wholly_free++;
+		c->free_epoch = trim_epoch;
+	} else if (!c->listed) {
+		avail_push(c, false);
+	}
 }
 
 /* Owner only. */
 void weft__record_give_back(struct worker *w)
 {
+	struct fiber *first = w->fibers.head;
+	struct fiber *last = first;
+	unsigned k = 1;
+
+	/* The batch's end, found before the lock: our own cache, hot. */
+	while (k < RECORD_BATCH && last && last->free_next) {
+		last = last->free_next;
+		k++;
+	}
 	pthread_mutex_lock(&rec_lock);
-	for (unsigned k = 0; k < RECORD_BATCH && w->fibers.head; k++) {
+	if (k == RECORD_BATCH && depot_nr < RECORD_DEPOT) {
+		w->fibers.head = last->free_next;
+		w->fibers.nr -= RECORD_BATCH;
+		last->free_next = NULL;
+		depot[depot_nr++] = first;
+		pthread_mutex_unlock(&rec_lock);
+		return;
+	}
+	for (k = 0; k < RECORD_BATCH && w->fibers.head; k++) {
 		struct fiber *f = w->fibers.head;
-		struct chunk *c = &meta[f->index >> RECORD_CHUNK_SHIFT];
 
 		w->fibers.head = f->free_next;
 		w->fibers.nr--;
-		f->free_next = c->free;
-		c->free = f;
-		if (++c->nr_free == RECORD_CHUNK_SIZE) {
-			/* Wholly free: to the tail, its idle time starting. */
-			if (c->listed)
-				avail_unlink(c);
-			avail_push(c, true);
-			nr_wholly_free++;
-			c->free_epoch = trim_epoch;
-		} else if (!c->listed) {
-			avail_push(c, false);
-		}
+		chunk_put(f);
 	}
 	pthread_mutex_unlock(&rec_lock);
+}
+
+/* Return the depot's records to their chunks. Caller holds rec_lock. */
+static void depot_flush(void)
+{
+	while (depot_nr != 0) {
+		struct fiber *f = depot[--depot_nr];
+
+		while (f) {
+			struct fiber *next = f->free_next;
+
+			chunk_put(f);
+			f = next;
+		}
+	}
 }
 
 /*
@@ -296,6 +355,7 @@ void weft__record_trim(void)
 	struct chunk *c, *prev;
 
 	pthread_mutex_lock(&rec_lock);
+	depot_flush();
 	for (c = chunk_of(avail.last); c && c->nr_free == RECORD_CHUNK_SIZE &&
 			     nr_wholly_free > RECORD_KEEP_CHUNKS;
 	     c = prev) {
@@ -361,6 +421,8 @@ void weft__record_fini(void)
 	list_init(&avail);
 	list_init(&released);
 	nr_wholly_free = 0;
+	/* Their records went with the chunks. */
+	depot_nr = 0;
 	nr_resident = 0;
 	weft__record_nr_chunks = 0;
 }

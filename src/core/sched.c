@@ -622,7 +622,8 @@ static void schedule(struct worker *w, struct fiber *cur)
 	 */
 	if (next && unlikely(!next->ctx.sp) && w->post == POST_PARK &&
 	    w->post_unlock &&
-	    !weft__stack_peek_warm(&w->stacks, next->stack)->touched) {
+	    !weft__stack_peek_warm(&w->stacks, next->stack_size,
+				   next->stack)->touched) {
 		w->handoff = next;
 		next = NULL;
 	}

@@ -974,9 +974,10 @@ int weft__stack_alloc_slow(struct stack_cache *c, size_t size,
 	return 0;
 }
 
-void weft__stack_swap_warm(struct stack_cache *c, struct stack **s)
+void weft__stack_swap_warm(struct stack_cache *c, size_t size,
+			   struct stack **s)
 {
-	struct stack_class *cl = class_of(c, (*s)->size);
+	struct stack_class *cl = class_of(c, size);
 	struct stack *warm;
 
 	if (!cl || !cl->loaded || cl->loaded->nr == 0)
@@ -987,9 +988,10 @@ void weft__stack_swap_warm(struct stack_cache *c, struct stack **s)
 	*s = warm;
 }
 
-struct stack *weft__stack_peek_warm(struct stack_cache *c, struct stack *s)
+struct stack *weft__stack_peek_warm(struct stack_cache *c, size_t size,
+				    struct stack *s)
 {
-	struct stack_class *cl = class_of(c, s->size);
+	struct stack_class *cl = class_of(c, size);
 
 	if (!cl || !cl->loaded || cl->loaded->nr == 0)
 		return s;

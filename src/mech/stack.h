@@ -130,17 +130,35 @@ static inline int weft__stack_alloc(struct stack_cache *c, size_t size,
 }
 
 /*
- * Trade *@s, a stack taken from a cache but never run on, for the one
- * most recently given back to @c in its size class, if there is one:
- * that one's top lines are likely still in this CPU's cache, where *@s
- * may not have been touched for a long time. The cache keeps the count it
- * had. @c by its owner only.
+ * The usable size of @s, just taken by weft__stack_alloc(@c, @size, &@s):
+ * for @c's default class known without reading @s, whose line may sit in
+ * another CPU's cache (the worker that gave it back).
  */
-void weft__stack_swap_warm(struct stack_cache *c, struct stack **s);
+static inline size_t weft__stack_usable(const struct stack_cache *c,
+					size_t size, const struct stack *s)
+{
+	if (likely(c && size == c->cls[0].size))
+		return size;
+	return s->size;
+}
 
-/* The stack weft__stack_swap_warm(@c, &@s) would give: @c's warmest, or @s.
- * @c by its owner only. */
-struct stack *weft__stack_peek_warm(struct stack_cache *c, struct stack *s);
+/*
+ * Trade *@s, a stack of usable size @size taken from a cache but never
+ * run on, for the one most recently given back to @c in its size class,
+ * if there is one: that one's top lines are likely still in this CPU's
+ * cache, where *@s may not have been touched for a long time. The size
+ * comes from the caller (the fiber's record) so that a stack another
+ * worker took is not read here: a thief that runs a stolen child leaves
+ * its descriptor's line where it was. The cache keeps the count it had.
+ * @c by its owner only.
+ */
+void weft__stack_swap_warm(struct stack_cache *c, size_t size,
+			   struct stack **s);
+
+/* The stack weft__stack_swap_warm(@c, @size, &@s) would give: @c's
+ * warmest, or @s. @c by its owner only. */
+struct stack *weft__stack_peek_warm(struct stack_cache *c, size_t size,
+				    struct stack *s);
 
 /*
  * Give @s back. It must not be in use by any running context, and under
