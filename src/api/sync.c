@@ -455,19 +455,73 @@ void weft_wg_init(weft_wg *wg)
 	memset(wg, 0, sizeof(*wg));
 }
 
+/*
+ * The wait group's word: the count, and WG_WAITERS when a fiber may be
+ * queued. Adders change it by CAS without the lock: a spawn loop adds on
+ * one core while the children finish on another, and a lock would move
+ * the line three times an operation (the lock, a spinning reader, the
+ * unlock) where a CAS moves it once.
+ *
+ * A waiter takes the lock, reads the word and, unless the count is zero,
+ * sets WG_WAITERS and queues, both under the lock. An adder that brings
+ * the count to zero clears the flag in the same CAS and, only if it was
+ * set, takes the lock and wakes the queue. So:
+ *   - No waiter misses a zero: its flag is in the word before it queues,
+ *     so the CAS that makes zero either sees the flag (and its adder's
+ *     lock comes after the queueing) or came first (and the waiter reads
+ *     zero).
+ *   - With no waiter queued, the adder that makes zero touches nothing
+ *     after its CAS, so the waiter that reads that zero may free the
+ *     group at once (the usual case: a wait group on the waiter's stack).
+ *   - A queued waiter wakes only to a zero: if another add raised the
+ *     count again before the adder got the lock, the adder sets the flag
+ *     back and the queue waits for the next zero.
+ */
+#define WG_WAITERS ((uint64_t)1 << 63)
+
+static inline uint64_t *wg_word(struct counter *wg)
+{
+	return (uint64_t *)&wg->count;
+}
+
 int weft_wg_add(weft_wg *pwg, int delta)
 {
 	struct counter *wg = wg_of(pwg);
 	struct wake_list wl = { { NULL, NULL } };
+	uint64_t *word = wg_word(wg);
+	uint64_t cur = ck_pr_load_64(word);
+	uint64_t next;
+
+	/* For TSan, which does not see ck's atomics: what this adder did
+	 * before happens before a waiter's return (the acquire there). */
+	weft__hb_release(wg);
+	do {
+		int64_t count = (int64_t)(cur & ~WG_WAITERS) + delta;
+
+		if (count < 0)
+			return -EINVAL;
+		next = (uint64_t)count;
+		if (count != 0)
+			next |= cur & WG_WAITERS;
+		/* Full barrier: pairs with the flag's CAS in weft_wg_wait()
+		 * and, for a waiter that reads zero, with its load. */
+	} while (!ck_pr_cas_64_value(word, cur, next, &cur));
+	if (next != 0 || !(cur & WG_WAITERS))
+		return 0;
 
 	spin_lock(&wg->lock);
-	if (wg->count + delta < 0) {
-		spin_unlock(&wg->lock);
-		return -EINVAL;
+	for (;;) {
+		/* Under the lock, so no waiter queues meanwhile. */
+		cur = ck_pr_load_64(word);
+		if ((cur & ~WG_WAITERS) == 0) {
+			weft__waitq_claim_all(&wg->q, 0, &wl);
+			break;
+		}
+		/* Raised again: hand the queue on to the next zero. */
+		if ((cur & WG_WAITERS) ||
+		    ck_pr_cas_64(word, cur, cur | WG_WAITERS))
+			break;
 	}
-	wg->count += delta;
-	if (wg->count == 0)
-		weft__waitq_claim_all(&wg->q, 0, &wl);
 	spin_unlock(&wg->lock);
 	weft__wake_list_run(&wl);
 	return 0;
@@ -482,16 +536,30 @@ int weft_wg_wait(weft_wg *pwg)
 {
 	struct worker *w = weft__may_suspend();
 	struct counter *wg = wg_of(pwg);
+	int rc;
 
 	if (!w)
 		return -EPERM;
 	spin_lock(&wg->lock);
-	if (wg->count == 0) {
-		spin_unlock(&wg->lock);
-		return 0;
+	/* Flag, then queue, under the lock; see weft_wg_add(). */
+	for (;;) {
+		uint64_t cur = ck_pr_load_64(wg_word(wg));
+
+		if ((cur & ~WG_WAITERS) == 0) {
+			spin_unlock(&wg->lock);
+			/* Pairs with the release in weft_wg_add(). */
+			weft__hb_acquire(wg);
+			return 0;
+		}
+		/* Full barrier: pairs with the adders' CAS. */
+		if ((cur & WG_WAITERS) ||
+		    ck_pr_cas_64(wg_word(wg), cur, cur | WG_WAITERS))
+			break;
 	}
-	return weft__waitq_wait(w, &wg->lock, &wg->q, WAIT_WG, wg,
-			       WEFT_FOREVER);
+	rc = weft__waitq_wait(w, &wg->lock, &wg->q, WAIT_WG, wg, WEFT_FOREVER);
+	/* Every adder's release, not only the waker's. */
+	weft__hb_acquire(wg);
+	return rc;
 }
 
 /* Semaphore --------------------------------------------------------------------- */

@@ -13,14 +13,27 @@
  *    with short timed waits racing the signals;
  *  - a semaphore bounds how many fibers are inside at once under load,
  *    with waiters timing out and being cancelled meanwhile: never more
- *    than its count inside, and no unit lost or made up.
+ *    than its count inside, and no unit lost or made up;
+ *  - a wait group on the heap, freed by its waiter the moment the wait
+ *    returns, round after round, with children on both workers,
+ *    children that raise the count again before they finish, and a
+ *    plain thread whose done meets the wait: no wait returns before the
+ *    last done (an early wake-up), none hangs (a lost one: a waiter
+ *    that queues without its flag hangs here). An adder that touched
+ *    the group after a zero with no waiter would be a use after free;
+ *    the rounds make that window a hot one, but it is a few
+ *    instructions wide, so the design (sync.c) rules it out and the
+ *    poisoning and ASan catch it only when an adder is preempted there.
  * Checks inside fibers are recorded and asserted after weft_run().
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -564,6 +577,155 @@ static void test_sem_limits_concurrency_under_load(void **state)
 	assert_true(sl.cancels > 0);
 }
 
+/* A wait group its waiter frees --------------------------------------------- */
+
+struct wg_round {
+	weft_wg wg;
+	unsigned left;		/* atomic: dones still to come */
+};
+
+static void *wg_grandchild(void *arg)
+{
+	struct wg_round *r = arg;
+
+	__atomic_sub_fetch(&r->left, 1, __ATOMIC_RELAXED);
+	check_eq(weft_wg_done(&r->wg), 0);
+	return NULL;
+}
+
+/* Every third child raises the count for a grandchild before it is done,
+ * so the count may touch zero's neighbourhood while a waiter is queued. */
+static void *wg_child(void *arg)
+{
+	struct wg_round *r = arg;
+
+	if (weft_fiber_id() % 3 == 0) {
+		__atomic_add_fetch(&r->left, 1, __ATOMIC_RELAXED);
+		check_eq(weft_wg_add(&r->wg, 1), 0);
+		if (weft_go(wg_grandchild, r)) {
+			__atomic_sub_fetch(&r->left, 1, __ATOMIC_RELAXED);
+			check_eq(weft_wg_done(&r->wg), 0);
+		}
+	}
+	if (weft_fiber_id() % 2 == 0)
+		weft_yield();
+	__atomic_sub_fetch(&r->left, 1, __ATOMIC_RELAXED);
+	check_eq(weft_wg_done(&r->wg), 0);
+	return NULL;
+}
+
+#define WG_CHILDREN 3
+
+static unsigned wg_early;
+
+static void wg_rounds_main(void *arg)
+{
+	unsigned rounds = *(unsigned *)arg;
+
+	for (unsigned i = 0; i < rounds; i++) {
+		struct wg_round *r = malloc(sizeof(*r));
+
+		check(r != NULL);
+		if (!r)
+			return;
+		weft_wg_init(&r->wg);
+		r->left = WG_CHILDREN;
+		check_eq(weft_wg_add(&r->wg, WG_CHILDREN), 0);
+		for (unsigned k = 0; k < WG_CHILDREN; k++)
+			if (weft_go(wg_child, r)) {
+				__atomic_sub_fetch(&r->left, 1,
+						   __ATOMIC_RELAXED);
+				check_eq(weft_wg_done(&r->wg), 0);
+			}
+		/* Half the rounds wait before the children can run. */
+		if (i % 2)
+			weft_yield();
+		check_eq(weft_wg_wait(&r->wg), 0);
+		/* The wait group says every done has happened, so the
+		 * dones' own decrements have too. */
+		if (__atomic_load_n(&r->left, __ATOMIC_RELAXED) != 0)
+			wg_early++;
+		memset(r, 0xa5, sizeof(*r));
+		free(r);
+		if (i % 1024 == 0)
+			watchdog_progress_add(1024);
+	}
+}
+
+/*
+ * The same with the last done from a plain thread that spins for each
+ * round's group and is done at once, while the waiter waits after a
+ * delay of 0 to 2 us: the waiter's read of the count and the thread's
+ * zero meet within a few hundred nanoseconds, round after round, so a
+ * touch after the zero would land after the free.
+ */
+static struct wg_round *wg_published;	/* atomic */
+
+static void *wg_thread_doner(void *arg)
+{
+	unsigned rounds = *(unsigned *)arg;
+
+	for (unsigned i = 0; i < rounds; i++) {
+		struct wg_round *r;
+
+		while (!(r = __atomic_exchange_n(&wg_published, NULL,
+						 __ATOMIC_ACQUIRE)))
+			;
+		__atomic_sub_fetch(&r->left, 1, __ATOMIC_RELAXED);
+		check_eq(weft_wg_done(&r->wg), 0);
+	}
+	return NULL;
+}
+
+static void wg_thread_main(void *arg)
+{
+	unsigned rounds = *(unsigned *)arg;
+	pthread_t t;
+
+	check_eq(pthread_create(&t, NULL, wg_thread_doner, arg), 0);
+	for (unsigned i = 0; i < rounds; i++) {
+		struct wg_round *r = malloc(sizeof(*r));
+		uint64_t until;
+
+		check(r != NULL);
+		if (!r)
+			break;
+		weft_wg_init(&r->wg);
+		r->left = 1;
+		check_eq(weft_wg_add(&r->wg, 1), 0);
+		__atomic_store_n(&wg_published, r, __ATOMIC_RELEASE);
+		until = now_ns() + (i * 7919) % 2000;
+		while (now_ns() < until)
+			;
+		check_eq(weft_wg_wait(&r->wg), 0);
+		if (__atomic_load_n(&r->left, __ATOMIC_RELAXED) != 0)
+			wg_early++;
+		memset(r, 0xa5, sizeof(*r));
+		free(r);
+		if (i % 1024 == 0)
+			watchdog_progress_add(1024);
+	}
+	check_eq(pthread_join(t, NULL), 0);
+}
+
+static void run_wg_thread_rounds(unsigned rounds)
+{
+	run_checked(&two, wg_thread_main, &rounds);
+}
+
+static void test_wg_freed_by_its_waiter(void **state)
+{
+	unsigned rounds = (unsigned)stress_iters(200000 / sanitizer_scale());
+
+	(void)state;
+	watchdog_arm(__func__, 120);
+	run_checked(&two, wg_rounds_main, &rounds);
+	run_wg_thread_rounds(rounds);
+	watchdog_disarm();
+	print_message("%u rounds\n", rounds);
+	assert_int_equal(wg_early, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_cond_producer_consumer_queue),
 		cmocka_unit_test(test_cond_producer_consumer_queue_timed_waits),
 		cmocka_unit_test(test_sem_limits_concurrency_under_load),
+		cmocka_unit_test(test_wg_freed_by_its_waiter),
 		/* Last: a crash here must not hide the others. */
 		cmocka_unit_test(test_mutex_counter_with_cancelled_lockers),
 	};
