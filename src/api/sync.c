@@ -517,7 +517,8 @@ int weft_wg_add(weft_wg *pwg, int delta)
 			weft__waitq_claim_all(&wg->q, 0, &wl);
 			break;
 		}
-		/* Raised again: hand the queue on to the next zero. */
+		/* Raised again: hand the queue on to the next zero. Pairs
+		 * with the adders' CAS in weft_wg_add(). */
 		if ((cur & WG_WAITERS) ||
 		    ck_pr_cas_64(word, cur, cur | WG_WAITERS))
 			break;
