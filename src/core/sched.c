@@ -220,6 +220,7 @@
 #include "ctx.h"
 #include "fiber.h"
 #include "prng.h"
+#include "record.h"
 #include "scheduler.h"
 #include "trace.h"
 
@@ -388,8 +389,15 @@ pick_local(struct worker *w)
 	}
 
 	n = weft__runq_pop(&w->rq);
-	if (n)
+	if (n) {
+		/* Its successor's record, likely written on the core that
+		 * spawned or woke it, arrives while this one runs. */
+		struct rq_node *next = weft__runq_peek_hint(&w->rq);
+
+		if (next)
+			weft__record_prefetch(fiber_of_node(next));
 		return fiber_of_node(n);
+	}
 
 	/* Our ring is empty, so a batch fits: Go takes len/workers + 1. */
 	batch = weft__injq_len(&weft__sched.inject) / weft__sched.nr_workers + 1;

@@ -114,10 +114,17 @@ bool weft__runq_push_full(struct runq *rq, struct rq_node *n, unsigned h,
 
 		weft__hb_release(x);
 		prev->next = x;
+		/* Each node RUNQ_SKIP on, while every node is in our cache:
+		 * the slots hold them in order. */
+		prev->skip = i + RUNQ_SKIP - 1 < RUNQ_HALF ?
+				     ck_pr_load_ptr(slot(rq, h + i + RUNQ_SKIP - 1)) :
+				     NULL;
 		prev = x;
 	}
 	prev->next = n;
+	prev->skip = NULL;
 	n->next = NULL;
+	n->skip = NULL;
 	weft__hb_release(n);
 	injq_push_chain(q, first, n, RUNQ_HALF + 1);
 	return true;
@@ -403,6 +410,7 @@ void weft__injq_init(struct injq *q)
 void weft__injq_push(struct injq *q, struct rq_node *n)
 {
 	n->next = NULL;
+	n->skip = NULL;
 	weft__hb_release(n);
 	injq_push_chain(q, n, n, 1);
 }
@@ -444,8 +452,12 @@ struct rq_node *weft__injq_pop_batch(struct injq *q, struct runq *rq,
 	len = ck_pr_load_uint(&q->len);
 	k = len < max ? len : max;
 	x = first;
-	for (i = 1; i < k; i++)
+	for (i = 1; i < k; i++) {
+		/* The nodes were last written on another core, most likely:
+		 * ask for one RUNQ_SKIP ahead while we wait for this one. */
+		__builtin_prefetch(x->skip);
 		x = x->next;
+	}
 	q->head = x->next;
 	if (q->head == NULL)
 		q->tail = NULL;

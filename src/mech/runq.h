@@ -24,8 +24,18 @@
 #endif
 
 /* An intrusive queue link; embedded in whatever is queued. */
+/* How far ahead the inject queue's walk prefetches (struct rq_node). */
+#define RUNQ_SKIP 8u
+
 struct rq_node {
 	struct rq_node *next;	/* inject-queue link; owned by the queue */
+	/*
+	 * In the inject queue, the node RUNQ_SKIP links further on in the
+	 * same chain, or NULL: a consumer walking the list prefetches it,
+	 * so the walk waits for one miss in RUNQ_SKIP, not for each node.
+	 * Owned by the queue, like next.
+	 */
+	struct rq_node *skip;
 };
 
 struct runq {
@@ -123,6 +133,21 @@ static inline struct rq_node *weft__runq_pop(struct runq *rq)
 	/* No pairing: the owner's own counter, read racily as a length. */
 	ck_pr_store_uint(&rq->head, h + 1);
 	return x;
+}
+
+/*
+ * The node the next pop would take, or NULL, read without claiming it: a
+ * hint for prefetching and nothing else, as a thief may take it first.
+ * Owner only.
+ */
+static inline struct rq_node *weft__runq_peek_hint(const struct runq *rq)
+{
+	/* No pairing: a hint; a stale answer costs one useless prefetch. */
+	unsigned h = ck_pr_load_uint(&rq->head);
+
+	if (h == ck_pr_load_uint(&rq->tail))
+		return NULL;
+	return ck_pr_load_ptr(&rq->slots[h & (WEFT_RUNQ_SIZE - 1u)]);
 }
 
 /*
