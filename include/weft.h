@@ -1571,7 +1571,10 @@ typedef struct weft_wg {
 
 /*
  * Go's sync.WaitGroup: add to the counter for each task started, call
- * done as each ends, and wait until the counter is zero.
+ * done as each ends, and wait until the counter is zero. The done that
+ * brings the counter to zero touches the group no more once a waiter can
+ * return, so a group's only waiter may free it (or return from the frame
+ * that holds it) as soon as weft_wg_wait() returns.
  */
 
 /**

@@ -149,22 +149,27 @@
  *   spawn: the new record and stack come from the worker's own caches
  *          (record.c, stack.c), which meet the shared pools only once a
  *          batch (128 records, 32 stacks; stacks through a lock-free
- *          depot); a joinable child goes to the worker's own fork
- *          deque, a detached one to its LIFO slot, lines thieves read
- *          only when they look for work; at its first run, on whichever
- *          worker, the child trades its stack for the one that worker
- *          freed last (weft__fiber_bind), and writes its first frame
- *          there: a spawn loop cycles a few warm stacks, not a million
- *          cold ones; wake_one() reads
- *          nr_idle and nr_spinning, one line that only parking and
- *          waking workers write, so while every worker is busy it is
- *          shared read-only and costs no coherence traffic.
+ *          depot, records through a depot of whole lists under one
+ *          lock, so a spawner fed by another core's frees walks
+ *          nothing); the cache's pop prefetches the next record, and
+ *          the spawn reads no stack descriptor another core wrote; a
+ *          joinable child goes to the worker's own fork deque, a
+ *          detached one to its LIFO slot, lines thieves read only when
+ *          they look for work; at its first run, on whichever worker,
+ *          the child trades its stack for the one that worker freed
+ *          last (weft__fiber_bind), and writes its first frame there: a
+ *          spawn loop cycles a few warm stacks, not a million cold ones;
+ *          wake_one() reads nr_idle and nr_spinning, one line that only
+ *          parking and waking workers write, so while every worker is
+ *          busy it is shared read-only and costs no coherence traffic.
  *   steal: a thief CASes the victim's queue head, or its fork deque's
  *          top: one line, contended only by thieves that picked the same
  *          random victim (and, for the deque's last child, its owner); a
  *          ring steal takes half, and a deque steal takes the oldest child,
  *          most of the work left in a fork-join tree, so either is rare
- *          per fiber.
+ *          per fiber. What a steal brings are pointers: each record then
+ *          misses once, and pick_local() asks for the ring's next record
+ *          as it takes one, so that miss overlaps the run before it.
  *   join:  the child's join_word, in its record: written by the child's
  *          exit and the joiner only; a join of an ended child reads it
  *          and never parks, and a join of a child still at the bottom of
@@ -179,8 +184,12 @@
  *   sleep: the worker's own timer heap, and its own poller.
  * The one global line on a hot path is the global queue's lock, taken
  * by foreign wake-ups, overflow (a full 256-slot ring) and every 61st
- * schedule when it is not empty; and the idle list's lock, taken when a
- * worker sleeps or is woken. With 64 workers that are busy neither is
+ * schedule when it is not empty (its taker walks the nodes it takes
+ * under it, prefetching eight ahead through skip links, runq.h); and
+ * the idle list's lock, taken when a worker sleeps or is woken. A wait
+ * group's word is one line its adders CAS (a spawn loop's adds and its
+ * children's dones); only its waiters take its lock. With 64 workers
+ * that are busy neither global lock is
  * touched per fiber; when work is scarce, parking and waking dominate,
  * as in Go, whose idle P list sits behind one lock too.
  *
