@@ -618,19 +618,40 @@ static void *wg_child(void *arg)
 
 static unsigned wg_early;
 
+/* A round's group, on the heap, counting @n dones to come. */
+static struct wg_round *wg_round_new(unsigned n)
+{
+	struct wg_round *r = malloc(sizeof(*r));
+
+	if (!r)
+		abort();
+	weft_wg_init(&r->wg);
+	r->left = n;
+	check_eq(weft_wg_add(&r->wg, (int)n), 0);
+	return r;
+}
+
+/* Wait for round @i's group, then poison and free it at once. */
+static void wg_round_end(struct wg_round *r, unsigned i)
+{
+	check_eq(weft_wg_wait(&r->wg), 0);
+	/* The wait group says every done has happened, so the dones' own
+	 * decrements have too. */
+	if (__atomic_load_n(&r->left, __ATOMIC_RELAXED) != 0)
+		wg_early++;
+	memset(r, 0xa5, sizeof(*r));
+	free(r);
+	if (i % 1024 == 0)
+		watchdog_progress_add(1024);
+}
+
 static void wg_rounds_main(void *arg)
 {
 	unsigned rounds = *(unsigned *)arg;
 
 	for (unsigned i = 0; i < rounds; i++) {
-		struct wg_round *r = malloc(sizeof(*r));
+		struct wg_round *r = wg_round_new(WG_CHILDREN);
 
-		check(r != NULL);
-		if (!r)
-			return;
-		weft_wg_init(&r->wg);
-		r->left = WG_CHILDREN;
-		check_eq(weft_wg_add(&r->wg, WG_CHILDREN), 0);
 		for (unsigned k = 0; k < WG_CHILDREN; k++)
 			if (weft_go(wg_child, r)) {
 				__atomic_sub_fetch(&r->left, 1,
@@ -640,15 +661,7 @@ static void wg_rounds_main(void *arg)
 		/* Half the rounds wait before the children can run. */
 		if (i % 2)
 			weft_yield();
-		check_eq(weft_wg_wait(&r->wg), 0);
-		/* The wait group says every done has happened, so the
-		 * dones' own decrements have too. */
-		if (__atomic_load_n(&r->left, __ATOMIC_RELAXED) != 0)
-			wg_early++;
-		memset(r, 0xa5, sizeof(*r));
-		free(r);
-		if (i % 1024 == 0)
-			watchdog_progress_add(1024);
+		wg_round_end(r, i);
 	}
 }
 
@@ -684,33 +697,16 @@ static void wg_thread_main(void *arg)
 
 	check_eq(pthread_create(&t, NULL, wg_thread_doner, arg), 0);
 	for (unsigned i = 0; i < rounds; i++) {
-		struct wg_round *r = malloc(sizeof(*r));
+		struct wg_round *r = wg_round_new(1);
 		uint64_t until;
 
-		check(r != NULL);
-		if (!r)
-			break;
-		weft_wg_init(&r->wg);
-		r->left = 1;
-		check_eq(weft_wg_add(&r->wg, 1), 0);
 		__atomic_store_n(&wg_published, r, __ATOMIC_RELEASE);
 		until = now_ns() + (i * 7919) % 2000;
 		while (now_ns() < until)
 			;
-		check_eq(weft_wg_wait(&r->wg), 0);
-		if (__atomic_load_n(&r->left, __ATOMIC_RELAXED) != 0)
-			wg_early++;
-		memset(r, 0xa5, sizeof(*r));
-		free(r);
-		if (i % 1024 == 0)
-			watchdog_progress_add(1024);
+		wg_round_end(r, i);
 	}
 	check_eq(pthread_join(t, NULL), 0);
-}
-
-static void run_wg_thread_rounds(unsigned rounds)
-{
-	run_checked(&two, wg_thread_main, &rounds);
 }
 
 static void test_wg_freed_by_its_waiter(void **state)
@@ -720,7 +716,7 @@ static void test_wg_freed_by_its_waiter(void **state)
 	(void)state;
 	watchdog_arm(__func__, 120);
 	run_checked(&two, wg_rounds_main, &rounds);
-	run_wg_thread_rounds(rounds);
+	run_checked(&two, wg_thread_main, &rounds);
 	watchdog_disarm();
 	print_message("%u rounds\n", rounds);
 	assert_int_equal(wg_early, 0);
