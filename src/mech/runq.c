@@ -114,11 +114,13 @@ bool weft__runq_push_full(struct runq *rq, struct rq_node *n, unsigned h,
 
 		weft__hb_release(x);
 		prev->next = x;
-		/* Each node RUNQ_SKIP on, while every node is in our cache:
-		 * the slots hold them in order. */
-		prev->skip = i + RUNQ_SKIP - 1 < RUNQ_HALF ?
-				     ck_pr_load_ptr(slot(rq, h + i + RUNQ_SKIP - 1)) :
-				     NULL;
+		/* The node RUNQ_SKIP on from prev (h + i - 1), if the half
+		 * has one: the slots hold them in order. Owner's own slot;
+		 * see (R2). */
+		prev->skip = NULL;
+		if (i - 1 + RUNQ_SKIP < RUNQ_HALF)
+			prev->skip = ck_pr_load_ptr(slot(rq, h + i - 1 +
+							     RUNQ_SKIP));
 		prev = x;
 	}
 	prev->next = n;
@@ -165,9 +167,10 @@ struct rq_node *weft__runq_pop_shared(struct runq *rq)
 		 */
 		x = ck_pr_load_ptr(slot(rq, h));
 		/*
-		 * Claim position h against thieves and weft__runq_push_full(); pairs
-		 * with the head CAS in weft__runq_steal() (weft__runq_push_full() is
-		 * this thread's own). No fence: the node was stored by this
+		 * Claim position h against thieves and
+		 * weft__runq_push_full(); pairs with the head CAS in
+		 * weft__runq_steal() (weft__runq_push_full() is this
+		 * thread's own). No fence: the node was stored by this
 		 * thread, so nothing from another thread must be made
 		 * visible, and the owner overwrites the slot only in a later
 		 * push, after this CAS in program order.

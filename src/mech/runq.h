@@ -23,10 +23,10 @@
 #define WEFT_RUNQ_SIZE 256u	/* a power of two; tests shrink it to 4 */
 #endif
 
-/* An intrusive queue link; embedded in whatever is queued. */
 /* How far ahead the inject queue's walk prefetches (struct rq_node). */
 #define RUNQ_SKIP 8u
 
+/* An intrusive queue link; embedded in whatever is queued. */
 struct rq_node {
 	struct rq_node *next;	/* inject-queue link; owned by the queue */
 	/*
